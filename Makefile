@@ -1,0 +1,31 @@
+# The two commands: `make run` and `make test`. Everything else is set up on demand.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+export AUTHSERVER_ISSUER ?= http://127.0.0.1:8000
+
+.PHONY: run test test-sqlite test-postgres bench install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall when the dependency list changes (editable: code changes need no reinstall).
+$(VENV)/.stamp-install: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.stamp-install
+
+run: install
+	$(BIN)/authserver migrate
+	$(BIN)/authserver serve --host 127.0.0.1 --port 8000
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,79 @@
+"""create_app(settings): the Starlette application, with everything built once in the lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from authserver.concurrency import run_sync
+from authserver.endpoints import discovery, health, introspect, jwks, revoke, token
+from authserver.logs import configure_logging
+from authserver.services import Services, build_services
+from authserver.settings import Settings, load_settings
+from authserver.web.errors import HANDLERS
+from authserver.web.middleware import EdgeMiddleware
+
+logger = logging.getLogger("authserver")
+
+
+class ConfigurationError(RuntimeError):
+    pass
+
+
+def check_settings(settings: Settings) -> None:
+    problems = settings.production_problems()
+    if problems:
+        raise ConfigurationError("refusing to start in production: " + "; ".join(problems))
+
+
+def _start(settings: Settings) -> Services:
+    svc = build_services(settings)
+    try:
+        svc.keys.ensure_key()
+        svc.keyring.reload()
+    except Exception:
+        svc.close()
+        raise
+    return svc
+
+
+def create_app(settings: Settings) -> Starlette:
+    check_settings(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict]:
+        svc = await run_sync(_start, settings)
+        app.state.discovery = discovery.metadata_bytes(svc)
+        try:
+            yield {"services": svc}
+        finally:
+            await run_sync(svc.close)
+
+    routes = [
+        Route("/.well-known/openid-configuration", discovery.discovery, methods=["GET"]),
+        Route("/.well-known/oauth-authorization-server", discovery.discovery, methods=["GET"]),
+        Route("/jwks.json", jwks.jwks, methods=["GET"]),
+        Route("/token", token.token, methods=["POST"]),
+        Route("/introspect", introspect.introspect, methods=["POST"]),
+        Route("/revoke", revoke.revoke, methods=["POST"]),
+        Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/readyz", health.readyz, methods=["GET"]),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)],
+        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
+
+
+def app_from_env() -> Starlette:
+    """The uvicorn factory: every worker builds its app from the same environment."""
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,44 @@
+"""The shared short-lived store: revocation denylist, replay guards, later poll state and limits.
+
+Memory for one process (the embedded default), Redis for several workers and nodes. A backend that
+cannot be reached raises ``errors.StorageUnavailable``; callers decide to fail closed.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Cache(Protocol):
+    def get(self, key: str) -> str | None: ...
+    def set(self, key: str, value: str, ttl: float) -> None: ...
+    def add(self, key: str, value: str, ttl: float) -> bool:
+        """Set only if absent; True when this call set it (single-use markers)."""
+        ...
+
+    def incr(self, key: str, ttl: float) -> int:
+        """Increment, starting the expiry on first use; returns the new value."""
+        ...
+
+    def take(self, key: str) -> str | None:
+        """Atomic get-and-delete."""
+        ...
+
+    def delete(self, key: str) -> None: ...
+    def ping(self) -> None: ...
+    def close(self) -> None: ...
+
+    @property
+    def shared(self) -> bool:
+        """True when every worker and node sees the same data."""
+        ...
+
+
+def build_cache(redis_url: str | None, prefix: str) -> Cache:
+    if redis_url:
+        from authserver.cache.redis import RedisCache
+
+        return RedisCache(redis_url, prefix)
+    from authserver.cache.memory import MemoryCache
+
+    return MemoryCache()

@@ -1,0 +1,76 @@
+"""In-process cache for a single process. Expired entries are dropped lazily and by a size sweep."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+_SWEEP_EVERY = 1024
+
+
+class MemoryCache:
+    shared = False
+
+    def __init__(self) -> None:
+        self._data: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+        self._writes = 0
+
+    def _live(self, key: str, now: float) -> str | None:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        if item[1] <= now:
+            del self._data[key]
+            return None
+        return item[0]
+
+    def _put(self, key: str, value: str, ttl: float, now: float) -> None:
+        self._data[key] = (value, now + ttl)
+        self._writes += 1
+        if self._writes % _SWEEP_EVERY == 0:
+            for k in [k for k, (_, exp) in self._data.items() if exp <= now]:
+                del self._data[k]
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            return self._live(key, time.monotonic())
+
+    def set(self, key: str, value: str, ttl: float) -> None:
+        with self._lock:
+            self._put(key, value, ttl, time.monotonic())
+
+    def add(self, key: str, value: str, ttl: float) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            if self._live(key, now) is not None:
+                return False
+            self._put(key, value, ttl, now)
+            return True
+
+    def incr(self, key: str, ttl: float) -> int:
+        with self._lock:
+            now = time.monotonic()
+            current = self._live(key, now)
+            if current is None:
+                self._put(key, "1", ttl, now)
+                return 1
+            value = int(current) + 1
+            self._data[key] = (str(value), self._data[key][1])
+            return value
+
+    def take(self, key: str) -> str | None:
+        with self._lock:
+            value = self._live(key, time.monotonic())
+            self._data.pop(key, None)
+            return value
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._data.pop(key, None)
+
+    def ping(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self._data.clear()

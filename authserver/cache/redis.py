@@ -1,0 +1,78 @@
+"""Redis cache shared by every worker and node. Connection errors become StorageUnavailable."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from authserver.errors import StorageUnavailable
+
+_INCR_WITH_TTL = """
+local v = redis.call('INCR', KEYS[1])
+if v == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return v
+"""
+
+
+@contextlib.contextmanager
+def _translate() -> Iterator[None]:
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise StorageUnavailable("redis unavailable") from exc
+
+
+def _ms(ttl: float) -> int:
+    return max(1, int(ttl * 1000))
+
+
+class RedisCache:
+    shared = True
+
+    def __init__(self, url: str, prefix: str) -> None:
+        # Short timeouts and one quick retry: a Redis restart costs a few failed requests, not a hang.
+        self._redis = redis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_timeout=2.0,
+            socket_connect_timeout=2.0,
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=1),
+            health_check_interval=30,
+        )
+        self._prefix = prefix
+        self._incr = self._redis.register_script(_INCR_WITH_TTL)
+
+    def get(self, key: str) -> str | None:
+        with _translate():
+            return self._redis.get(self._prefix + key)
+
+    def set(self, key: str, value: str, ttl: float) -> None:
+        with _translate():
+            self._redis.set(self._prefix + key, value, px=_ms(ttl))
+
+    def add(self, key: str, value: str, ttl: float) -> bool:
+        with _translate():
+            return bool(self._redis.set(self._prefix + key, value, px=_ms(ttl), nx=True))
+
+    def incr(self, key: str, ttl: float) -> int:
+        with _translate():
+            return int(self._incr(keys=[self._prefix + key], args=[_ms(ttl)]))
+
+    def take(self, key: str) -> str | None:
+        with _translate():
+            return self._redis.getdel(self._prefix + key)
+
+    def delete(self, key: str) -> None:
+        with _translate():
+            self._redis.delete(self._prefix + key)
+
+    def ping(self) -> None:
+        with _translate():
+            self._redis.ping()
+
+    def close(self) -> None:
+        self._redis.close()

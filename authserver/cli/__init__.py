@@ -1,0 +1,61 @@
+"""The `authserver` console script. Every command reads the same AUTHSERVER_* environment.
+
+Failures print one line to stderr and exit non-zero; no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from authserver import __version__
+from authserver.cli import clients, keys, migrate, serve, users
+from authserver.cli.context import Context
+from authserver.cli.output import CommandError
+from authserver.errors import StorageUnavailable
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="authserver", description="OAuth 2.0 / OpenID Connect identity provider")
+    parser.add_argument("--version", action="version", version=f"authserver {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    for module in (serve, migrate, clients, users, keys):
+        module.register(commands)
+    return parser
+
+
+def _settings_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        name = "AUTHSERVER_" + "_".join(str(p) for p in err["loc"]).upper()
+        parts.append(f"{name}: {err['msg']}")
+    return "invalid configuration: " + "; ".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    ctx = Context()
+    try:
+        return int(args.handler(args, ctx) or 0)
+    except CommandError as exc:
+        message = str(exc)
+    except ValidationError as exc:
+        message = _settings_error(exc)
+    except StorageUnavailable as exc:
+        message = f"{exc}: check AUTHSERVER_DATABASE_URL / AUTHSERVER_REDIS_URL"
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the last guard: a one-line message, never a traceback
+        message = f"unexpected {type(exc).__name__}: {exc}"
+    finally:
+        ctx.close()
+    print(f"authserver: error: {message}", file=sys.stderr)
+    return 1

@@ -1,0 +1,188 @@
+"""authserver client create|list|show|delete."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from urllib.parse import urlsplit
+
+from authserver.cli.output import CommandError, emit
+from authserver.domain import AUTH_METHODS, AUTH_METHODS_WITH_SECRET, GRANT_CLIENT_CREDENTIALS, GRANT_TYPES, Client
+from authserver.security.secrets import SecretHasher
+from authserver.store import DuplicateError
+
+# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+
+
+def register(commands) -> None:  # type: ignore[no-untyped-def]
+    parser = commands.add_parser("client", help="manage OAuth clients")
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    create = sub.add_parser("create", help="register a client; prints its secret once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--grant-type", action="append", default=[], choices=GRANT_TYPES, dest="grant_types")
+    create.add_argument("--redirect-uri", action="append", default=[], dest="redirect_uris")
+    create.add_argument("--post-logout-redirect-uri", action="append", default=[], dest="post_logout_uris")
+    create.add_argument("--scope", default="", help='allowed scopes, space-separated: "a b"')
+    create.add_argument("--resource", action="append", default=[], dest="resources",
+                        help="an RFC 8707 resource (token audience) the client may request")
+    create.add_argument("--public", action="store_true", help="a public client (no secret)")
+    create.add_argument("--token-endpoint-auth-method", choices=AUTH_METHODS, dest="auth_method")
+    create.add_argument("--jwks-file", help="JWK Set with the client's public keys (private_key_jwt)")
+    create.add_argument("--first-party", action="store_true", help="trusted app: no consent screen")
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(handler=create_client)
+
+    for name, handler, helptext in (
+        ("show", show_client, "show one client"),
+        ("delete", delete_client, "delete a client"),
+    ):
+        cmd = sub.add_parser(name, help=helptext)
+        cmd.add_argument("client_id")
+        cmd.add_argument("--json", action="store_true")
+        cmd.set_defaults(handler=handler)
+    listing = sub.add_parser("list", help="list clients")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=list_clients)
+
+
+def describe(client: Client) -> dict:
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "public": client.is_public,
+        "grant_types": list(client.grant_types),
+        "redirect_uris": list(client.redirect_uris),
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+        "scope": " ".join(client.scopes),
+        "resources": list(client.resources),
+        "first_party": client.first_party,
+        "disabled": client.disabled,
+        "created_at": client.created_at,
+    }
+
+
+def _check_uri(uri: str, what: str) -> str:
+    # RFC 6749 §3.1.2: absolute, no fragment. Plain http only for loopback (RFC 8252 §7.3).
+    parts = urlsplit(uri)
+    if not parts.scheme or parts.fragment or "#" in uri or any(c.isspace() for c in uri):
+        raise CommandError(f"{what} must be an absolute URI without a fragment: {uri!r}")
+    if parts.scheme in ("http", "https") and not parts.hostname:
+        raise CommandError(f"{what} has no host: {uri!r}")
+    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+        raise CommandError(f"{what} must use https (plain http only for loopback): {uri!r}")
+    return uri
+
+
+def _check_resource(uri: str) -> str:
+    # RFC 8707 §2: an absolute URI without a fragment.
+    parts = urlsplit(uri)
+    if not parts.scheme or not parts.netloc or "#" in uri:
+        raise CommandError(f"--resource must be an absolute URI without a fragment: {uri!r}")
+    return uri
+
+
+def _load_jwks(path: str) -> dict:
+    from joserfc.errors import JoseError
+    from joserfc.jwk import KeySet
+
+    try:
+        with open(path) as handle:
+            data = json.load(handle)
+        keys = KeySet.import_key_set(data)
+    except OSError as exc:
+        raise CommandError(f"cannot read --jwks-file: {exc.strerror}") from None
+    except (ValueError, JoseError, TypeError, KeyError) as exc:
+        raise CommandError(f"--jwks-file is not a valid JWK Set: {exc}") from None
+    if any(key.is_private for key in keys):
+        raise CommandError("--jwks-file must hold public keys only")
+    return keys.as_dict(private=False)
+
+
+def create_client(args, ctx) -> int:  # type: ignore[no-untyped-def]
+    name = args.name.strip()
+    if not name or len(name) > 200:
+        raise CommandError("--name must be 1 to 200 characters")
+    method = args.auth_method or ("none" if args.public else "client_secret_basic")
+    if args.public and method != "none":
+        raise CommandError("--public clients authenticate with 'none'")
+    public = method == "none"
+    grant_types = list(dict.fromkeys(args.grant_types or [GRANT_CLIENT_CREDENTIALS]))
+    if public and GRANT_CLIENT_CREDENTIALS in grant_types:
+        raise CommandError("a public client cannot use client_credentials (RFC 6749 section 4.4)")
+    jwks = None
+    if method == "private_key_jwt":
+        if not args.jwks_file:
+            raise CommandError("private_key_jwt needs --jwks-file with the client's public keys")
+        jwks = _load_jwks(args.jwks_file)
+    elif args.jwks_file:
+        raise CommandError("--jwks-file is only for --token-endpoint-auth-method private_key_jwt")
+    scopes = args.scope.split()
+    for scope in scopes:
+        if not _SCOPE_TOKEN.match(scope):
+            raise CommandError(f"invalid scope {scope!r} (RFC 6749 section 3.3)")
+    redirect_uris = [_check_uri(u, "--redirect-uri") for u in args.redirect_uris]
+    logout_uris = [_check_uri(u, "--post-logout-redirect-uri") for u in args.post_logout_uris]
+    resources = [_check_resource(u) for u in args.resources]
+
+    secret = SecretHasher.generate() if method in AUTH_METHODS_WITH_SECRET else None
+    hasher = SecretHasher(ctx.settings.secret_bytes()) if secret else None
+    client = Client(
+        client_id=secrets.token_urlsafe(18),
+        name=name,
+        token_endpoint_auth_method=method,
+        grant_types=tuple(grant_types),
+        redirect_uris=tuple(dict.fromkeys(redirect_uris)),
+        post_logout_redirect_uris=tuple(dict.fromkeys(logout_uris)),
+        scopes=tuple(dict.fromkeys(scopes)),
+        resources=tuple(dict.fromkeys(resources)),
+        jwks=jwks,
+        secret_hash=hasher.hash(secret) if hasher and secret else None,
+        first_party=args.first_party,
+        created_at=int(time.time()),
+    )
+    try:
+        ctx.store.add_client(client)
+    except DuplicateError as exc:
+        raise CommandError(str(exc)) from None
+    data = describe(client)
+    data["client_secret"] = secret
+    text = None
+    if not args.json:
+        text = f"client_id      {client.client_id}"
+        if secret:
+            text += f"\nclient_secret  {secret}\n(the secret is shown only now; store it safely)"
+    emit(args, data, text=text)
+    return 0
+
+
+def _get(ctx, client_id: str) -> Client:  # type: ignore[no-untyped-def]
+    client = ctx.store.get_client(client_id)
+    if client is None:
+        raise CommandError(f"no client {client_id!r}")
+    return client
+
+
+def show_client(args, ctx) -> int:  # type: ignore[no-untyped-def]
+    emit(args, describe(_get(ctx, args.client_id)))
+    return 0
+
+
+def list_clients(args, ctx) -> int:  # type: ignore[no-untyped-def]
+    rows = [describe(c) for c in ctx.store.list_clients()]
+    if not args.json and not rows:
+        print("no clients")
+        return 0
+    emit(args, rows)
+    return 0
+
+
+def delete_client(args, ctx) -> int:  # type: ignore[no-untyped-def]
+    if not ctx.store.delete_client(args.client_id):
+        raise CommandError(f"no client {args.client_id!r}")
+    emit(args, {"client_id": args.client_id, "deleted": True}, text=f"deleted client {args.client_id}")
+    return 0

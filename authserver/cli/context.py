@@ -1,0 +1,24 @@
+"""Lazily built settings and store for a CLI command, closed when it ends."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from authserver.settings import Settings, load_settings
+from authserver.store import Store
+
+
+class Context:
+    @cached_property
+    def settings(self) -> Settings:
+        return load_settings()
+
+    @cached_property
+    def store(self) -> Store:
+        from authserver.services import build_store
+
+        return build_store(self.settings)
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()

@@ -1,0 +1,57 @@
+"""authserver serve: run uvicorn (one or more workers) on the configured database and cache."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from authserver.app import ConfigurationError, check_settings
+from authserver.cli.output import CommandError
+from authserver.logs import configure_logging
+from authserver.services import build_key_manager
+from authserver.store.sql import migrate as sql_migrate
+
+
+def register(commands) -> None:  # type: ignore[no-untyped-def]
+    parser = commands.add_parser("serve", help="run the server")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.set_defaults(handler=run)
+
+
+def run(args, ctx) -> int:  # type: ignore[no-untyped-def]
+    settings = ctx.settings
+    if not 1 <= args.workers <= 64:
+        raise CommandError("--workers must be between 1 and 64")
+    if not 0 <= args.port <= 65535:
+        raise CommandError("--port must be between 0 and 65535")
+    try:
+        check_settings(settings)
+    except ConfigurationError as exc:
+        raise CommandError(str(exc)) from None
+    if args.workers > 1 and not settings.redis_url:
+        raise CommandError(
+            "--workers > 1 needs AUTHSERVER_REDIS_URL: the in-process store is not shared between workers"
+        )
+    current, head = sql_migrate.status(settings.database_url)
+    if current != head:
+        raise CommandError(f"database is at revision {current}, not {head}: run `authserver migrate` first")
+    # The first key is made here, once, before workers start and could race to make one each.
+    build_key_manager(settings, ctx.store).ensure_key()
+    ctx.close()
+    configure_logging(settings.log_level)
+    print(f"authserver: issuer {settings.issuer}", flush=True)
+    print(f"authserver: discovery {settings.issuer}/.well-known/openid-configuration", flush=True)
+    uvicorn.run(
+        "authserver.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.log_level,
+        # The issuer, not the Host header, names this server; forwarded headers are not needed.
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=20,
+    )
+    return 0

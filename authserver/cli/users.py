@@ -1,0 +1,123 @@
+"""authserver user create|list|show|disable|enable."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+import uuid
+
+from authserver.cli.output import CommandError, emit
+from authserver.domain import User
+from authserver.security import passwords
+from authserver.store import DuplicateError
+
+_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,149}$")
+# Deliberately loose (RFC 5321 allows much); it must look like one address with a domain.
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+
+def register(commands) -> None:  # type: ignore[no-untyped-def]
+    parser = commands.add_parser("user", help="manage users")
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = sub.add_parser("create", help="create a user; the password is read from standard input")
+    create.add_argument("--username", required=True)
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", default="")
+    create.add_argument("--email-verified", action="store_true")
+    create.add_argument("--password-stdin", action="store_true", required=True,
+                        help="read the password from standard input (never from the command line)")
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(handler=create_user)
+    for name, handler, helptext in (
+        ("show", show_user, "show a user (by id, username or email)"),
+        ("disable", disable_user, "disable a user: no more sign-ins"),
+        ("enable", enable_user, "enable a disabled user"),
+    ):
+        cmd = sub.add_parser(name, help=helptext)
+        cmd.add_argument("user")
+        cmd.add_argument("--json", action="store_true")
+        cmd.set_defaults(handler=handler)
+    listing = sub.add_parser("list", help="list users")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=list_users)
+
+
+def describe(user: User) -> dict:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "email": user.email,
+        "name": user.name,
+        "email_verified": user.email_verified,
+        "disabled": user.disabled,
+        "created_at": user.created_at,
+    }
+
+
+def create_user(args, ctx) -> int:  # type: ignore[no-untyped-def]
+    if not _USERNAME.match(args.username):
+        raise CommandError("--username must be 1-150 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    if not _EMAIL.match(args.email) or len(args.email) > 320:
+        raise CommandError("--email must be an email address")
+    if len(args.name) > 200:
+        raise CommandError("--name must be at most 200 characters")
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise CommandError("no password on standard input")
+    try:
+        passwords.check_policy(password, username=args.username, email=args.email)
+    except passwords.PasswordPolicyError as exc:
+        raise CommandError(str(exc)) from None
+    user = User(
+        id=str(uuid.uuid4()),
+        username=args.username.lower(),
+        email=args.email.lower(),
+        name=args.name,
+        password_hash=passwords.hash_password(password),
+        email_verified=args.email_verified,
+        created_at=int(time.time()),
+    )
+    try:
+        ctx.store.add_user(user)
+    except DuplicateError as exc:
+        raise CommandError(str(exc)) from None
+    emit(args, describe(user), text=f"created user {user.username} ({user.id})")
+    return 0
+
+
+def _find(ctx, ref: str) -> User:  # type: ignore[no-untyped-def]
+    user = ctx.store.get_user(ref) or ctx.store.find_user(ref)
+    if user is None:
+        raise CommandError(f"no user {ref!r}")
+    return user
+
+
+def show_user(args, ctx) -> int:  # type: ignore[no-untyped-def]
+    emit(args, describe(_find(ctx, args.user)))
+    return 0
+
+
+def list_users(args, ctx) -> int:  # type: ignore[no-untyped-def]
+    rows = [describe(u) for u in ctx.store.list_users()]
+    if not args.json and not rows:
+        print("no users")
+        return 0
+    emit(args, rows)
+    return 0
+
+
+def _set_disabled(args, ctx, disabled: bool) -> int:  # type: ignore[no-untyped-def]
+    user = _find(ctx, args.user)
+    ctx.store.set_user_disabled(user.id, disabled)
+    state = "disabled" if disabled else "enabled"
+    emit(args, {"id": user.id, "username": user.username, "disabled": disabled}, text=f"{state} {user.username}")
+    return 0
+
+
+def disable_user(args, ctx) -> int:  # type: ignore[no-untyped-def]
+    return _set_disabled(args, ctx, True)
+
+
+def enable_user(args, ctx) -> int:  # type: ignore[no-untyped-def]
+    return _set_disabled(args, ctx, False)

@@ -1,0 +1,38 @@
+"""A short-lived per-worker cache of client records in front of the ClientStore.
+
+Client lookups sit on every token request; a few seconds of memory spares the database most of
+them. It holds no state that matters: a deleted or disabled client is refused everywhere within
+`client_cache_seconds` (0 turns the cache off).
+"""
+
+from __future__ import annotations
+
+import time
+
+from authserver.domain import Client
+from authserver.store import ClientStore
+
+_MAX_ENTRIES = 10_000
+
+
+class ClientCache:
+    def __init__(self, store: ClientStore, ttl: float) -> None:
+        self._store = store
+        self._ttl = ttl
+        self._entries: dict[str, tuple[Client, float]] = {}
+
+    def get(self, client_id: str) -> Client | None:
+        if self._ttl <= 0:
+            return self._store.get_client(client_id)
+        now = time.monotonic()
+        hit = self._entries.get(client_id)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        client = self._store.get_client(client_id)
+        if client is None:
+            self._entries.pop(client_id, None)
+            return None
+        if len(self._entries) >= _MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[client_id] = (client, now + self._ttl)
+        return client

@@ -1,0 +1,10 @@
+"""POST /token (RFC 6749 §3.2)."""
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from authserver.web.oauth_edge import run_core
+
+
+async def token(request: Request) -> Response:
+    return await run_core(request, lambda svc: svc.server.token_response)

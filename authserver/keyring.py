@@ -1,0 +1,180 @@
+"""Signing keys: lifecycle (create, rotate, retire) and each worker's loaded, cached key set.
+
+Rollover follows the usual JWKS discipline (RFC 7517 §5, OIDC Core §10.1.1):
+- a new key is published at once but signs only from `activates_at`, set past every JWKS cache
+  lifetime (jwks_max_age) and every worker's refresh interval, so verifiers know it before they see it;
+- a key stops signing when the next one activates and stays published until every token it signed
+  has expired (its retirement + the longest token lifetime + clock leeway), then it is pruned.
+All workers and nodes read the same rows; private keys are sealed with AES-GCM under the secret key.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from joserfc.jwk import RSAKey
+
+from authserver.domain import SigningKey
+from authserver.security import keys as rsa_keys
+from authserver.security.crypto import Sealer
+from authserver.store import KeyStore
+
+LEEWAY = 60
+
+
+@dataclass(frozen=True)
+class KeyState:
+    key: SigningKey
+    state: str  # pending | active | retired
+    retired_at: int | None
+    published_until: int | None
+
+
+class KeyPolicy:
+    """Times that decide when a key signs and how long it is published."""
+
+    def __init__(self, *, jwks_max_age: int, key_refresh_seconds: float, max_token_ttl: int) -> None:
+        self.activation_delay = int(jwks_max_age + key_refresh_seconds + 1)
+        self.retention = int(max_token_ttl + LEEWAY)
+
+    def states(self, keys: Sequence[SigningKey], now: int) -> list[KeyState]:
+        ordered = sorted(keys, key=lambda k: (k.activates_at, k.created_at))
+        active_index = max((i for i, k in enumerate(ordered) if k.activates_at <= now), default=None)
+        result = []
+        for i, key in enumerate(ordered):
+            if key.activates_at > now:
+                result.append(KeyState(key, "pending", None, None))
+            elif i == active_index:
+                result.append(KeyState(key, "active", None, None))
+            else:
+                retired_at = ordered[i + 1].activates_at
+                result.append(KeyState(key, "retired", retired_at, retired_at + self.retention))
+        return result
+
+    def published(self, keys: Sequence[SigningKey], now: int) -> list[KeyState]:
+        return [s for s in self.states(keys, now) if s.published_until is None or s.published_until > now]
+
+
+class KeyManager:
+    """Administrative operations; synchronous, used by the CLI and at start-up."""
+
+    def __init__(self, store: KeyStore, sealer: Sealer, policy: KeyPolicy, bits: int) -> None:
+        self.store = store
+        self.sealer = sealer
+        self.policy = policy
+        self.bits = bits
+
+    def _create(self, activates_at: int, now: int) -> SigningKey:
+        kid, public, pem = rsa_keys.generate_rsa(self.bits)
+        key = SigningKey(
+            kid=kid,
+            alg=rsa_keys.ALG,
+            public_jwk=public,
+            private_key_enc=self.sealer.seal(pem, kid),
+            created_at=now,
+            activates_at=activates_at,
+        )
+        self.store.add_key(key)
+        return key
+
+    def ensure_key(self) -> SigningKey | None:
+        """Create the first key, active at once (nobody can have cached an empty JWKS of ours)."""
+        if self.store.list_keys():
+            return None
+        now = int(time.time())
+        return self._create(now, now)
+
+    def rotate(self) -> SigningKey:
+        now = int(time.time())
+        self.prune(now)
+        return self._create(now + self.policy.activation_delay, now)
+
+    def prune(self, now: int | None = None) -> list[str]:
+        now = int(time.time()) if now is None else now
+        keys = self.store.list_keys()
+        live = {s.key.kid for s in self.policy.published(keys, now)}
+        gone = [k.kid for k in keys if k.kid not in live]
+        self.store.delete_keys(gone)
+        return gone
+
+    def describe(self) -> list[KeyState]:
+        return self.policy.states(self.store.list_keys(), int(time.time()))
+
+
+class KeyRing:
+    """One worker's view of the keys: parsed once, refreshed every `refresh_seconds`."""
+
+    def __init__(self, store: KeyStore, sealer: Sealer, policy: KeyPolicy, refresh_seconds: float) -> None:
+        self._store = store
+        self._sealer = sealer
+        self._policy = policy
+        self._refresh = refresh_seconds
+        self._lock = threading.Lock()
+        self._loaded_at = float("-inf")
+        self._keys: list[SigningKey] = []
+        self._private: dict[str, RSAKey] = {}
+        self._public: dict[str, RSAKey] = {}
+        self._jwks = b'{"keys":[]}'
+        self._jwks_kids: tuple[str, ...] = ()
+
+    def stale(self) -> bool:
+        return time.monotonic() - self._loaded_at >= self._refresh
+
+    def reload(self) -> None:
+        keys = list(self._store.list_keys())
+        with self._lock:
+            known = set(self._private)
+            for key in keys:
+                if key.kid not in known:
+                    pem = self._sealer.open(key.private_key_enc, key.kid)
+                    self._private[key.kid] = rsa_keys.load_private(pem, key.kid)
+                    self._public[key.kid] = rsa_keys.load_public(key.public_jwk)
+            kids = {k.kid for k in keys}
+            for kid in known - kids:
+                self._private.pop(kid, None)
+                self._public.pop(kid, None)
+            self._keys = keys
+            self._loaded_at = time.monotonic()
+            self._refresh_jwks(int(time.time()))
+
+    def _refresh_jwks(self, now: int) -> None:
+        published = tuple(s.key.kid for s in self._policy.published(self._keys, now))
+        if published != self._jwks_kids:
+            by_kid = {k.kid: k.public_jwk for k in self._keys}
+            body = {"keys": [by_kid[kid] for kid in reversed(published)]}
+            self._jwks = json.dumps(body, separators=(",", ":")).encode()
+            self._jwks_kids = published
+
+    def refresh_if_stale(self) -> None:
+        if self.stale():
+            self.reload()
+
+    def jwks(self) -> bytes:
+        """The published JWK Set, newest first, as response bytes."""
+        self._refresh_jwks(int(time.time()))
+        return self._jwks
+
+    def signing_key(self) -> RSAKey:
+        now = time.time()
+        current = None
+        for key in self._keys:  # ordered by activation
+            if key.activates_at <= now:
+                current = key
+        if current is None:
+            raise LookupError("no active signing key")
+        return self._private[current.kid]
+
+    def verification_key(self, kid: str) -> RSAKey | None:
+        key = self._public.get(kid)
+        if key is None:
+            return None
+        # A key pruned from the JWKS no longer verifies, even if this worker still holds it.
+        return key if kid in self._jwks_kids or self._published_now(kid) else None
+
+    def _published_now(self, kid: str) -> bool:
+        self._refresh_jwks(int(time.time()))
+        return kid in self._jwks_kids

@@ -1,0 +1,158 @@
+"""Client authentication at the token, introspection and revocation endpoints.
+
+One pass instead of authlib's try-each-method loop, so every failure gets a precise error:
+- RFC 6749 §2.3: a client MUST NOT use more than one authentication method in a request;
+- RFC 6749 §2.3.1: Basic credentials are form-urlencoded before base64;
+- RFC 6749 §5.2: a client that tried the Authorization header gets 401 with WWW-Authenticate;
+- RFC 7523 §3 / OIDC Core §9 for private_key_jwt, with `jti` single-use through the shared cache.
+A client must use the method it registered. Unknown and disabled clients get the same answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from collections.abc import Callable, Sequence
+from urllib.parse import unquote
+
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidRequestError
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from authserver.cache import Cache
+from authserver.domain import Client
+from authserver.oauth.models import OAuthClient
+from authserver.oauth.requests import OAuthRequest
+from authserver.security.secrets import SecretHasher
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ASSERTION_ALGS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
+ASSERTION_MAX_LIFETIME = 3600
+LEEWAY = 60
+
+
+def _invalid_client(description: str) -> InvalidClientError:
+    # 401 always: RFC 6749 §5.2 requires it for the Basic scheme and allows it for the others,
+    # and RFC 9110 §15.5.2 requires WWW-Authenticate with every 401 (authlib adds it).
+    return InvalidClientError(description=description, status_code=401)
+
+
+class ClientAuthenticator:
+    def __init__(
+        self,
+        find_client: Callable[[str], Client | None],
+        hasher: SecretHasher,
+        cache: Cache,
+        audiences: Sequence[str],
+    ) -> None:
+        self._find = find_client
+        self._hasher = hasher
+        self._cache = cache
+        self._audiences = list(audiences)
+
+    def __call__(self, request: OAuthRequest, methods: Sequence[str], endpoint: str) -> OAuthClient:
+        method, client_id, credential = self._presented(request)
+        if method not in methods:
+            raise _invalid_client(f"'{method}' is not accepted at this endpoint")
+        form_client_id = request.form.get("client_id")
+        if form_client_id is not None and form_client_id != client_id:
+            raise InvalidRequestError("client_id does not match the client's credentials")
+
+        client = self._find(client_id) if client_id else None
+        if client is not None and client.disabled:
+            client = None
+        if method in ("client_secret_basic", "client_secret_post"):
+            ok = self._hasher.verify(credential or "", client.secret_hash if client else None)
+            if client is None or not ok:
+                raise _invalid_client("Client authentication failed")
+        elif client is None:
+            raise _invalid_client("Client authentication failed")
+        elif method == "private_key_jwt":
+            self._verify_assertion(client, credential or "")
+
+        if client.token_endpoint_auth_method != method:
+            raise _invalid_client(
+                f"This client is registered to authenticate with '{client.token_endpoint_auth_method}'")
+        request.auth_method = method
+        request.client = OAuthClient(client)
+        return request.client
+
+    def _presented(self, request: OAuthRequest) -> tuple[str, str | None, str | None]:
+        form = request.form
+        found = []
+        authorization = request.headers.get("authorization")
+        if authorization:
+            scheme, _, value = authorization.partition(" ")
+            if scheme.lower() != "basic":
+                raise _invalid_client("Only the Basic scheme is accepted in the Authorization header")
+            client_id, secret = _parse_basic(value.strip())
+            found.append(("client_secret_basic", client_id, secret))
+        if "client_assertion" in form or "client_assertion_type" in form:
+            if form.get("client_assertion_type") != ASSERTION_TYPE:
+                raise InvalidRequestError(f"client_assertion_type must be '{ASSERTION_TYPE}'")
+            assertion = form.get("client_assertion") or ""
+            found.append(("private_key_jwt", _assertion_subject(assertion), assertion))
+        if "client_secret" in form:
+            found.append(("client_secret_post", form.get("client_id"), form["client_secret"]))
+        if len(found) > 1:
+            raise InvalidRequestError("Use exactly one client authentication method (RFC 6749 section 2.3)")
+        if found:
+            return found[0]
+        if form.get("client_id"):
+            return "none", form["client_id"], None
+        raise _invalid_client("Client authentication is required")
+
+    def _verify_assertion(self, client: Client, assertion: str) -> None:
+        if not client.jwks:
+            raise _invalid_client("Client authentication failed")
+        try:
+            keys = KeySet.import_key_set(client.jwks)
+            token = jwt.decode(assertion, keys, algorithms=ASSERTION_ALGS)
+            claims = token.claims
+            jwt.JWTClaimsRegistry(
+                leeway=LEEWAY,
+                iss={"essential": True, "value": client.client_id},
+                sub={"essential": True, "value": client.client_id},
+                aud={"essential": True, "values": self._audiences},
+                exp={"essential": True},
+                jti={"essential": True},
+            ).validate(claims)
+        except (JoseError, ValueError, TypeError) as exc:
+            raise _invalid_client("Invalid client assertion") from exc
+        now = time.time()
+        exp = claims["exp"]
+        if not isinstance(exp, (int, float)) or exp - now > ASSERTION_MAX_LIFETIME:
+            raise _invalid_client("Client assertion lifetime is too long")
+        if not isinstance(claims["jti"], str):
+            raise _invalid_client("Invalid client assertion")
+        # RFC 7523 §3 item 7: the AS may ensure the JWT is not replayed; we require it.
+        ttl = max(exp - now + LEEWAY, 1)
+        if not self._cache.add(f"assertion-jti:{client.client_id}:{claims['jti']}", "1", ttl):
+            raise _invalid_client("Client assertion has already been used")
+
+
+def _parse_basic(value: str) -> tuple[str, str]:
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise _invalid_client("Malformed Basic credentials") from exc
+    client_id, sep, secret = decoded.partition(":")
+    if not sep or not client_id:
+        raise _invalid_client("Malformed Basic credentials")
+    return unquote(client_id), unquote(secret)
+
+
+def _assertion_subject(assertion: str) -> str | None:
+    """The claimed client (its `sub`), read before verification only to find its keys."""
+    try:
+        payload = jws.extract_compact(assertion.encode()).payload
+        claims = json.loads(payload)
+    except (JoseError, ValueError, TypeError):
+        raise _invalid_client("Malformed client assertion") from None
+    sub = claims.get("sub") if isinstance(claims, dict) else None
+    if not isinstance(sub, str) or not sub:
+        raise _invalid_client("Malformed client assertion")
+    return sub

@@ -1,0 +1,28 @@
+"""RFC 7009 token revocation."""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc7009 import RevocationEndpoint as _Revocation
+
+from authserver.oauth.grants.client_credentials import CONFIDENTIAL_METHODS
+from authserver.oauth.token_lookup import FoundToken
+
+
+class RevocationEndpoint(_Revocation):
+    CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
+
+    def check_params(self, request, client) -> None:  # type: ignore[no-untyped-def]
+        # RFC 7009 §2.1: a hint the server does not understand only widens the search.
+        if not request.form.get("token"):
+            raise InvalidRequestError("The 'token' parameter is required")
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> FoundToken | None:
+        return self.server.tokens.find(token_string)
+
+    def revoke_token(self, token: FoundToken, request) -> None:  # type: ignore[no-untyped-def]
+        if not token.is_revoked():
+            self.server.tokens.revoke(token)
+            self.server.events.emit(
+                "token.revoked", client_id=token.token.client_id, jti=token.token.jti, kind="access_token"
+            )

@@ -1,0 +1,87 @@
+"""RS256 JWT access tokens shaped per RFC 9068, and their verification."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+
+from authserver.keyring import KeyRing
+
+ACCESS_TOKEN_TYP = "at+jwt"
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """A verified access token's claims."""
+
+    claims: dict
+
+    @property
+    def jti(self) -> str:
+        return self.claims["jti"]
+
+    @property
+    def client_id(self) -> str:
+        return self.claims["client_id"]
+
+    @property
+    def expires_at(self) -> int:
+        return int(self.claims["exp"])
+
+
+class TokenIssuer:
+    def __init__(self, issuer: str, keyring: KeyRing, access_ttl: int) -> None:
+        self.issuer = issuer
+        self.keyring = keyring
+        self.access_ttl = access_ttl
+
+    def issue_access_token(
+        self, *, client_id: str, subject: str, scope: str, audience: str | list[str], extra: dict | None = None
+    ) -> tuple[str, dict]:
+        key = self.keyring.signing_key()
+        now = int(time.time())
+        # RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti are required; scope when granted.
+        claims = {
+            "iss": self.issuer,
+            "sub": subject,
+            "aud": audience,
+            "exp": now + self.access_ttl,
+            "iat": now,
+            "jti": secrets.token_urlsafe(16),
+            "client_id": client_id,
+        }
+        if scope:
+            claims["scope"] = scope
+        if extra:
+            claims.update(extra)
+        # RFC 9068 §2.1: typ "at+jwt" keeps access tokens from being accepted as ID tokens.
+        header = {"alg": "RS256", "typ": ACCESS_TOKEN_TYP, "kid": key.kid}
+        return jwt.encode(header, claims, key), claims
+
+    def verify_access_token(self, token: str) -> AccessToken | None:
+        """Signature, type, issuer and expiry; None for anything that is not our live access token."""
+        try:
+            header = jws.extract_compact(token.encode("ascii")).protected
+        except (JoseError, ValueError, UnicodeEncodeError):
+            return None
+        kid = header.get("kid")
+        if header.get("typ") != ACCESS_TOKEN_TYP or header.get("alg") != "RS256" or not isinstance(kid, str):
+            return None
+        key = self.keyring.verification_key(kid)
+        if key is None:
+            return None
+        try:
+            decoded = jwt.decode(token, key, algorithms=["RS256"])
+            jwt.JWTClaimsRegistry(
+                iss={"essential": True, "value": self.issuer},
+                exp={"essential": True},
+                jti={"essential": True},
+                client_id={"essential": True},
+            ).validate(decoded.claims)
+        except (JoseError, ValueError, TypeError):
+            return None
+        return AccessToken(decoded.claims)

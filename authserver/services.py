@@ -1,0 +1,80 @@
+"""Everything a request needs, built once per process from Settings and passed explicitly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from authserver.audit import Events
+from authserver.cache import Cache, build_cache
+from authserver.client_cache import ClientCache
+from authserver.keyring import KeyManager, KeyPolicy, KeyRing
+from authserver.oauth.client_auth import ClientAuthenticator
+from authserver.oauth.server import AuthorizationServer
+from authserver.oauth.token_lookup import TokenLookup
+from authserver.oauth.tokens import TokenIssuer
+from authserver.security.crypto import Sealer
+from authserver.security.secrets import SecretHasher
+from authserver.settings import Settings
+from authserver.store import Store
+from authserver.store.sql import SqlStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    cache: Cache
+    keys: KeyManager
+    keyring: KeyRing
+    hasher: SecretHasher
+    server: AuthorizationServer
+    events: Events
+
+    def close(self) -> None:
+        self.cache.close()
+        self.store.close()
+
+
+def key_policy(settings: Settings) -> KeyPolicy:
+    return KeyPolicy(
+        jwks_max_age=settings.jwks_max_age,
+        key_refresh_seconds=settings.key_refresh_seconds,
+        max_token_ttl=settings.access_token_ttl,
+    )
+
+
+def build_store(settings: Settings) -> Store:
+    return SqlStore.from_url(settings.database_url, pool_size=settings.db_pool_size)
+
+
+def build_key_manager(settings: Settings, store: Store) -> KeyManager:
+    sealer = Sealer(settings.secret_bytes(), "signing-key")
+    return KeyManager(store, sealer, key_policy(settings), settings.signing_key_bits)
+
+
+def build_services(settings: Settings) -> Services:
+    store = build_store(settings)
+    cache = build_cache(settings.redis_url, settings.cache_prefix)
+    keys = build_key_manager(settings, store)
+    keyring = KeyRing(store, keys.sealer, keys.policy, settings.key_refresh_seconds)
+    hasher = SecretHasher(settings.secret_bytes())
+    events = Events()
+    issuer = TokenIssuer(settings.issuer, keyring, settings.access_token_ttl)
+    clients = ClientCache(store, settings.client_cache_seconds)
+    # RFC 7523 §3 item 3: the assertion's audience is the token endpoint (or the issuer, which
+    # OIDC Core §9 and most client libraries also use).
+    audiences = [settings.issuer, settings.issuer + "/token"]
+    authenticator = ClientAuthenticator(clients.get, hasher, cache, audiences)
+    server = AuthorizationServer(
+        authenticator=authenticator, issuer=issuer, tokens=TokenLookup(issuer, cache), events=events
+    )
+    return Services(
+        settings=settings,
+        store=store,
+        cache=cache,
+        keys=keys,
+        keyring=keyring,
+        hasher=hasher,
+        server=server,
+        events=events,
+    )

@@ -1,0 +1,112 @@
+"""Settings, read from ``AUTHSERVER_*`` environment variables.
+
+Built explicitly by the CLI or the app factory and passed down; nothing reads the environment at
+import time. ``production_problems()`` lists every insecure setting so production refuses to start.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_KEY_LENGTH = 32
+DEV_SECRET_FILE = "secret_key"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AUTHSERVER_", frozen=True, extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    issuer: str = "http://127.0.0.1:8000"
+    database_url: str = "sqlite:///authserver.db"
+    redis_url: str | None = None
+    # Keys in Redis are prefixed so several deployments (or test runs) can share one server.
+    cache_prefix: str = "authserver:"
+    secret_key: SecretStr | None = None
+    keys_dir: Path = Path("keys")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    access_token_ttl: int = Field(default=900, ge=30, le=86400)
+    # How long clients may cache the JWKS (Cache-Control max-age). A rotated key starts signing only
+    # after this (plus key_refresh_seconds) has passed, so no verifier meets an unknown kid.
+    jwks_max_age: int = Field(default=300, ge=0, le=86400)
+    # How often each worker re-reads the signing keys from the database.
+    key_refresh_seconds: float = Field(default=10.0, ge=0, le=3600)
+    # How long a worker may serve a client record from memory. Deleting or disabling a client takes
+    # effect everywhere within this time; 0 reads the database on every request.
+    client_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    signing_key_bits: int = Field(default=2048, ge=2048, le=8192)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_shape(cls, value: str) -> str:
+        # OpenID Connect Discovery 1.0 §3 / RFC 8414 §2: a URL with no query or fragment.
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError("must be an http(s) URL with no query or fragment")
+        return value.rstrip("/")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.issuer.startswith("https://")
+
+    def secret_bytes(self) -> bytes:
+        if self.secret_key is None:
+            raise RuntimeError("AUTHSERVER_SECRET_KEY is not set")
+        return self.secret_key.get_secret_value().encode()
+
+    def production_problems(self) -> list[str]:
+        """Each insecure setting, named, for the refusal message."""
+        if self.env != "production":
+            return []
+        problems = []
+        if not self.issuer.startswith("https://"):
+            problems.append("AUTHSERVER_ISSUER must be an https:// URL in production")
+        if self.secret_key is None:
+            problems.append("AUTHSERVER_SECRET_KEY must be set in production")
+        elif len(self.secret_key.get_secret_value()) < MIN_SECRET_KEY_LENGTH:
+            problems.append(f"AUTHSERVER_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters")
+        if self.is_sqlite:
+            problems.append("AUTHSERVER_DATABASE_URL must not be SQLite in production (use postgresql+psycopg://)")
+        if not self.redis_url:
+            problems.append("AUTHSERVER_REDIS_URL must be set in production (limits and revocations are shared)")
+        return problems
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; in development, create (once) and use a secret under ``keys/``."""
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    if settings.secret_key is None and settings.env == "development":
+        settings = settings.model_copy(update={"secret_key": SecretStr(_dev_secret(settings.keys_dir))})
+    return settings
+
+
+def _dev_secret(keys_dir: Path) -> str:
+    path = keys_dir / DEV_SECRET_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    # O_EXCL: two processes starting at once agree on one secret; the loser reads the winner's file.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value

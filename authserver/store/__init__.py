@@ -1,0 +1,49 @@
+"""Storage contracts, declared by their consumers. Each method is one transaction.
+
+The SQL implementation lives in ``store/sql``; nothing above this package imports SQLAlchemy.
+A backend that cannot be reached raises ``errors.StorageUnavailable``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from authserver.domain import Client, SigningKey, User
+
+
+class DuplicateError(ValueError):
+    """A unique field (client_id, username, email) is already taken."""
+
+
+class ClientStore(Protocol):
+    def get_client(self, client_id: str) -> Client | None: ...
+    def add_client(self, client: Client) -> None: ...
+    def list_clients(self) -> Sequence[Client]: ...
+    def delete_client(self, client_id: str) -> bool: ...
+
+
+class UserStore(Protocol):
+    def add_user(self, user: User) -> None: ...
+    def get_user(self, user_id: str) -> User | None: ...
+    def find_user(self, login: str) -> User | None:
+        """By username or email, case-insensitively."""
+        ...
+
+    def list_users(self) -> Sequence[User]: ...
+    def set_user_disabled(self, user_id: str, disabled: bool) -> bool: ...
+    def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
+
+
+class KeyStore(Protocol):
+    def list_keys(self) -> Sequence[SigningKey]:
+        """Every stored key, oldest activation first."""
+        ...
+
+    def add_key(self, key: SigningKey) -> None: ...
+    def delete_keys(self, kids: Sequence[str]) -> None: ...
+
+
+class Store(ClientStore, UserStore, KeyStore, Protocol):
+    def ping(self) -> None: ...
+    def close(self) -> None: ...

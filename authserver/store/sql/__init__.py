@@ -1,0 +1,26 @@
+"""The SQLAlchemy 2 store: one module per aggregate, composed here. Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from authserver.store.sql.clients import SqlClientStore
+from authserver.store.sql.engine import Database, make_engine
+from authserver.store.sql.keys import SqlKeyStore
+from authserver.store.sql.users import SqlUserStore
+
+
+class SqlStore(SqlClientStore, SqlUserStore, SqlKeyStore):
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @classmethod
+    def from_url(cls, url: str, *, pool_size: int = 10) -> SqlStore:
+        return cls(Database(make_engine(url, pool_size=pool_size)))
+
+    def ping(self) -> None:
+        self.db.ping()
+
+    def close(self) -> None:
+        self.db.close()
+
+
+__all__ = ["SqlStore"]

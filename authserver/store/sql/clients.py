@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from authserver.domain import Client
+from authserver.store import DuplicateError
+from authserver.store.sql.engine import Database
+from authserver.store.sql.tables import clients
+
+
+def _row_to_client(row: sa.Row) -> Client:
+    m = row._mapping
+    return Client(
+        client_id=m["client_id"],
+        name=m["name"],
+        secret_hash=m["secret_hash"],
+        token_endpoint_auth_method=m["token_endpoint_auth_method"],
+        grant_types=tuple(m["grant_types"]),
+        redirect_uris=tuple(m["redirect_uris"]),
+        post_logout_redirect_uris=tuple(m["post_logout_redirect_uris"]),
+        scopes=tuple(m["scopes"]),
+        resources=tuple(m["resources"]),
+        jwks=m["jwks"],
+        first_party=m["first_party"],
+        disabled=m["disabled"],
+        created_at=m["created_at"],
+    )
+
+
+class SqlClientStore:
+    db: Database
+
+    def get_client(self, client_id: str) -> Client | None:
+        with self.db.connect() as conn:
+            row = conn.execute(sa.select(clients).where(clients.c.client_id == client_id)).first()
+        return _row_to_client(row) if row else None
+
+    def add_client(self, client: Client) -> None:
+        values = {
+            "client_id": client.client_id,
+            "name": client.name,
+            "secret_hash": client.secret_hash,
+            "token_endpoint_auth_method": client.token_endpoint_auth_method,
+            "grant_types": list(client.grant_types),
+            "redirect_uris": list(client.redirect_uris),
+            "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+            "scopes": list(client.scopes),
+            "resources": list(client.resources),
+            "jwks": client.jwks,
+            "first_party": client.first_party,
+            "disabled": client.disabled,
+            "created_at": client.created_at,
+        }
+        try:
+            with self.db.begin() as conn:
+                conn.execute(clients.insert().values(**values))
+        except sa.exc.IntegrityError as exc:
+            raise DuplicateError(f"client {client.client_id} already exists") from exc
+
+    def list_clients(self) -> Sequence[Client]:
+        with self.db.connect() as conn:
+            rows = conn.execute(sa.select(clients).order_by(clients.c.created_at, clients.c.client_id))
+            return [_row_to_client(r) for r in rows]
+
+    def delete_client(self, client_id: str) -> bool:
+        with self.db.begin() as conn:
+            return conn.execute(clients.delete().where(clients.c.client_id == client_id)).rowcount > 0

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from authserver.domain import User
+from authserver.store import DuplicateError
+from authserver.store.sql.engine import Database
+from authserver.store.sql.tables import users
+
+
+def _row_to_user(row: sa.Row) -> User:
+    m = row._mapping
+    return User(
+        id=m["id"],
+        username=m["username"],
+        email=m["email"],
+        name=m["name"],
+        password_hash=m["password_hash"],
+        email_verified=m["email_verified"],
+        disabled=m["disabled"],
+        created_at=m["created_at"],
+    )
+
+
+class SqlUserStore:
+    db: Database
+
+    def add_user(self, user: User) -> None:
+        # Usernames and emails are stored lower-cased, so uniqueness and login are case-insensitive.
+        try:
+            with self.db.begin() as conn:
+                conn.execute(
+                    users.insert().values(
+                        id=user.id,
+                        username=user.username.lower(),
+                        email=user.email.lower(),
+                        name=user.name,
+                        password_hash=user.password_hash,
+                        email_verified=user.email_verified,
+                        disabled=user.disabled,
+                        created_at=user.created_at,
+                    )
+                )
+        except sa.exc.IntegrityError as exc:
+            raise DuplicateError("username or email already taken") from exc
+
+    def get_user(self, user_id: str) -> User | None:
+        with self.db.connect() as conn:
+            row = conn.execute(sa.select(users).where(users.c.id == user_id)).first()
+        return _row_to_user(row) if row else None
+
+    def find_user(self, login: str) -> User | None:
+        login = login.lower()
+        column = users.c.email if "@" in login else users.c.username
+        with self.db.connect() as conn:
+            row = conn.execute(sa.select(users).where(column == login)).first()
+        return _row_to_user(row) if row else None
+
+    def list_users(self) -> Sequence[User]:
+        with self.db.connect() as conn:
+            return [_row_to_user(r) for r in conn.execute(sa.select(users).order_by(users.c.created_at))]
+
+    def set_user_disabled(self, user_id: str, disabled: bool) -> bool:
+        with self.db.begin() as conn:
+            result = conn.execute(users.update().where(users.c.id == user_id).values(disabled=disabled))
+            return result.rowcount > 0
+
+    def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        with self.db.begin() as conn:
+            conn.execute(users.update().where(users.c.id == user_id).values(password_hash=password_hash))

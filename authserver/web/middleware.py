@@ -1,0 +1,65 @@
+"""Pure-ASGI middleware (no per-request task hops): security headers, request ids, body cap."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from authserver.web.responses import json_bytes
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+API_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+]
+
+
+class EdgeMiddleware:
+    """Adds security headers and X-Request-ID to every response; refuses oversized bodies early."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = None
+        declared = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                candidate = value.decode("latin-1")
+                request_id = candidate if _REQUEST_ID.match(candidate) else None
+            elif name == b"content-length":
+                declared = value
+        request_id = request_id or secrets.token_hex(8)
+        scope.setdefault("state", {})["request_id"] = request_id
+        rid = request_id.encode()
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(h for h in API_HEADERS if h[0] not in present)
+                headers.append((b"x-request-id", rid))
+                message["headers"] = headers
+            await send(message)
+
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            body = json_bytes({"error": "invalid_request", "error_description": "Request body is too large"})
+            await send_with_headers(
+                {
+                    "type": "http.response.start",
+                    "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send_with_headers)
