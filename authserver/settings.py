@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     keys_dir: Path = Path("keys")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
-    access_token_ttl: int = Field(default=900, ge=30, le=86400)
+    access_token_ttl: int = Field(default=900, ge=1, le=86400)
     # How long clients may cache the JWKS (Cache-Control max-age). A rotated key starts signing only
     # after this (plus key_refresh_seconds) has passed, so no verifier meets an unknown kid.
     jwks_max_age: int = Field(default=300, ge=0, le=86400)

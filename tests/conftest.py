@@ -1,0 +1,167 @@
+"""Shared fixtures. Every test runs against the backend CI selects:
+
+- default: a fresh SQLite file and the in-process cache;
+- AUTHSERVER_TEST_DATABASE_URL / AUTHSERVER_TEST_REDIS_URL: a throw-away PostgreSQL database
+  created for this run (and dropped after it), and Redis under a per-test key prefix.
+The schema is created by `authserver migrate`, as in production.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from starlette.testclient import TestClient
+
+from authserver.app import create_app
+from authserver.cli import main as cli_main
+from authserver.settings import Settings
+
+ISSUER = "http://testserver"
+SECRET = "test-secret-key-that-is-long-enough-0123456789"
+PG_URL = os.environ.get("AUTHSERVER_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("AUTHSERVER_TEST_REDIS_URL")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"authserver backends: database={'postgresql' if PG_URL else 'sqlite'} cache={'redis' if REDIS_URL else 'memory'}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not PG_URL:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'authserver.db'}"
+        return
+    name = f"authserver_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated(database_url: str) -> str:
+    from authserver.store.sql import migrate
+
+    migrate.upgrade(database_url)
+    return database_url
+
+
+@pytest.fixture
+def base_env(migrated: str, tmp_path: Path) -> dict[str, str]:
+    env = {
+        "AUTHSERVER_ENV": "development",
+        "AUTHSERVER_ISSUER": ISSUER,
+        "AUTHSERVER_DATABASE_URL": migrated,
+        "AUTHSERVER_SECRET_KEY": SECRET,
+        "AUTHSERVER_KEYS_DIR": str(tmp_path / "keys"),
+        "AUTHSERVER_CACHE_PREFIX": f"authserver-test:{uuid.uuid4().hex}:",
+        "AUTHSERVER_CLIENT_CACHE_SECONDS": "0",
+        "AUTHSERVER_KEY_REFRESH_SECONDS": "0",
+    }
+    if REDIS_URL:
+        env["AUTHSERVER_REDIS_URL"] = REDIS_URL
+    return env
+
+
+@pytest.fixture
+def env(base_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """The AUTHSERVER_* environment the CLI and the app both read; tables emptied afterwards."""
+    for key in list(os.environ):
+        if key.startswith("AUTHSERVER_"):
+            monkeypatch.delenv(key)
+    for key, value in base_env.items():
+        monkeypatch.setenv(key, value)
+    yield base_env
+    _empty_tables(base_env["AUTHSERVER_DATABASE_URL"])
+
+
+def _empty_tables(url: str) -> None:
+    from authserver.store.sql.tables import metadata
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            for table in reversed(metadata.sorted_tables):
+                conn.execute(table.delete())
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def settings(env: dict[str, str]) -> Settings:
+    return Settings()
+
+
+@pytest.fixture
+def make_app(env: dict[str, str]):  # type: ignore[no-untyped-def]
+    """Build a TestClient for an app with extra AUTHSERVER_* settings; closed after the test."""
+    opened: list[TestClient] = []
+
+    def factory(**overrides: object) -> TestClient:
+        client = TestClient(create_app(Settings(**overrides)), base_url=ISSUER)  # type: ignore[arg-type]
+        client.__enter__()
+        opened.append(client)
+        return client
+
+    yield factory
+    for client in opened:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def http(make_app) -> TestClient:  # type: ignore[no-untyped-def]
+    return make_app()
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    def json(self):  # type: ignore[no-untyped-def]
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def cli(env: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Run `authserver ARGS` in-process, as the console script does."""
+
+    def run(*args: str, stdin: str = "") -> CliResult:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        try:
+            code = cli_main(list(args))
+        except SystemExit as exc:  # argparse usage errors and --help
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def register(cli):  # type: ignore[no-untyped-def]
+    """Register a client through the CLI and return its JSON description (with the secret)."""
+
+    def create(*args: str, name: str = "svc") -> dict:
+        result = cli("client", "create", "--name", name, "--json", *args)
+        assert result.code == 0, result.err
+        return result.json()
+
+    return create

@@ -1,0 +1,71 @@
+"""Discovery documents and the JWKS (OIDC Discovery 1.0, RFC 8414, RFC 7517)."""
+
+from __future__ import annotations
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from tests.helpers import client_token
+
+PATHS = ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_metadata_lists_the_endpoints_that_exist(http, path):
+    response = http.get(path)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert "max-age=" in response.headers["cache-control"]
+    meta = response.json()
+    assert meta["issuer"] == "http://testserver"
+    assert meta["grant_types_supported"] == ["client_credentials"]
+    assert set(meta["token_endpoint_auth_methods_supported"]) == {
+        "client_secret_basic", "client_secret_post", "private_key_jwt"
+    }
+    assert "none" not in meta["token_endpoint_auth_methods_supported"]
+    # Every advertised endpoint answers at the advertised URL (nothing advertised that does not work).
+    for key in ("token_endpoint", "introspection_endpoint", "revocation_endpoint"):
+        assert meta[key].startswith("http://testserver/")
+        assert http.post(meta[key].removeprefix("http://testserver"), data={}).status_code in (400, 401)
+    assert http.get(meta["jwks_uri"].removeprefix("http://testserver")).status_code == 200
+    assert "authorization_endpoint" not in meta
+
+
+def test_both_documents_are_identical(http):
+    assert http.get(PATHS[0]).json() == http.get(PATHS[1]).json()
+
+
+def test_jwks_publishes_public_rsa_keys_with_cache_lifetime(make_app):
+    http = make_app(jwks_max_age=123)
+    response = http.get("/jwks.json")
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "public, max-age=123"
+    keys = response.json()["keys"]
+    assert len(keys) == 1
+    key = keys[0]
+    assert key["kty"] == "RSA" and key["use"] == "sig" and key["alg"] == "RS256" and key["kid"]
+    assert not {"d", "p", "q", "dp", "dq", "qi"} & key.keys(), "private parameters must never be published"
+    assert len(KeySet.import_key_set(response.json()).keys) == 1
+
+
+def test_access_token_verifies_from_the_jwks_alone(http, register):
+    client = register("--scope", "api:read")
+    token = client_token(http, client)["access_token"]
+    keys = KeySet.import_key_set(http.get("/jwks.json").json())
+    decoded = jwt.decode(token, keys, algorithms=["RS256"])
+    assert decoded.header["typ"] == "at+jwt"
+    assert decoded.header["kid"] in {k.kid for k in keys.keys}
+
+
+def test_jwks_and_metadata_reject_other_methods(http):
+    assert http.post("/jwks.json").status_code == 405
+    response = http.delete(PATHS[0])
+    assert response.status_code == 405
+    assert response.json()["error"] == "method_not_allowed"
+
+
+def test_unknown_path_is_a_json_404(http):
+    response = http.get("/no/such/thing")
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"

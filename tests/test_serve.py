@@ -1,0 +1,111 @@
+"""`authserver serve` as a real process: uvicorn, one or several workers, clean shutdown."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import REDIS_URL
+from tests.helpers import basic
+
+pytestmark = pytest.mark.slow
+AUTHSERVER = str(Path(sys.executable).with_name("authserver"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start(env: dict[str, str], cwd: Path, *args: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [AUTHSERVER, "serve", "--port", str(port), *args],
+        env={**os.environ, **env, "AUTHSERVER_ISSUER": base}, cwd=cwd,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited: {proc.stdout.read()}")
+        try:
+            if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("server did not become ready")
+
+
+def stop(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        out, _ = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+        raise AssertionError("serve did not stop on SIGTERM")
+    # uvicorn shuts down gracefully, then re-raises SIGTERM so supervisors see why it exited.
+    assert proc.returncode in (0, -signal.SIGTERM), out
+    return out
+
+
+def test_single_worker_serves_and_stops_cleanly(env, register, tmp_path):
+    client = register()
+    proc, base = start(env, tmp_path)
+    try:
+        meta = httpx.get(base + "/.well-known/openid-configuration").json()
+        assert meta["issuer"] == base
+        token = httpx.post(base + "/token", data={"grant_type": "client_credentials"},
+                           headers=basic(client["client_id"], client["client_secret"]))
+        assert token.status_code == 200
+    finally:
+        out = stop(proc)
+    assert f"{base}/.well-known/openid-configuration" in out
+    assert "Traceback" not in out
+    assert client["client_secret"] not in out
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="several workers share state through Redis")
+def test_two_workers_share_keys_and_revocations(env, register, tmp_path):
+    client = register()
+    auth = basic(client["client_id"], client["client_secret"])
+    proc, base = start(env, tmp_path, "--workers", "2")
+    try:
+        with httpx.Client(base_url=base) as http:
+            kids = set()
+            tokens = []
+            for _ in range(40):
+                # A new connection each time, so requests spread over both workers.
+                response = httpx.post(base + "/token", data={"grant_type": "client_credentials"}, headers=auth)
+                assert response.status_code == 200
+                tokens.append(response.json()["access_token"])
+                kids.add(tokens[-1].split(".")[0])
+            assert len(kids) == 1, "every worker signs with the same key"
+            assert http.post("/revoke", data={"token": tokens[0]}, headers=auth).status_code == 200
+            for _ in range(20):
+                seen = httpx.post(base + "/introspect", data={"token": tokens[0]}, headers=auth).json()
+                assert seen == {"active": False}
+            assert all(
+                httpx.post(base + "/introspect", data={"token": t}, headers=auth).json()["active"]
+                for t in tokens[1:10]
+            )
+    finally:
+        stop(proc)
+
+
+@pytest.mark.skipif(bool(REDIS_URL), reason="only the in-process cache refuses several workers")
+def test_several_workers_without_redis_are_refused(cli):
+    result = cli("serve", "--workers", "2")
+    assert result.code == 1
+    assert "AUTHSERVER_REDIS_URL" in result.err
