@@ -66,7 +66,7 @@ def build_services(settings: Settings) -> Services:
     audiences = [settings.issuer, settings.issuer + "/token"]
     authenticator = ClientAuthenticator(clients.get, hasher, cache, audiences)
     server = AuthorizationServer(
-        authenticator=authenticator, issuer=issuer, tokens=TokenLookup(issuer, cache), events=events
+        authenticator=authenticator, issuer=issuer, tokens=TokenLookup(issuer, cache, clients.get), events=events
     )
     return Services(
         settings=settings,

@@ -38,7 +38,9 @@ def register(commands) -> None:  # type: ignore[no-untyped-def]
 
     for name, handler, helptext in (
         ("show", show_client, "show one client"),
-        ("delete", delete_client, "delete a client"),
+        ("delete", delete_client, "delete a client; its tokens stop introspecting as active"),
+        ("disable", disable_client, "refuse the client's authentication and end its tokens"),
+        ("enable", enable_client, "enable a disabled client"),
     ):
         cmd = sub.add_parser(name, help=helptext)
         cmd.add_argument("client_id")
@@ -186,3 +188,19 @@ def delete_client(args, ctx) -> int:  # type: ignore[no-untyped-def]
         raise CommandError(f"no client {args.client_id!r}")
     emit(args, {"client_id": args.client_id, "deleted": True}, text=f"deleted client {args.client_id}")
     return 0
+
+
+def _set_disabled(args, ctx, disabled: bool) -> int:  # type: ignore[no-untyped-def]
+    if not ctx.store.set_client_disabled(args.client_id, disabled):
+        raise CommandError(f"no client {args.client_id!r}")
+    state = "disabled" if disabled else "enabled"
+    emit(args, {"client_id": args.client_id, "disabled": disabled}, text=f"{state} client {args.client_id}")
+    return 0
+
+
+def disable_client(args, ctx) -> int:  # type: ignore[no-untyped-def]
+    return _set_disabled(args, ctx, True)
+
+
+def enable_client(args, ctx) -> int:  # type: ignore[no-untyped-def]
+    return _set_disabled(args, ctx, False)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from authserver.cache import Cache
+from authserver.domain import Client
 from authserver.oauth.tokens import AccessToken, TokenIssuer
 
 REVOKED_PREFIX = "revoked-jti:"
@@ -29,15 +31,21 @@ class FoundToken:
 
 
 class TokenLookup:
-    def __init__(self, issuer: TokenIssuer, cache: Cache) -> None:
+    def __init__(self, issuer: TokenIssuer, cache: Cache, find_client: Callable[[str], Client | None]) -> None:
         self.issuer = issuer
         self.cache = cache
+        self.find_client = find_client
 
     def find(self, value: str) -> FoundToken | None:
         access = self.issuer.verify_access_token(value)
         if access is None:
             return None
-        return FoundToken(access, self.cache.get(REVOKED_PREFIX + access.jti) is not None)
+        revoked = self.cache.get(REVOKED_PREFIX + access.jti) is not None
+        if not revoked:
+            # Deleting or disabling a client ends its tokens too.
+            client = self.find_client(access.client_id)
+            revoked = client is None or client.disabled
+        return FoundToken(access, revoked)
 
     def revoke(self, found: FoundToken) -> None:
         # A JWT cannot be recalled, so its jti is denied until it would have expired anyway;

@@ -149,13 +149,17 @@ def test_malformed_authorization_header_is_401_not_500(http, header):
     assert response.json()["error"] == "invalid_client"
 
 
-def test_deleted_client_can_no_longer_get_tokens(http, register, cli):
+def test_deleted_client_can_no_longer_get_tokens_and_its_tokens_end(http, register, cli):
     client = register()
-    client_token(http, client)
+    resource_server = register(name="api")
+    token = client_token(http, client)["access_token"]
     assert cli("client", "delete", client["client_id"]).code == 0
     response = http.post("/token", data={"grant_type": "client_credentials"},
                          headers=basic(client["client_id"], client["client_secret"]))
     assert response.status_code == 401
+    introspection = http.post("/introspect", data={"token": token},
+                              headers=basic(resource_server["client_id"], resource_server["client_secret"]))
+    assert introspection.json() == {"active": False}
 
 
 def test_client_without_the_grant_is_unauthorized_client(http, cli, register):
@@ -185,3 +189,19 @@ def test_tokens_survive_an_app_restart(make_app, register):
     response = other.post("/introspect", data={"token": token},
                           headers=basic(client["client_id"], client["client_secret"]))
     assert response.json()["active"] is True
+
+
+def test_disabled_client_is_refused_until_enabled(http, register, cli):
+    client = register()
+    token = client_token(http, client)["access_token"]
+    assert cli("client", "disable", client["client_id"]).code == 0
+    refused = http.post("/token", data={"grant_type": "client_credentials"},
+                        headers=basic(client["client_id"], client["client_secret"]))
+    assert refused.status_code == 401
+    assert refused.json()["error_description"] == "Client authentication failed"  # same as unknown
+    resource_server = register(name="api")
+    auth = basic(resource_server["client_id"], resource_server["client_secret"])
+    assert http.post("/introspect", data={"token": token}, headers=auth).json() == {"active": False}
+    assert cli("client", "enable", client["client_id"]).code == 0
+    client_token(http, client)
+    assert cli("client", "disable", "nope").code == 1

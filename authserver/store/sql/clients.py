@@ -67,3 +67,8 @@ class SqlClientStore:
     def delete_client(self, client_id: str) -> bool:
         with self.db.begin() as conn:
             return conn.execute(clients.delete().where(clients.c.client_id == client_id)).rowcount > 0
+
+    def set_client_disabled(self, client_id: str, disabled: bool) -> bool:
+        with self.db.begin() as conn:
+            query = clients.update().where(clients.c.client_id == client_id).values(disabled=disabled)
+            return conn.execute(query).rowcount > 0
