@@ -8,10 +8,13 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from authserver.concurrency import run_sync
-from authserver.endpoints import discovery, health, introspect, jwks, revoke, token
+from authserver.endpoints import discovery, health, introspect, jwks, revoke, token, userinfo
+from authserver.interaction import authorize, consent, login, logout
+from authserver.resources import resource_dir
 from authserver.logs import configure_logging
 from authserver.services import Services, build_services
 from authserver.settings import Settings, load_settings
@@ -61,6 +64,12 @@ def create_app(settings: Settings) -> Starlette:
         Route("/token", token.token, methods=["POST"]),
         Route("/introspect", introspect.introspect, methods=["POST"]),
         Route("/revoke", revoke.revoke, methods=["POST"]),
+        Route("/authorize", authorize.authorize, methods=["GET", "POST"]),
+        Route("/login", login.login, methods=["GET", "POST"]),
+        Route("/consent", consent.consent, methods=["GET", "POST"]),
+        Route("/userinfo", userinfo.userinfo, methods=["GET", "POST"]),
+        Route("/logout", logout.logout, methods=["GET", "POST"]),
+        Mount("/static", StaticFiles(directory=resource_dir("templates") / "static"), name="static"),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
     ]

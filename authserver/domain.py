@@ -11,8 +11,11 @@ GRANT_CLIENT_CREDENTIALS = "client_credentials"
 GRANT_AUTHORIZATION_CODE = "authorization_code"
 GRANT_REFRESH_TOKEN = "refresh_token"
 GRANT_DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
+# Authentication context classes (OIDC Core §2 `acr`): password alone, or with a second factor.
+ACR_PASSWORD = "urn:authserver:loa:1"
+
 # The grants this server implements; a client can be registered only for these.
-GRANT_TYPES = (GRANT_CLIENT_CREDENTIALS,)
+GRANT_TYPES = (GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDENTIALS)
 
 
 @dataclass(frozen=True)
@@ -59,3 +62,71 @@ class SigningKey:
     created_at: int
     # When it starts signing; before then it is only published (RFC 7517 key rollover).
     activates_at: int
+
+
+@dataclass(frozen=True)
+class Authentication:
+    """How and when a user proved who they are (OIDC Core §2: auth_time, acr, amr)."""
+
+    user_id: str
+    auth_time: int
+    amr: tuple[str, ...]
+    acr: str
+
+
+@dataclass(frozen=True)
+class BrowserSession:
+    """A signed-in browser. `id_hash` is the SHA-256 of the cookie value; `sid` is public (ID tokens)."""
+
+    id_hash: str
+    sid: str
+    user_id: str
+    auth_time: int
+    amr: tuple[str, ...]
+    acr: str
+    created_at: int
+    last_seen_at: int
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class AuthCode:
+    code_hash: str
+    grant_id: str
+    client_id: str
+    user_id: str
+    redirect_uri: str
+    scope: str
+    nonce: str | None
+    code_challenge: str | None
+    code_challenge_method: str | None
+    auth_time: int
+    amr: tuple[str, ...]
+    acr: str
+    sid: str
+    claims: dict | None
+    resources: tuple[str, ...]
+    created_at: int
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class RefreshToken:
+    token_hash: str
+    grant_id: str
+    client_id: str
+    user_id: str
+    scope: str
+    sid: str
+    # With offline_access the family outlives the browser session; without it, it ends with it.
+    offline: bool
+    auth_time: int
+    amr: tuple[str, ...]
+    acr: str
+    claims: dict | None
+    resources: tuple[str, ...]
+    created_at: int
+    expires_at: int
+    idle_expires_at: int
+    used_at: int | None = None
+    revoked_at: int | None = None

@@ -11,12 +11,14 @@ from authserver.keyring import KeyManager, KeyPolicy, KeyRing
 from authserver.oauth.client_auth import ClientAuthenticator
 from authserver.oauth.server import AuthorizationServer
 from authserver.oauth.token_lookup import TokenLookup
-from authserver.oauth.tokens import TokenIssuer
+from authserver.oauth.tokens import IdTokens, TokenIssuer
 from authserver.security.crypto import Sealer
 from authserver.security.secrets import SecretHasher
 from authserver.settings import Settings
 from authserver.store import Store
 from authserver.store.sql import SqlStore
+from authserver.resources import resource_dir
+from authserver.web.pages import Pages
 
 
 @dataclass
@@ -29,6 +31,8 @@ class Services:
     hasher: SecretHasher
     server: AuthorizationServer
     events: Events
+    clients: ClientCache
+    pages: Pages
 
     def close(self) -> None:
         self.cache.close()
@@ -39,7 +43,7 @@ def key_policy(settings: Settings) -> KeyPolicy:
     return KeyPolicy(
         jwks_max_age=settings.jwks_max_age,
         key_refresh_seconds=settings.key_refresh_seconds,
-        max_token_ttl=settings.access_token_ttl,
+        max_token_ttl=settings.max_token_ttl,
     )
 
 
@@ -65,8 +69,11 @@ def build_services(settings: Settings) -> Services:
     # OIDC Core §9 and most client libraries also use).
     audiences = [settings.issuer, settings.issuer + "/token"]
     authenticator = ClientAuthenticator(clients.get, hasher, cache, audiences)
+    id_tokens = IdTokens(settings.issuer, keyring, settings.id_token_ttl)
+    tokens = TokenLookup(issuer, cache, clients.get, store, events)
     server = AuthorizationServer(
-        authenticator=authenticator, issuer=issuer, tokens=TokenLookup(issuer, cache, clients.get), events=events
+        settings=settings, store=store, authenticator=authenticator, issuer=issuer, id_tokens=id_tokens,
+        tokens=tokens, events=events,
     )
     return Services(
         settings=settings,
@@ -77,4 +84,6 @@ def build_services(settings: Settings) -> Services:
         hasher=hasher,
         server=server,
         events=events,
+        clients=clients,
+        pages=Pages(resource_dir("templates")),
     )

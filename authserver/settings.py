@@ -21,7 +21,9 @@ DEV_SECRET_FILE = "secret_key"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AUTHSERVER_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="AUTHSERVER_", frozen=True, extra="ignore", env_ignore_empty=True
+    )
 
     env: Literal["development", "production"] = "development"
     issuer: str = "http://127.0.0.1:8000"
@@ -34,6 +36,18 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     access_token_ttl: int = Field(default=900, ge=1, le=86400)
+    id_token_ttl: int = Field(default=3600, ge=1, le=86400)
+    # RFC 6749 §4.1.2: codes are short-lived; 60 s is plenty for a redirect and a back-channel call.
+    auth_code_ttl: int = Field(default=60, ge=1, le=60)
+    # A refresh-token family lives at most refresh_token_ttl; each token dies if unused for idle_ttl.
+    refresh_token_ttl: int = Field(default=30 * 86400, ge=60, le=365 * 86400)
+    refresh_token_idle_ttl: int = Field(default=7 * 86400, ge=60, le=365 * 86400)
+    session_ttl: int = Field(default=12 * 3600, ge=60, le=30 * 86400)
+    session_idle_ttl: int = Field(default=2 * 3600, ge=60, le=30 * 86400)
+    # How long a user has to finish signing in (login, consent) once an app sent them here.
+    interaction_ttl: int = Field(default=900, ge=60, le=3600)
+    # PKCE for every client, confidential ones too (RFC 9700 §2.1.1); public clients always need it.
+    require_pkce: bool = True
     # How long clients may cache the JWKS (Cache-Control max-age). A rotated key starts signing only
     # after this (plus key_refresh_seconds) has passed, so no verifier meets an unknown kid.
     jwks_max_age: int = Field(default=300, ge=0, le=86400)
@@ -60,8 +74,19 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
     @property
+    def max_token_ttl(self) -> int:
+        return max(self.access_token_ttl, self.id_token_ttl)
+
+    @property
     def secure_cookies(self) -> bool:
         return self.issuer.startswith("https://")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < 16:
+            raise ValueError("must be at least 16 characters (32 in production)")
+        return value
 
     def secret_bytes(self) -> bytes:
         if self.secret_key is None:

@@ -9,7 +9,15 @@ import time
 from urllib.parse import urlsplit
 
 from authserver.cli.output import CommandError, emit
-from authserver.domain import AUTH_METHODS, AUTH_METHODS_WITH_SECRET, GRANT_CLIENT_CREDENTIALS, GRANT_TYPES, Client
+from authserver.domain import (
+    AUTH_METHODS,
+    AUTH_METHODS_WITH_SECRET,
+    GRANT_AUTHORIZATION_CODE,
+    GRANT_CLIENT_CREDENTIALS,
+    GRANT_REFRESH_TOKEN,
+    GRANT_TYPES,
+    Client,
+)
 from authserver.security.secrets import SecretHasher
 from authserver.store import DuplicateError
 
@@ -26,7 +34,9 @@ def register(commands) -> None:  # type: ignore[no-untyped-def]
     create.add_argument("--grant-type", action="append", default=[], choices=GRANT_TYPES, dest="grant_types")
     create.add_argument("--redirect-uri", action="append", default=[], dest="redirect_uris")
     create.add_argument("--post-logout-redirect-uri", action="append", default=[], dest="post_logout_uris")
-    create.add_argument("--scope", default="", help='allowed scopes, space-separated: "a b"')
+    create.add_argument("--scope", default=None,
+                        help='allowed scopes, space-separated: "a b" (sign-in clients default to '
+                             '"openid profile email", plus offline_access with refresh_token)')
     create.add_argument("--resource", action="append", default=[], dest="resources",
                         help="an RFC 8707 resource (token audience) the client may request")
     create.add_argument("--public", action="store_true", help="a public client (no secret)")
@@ -113,9 +123,21 @@ def create_client(args, ctx) -> int:  # type: ignore[no-untyped-def]
     if args.public and method != "none":
         raise CommandError("--public clients authenticate with 'none'")
     public = method == "none"
-    grant_types = list(dict.fromkeys(args.grant_types or [GRANT_CLIENT_CREDENTIALS]))
+    default_grants = [GRANT_AUTHORIZATION_CODE] if (public or args.redirect_uris) else [GRANT_CLIENT_CREDENTIALS]
+    grant_types = list(dict.fromkeys(args.grant_types or default_grants))
     if public and GRANT_CLIENT_CREDENTIALS in grant_types:
         raise CommandError("a public client cannot use client_credentials (RFC 6749 section 4.4)")
+    signs_in = GRANT_AUTHORIZATION_CODE in grant_types
+    if signs_in and not args.redirect_uris:
+        raise CommandError("authorization_code needs at least one --redirect-uri")
+    if GRANT_REFRESH_TOKEN in grant_types and not signs_in:
+        raise CommandError("refresh_token is only issued with authorization_code")
+    if args.post_logout_uris and not signs_in:
+        raise CommandError("--post-logout-redirect-uri is for clients that sign users in (authorization_code)")
+    if args.scope is None:
+        args.scope = ""
+        if signs_in:
+            args.scope = "openid profile email" + (" offline_access" if GRANT_REFRESH_TOKEN in grant_types else "")
     jwks = None
     if method == "private_key_jwt":
         if not args.jwks_file:

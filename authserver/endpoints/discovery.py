@@ -8,6 +8,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from authserver.domain import ACR_PASSWORD
+from authserver.oauth.authorize_request import PROMPTS, RESPONSE_MODES
+from authserver.oauth.claims import STANDARD_SCOPES, SUPPORTED_CLAIMS
 from authserver.oauth.client_auth import ASSERTION_ALGS
 from authserver.oauth.grants.client_credentials import CONFIDENTIAL_METHODS
 from authserver.services import Services
@@ -18,22 +21,38 @@ MAX_AGE = 300
 
 def metadata(svc: Services) -> dict:
     issuer = svc.settings.issuer
+    all_methods = [*CONFIDENTIAL_METHODS, "none"]
     return {
         "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
         "token_endpoint": f"{issuer}/token",
+        "userinfo_endpoint": f"{issuer}/userinfo",
         "jwks_uri": f"{issuer}/jwks.json",
+        "end_session_endpoint": f"{issuer}/logout",
         "introspection_endpoint": f"{issuer}/introspect",
         "revocation_endpoint": f"{issuer}/revoke",
-        # No authorization endpoint yet: no response type is supported (RFC 8414 §2 lists it as required).
-        "response_types_supported": [],
+        "scopes_supported": list(STANDARD_SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": list(RESPONSE_MODES),
         "grant_types_supported": svc.server.grant_types,
-        "token_endpoint_auth_methods_supported": CONFIDENTIAL_METHODS,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "access_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": all_methods,
         "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_METHODS,
         "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "revocation_endpoint_auth_methods_supported": CONFIDENTIAL_METHODS,
         "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
-        "access_token_signing_alg_values_supported": ["RS256"],
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": list(PROMPTS),
+        "claims_supported": ["iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp",
+                             "at_hash", *SUPPORTED_CLAIMS],
+        "acr_values_supported": [ACR_PASSWORD],
+        "claims_parameter_supported": True,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
         "resource_indicators_supported": True,
     }
 

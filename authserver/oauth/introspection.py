@@ -20,14 +20,15 @@ class IntrospectionEndpoint(_Introspection):
             raise InvalidRequestError("The 'token' parameter is required")
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> FoundToken | None:
-        return self.server.tokens.find(token_string)
+        return self.server.tokens.find(token_string, token_type_hint)
 
-    def check_permission(self, token, client, request) -> bool:  # type: ignore[no-untyped-def]
-        # Every client here authenticated with a secret or key; RFC 7662 §4 lets the AS decide more.
-        return True
+    def check_permission(self, token: FoundToken, client, request) -> bool:  # type: ignore[no-untyped-def]
+        # Any authenticated confidential client (a resource server) may introspect access tokens
+        # (RFC 7662 §4 leaves the policy to us); a refresh token only concerns the client holding it.
+        return token.kind == "access_token" or token.check_client(client)
 
     def introspect_token(self, token: FoundToken) -> dict:
-        claims = token.token.claims
-        body = {"active": True, "token_type": "Bearer"}
+        claims = token.claims
+        body = {"active": True, "token_type": "Bearer" if token.kind == "access_token" else "refresh_token"}
         body.update({k: claims[k] for k in _CLAIMS if k in claims})
         return body

@@ -18,11 +18,8 @@ class RevocationEndpoint(_Revocation):
             raise InvalidRequestError("The 'token' parameter is required")
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> FoundToken | None:
-        return self.server.tokens.find(token_string)
+        return self.server.tokens.find(token_string, token_type_hint)
 
     def revoke_token(self, token: FoundToken, request) -> None:  # type: ignore[no-untyped-def]
         if not token.is_revoked():
             self.server.tokens.revoke(token)
-            self.server.events.emit(
-                "token.revoked", client_id=token.token.client_id, jti=token.token.jti, kind="access_token"
-            )

@@ -11,13 +11,17 @@ from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error, Unsu
 
 from authserver.audit import Events
 from authserver.oauth.client_auth import ClientAuthenticator
+from authserver.oauth.grants.authorization_code import AuthorizationCodeGrant
 from authserver.oauth.grants.client_credentials import ClientCredentialsGrant
+from authserver.oauth.grants.refresh_token import RefreshTokenGrant
 from authserver.oauth.introspection import IntrospectionEndpoint
 from authserver.oauth.models import OAuthClient
 from authserver.oauth.requests import OAuthRequest
 from authserver.oauth.revocation import RevocationEndpoint
 from authserver.oauth.token_lookup import TokenLookup
-from authserver.oauth.tokens import TokenIssuer
+from authserver.oauth.tokens import IdTokens, TokenIssuer
+from authserver.settings import Settings
+from authserver.store import Store
 
 Response = tuple[int, dict, list[tuple[str, str]]]
 
@@ -26,16 +30,24 @@ class AuthorizationServer(_AuthorizationServer):
     def __init__(
         self,
         *,
+        settings: Settings,
+        store: Store,
         authenticator: ClientAuthenticator,
         issuer: TokenIssuer,
+        id_tokens: IdTokens,
         tokens: TokenLookup,
         events: Events,
     ) -> None:
         super().__init__(scopes_supported=None)
+        self.settings = settings
+        self.store = store
         self._authenticator = authenticator
         self.issuer = issuer
+        self.id_tokens = id_tokens
         self.tokens = tokens
         self.events = events
+        self.register_grant(AuthorizationCodeGrant)
+        self.register_grant(RefreshTokenGrant)
         self.register_grant(ClientCredentialsGrant)
         self.register_endpoint(IntrospectionEndpoint)
         self.register_endpoint(RevocationEndpoint)

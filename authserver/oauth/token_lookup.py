@@ -1,4 +1,10 @@
-"""Find what a presented token is, for introspection and revocation (RFC 7662 / RFC 7009)."""
+"""What a presented token is, and how to revoke it (RFC 7662, RFC 7009, RFC 9700 §4.14).
+
+Access tokens are JWTs: revoking one denies its `jti` in the shared cache until it would have
+expired. Tokens of a user grant carry the grant id (`gid`); revoking the grant (refresh-token
+reuse, code replay, logout) revokes its refresh tokens in the database and denies the whole grant's
+access tokens in the cache for one access-token lifetime.
+"""
 
 from __future__ import annotations
 
@@ -6,50 +12,118 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from authserver.audit import Events
 from authserver.cache import Cache
-from authserver.domain import Client
+from authserver.domain import Client, RefreshToken
 from authserver.oauth.tokens import AccessToken, TokenIssuer
+from authserver.security.secrets import token_hash
+from authserver.store import RefreshTokenStore
 
-REVOKED_PREFIX = "revoked-jti:"
+REVOKED_JTI = "revoked-jti:"
+REVOKED_GRANT = "revoked-grant:"
 
 
 @dataclass(frozen=True)
 class FoundToken:
-    """authlib's token interface over a verified access token."""
+    """authlib's token interface over either kind of token."""
 
-    token: AccessToken
+    kind: str  # access_token | refresh_token
+    client_id: str
+    expires_at: int
     revoked: bool
+    claims: dict
+    access: AccessToken | None = None
+    refresh: RefreshToken | None = None
 
     def check_client(self, client) -> bool:  # type: ignore[no-untyped-def]
-        return self.token.client_id == client.get_client_id()
+        return self.client_id == client.get_client_id()
 
     def is_expired(self) -> bool:
-        return self.token.expires_at <= time.time()
+        return self.expires_at <= time.time()
 
     def is_revoked(self) -> bool:
         return self.revoked
 
 
 class TokenLookup:
-    def __init__(self, issuer: TokenIssuer, cache: Cache, find_client: Callable[[str], Client | None]) -> None:
+    def __init__(
+        self,
+        issuer: TokenIssuer,
+        cache: Cache,
+        find_client: Callable[[str], Client | None],
+        refresh_tokens: RefreshTokenStore,
+        events: Events,
+    ) -> None:
         self.issuer = issuer
         self.cache = cache
         self.find_client = find_client
+        self.refresh_tokens = refresh_tokens
+        self.events = events
 
-    def find(self, value: str) -> FoundToken | None:
+    def find(self, value: str, hint: str | None = None) -> FoundToken | None:
+        # RFC 7009 §2.1 / RFC 7662 §2.1: the hint orders the search, it never limits it.
+        order = (self._refresh, self._access) if hint == "refresh_token" else (self._access, self._refresh)
+        for finder in order:
+            found = finder(value)
+            if found is not None:
+                return found
+        return None
+
+    def access_token_active(self, access: AccessToken) -> bool:
+        keys = [REVOKED_JTI + access.jti]
+        gid = access.claims.get("gid")
+        if gid:
+            keys.append(REVOKED_GRANT + gid)
+        if any(self.cache.get(k) is not None for k in keys):
+            return False
+        # Deleting or disabling a client ends its tokens too.
+        client = self.find_client(access.client_id)
+        return client is not None and not client.disabled
+
+    def _access(self, value: str) -> FoundToken | None:
+        if value.count(".") != 2:
+            return None
         access = self.issuer.verify_access_token(value)
         if access is None:
             return None
-        revoked = self.cache.get(REVOKED_PREFIX + access.jti) is not None
-        if not revoked:
-            # Deleting or disabling a client ends its tokens too.
-            client = self.find_client(access.client_id)
-            revoked = client is None or client.disabled
-        return FoundToken(access, revoked)
+        return FoundToken(
+            "access_token", access.client_id, access.expires_at, not self.access_token_active(access),
+            access.claims, access=access,
+        )
+
+    def _refresh(self, value: str) -> FoundToken | None:
+        if value.count(".") == 2 or len(value) > 200:
+            return None
+        record = self.refresh_tokens.get_refresh_token(token_hash(value))
+        if record is None:
+            return None
+        now = time.time()
+        client = self.find_client(record.client_id)
+        inactive = (
+            record.revoked_at is not None
+            or record.used_at is not None
+            or record.idle_expires_at <= now
+            or client is None
+            or client.disabled
+        )
+        claims = {
+            "scope": record.scope, "client_id": record.client_id, "sub": record.user_id,
+            "exp": record.expires_at, "iat": record.created_at, "iss": self.issuer.issuer,
+        }
+        return FoundToken("refresh_token", record.client_id, record.expires_at, inactive, claims, refresh=record)
 
     def revoke(self, found: FoundToken) -> None:
-        # A JWT cannot be recalled, so its jti is denied until it would have expired anyway;
-        # the denylist lives in the shared cache that every worker and node reads.
-        ttl = found.token.expires_at - time.time() + 5
+        if found.refresh is not None:
+            # RFC 7009 §2.1: revoking a refresh token also invalidates the grant's access tokens.
+            self.revoke_grant(found.refresh.grant_id, reason="revoked")
+            return
+        assert found.access is not None
+        ttl = found.expires_at - time.time() + 5
         if ttl > 0:
-            self.cache.set(REVOKED_PREFIX + found.token.jti, "1", ttl)
+            self.cache.set(REVOKED_JTI + found.access.jti, "1", ttl)
+        self.events.emit("token.revoked", client_id=found.client_id, jti=found.access.jti, kind="access_token")
+
+    def revoke_grant(self, grant_id: str, *, reason: str) -> None:
+        self.refresh_tokens.revoke_grant(grant_id, int(time.time()))
+        self.cache.set(REVOKED_GRANT + grant_id, reason, self.issuer.access_ttl + 60)
+        self.events.emit("grant.revoked", grant_id=grant_id, reason=reason)

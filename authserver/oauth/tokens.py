@@ -85,3 +85,77 @@ class TokenIssuer:
         except (JoseError, ValueError, TypeError):
             return None
         return AccessToken(decoded.claims)
+
+
+def half_hash(value: str) -> str:
+    """OIDC Core §3.1.3.6 at_hash: base64url of the left half of SHA-256 (for RS256)."""
+    import base64
+    import hashlib
+
+    digest = hashlib.sha256(value.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()
+
+
+class IdTokens:
+    """ID tokens (OIDC Core §2) and id_token_hint checks."""
+
+    def __init__(self, issuer: str, keyring: KeyRing, ttl: int) -> None:
+        self.issuer = issuer
+        self.keyring = keyring
+        self.ttl = ttl
+
+    def issue(
+        self,
+        *,
+        client_id: str,
+        subject: str,
+        auth_time: int,
+        acr: str,
+        amr: tuple[str, ...],
+        sid: str,
+        nonce: str | None = None,
+        access_token: str | None = None,
+        extra: dict | None = None,
+    ) -> str:
+        key = self.keyring.signing_key()
+        now = int(time.time())
+        claims: dict = {
+            "iss": self.issuer,
+            "sub": subject,
+            "aud": client_id,
+            "exp": now + self.ttl,
+            "iat": now,
+            "auth_time": auth_time,
+            "acr": acr,
+            "amr": list(amr),
+            "sid": sid,
+            "azp": client_id,
+        }
+        if nonce is not None:
+            claims["nonce"] = nonce
+        if access_token is not None:
+            claims["at_hash"] = half_hash(access_token)
+        if extra:
+            claims.update({k: v for k, v in extra.items() if k not in claims})
+        return jwt.encode({"alg": "RS256", "typ": "JWT", "kid": key.kid}, claims, key)
+
+    def verify_hint(self, token: str) -> dict | None:
+        """An ID token we issued, signature and issuer checked; expiry is not (OIDC Core §3.1.2.1:
+        an expired ID token is still a valid hint)."""
+        try:
+            header = jws.extract_compact(token.encode("ascii")).protected
+        except (JoseError, ValueError, UnicodeEncodeError):
+            return None
+        kid = header.get("kid")
+        if header.get("typ") == ACCESS_TOKEN_TYP or not isinstance(kid, str):
+            return None
+        key = self.keyring.verification_key(kid)
+        if key is None:
+            return None
+        try:
+            claims = jwt.decode(token, key, algorithms=["RS256"]).claims
+        except (JoseError, ValueError, TypeError):
+            return None
+        if claims.get("iss") != self.issuer or not isinstance(claims.get("sub"), str):
+            return None
+        return claims

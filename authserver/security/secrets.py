@@ -33,3 +33,8 @@ class SecretHasher:
         # Unknown clients are checked against a dummy so both paths do the same work.
         candidate = self.hash(secret)
         return hmac.compare_digest(candidate, stored or self._dummy) and stored is not None
+
+
+def token_hash(value: str) -> str:
+    """Codes, refresh tokens and session ids are 256-bit random values: SHA-256 suffices at rest."""
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()

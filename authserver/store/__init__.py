@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from authserver.domain import Client, SigningKey, User
+from authserver.domain import AuthCode, BrowserSession, Client, RefreshToken, SigningKey, User
 
 
 class DuplicateError(ValueError):
@@ -45,6 +45,49 @@ class KeyStore(Protocol):
     def delete_keys(self, kids: Sequence[str]) -> None: ...
 
 
-class Store(ClientStore, UserStore, KeyStore, Protocol):
+class SessionStore(Protocol):
+    def add_session(self, session: BrowserSession) -> None: ...
+    def get_session(self, id_hash: str) -> BrowserSession | None: ...
+    def get_session_by_sid(self, sid: str) -> BrowserSession | None: ...
+    def touch_session(self, id_hash: str, now: int) -> None: ...
+    def delete_session(self, id_hash: str) -> BrowserSession | None:
+        """Remove it and return what it was (None if already gone)."""
+        ...
+
+
+class CodeStore(Protocol):
+    def add_code(self, code: AuthCode) -> None: ...
+    def consume_code(self, code_hash: str, now: int) -> tuple[AuthCode | None, bool]:
+        """Atomically mark the code used. Returns (code, first_use); (code, False) is a replay."""
+        ...
+
+
+class RefreshTokenStore(Protocol):
+    def add_refresh_token(self, token: RefreshToken) -> None: ...
+    def get_refresh_token(self, token_hash: str) -> RefreshToken | None: ...
+    def rotate_refresh_token(self, old_hash: str, new: RefreshToken, now: int) -> bool:
+        """Mark the old token used and store the new one, in one transaction.
+
+        False when the old one was already used or revoked: only one caller can ever win.
+        """
+        ...
+
+    def revoke_grant(self, grant_id: str, now: int) -> int:
+        """Revoke every refresh token of one grant (a family); returns how many were live."""
+        ...
+
+    def revoke_session_grants(self, sid: str, now: int) -> list[str]:
+        """Revoke the session-bound (not offline) refresh tokens of a browser session; their grant ids."""
+        ...
+
+
+class ConsentStore(Protocol):
+    def get_consent(self, user_id: str, client_id: str) -> frozenset[str]: ...
+    def add_consent(self, user_id: str, client_id: str, scopes: frozenset[str], now: int) -> None:
+        """Remember these scopes (merged with any already granted)."""
+        ...
+
+
+class Store(ClientStore, UserStore, KeyStore, SessionStore, CodeStore, RefreshTokenStore, ConsentStore, Protocol):
     def ping(self) -> None: ...
     def close(self) -> None: ...

@@ -10,14 +10,31 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authserver.errors import OAuthError, StorageUnavailable, TemporarilyUnavailable
+from authserver.web.pages import PageError
 from authserver.web.responses import error_response, json_response
 
 logger = logging.getLogger("authserver.errors")
 
 
+# Hosted pages answer people, so their failures are pages too.
+PAGE_PATHS = frozenset({"/authorize", "/login", "/consent", "/logout"})
+
+
+def _as_page(request: Request, description: str, status: int) -> Response | None:
+    if request.url.path not in PAGE_PATHS or not hasattr(request.state, "services"):
+        return None
+    title = "Service unavailable" if status == 503 else "Something went wrong"
+    return request.state.services.pages.error(PageError(description, status_code=status, title=title))
+
+
 async def oauth_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, OAuthError)
-    return error_response(exc)
+    return _as_page(request, exc.description or "The request is malformed.", exc.status_code) or error_response(exc)
+
+
+async def page_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PageError)
+    return request.state.services.pages.error(exc)
 
 
 async def authlib_error(request: Request, exc: Exception) -> Response:
@@ -35,16 +52,19 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 async def unavailable(request: Request, exc: Exception) -> Response:
     logger.warning("backend unavailable on %s: %s", request.url.path, exc)
-    return error_response(TemporarilyUnavailable("A backing service is unavailable; try again shortly"))
+    page = _as_page(request, "The service is temporarily unavailable. Please try again in a moment.", 503)
+    return page or error_response(TemporarilyUnavailable("A backing service is unavailable; try again shortly"))
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
     # Logged with its traceback for operators; the client sees no internals.
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return json_response({"error": "server_error", "error_description": "Internal error"}, 500)
+    page = _as_page(request, "An unexpected error occurred. Please try again.", 500)
+    return page or json_response({"error": "server_error", "error_description": "Internal error"}, 500)
 
 
 HANDLERS = {
+    PageError: page_error,
     OAuthError: oauth_error,
     OAuth2Error: authlib_error,
     HTTPException: http_error,

@@ -163,14 +163,20 @@ def test_deleted_client_can_no_longer_get_tokens_and_its_tokens_end(http, regist
 
 
 def test_client_without_the_grant_is_unauthorized_client(http, cli, register):
-    public = cli("client", "create", "--name", "spa", "--public", "--json")
-    assert public.code != 0  # public clients cannot even be registered for client_credentials
+    web_app = register("--grant-type", "authorization_code", "--redirect-uri", "https://app.example/cb")
+    response = http.post("/token", data={"grant_type": "client_credentials"},
+                         headers=basic(web_app["client_id"], web_app["client_secret"]))
+    assert response.status_code == 400
+    assert response.json()["error"] == "unauthorized_client"
+    public = cli("client", "create", "--name", "spa", "--public", "--grant-type", "client_credentials")
+    assert public.code == 1  # public clients cannot even be registered for client_credentials
     assert "public client" in public.err
 
 
 @pytest.mark.parametrize("grant_type,error", [
     ("password", "unsupported_grant_type"),
-    ("authorization_code", "unsupported_grant_type"),
+    ("urn:ietf:params:oauth:grant-type:device_code", "unsupported_grant_type"),
+    ("urn:ietf:params:oauth:grant-type:jwt-bearer", "unsupported_grant_type"),
     ("", "invalid_request"),
 ])
 def test_unsupported_or_missing_grant_type(http, register, grant_type, error):

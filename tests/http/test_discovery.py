@@ -19,17 +19,25 @@ def test_metadata_lists_the_endpoints_that_exist(http, path):
     assert "max-age=" in response.headers["cache-control"]
     meta = response.json()
     assert meta["issuer"] == "http://testserver"
-    assert meta["grant_types_supported"] == ["client_credentials"]
+    assert set(meta["grant_types_supported"]) == {"authorization_code", "refresh_token", "client_credentials"}
     assert set(meta["token_endpoint_auth_methods_supported"]) == {
-        "client_secret_basic", "client_secret_post", "private_key_jwt"
+        "client_secret_basic", "client_secret_post", "private_key_jwt", "none"
     }
-    assert "none" not in meta["token_endpoint_auth_methods_supported"]
+    assert meta["response_types_supported"] == ["code"]
+    assert meta["response_modes_supported"] == ["query", "form_post"]
+    assert meta["code_challenge_methods_supported"] == ["S256"]
+    assert meta["id_token_signing_alg_values_supported"] == ["RS256"]
+    assert meta["subject_types_supported"] == ["public"]
+    assert set(meta["scopes_supported"]) == {"openid", "profile", "email", "offline_access"}
+    assert meta["authorization_response_iss_parameter_supported"] is True
+    assert meta["request_parameter_supported"] is False
     # Every advertised endpoint answers at the advertised URL (nothing advertised that does not work).
     for key in ("token_endpoint", "introspection_endpoint", "revocation_endpoint"):
         assert meta[key].startswith("http://testserver/")
         assert http.post(meta[key].removeprefix("http://testserver"), data={}).status_code in (400, 401)
-    assert http.get(meta["jwks_uri"].removeprefix("http://testserver")).status_code == 200
-    assert "authorization_endpoint" not in meta
+    for key in ("jwks_uri", "authorization_endpoint", "end_session_endpoint"):
+        assert http.get(meta[key].removeprefix("http://testserver")).status_code in (200, 400)
+    assert http.get(meta["userinfo_endpoint"].removeprefix("http://testserver")).status_code == 401
 
 
 def test_both_documents_are_identical(http):

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from authserver.store.sql.clients import SqlClientStore
+from authserver.store.sql.codes import SqlCodeStore
+from authserver.store.sql.consents import SqlConsentStore
 from authserver.store.sql.engine import Database, make_engine
 from authserver.store.sql.keys import SqlKeyStore
+from authserver.store.sql.refresh_tokens import SqlRefreshTokenStore
+from authserver.store.sql.sessions import SqlSessionStore
 from authserver.store.sql.users import SqlUserStore
 
 
-class SqlStore(SqlClientStore, SqlUserStore, SqlKeyStore):
+class SqlStore(
+    SqlClientStore,
+    SqlUserStore,
+    SqlKeyStore,
+    SqlSessionStore,
+    SqlCodeStore,
+    SqlRefreshTokenStore,
+    SqlConsentStore,
+):
     def __init__(self, db: Database) -> None:
         self.db = db
 

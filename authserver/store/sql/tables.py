@@ -47,3 +47,72 @@ signing_keys = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("activates_at", sa.BigInteger, nullable=False),
 )
+
+browser_sessions = sa.Table(
+    "browser_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("sid", sa.String(64), nullable=False, unique=True),
+    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("auth_time", sa.BigInteger, nullable=False),
+    sa.Column("amr", sa.JSON, nullable=False),
+    sa.Column("acr", sa.String(100), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("last_seen_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+)
+
+auth_codes = sa.Table(
+    "auth_codes",
+    metadata,
+    sa.Column("code_hash", sa.String(64), primary_key=True),
+    sa.Column("grant_id", sa.String(64), nullable=False),
+    sa.Column("client_id", sa.String(64), sa.ForeignKey("clients.client_id", ondelete="CASCADE"), nullable=False),
+    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("redirect_uri", sa.Text, nullable=False),
+    sa.Column("scope", sa.Text, nullable=False),
+    sa.Column("nonce", sa.Text),
+    sa.Column("code_challenge", sa.String(128)),
+    sa.Column("code_challenge_method", sa.String(10)),
+    sa.Column("auth_time", sa.BigInteger, nullable=False),
+    sa.Column("amr", sa.JSON, nullable=False),
+    sa.Column("acr", sa.String(100), nullable=False),
+    sa.Column("sid", sa.String(64), nullable=False),
+    sa.Column("claims", sa.JSON),
+    sa.Column("resources", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.Column("used_at", sa.BigInteger),
+)
+
+refresh_tokens = sa.Table(
+    "refresh_tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("grant_id", sa.String(64), nullable=False),
+    sa.Column("client_id", sa.String(64), sa.ForeignKey("clients.client_id", ondelete="CASCADE"), nullable=False),
+    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("scope", sa.Text, nullable=False),
+    sa.Column("sid", sa.String(64), nullable=False),
+    sa.Column("offline", sa.Boolean, nullable=False),
+    sa.Column("auth_time", sa.BigInteger, nullable=False),
+    sa.Column("amr", sa.JSON, nullable=False),
+    sa.Column("acr", sa.String(100), nullable=False),
+    sa.Column("claims", sa.JSON),
+    sa.Column("resources", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.Column("idle_expires_at", sa.BigInteger, nullable=False),
+    sa.Column("used_at", sa.BigInteger),
+    sa.Column("revoked_at", sa.BigInteger),
+)
+
+consents = sa.Table(
+    "consents",
+    metadata,
+    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("client_id", sa.String(64), sa.ForeignKey("clients.client_id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("scopes", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)

@@ -1,0 +1,56 @@
+"""GET/POST /authorize (RFC 6749 §4.1.1, OIDC Core §3.1.2.1)."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from authserver.concurrency import run_sync
+from authserver.errors import OAuthError
+from authserver.interaction import state
+from authserver.interaction.flow import advance
+from authserver.interaction.respond import error_to_client
+from authserver.interaction.sessions import current_session
+from authserver.oauth.authorize_request import AuthorizeError, AuthorizeFatal, validate
+from authserver.web.cookies import attach_csrf, browser_binding, csrf_token
+from authserver.web.forms import read_form
+from authserver.web.oauth_edge import services
+from authserver.web.pages import PageError
+
+
+async def _params(request: Request, max_bytes: int) -> list[tuple[str, str]]:
+    try:
+        if request.method == "POST":
+            return await read_form(request, max_bytes)
+        return parse_qsl(request.url.query, keep_blank_values=True, max_num_fields=100, errors="strict")
+    except OAuthError as exc:
+        raise PageError(exc.description or "The request is malformed.", status_code=exc.status_code) from None
+    except (ValueError, UnicodeDecodeError):
+        raise PageError("The request is malformed.") from None
+
+
+async def authorize(request: Request) -> Response:
+    svc = services(request)
+    pairs = await _params(request, svc.settings.max_body_bytes)
+
+    def check() -> object:
+        svc.keyring.refresh_if_stale()
+        return validate(pairs, svc.clients.get, require_pkce=svc.settings.require_pkce,
+                        verify_id_token_hint=svc.server.id_tokens.verify_hint)
+
+    try:
+        authz = await run_sync(check)
+    except AuthorizeFatal as exc:
+        raise PageError(str(exc)) from None
+    except AuthorizeError as exc:
+        return error_to_client(svc, exc.redirect_uri, exc.error, exc.description, exc.state, exc.response_mode,
+                               status=302)
+    session = await current_session(request, svc)
+    token = csrf_token(request, svc.settings)
+    it = state.new_interaction(authz.to_dict(), browser_binding(token), int(time.time()))  # type: ignore[attr-defined]
+    response = await advance(request, svc, it, session, persisted=False, status=302)
+    attach_csrf(request, response, svc.settings)
+    return response

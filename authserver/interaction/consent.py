@@ -1,0 +1,79 @@
+"""GET/POST /consent: the user allows or denies the client the requested scopes.
+
+Consent is remembered per user and client (the union of scopes granted); a later request for
+scopes already granted skips this page unless prompt=consent.
+"""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from authserver.concurrency import run_sync
+from authserver.interaction import state
+from authserver.interaction.flow import EXPIRED, advance, load_for_browser
+from authserver.interaction.respond import error_to_client
+from authserver.interaction.sessions import current_session
+from authserver.oauth.claims import consent_items
+from authserver.services import Services
+from authserver.web.cookies import attach_csrf, browser_binding, check_csrf, csrf_token
+from authserver.web.forms import read_form
+from authserver.web.oauth_edge import services
+from authserver.web.pages import PageError
+
+
+def _page(svc: Services, request: Request, it: state.Interaction, username: str) -> Response:
+    client = svc.clients.get(it.client_id)
+    if client is None:
+        raise PageError("The application that sent you here is no longer registered.")
+    response = svc.pages.render(
+        "consent.html",
+        {
+            "interaction": it.id,
+            "csrf_token": csrf_token(request, svc.settings),
+            "client_name": client.name,
+            "items": consent_items(it.request["scopes"], it.request["claims"]),
+            "username": username,
+        },
+        form_targets=[it.request["redirect_uri"]],
+    )
+    attach_csrf(request, response, svc.settings)
+    return response
+
+
+async def consent(request: Request) -> Response:
+    svc = services(request)
+    browser = browser_binding(csrf_token(request, svc.settings))
+    if request.method == "POST":
+        form = dict(await read_form(request, svc.settings.max_body_bytes))
+        check_csrf(request, svc.settings, form)
+        interaction_id = form.get("interaction")
+    else:
+        form = {}
+        interaction_id = request.query_params.get("interaction")
+    it = await load_for_browser(request, svc, interaction_id, browser)
+    session = await current_session(request, svc)
+    if session is None:
+        # The session ended meanwhile: sign in again, then come back here.
+        await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
+        return RedirectResponse(f"/login?interaction={it.id}", status_code=303)
+    if request.method == "GET":
+        user = await run_sync(svc.store.get_user, session.user_id)
+        return await run_sync(_page, svc, request, it, user.username if user else "")
+
+    decision = form.get("decision")
+    if decision not in ("allow", "deny"):
+        raise PageError("Choose Allow or Deny.")
+    req = it.request
+    if decision == "deny":
+        if not await run_sync(state.finish, svc.cache, it):
+            raise PageError(EXPIRED, title="Sign-in expired")
+        svc.events.emit("consent.denied", user_id=session.user_id, client_id=it.client_id)
+        return error_to_client(svc, req["redirect_uri"], "access_denied", "The user denied the request",
+                               req["state"], req["response_mode"])
+    await run_sync(svc.store.add_consent, session.user_id, it.client_id, frozenset(req["scopes"]), int(time.time()))
+    svc.events.emit("consent.granted", user_id=session.user_id, client_id=it.client_id, scope=" ".join(req["scopes"]))
+    it.consented = True
+    return await advance(request, svc, it, session, persisted=True)

@@ -1,0 +1,205 @@
+"""Validate an authorization request (RFC 6749 §4.1.1, RFC 7636, OIDC Core §3.1.2.1).
+
+Order matters: until client_id and redirect_uri are proven, errors go to a page and never to a
+redirect (RFC 6749 §4.1.2.1, RFC 9700 §4.11); after that they go back to the client.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from authserver.domain import GRANT_AUTHORIZATION_CODE, Client
+from authserver.oauth import pkce
+from authserver.oauth.claims import ClaimsRequestError, parse_claims_request
+
+RESPONSE_MODES = ("query", "form_post")
+PROMPTS = ("none", "login", "consent", "select_account")
+MAX_VALUE_LENGTH = 4096
+MULTI_VALUED = frozenset({"resource"})
+
+
+class AuthorizeFatal(Exception):
+    """The client or redirect URI cannot be trusted: show an error page."""
+
+
+@dataclass
+class AuthorizeError(Exception):
+    """An error to send back to the (verified) redirect URI."""
+
+    error: str
+    description: str
+    redirect_uri: str
+    state: str | None
+    response_mode: str = "query"
+
+
+@dataclass
+class AuthorizationRequest:
+    client: Client
+    redirect_uri: str
+    response_mode: str
+    scopes: list[str]
+    state: str | None
+    nonce: str | None
+    code_challenge: str | None
+    code_challenge_method: str | None
+    prompt: frozenset[str] = frozenset()
+    max_age: int | None = None
+    login_hint: str | None = None
+    hint_subject: str | None = None
+    acr_values: list[str] = field(default_factory=list)
+    claims: dict | None = None
+    resources: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        data = dict(self.__dict__)
+        data["client_id"] = data.pop("client").client_id
+        data["prompt"] = sorted(self.prompt)
+        return data
+
+
+def redirect_uri_matches(client: Client, requested: str) -> bool:
+    if requested in client.redirect_uris:
+        return True
+    # RFC 8252 §7.3: native apps on a loopback IP get any port; nothing else is relaxed.
+    if not client.is_public:
+        return False
+    try:
+        req = urlsplit(requested)
+        if req.scheme != "http" or req.hostname is None or not ipaddress.ip_address(req.hostname).is_loopback:
+            return False
+    except ValueError:
+        return False
+    for registered in client.redirect_uris:
+        reg = urlsplit(registered)
+        if (reg.scheme, reg.hostname, reg.path, reg.query) == (req.scheme, req.hostname, req.path, req.query):
+            return True
+    return False
+
+
+def validate(
+    pairs: Sequence[tuple[str, str]],
+    find_client: Callable[[str], Client | None],
+    *,
+    require_pkce: bool,
+    verify_id_token_hint: Callable[[str], dict | None],
+) -> AuthorizationRequest:
+    counts: dict[str, int] = {}
+    for key, _ in pairs:
+        counts[key] = counts.get(key, 0) + 1
+    params = {k: v for k, v in pairs}
+    resources = [v for k, v in pairs if k == "resource"]
+
+    client_id = params.get("client_id")
+    if not client_id or counts.get("client_id", 0) > 1:
+        raise AuthorizeFatal("The request has no valid client_id.")
+    client = find_client(client_id)
+    if client is None or client.disabled:
+        raise AuthorizeFatal("The application that sent you here is not registered.")
+    redirect_uri = params.get("redirect_uri")
+    if not redirect_uri or counts.get("redirect_uri", 0) > 1:
+        raise AuthorizeFatal("The request has no redirect_uri.")
+    if not redirect_uri_matches(client, redirect_uri):
+        raise AuthorizeFatal("The redirect_uri is not registered for this application.")
+
+    state = params.get("state") if counts.get("state", 0) == 1 else None
+    mode = params.get("response_mode", "query")
+    mode = mode if mode in RESPONSE_MODES else "query"
+
+    def fail(error: str, description: str) -> AuthorizeError:
+        return AuthorizeError(error, description, redirect_uri, state, mode)
+
+    repeated = sorted(k for k, n in counts.items() if n > 1 and k not in MULTI_VALUED)
+    if repeated:
+        raise fail("invalid_request", f"Parameters must not be repeated: {', '.join(repeated)}")
+    too_long = sorted(k for k, v in pairs if len(v) > MAX_VALUE_LENGTH)
+    if too_long:
+        raise fail("invalid_request", f"Parameter too long: {', '.join(too_long)}")
+    if "response_mode" in params and params["response_mode"] not in RESPONSE_MODES:
+        raise fail("invalid_request", "response_mode must be query or form_post")
+    # OIDC Core §6: request objects are not supported, and say so with their own error codes.
+    if "request" in params:
+        raise fail("request_not_supported", "Request objects are not supported")
+    if "request_uri" in params:
+        raise fail("request_uri_not_supported", "request_uri is not supported")
+    if "registration" in params:
+        raise fail("registration_not_supported", "The registration parameter is not supported")
+
+    response_type = params.get("response_type")
+    if not response_type:
+        raise fail("invalid_request", "response_type is required")
+    if response_type != "code":
+        raise fail("unsupported_response_type", "Only response_type=code is supported")
+    if GRANT_AUTHORIZATION_CODE not in client.grant_types:
+        raise fail("unauthorized_client", "This client may not use the authorization code flow")
+
+    scopes = list(dict.fromkeys(params.get("scope", "").split()))
+    if not scopes:
+        raise fail("invalid_scope", "scope is required")
+    unknown = [s for s in scopes if s not in client.scopes]
+    if unknown:
+        raise fail("invalid_scope", f"Scope not allowed for this client: {' '.join(unknown)}")
+
+    challenge = params.get("code_challenge")
+    method = params.get("code_challenge_method")
+    if challenge is None:
+        if client.is_public or require_pkce:
+            raise fail("invalid_request", "code_challenge is required (PKCE with S256)")
+        if method is not None:
+            raise fail("invalid_request", "code_challenge_method without code_challenge")
+    else:
+        # RFC 7636 §4.3: a missing method means "plain", which is refused like an explicit one.
+        if method != "S256":
+            raise fail("invalid_request", "code_challenge_method must be S256")
+        if not pkce.CHALLENGE.match(challenge):
+            raise fail("invalid_request", "code_challenge must be 43 base64url characters (S256)")
+
+    prompt = frozenset(params.get("prompt", "").split())
+    if prompt - set(PROMPTS):
+        raise fail("invalid_request", f"Unsupported prompt value: {' '.join(sorted(prompt - set(PROMPTS)))}")
+    if "none" in prompt and len(prompt) > 1:
+        raise fail("invalid_request", "prompt=none cannot be combined with other values")
+
+    max_age = None
+    if "max_age" in params:
+        raw = params["max_age"]
+        if not raw.isdigit() or len(raw) > 10:
+            raise fail("invalid_request", "max_age must be a non-negative integer")
+        max_age = int(raw)
+
+    hint_subject = None
+    if params.get("id_token_hint"):
+        hint = verify_id_token_hint(params["id_token_hint"])
+        if hint is None:
+            raise fail("invalid_request", "id_token_hint is not an ID token issued here")
+        hint_subject = hint["sub"]
+
+    try:
+        claims = parse_claims_request(params.get("claims"))
+    except ClaimsRequestError as exc:
+        raise fail("invalid_request", str(exc)) from None
+
+    for resource in resources:
+        if resource not in client.resources:
+            raise fail("invalid_target", f"Resource not registered for this client: {resource}")
+
+    return AuthorizationRequest(
+        client=client,
+        redirect_uri=redirect_uri,
+        response_mode=mode,
+        scopes=scopes,
+        state=state,
+        nonce=params.get("nonce"),
+        code_challenge=challenge,
+        code_challenge_method=method if challenge else None,
+        prompt=prompt,
+        max_age=max_age,
+        login_hint=params.get("login_hint"),
+        hint_subject=hint_subject,
+        acr_values=params.get("acr_values", "").split(),
+        claims=claims,
+        resources=list(dict.fromkeys(resources)),
+    )

@@ -1,0 +1,83 @@
+"""Which user claims a grant may see (OIDC Core §5.4 scopes, §5.5 the `claims` parameter)."""
+
+from __future__ import annotations
+
+import json
+
+from authserver.domain import User
+
+SCOPE_CLAIMS = {
+    "profile": ("name", "preferred_username", "updated_at"),
+    "email": ("email", "email_verified"),
+}
+STANDARD_SCOPES = ("openid", "profile", "email", "offline_access")
+SUPPORTED_CLAIMS = ("sub", "name", "preferred_username", "updated_at", "email", "email_verified")
+SCOPE_DESCRIPTIONS = {
+    "openid": "Know who you are (sign you in)",
+    "profile": "See your name and username",
+    "email": "See your email address",
+    "offline_access": "Stay connected when you are not using it",
+}
+CLAIM_DESCRIPTIONS = {
+    "name": "your name", "preferred_username": "your username", "updated_at": "when your profile changed",
+    "email": "your email address", "email_verified": "whether your email address is verified",
+}
+
+
+class ClaimsRequestError(ValueError):
+    pass
+
+
+def parse_claims_request(raw: str | None) -> dict | None:
+    """Validate the OIDC `claims` request parameter (§5.5); keep only claims we can supply."""
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise ClaimsRequestError("claims must be a JSON object") from None
+    if not isinstance(data, dict):
+        raise ClaimsRequestError("claims must be a JSON object")
+    result: dict = {}
+    for member in ("userinfo", "id_token"):
+        requested = data.get(member)
+        if requested is None:
+            continue
+        if not isinstance(requested, dict):
+            raise ClaimsRequestError(f"claims.{member} must be a JSON object")
+        for name, spec in requested.items():
+            if spec is not None and not isinstance(spec, dict):
+                raise ClaimsRequestError(f"claims.{member}.{name} must be null or an object")
+        result[member] = sorted(name for name in requested if name in SUPPORTED_CLAIMS and name != "sub")
+    return result
+
+
+def user_claims(user: User) -> dict:
+    return {
+        "name": user.name or None,
+        "preferred_username": user.username,
+        "updated_at": user.created_at,
+        "email": user.email,
+        "email_verified": user.email_verified,
+    }
+
+
+def released_claims(user: User, scope: str, requested: list[str] | None = None, *, by_scope: bool = True) -> dict:
+    """Claims for the granted scopes (if by_scope) plus the ones asked for by name."""
+    names: list[str] = []
+    if by_scope:
+        for s in scope.split():
+            names.extend(SCOPE_CLAIMS.get(s, ()))
+    names.extend(requested or ())
+    values = user_claims(user)
+    return {n: values[n] for n in dict.fromkeys(names) if values.get(n) is not None}
+
+
+def consent_items(scopes: list[str], claims_request: dict | None) -> list[str]:
+    items = [SCOPE_DESCRIPTIONS.get(s, f"Access '{s}'") for s in scopes]
+    extra = sorted({c for member in (claims_request or {}).values() for c in member})
+    covered = {c for s in scopes for c in SCOPE_CLAIMS.get(s, ())}
+    extra = [CLAIM_DESCRIPTIONS[c] for c in extra if c not in covered]
+    if extra:
+        items.append("See " + ", ".join(extra))
+    return items

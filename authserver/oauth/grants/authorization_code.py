@@ -1,0 +1,81 @@
+"""RFC 6749 §4.1.3 code exchange with PKCE (RFC 7636 §4.5-4.6) and replay punishment.
+
+A code is single-use: the store marks it used atomically. Presenting it again revokes every token
+issued from it (RFC 6749 §4.1.2: "SHOULD revoke all tokens previously issued based on that code").
+"""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, UnauthorizedClientError
+from authlib.oauth2.rfc6749.grants.base import BaseGrant, TokenEndpointMixin
+
+from authserver.domain import GRANT_AUTHORIZATION_CODE
+from authserver.oauth import pkce
+from authserver.oauth.grants.user_tokens import GrantContext, new_refresh_token, now, token_response, wants_refresh_token
+from authserver.security.secrets import token_hash
+
+ALL_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+
+
+class AuthorizationCodeGrant(BaseGrant, TokenEndpointMixin):
+    GRANT_TYPE = GRANT_AUTHORIZATION_CODE
+    TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS
+
+    def validate_token_request(self) -> None:
+        client = self.authenticate_token_endpoint_client()
+        if not client.check_grant_type(self.GRANT_TYPE):
+            raise UnauthorizedClientError("This client may not use the authorization_code grant")
+        form = self.request.form
+        code = form.get("code")
+        if not code:
+            raise InvalidRequestError("The 'code' parameter is required")
+        store = self.server.store
+        record, first_use = store.consume_code(token_hash(code), now())
+        if record is None:
+            raise InvalidGrantError("The authorization code is invalid")
+        if not first_use:
+            self.server.tokens.revoke_grant(record.grant_id, reason="code_replayed")
+            raise InvalidGrantError("The authorization code has already been used")
+        if record.client_id != client.client_id:
+            raise InvalidGrantError("The authorization code was issued to another client")
+        if record.expires_at <= now():
+            raise InvalidGrantError("The authorization code has expired")
+        if form.get("redirect_uri") != record.redirect_uri:
+            raise InvalidGrantError("redirect_uri does not match the authorization request")
+        verifier = form.get("code_verifier")
+        if record.code_challenge:
+            if not verifier:
+                raise InvalidGrantError("code_verifier is required")
+            if not pkce.verify(verifier, record.code_challenge):
+                raise InvalidGrantError("code_verifier does not match the code_challenge")
+        elif verifier:
+            # RFC 9700 §4.8.2: a verifier for a code issued without a challenge is a downgrade attempt.
+            raise InvalidGrantError("code_verifier sent for a code issued without code_challenge")
+        user = store.get_user(record.user_id)
+        if user is None or user.disabled:
+            raise InvalidGrantError("The user can no longer sign in")
+        self.request.client = client
+        self.record = record
+        self.user = user
+
+    def create_token_response(self) -> tuple[int, dict, list]:
+        record, user = self.record, self.user
+        client = self.request.client.record
+        settings = self.server.settings
+        ctx = GrantContext(
+            grant_id=record.grant_id, scope=record.scope, sid=record.sid, auth_time=record.auth_time,
+            amr=record.amr, acr=record.acr, claims=record.claims, resources=record.resources,
+        )
+        refresh_value = None
+        if wants_refresh_token(client):
+            issued = now()
+            refresh_value, refresh = new_refresh_token(
+                ctx, client, user, expires_at=issued + settings.refresh_token_ttl,
+                idle_ttl=settings.refresh_token_idle_ttl, now=issued,
+            )
+            self.server.store.add_refresh_token(refresh)
+        body = token_response(self.server, ctx, client, user, scope=record.scope, nonce=record.nonce,
+                              refresh_token=refresh_value)
+        self.server.events.emit("authorization_code.redeemed", client_id=client.client_id, user_id=user.id,
+                                grant_id=record.grant_id)
+        return 200, body, self.TOKEN_RESPONSE_HEADER

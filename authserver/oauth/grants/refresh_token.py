@@ -1,0 +1,86 @@
+"""RFC 6749 §6 refresh with rotation and reuse detection (RFC 9700 §4.14.2).
+
+Every refresh returns a new refresh token and marks the old one used, atomically. A used token
+presented again means two parties hold the family: the whole grant is revoked, with its access tokens.
+"""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749.errors import (
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    UnauthorizedClientError,
+)
+from authlib.oauth2.rfc6749.grants.base import BaseGrant, TokenEndpointMixin
+
+from authserver.domain import GRANT_REFRESH_TOKEN
+from authserver.oauth.grants.authorization_code import ALL_METHODS
+from authserver.oauth.grants.user_tokens import GrantContext, new_refresh_token, now, token_response
+from authserver.security.secrets import token_hash
+
+
+class RefreshTokenGrant(BaseGrant, TokenEndpointMixin):
+    GRANT_TYPE = GRANT_REFRESH_TOKEN
+    TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS
+
+    def validate_token_request(self) -> None:
+        client = self.authenticate_token_endpoint_client()
+        if not client.check_grant_type(self.GRANT_TYPE):
+            raise UnauthorizedClientError("This client may not use the refresh_token grant")
+        value = self.request.form.get("refresh_token")
+        if not value:
+            raise InvalidRequestError("The 'refresh_token' parameter is required")
+        store = self.server.store
+        record = store.get_refresh_token(token_hash(value)) if len(value) <= 200 else None
+        if record is None or record.client_id != client.client_id:
+            raise InvalidGrantError("The refresh token is invalid")
+        if record.revoked_at is not None:
+            raise InvalidGrantError("The refresh token has been revoked")
+        if record.used_at is not None:
+            self.server.tokens.revoke_grant(record.grant_id, reason="refresh_token_reused")
+            raise InvalidGrantError("The refresh token has already been used")
+        current = now()
+        if record.expires_at <= current or record.idle_expires_at <= current:
+            raise InvalidGrantError("The refresh token has expired")
+        if not record.offline:
+            # Without offline_access the tokens live only as long as the browser session.
+            session = store.get_session_by_sid(record.sid)
+            if session is None or session.expires_at <= current:
+                raise InvalidGrantError("The session this refresh token belongs to has ended")
+        user = store.get_user(record.user_id)
+        if user is None or user.disabled:
+            raise InvalidGrantError("The user can no longer sign in")
+        granted = record.scope.split()
+        requested = self.request.form.get("scope")
+        if requested is not None:
+            wanted = requested.split()
+            # RFC 6749 §6: the new scope may only narrow the original grant.
+            if not wanted or any(s not in granted for s in wanted):
+                raise InvalidScopeError("The requested scope exceeds the original grant")
+            self.scope = " ".join(dict.fromkeys(wanted))
+        else:
+            self.scope = record.scope
+        self.request.client = client
+        self.record = record
+        self.user = user
+
+    def create_token_response(self) -> tuple[int, dict, list]:
+        record, user = self.record, self.user
+        client = self.request.client.record
+        ctx = GrantContext(
+            grant_id=record.grant_id, scope=record.scope, sid=record.sid, auth_time=record.auth_time,
+            amr=record.amr, acr=record.acr, claims=record.claims, resources=record.resources,
+        )
+        issued = now()
+        value, new = new_refresh_token(
+            ctx, client, user, expires_at=record.expires_at,
+            idle_ttl=self.server.settings.refresh_token_idle_ttl, now=issued,
+        )
+        if not self.server.store.rotate_refresh_token(record.token_hash, new, issued):
+            # Someone else used it between our read and our write: a reuse like any other.
+            self.server.tokens.revoke_grant(record.grant_id, reason="refresh_token_reused")
+            raise InvalidGrantError("The refresh token has already been used")
+        # OIDC Core §12.2: a refreshed ID token keeps auth_time and carries no nonce.
+        body = token_response(self.server, ctx, client, user, scope=self.scope, refresh_token=value)
+        return 200, body, self.TOKEN_RESPONSE_HEADER

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from authserver.domain import RefreshToken
+from authserver.store.sql.engine import Database
+from authserver.store.sql.tables import refresh_tokens as t
+
+
+def _values(token: RefreshToken) -> dict:
+    values = dict(token.__dict__)
+    values["amr"] = list(token.amr)
+    values["resources"] = list(token.resources)
+    return values
+
+
+class SqlRefreshTokenStore:
+    db: Database
+
+    def add_refresh_token(self, token: RefreshToken) -> None:
+        with self.db.begin() as conn:
+            conn.execute(t.delete().where(t.c.expires_at < token.created_at - 86400))
+            conn.execute(t.insert().values(**_values(token)))
+
+    def get_refresh_token(self, token_hash: str) -> RefreshToken | None:
+        with self.db.connect() as conn:
+            row = conn.execute(sa.select(t).where(t.c.token_hash == token_hash)).first()
+        if row is None:
+            return None
+        m = dict(row._mapping)
+        m["amr"] = tuple(m["amr"])
+        m["resources"] = tuple(m["resources"])
+        return RefreshToken(**m)
+
+    def rotate_refresh_token(self, old_hash: str, new: RefreshToken, now: int) -> bool:
+        with self.db.begin() as conn:
+            result = conn.execute(
+                t.update()
+                .where(t.c.token_hash == old_hash, t.c.used_at.is_(None), t.c.revoked_at.is_(None))
+                .values(used_at=now)
+            )
+            if result.rowcount != 1:
+                return False
+            conn.execute(t.insert().values(**_values(new)))
+            return True
+
+    def revoke_grant(self, grant_id: str, now: int) -> int:
+        with self.db.begin() as conn:
+            result = conn.execute(
+                t.update().where(t.c.grant_id == grant_id, t.c.revoked_at.is_(None)).values(revoked_at=now)
+            )
+            return result.rowcount
+
+    def revoke_session_grants(self, sid: str, now: int) -> list[str]:
+        live = sa.and_(t.c.sid == sid, t.c.offline.is_(False), t.c.revoked_at.is_(None))
+        with self.db.begin() as conn:
+            grants = [r[0] for r in conn.execute(sa.select(t.c.grant_id).where(live).distinct())]
+            if grants:
+                conn.execute(t.update().where(t.c.grant_id.in_(grants), t.c.revoked_at.is_(None)).values(revoked_at=now))
+            return grants

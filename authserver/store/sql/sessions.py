@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from authserver.domain import BrowserSession
+from authserver.store.sql.engine import Database
+from authserver.store.sql.tables import browser_sessions as t
+
+
+def _row(row: sa.Row | None) -> BrowserSession | None:
+    if row is None:
+        return None
+    m = dict(row._mapping)
+    m["amr"] = tuple(m["amr"])
+    return BrowserSession(**m)
+
+
+class SqlSessionStore:
+    db: Database
+
+    def add_session(self, session: BrowserSession) -> None:
+        values = dict(session.__dict__)
+        values["amr"] = list(session.amr)
+        with self.db.begin() as conn:
+            # Expired sessions are swept as new ones arrive; the index keeps it cheap.
+            conn.execute(t.delete().where(t.c.expires_at < session.created_at - 86400))
+            conn.execute(t.insert().values(**values))
+
+    def get_session(self, id_hash: str) -> BrowserSession | None:
+        with self.db.connect() as conn:
+            return _row(conn.execute(sa.select(t).where(t.c.id_hash == id_hash)).first())
+
+    def get_session_by_sid(self, sid: str) -> BrowserSession | None:
+        with self.db.connect() as conn:
+            return _row(conn.execute(sa.select(t).where(t.c.sid == sid)).first())
+
+    def touch_session(self, id_hash: str, now: int) -> None:
+        with self.db.begin() as conn:
+            conn.execute(t.update().where(t.c.id_hash == id_hash).values(last_seen_at=now))
+
+    def delete_session(self, id_hash: str) -> BrowserSession | None:
+        with self.db.begin() as conn:
+            found = _row(conn.execute(sa.select(t).where(t.c.id_hash == id_hash)).first())
+            if found is not None:
+                conn.execute(t.delete().where(t.c.id_hash == id_hash))
+            return found
