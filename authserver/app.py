@@ -12,8 +12,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from authserver.concurrency import run_sync
-from authserver.endpoints import discovery, health, introspect, jwks, revoke, token, userinfo
-from authserver.interaction import authorize, consent, login, logout
+from authserver.endpoints import device_authorization, discovery, health, introspect, jwks, revoke, token, userinfo
+from authserver.interaction import authorize, consent, device, login, logout
 from authserver.resources import resource_dir
 from authserver.logs import configure_logging
 from authserver.services import Services, build_services
@@ -38,6 +38,7 @@ def _start(settings: Settings) -> Services:
     svc = build_services(settings)
     try:
         svc.keys.ensure_key()
+        svc.keys.check_secret()  # a wrong AUTHSERVER_SECRET_KEY must stop start-up, not serve half-working
         svc.keyring.reload()
     except Exception:
         svc.close()
@@ -68,6 +69,9 @@ def create_app(settings: Settings) -> Starlette:
         Route("/login", login.login, methods=["GET", "POST"]),
         Route("/consent", consent.consent, methods=["GET", "POST"]),
         Route("/userinfo", userinfo.userinfo, methods=["GET", "POST"]),
+        Route("/device_authorization", device_authorization.device_authorization, methods=["POST"]),
+        Route("/device", device.device, methods=["GET", "POST"]),
+        Route("/device/confirm", device.confirm, methods=["GET", "POST"]),
         Route("/logout", logout.logout, methods=["GET", "POST"]),
         Mount("/static", StaticFiles(directory=resource_dir("templates") / "static"), name="static"),
         Route("/healthz", health.healthz, methods=["GET"]),

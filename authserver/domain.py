@@ -15,7 +15,7 @@ GRANT_DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 ACR_PASSWORD = "urn:authserver:loa:1"
 
 # The grants this server implements; a client can be registered only for these.
-GRANT_TYPES = (GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDENTIALS)
+GRANT_TYPES = (GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE)
 
 
 @dataclass(frozen=True)
@@ -130,3 +130,24 @@ class RefreshToken:
     idle_expires_at: int
     used_at: int | None = None
     revoked_at: int | None = None
+
+
+@dataclass(frozen=True)
+class DeviceCode:
+    """RFC 8628 §3.2: a device's pending authorization, found by device code (hashed) or user code."""
+
+    device_code_hash: str
+    user_code: str  # normalised: 8 letters, no dash
+    client_id: str
+    scope: str
+    resources: tuple[str, ...]
+    status: str  # pending | approved | denied
+    interval: int
+    created_at: int
+    expires_at: int
+    user_id: str | None = None
+    auth_time: int | None = None
+    amr: tuple[str, ...] | None = None
+    acr: str | None = None
+    sid: str | None = None
+    consumed_at: int | None = None

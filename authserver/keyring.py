@@ -11,6 +11,7 @@ All workers and nodes read the same rows; private keys are sealed with AES-GCM u
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -20,10 +21,11 @@ from joserfc.jwk import RSAKey
 
 from authserver.domain import SigningKey
 from authserver.security import keys as rsa_keys
-from authserver.security.crypto import Sealer
+from authserver.security.crypto import DecryptionError, Sealer
 from authserver.store import KeyStore
 
 LEEWAY = 60
+logger = logging.getLogger("authserver.keys")
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,14 @@ class KeyManager:
         self.store.add_key(key)
         return key
 
+    def check_secret(self) -> None:
+        """Fail (DecryptionError) unless the configured secret opens the newest stored key, so a
+        mistyped AUTHSERVER_SECRET_KEY cannot add a key no server can use."""
+        keys = self.store.list_keys()
+        if keys:
+            newest = keys[-1]
+            self.sealer.open(newest.private_key_enc, newest.kid)
+
     def ensure_key(self) -> SigningKey | None:
         """Create the first key, active at once (nobody can have cached an empty JWKS of ours)."""
         if self.store.list_keys():
@@ -89,6 +99,7 @@ class KeyManager:
         return self._create(now, now)
 
     def rotate(self) -> SigningKey:
+        self.check_secret()
         now = int(time.time())
         self.prune(now)
         return self._create(now + self.policy.activation_delay, now)
@@ -128,11 +139,20 @@ class KeyRing:
         keys = list(self._store.list_keys())
         with self._lock:
             known = set(self._private)
+            usable = []
             for key in keys:
                 if key.kid not in known:
-                    pem = self._sealer.open(key.private_key_enc, key.kid)
+                    try:
+                        pem = self._sealer.open(key.private_key_enc, key.kid)
+                    except DecryptionError:
+                        # A key sealed under another secret: never sign with it, keep serving with the rest.
+                        logger.error("signing key %s cannot be decrypted with this AUTHSERVER_SECRET_KEY; ignored",
+                                     key.kid)
+                        continue
                     self._private[key.kid] = rsa_keys.load_private(pem, key.kid)
                     self._public[key.kid] = rsa_keys.load_public(key.public_jwk)
+                usable.append(key)
+            keys = usable
             kids = {k.kid for k in keys}
             for kid in known - kids:
                 self._private.pop(kid, None)

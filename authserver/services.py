@@ -72,7 +72,7 @@ def build_services(settings: Settings) -> Services:
     id_tokens = IdTokens(settings.issuer, keyring, settings.id_token_ttl)
     tokens = TokenLookup(issuer, cache, clients.get, store, events)
     server = AuthorizationServer(
-        settings=settings, store=store, authenticator=authenticator, issuer=issuer, id_tokens=id_tokens,
+        settings=settings, store=store, cache=cache, authenticator=authenticator, issuer=issuer, id_tokens=id_tokens,
         tokens=tokens, events=events,
     )
     return Services(

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     session_idle_ttl: int = Field(default=2 * 3600, ge=60, le=30 * 86400)
     # How long a user has to finish signing in (login, consent) once an app sent them here.
     interaction_ttl: int = Field(default=900, ge=60, le=3600)
+    # RFC 8628: how long a device code waits for approval, and the minimum polling interval.
+    device_code_ttl: int = Field(default=600, ge=60, le=3600)
+    device_poll_interval: int = Field(default=5, ge=1, le=60)
+    # Wrong user codes allowed per IP address (and per signed-in account) in device_guess_window seconds.
+    device_guess_limit: int = Field(default=10, ge=1, le=1000)
+    device_guess_window: int = Field(default=600, ge=10, le=86400)
     # PKCE for every client, confidential ones too (RFC 9700 §2.1.1); public clients always need it.
     require_pkce: bool = True
     # How long clients may cache the JWKS (Cache-Control max-age). A rotated key starts signing only

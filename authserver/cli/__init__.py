@@ -54,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # the last guard: a one-line message, never a traceback
-        message = f"unexpected {type(exc).__name__}: {exc}"
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        message = f"unexpected {type(exc).__name__}: {first_line}"
     finally:
         ctx.close()
     print(f"authserver: error: {message}", file=sys.stderr)

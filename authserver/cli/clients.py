@@ -14,6 +14,7 @@ from authserver.domain import (
     AUTH_METHODS_WITH_SECRET,
     GRANT_AUTHORIZATION_CODE,
     GRANT_CLIENT_CREDENTIALS,
+    GRANT_DEVICE_CODE,
     GRANT_REFRESH_TOKEN,
     GRANT_TYPES,
     Client,
@@ -91,27 +92,37 @@ def _check_uri(uri: str, what: str) -> str:
 
 
 def _check_resource(uri: str) -> str:
-    # RFC 8707 §2: an absolute URI without a fragment.
+    # RFC 8707 §2: an absolute URI (a URN is one) without a fragment.
     parts = urlsplit(uri)
-    if not parts.scheme or not parts.netloc or "#" in uri:
+    if not parts.scheme or not (parts.netloc or parts.path) or "#" in uri or any(c.isspace() for c in uri):
         raise CommandError(f"--resource must be an absolute URI without a fragment: {uri!r}")
     return uri
 
 
 def _load_jwks(path: str) -> dict:
+    import warnings
+
     from joserfc.errors import JoseError
-    from joserfc.jwk import KeySet
+    from joserfc.jwk import KeySet, RSAKey
 
     try:
         with open(path) as handle:
             data = json.load(handle)
-        keys = KeySet.import_key_set(data)
+        with warnings.catch_warnings():  # joserfc warns about weak keys; we refuse them instead
+            warnings.simplefilter("ignore")
+            keys = KeySet.import_key_set(data)
     except OSError as exc:
         raise CommandError(f"cannot read --jwks-file: {exc.strerror}") from None
     except (ValueError, JoseError, TypeError, KeyError) as exc:
-        raise CommandError(f"--jwks-file is not a valid JWK Set: {exc}") from None
+        raise CommandError(f"--jwks-file is not a valid JWK Set: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+    if not keys.keys:
+        raise CommandError("--jwks-file holds no keys")
     if any(key.is_private for key in keys):
         raise CommandError("--jwks-file must hold public keys only")
+    for key in keys:
+        # RFC 7518 §3.3: RSA keys for RS*/PS* must be at least 2048 bits.
+        if isinstance(key, RSAKey) and key.public_key.key_size < 2048:
+            raise CommandError("--jwks-file has an RSA key shorter than 2048 bits")
     return keys.as_dict(private=False)
 
 
@@ -130,13 +141,14 @@ def create_client(args, ctx) -> int:  # type: ignore[no-untyped-def]
     signs_in = GRANT_AUTHORIZATION_CODE in grant_types
     if signs_in and not args.redirect_uris:
         raise CommandError("authorization_code needs at least one --redirect-uri")
-    if GRANT_REFRESH_TOKEN in grant_types and not signs_in:
-        raise CommandError("refresh_token is only issued with authorization_code")
+    user_grants = signs_in or GRANT_DEVICE_CODE in grant_types
+    if GRANT_REFRESH_TOKEN in grant_types and not user_grants:
+        raise CommandError("refresh_token is only issued with authorization_code or the device_code grant")
     if args.post_logout_uris and not signs_in:
         raise CommandError("--post-logout-redirect-uri is for clients that sign users in (authorization_code)")
     if args.scope is None:
         args.scope = ""
-        if signs_in:
+        if user_grants:
             args.scope = "openid profile email" + (" offline_access" if GRANT_REFRESH_TOKEN in grant_types else "")
     jwks = None
     if method == "private_key_jwt":
@@ -147,7 +159,7 @@ def create_client(args, ctx) -> int:  # type: ignore[no-untyped-def]
         raise CommandError("--jwks-file is only for --token-endpoint-auth-method private_key_jwt")
     scopes = args.scope.split()
     for scope in scopes:
-        if not _SCOPE_TOKEN.match(scope):
+        if not _SCOPE_TOKEN.fullmatch(scope):
             raise CommandError(f"invalid scope {scope!r} (RFC 6749 section 3.3)")
     redirect_uris = [_check_uri(u, "--redirect-uri") for u in args.redirect_uris]
     logout_uris = [_check_uri(u, "--post-logout-redirect-uri") for u in args.post_logout_uris]

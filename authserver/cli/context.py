@@ -15,8 +15,15 @@ class Context:
 
     @cached_property
     def store(self) -> Store:
+        from authserver.cli.output import CommandError
         from authserver.services import build_store
+        from authserver.store.sql import migrate
 
+        current, head = migrate.status(self.settings.database_url)
+        if current != head:
+            raise CommandError(
+                f"the database is at schema revision {current or 'none'}, not {head}: run `authserver migrate`"
+            )
         return build_store(self.settings)
 
     def close(self) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from authserver.cli.output import emit
+from authserver.cli.output import CommandError, emit
 from authserver.keyring import KeyState
+from authserver.security.crypto import DecryptionError
 from authserver.services import build_key_manager
 
 
@@ -48,8 +49,14 @@ def list_keys(args, ctx) -> int:  # type: ignore[no-untyped-def]
 
 def rotate_keys(args, ctx) -> int:  # type: ignore[no-untyped-def]
     manager = build_key_manager(ctx.settings, ctx.store)
-    manager.ensure_key()
-    key = manager.rotate()
+    try:
+        manager.ensure_key()
+        key = manager.rotate()
+    except DecryptionError:
+        raise CommandError(
+            "AUTHSERVER_SECRET_KEY does not open the stored signing keys: refusing to add a key sealed under "
+            "another secret"
+        ) from None
     row = {"kid": key.kid, "alg": key.alg, "published_at": _iso(key.created_at), "activates_at": _iso(key.activates_at)}
     emit(args, row, text=f"published key {key.kid}; it starts signing at {row['activates_at']}")
     return 0

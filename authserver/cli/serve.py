@@ -7,8 +7,8 @@ import uvicorn
 from authserver.app import ConfigurationError, check_settings
 from authserver.cli.output import CommandError
 from authserver.logs import configure_logging
+from authserver.security.crypto import DecryptionError
 from authserver.services import build_key_manager
-from authserver.store.sql import migrate as sql_migrate
 
 
 def register(commands) -> None:  # type: ignore[no-untyped-def]
@@ -33,11 +33,14 @@ def run(args, ctx) -> int:  # type: ignore[no-untyped-def]
         raise CommandError(
             "--workers > 1 needs AUTHSERVER_REDIS_URL: the in-process store is not shared between workers"
         )
-    current, head = sql_migrate.status(settings.database_url)
-    if current != head:
-        raise CommandError(f"database is at revision {current}, not {head}: run `authserver migrate` first")
+    # (ctx.store checks that the schema is migrated.)
     # The first key is made here, once, before workers start and could race to make one each.
-    build_key_manager(settings, ctx.store).ensure_key()
+    manager = build_key_manager(settings, ctx.store)
+    manager.ensure_key()
+    try:
+        manager.check_secret()
+    except DecryptionError:
+        raise CommandError("AUTHSERVER_SECRET_KEY does not open the stored signing keys (was it changed?)") from None
     ctx.close()
     configure_logging(settings.log_level)
     print(f"authserver: issuer {settings.issuer}", flush=True)

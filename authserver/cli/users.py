@@ -56,9 +56,9 @@ def describe(user: User) -> dict:
 
 
 def create_user(args, ctx) -> int:  # type: ignore[no-untyped-def]
-    if not _USERNAME.match(args.username):
+    if not _USERNAME.fullmatch(args.username):
         raise CommandError("--username must be 1-150 letters, digits, '.', '_' or '-', starting with a letter or digit")
-    if not _EMAIL.match(args.email) or len(args.email) > 320:
+    if not _EMAIL.fullmatch(args.email) or len(args.email) > 320:
         raise CommandError("--email must be an email address")
     if len(args.name) > 200:
         raise CommandError("--name must be at most 200 characters")

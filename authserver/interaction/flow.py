@@ -44,6 +44,11 @@ async def advance(
     persisted: bool, status: int = 303,
 ) -> Response:
     req = it.request
+    if req.get("kind") == "device":
+        # After the login step of a device approval, the user confirms on the device page.
+        target = "/login" if session is None else "/device/confirm"
+        await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
+        return RedirectResponse(f"{target}?" + urlencode({"interaction": it.id}), status_code=303)
     client = await run_sync(svc.clients.get, it.client_id)
     if client is None or client.disabled:
         raise PageError("The application that sent you here is no longer registered.")

@@ -51,7 +51,7 @@ def _page(svc: Services, request: Request, it: state.Interaction, *, username: s
             "client_name": client.name if client else "",
         },
         status=status,
-        form_targets=[it.request["redirect_uri"]],
+        form_targets=[it.request["redirect_uri"]] if "redirect_uri" in it.request else (),
     )
     attach_csrf(request, response, svc.settings)
     return response

@@ -154,7 +154,7 @@ def validate(
         # RFC 7636 §4.3: a missing method means "plain", which is refused like an explicit one.
         if method != "S256":
             raise fail("invalid_request", "code_challenge_method must be S256")
-        if not pkce.CHALLENGE.match(challenge):
+        if not pkce.CHALLENGE.fullmatch(challenge):
             raise fail("invalid_request", "code_challenge must be 43 base64url characters (S256)")
 
     prompt = frozenset(params.get("prompt", "").split())

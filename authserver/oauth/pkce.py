@@ -19,6 +19,6 @@ def s256(verifier: str) -> str:
 
 def verify(verifier: str, challenge: str) -> bool:
     # §4.6: the server recomputes the challenge from the verifier and compares.
-    if not VERIFIER.match(verifier):
+    if not VERIFIER.fullmatch(verifier):
         return False
     return hmac.compare_digest(s256(verifier), challenge)

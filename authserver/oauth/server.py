@@ -10,9 +10,12 @@ from authlib.oauth2 import AuthorizationServer as _AuthorizationServer
 from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error, UnsupportedGrantTypeError
 
 from authserver.audit import Events
+from authserver.cache import Cache
 from authserver.oauth.client_auth import ClientAuthenticator
+from authserver.oauth.device import device_authorization
 from authserver.oauth.grants.authorization_code import AuthorizationCodeGrant
 from authserver.oauth.grants.client_credentials import ClientCredentialsGrant
+from authserver.oauth.grants.device_code import DeviceCodeGrant
 from authserver.oauth.grants.refresh_token import RefreshTokenGrant
 from authserver.oauth.introspection import IntrospectionEndpoint
 from authserver.oauth.models import OAuthClient
@@ -32,6 +35,7 @@ class AuthorizationServer(_AuthorizationServer):
         *,
         settings: Settings,
         store: Store,
+        cache: Cache,
         authenticator: ClientAuthenticator,
         issuer: TokenIssuer,
         id_tokens: IdTokens,
@@ -41,6 +45,7 @@ class AuthorizationServer(_AuthorizationServer):
         super().__init__(scopes_supported=None)
         self.settings = settings
         self.store = store
+        self.cache = cache
         self._authenticator = authenticator
         self.issuer = issuer
         self.id_tokens = id_tokens
@@ -49,6 +54,7 @@ class AuthorizationServer(_AuthorizationServer):
         self.register_grant(AuthorizationCodeGrant)
         self.register_grant(RefreshTokenGrant)
         self.register_grant(ClientCredentialsGrant)
+        self.register_grant(DeviceCodeGrant)
         self.register_endpoint(IntrospectionEndpoint)
         self.register_endpoint(RevocationEndpoint)
 
@@ -84,6 +90,12 @@ class AuthorizationServer(_AuthorizationServer):
             error.description = f"Unsupported grant_type; supported: {' '.join(self.grant_types)}"
             return self.handle_error_response(request, error)
         return self.create_token_response(request)
+
+    def device_authorization_response(self, request: OAuthRequest) -> Response:
+        try:
+            return self.handle_response(*device_authorization(self, request))
+        except OAuth2Error as error:
+            return self.handle_error_response(request, error)
 
     def endpoint_response(self, name: str, request: OAuthRequest) -> Response:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from authserver.domain import AuthCode, BrowserSession, Client, RefreshToken, SigningKey, User
+from authserver.domain import AuthCode, BrowserSession, Client, DeviceCode, RefreshToken, SigningKey, User
 
 
 class DuplicateError(ValueError):
@@ -88,6 +88,28 @@ class ConsentStore(Protocol):
         ...
 
 
-class Store(ClientStore, UserStore, KeyStore, SessionStore, CodeStore, RefreshTokenStore, ConsentStore, Protocol):
+class DeviceCodeStore(Protocol):
+    def add_device_code(self, code: DeviceCode) -> None:
+        """Raises DuplicateError if the user code is taken (the caller draws another)."""
+        ...
+
+    def get_device_code(self, device_code_hash: str) -> DeviceCode | None: ...
+    def find_pending_user_code(self, user_code: str, now: int) -> DeviceCode | None: ...
+    def decide_device_code(
+        self, device_code_hash: str, *, approved: bool, user_id: str, auth_time: int, amr: tuple[str, ...],
+        acr: str, sid: str, now: int,
+    ) -> bool:
+        """Approve or deny a pending, unexpired code; False if it was no longer pending."""
+        ...
+
+    def consume_device_code(self, device_code_hash: str, now: int) -> bool:
+        """Mark an approved code exchanged; only one caller ever gets True."""
+        ...
+
+
+class Store(
+    ClientStore, UserStore, KeyStore, SessionStore, CodeStore, RefreshTokenStore, ConsentStore, DeviceCodeStore,
+    Protocol,
+):
     def ping(self) -> None: ...
     def close(self) -> None: ...

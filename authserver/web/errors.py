@@ -17,7 +17,7 @@ logger = logging.getLogger("authserver.errors")
 
 
 # Hosted pages answer people, so their failures are pages too.
-PAGE_PATHS = frozenset({"/authorize", "/login", "/consent", "/logout"})
+PAGE_PATHS = frozenset({"/authorize", "/login", "/consent", "/logout", "/device", "/device/confirm"})
 
 
 def _as_page(request: Request, description: str, status: int) -> Response | None:

@@ -35,7 +35,7 @@ class EdgeMiddleware:
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 candidate = value.decode("latin-1")
-                request_id = candidate if _REQUEST_ID.match(candidate) else None
+                request_id = candidate if _REQUEST_ID.fullmatch(candidate) else None
             elif name == b"content-length":
                 declared = value
         request_id = request_id or secrets.token_hex(8)

@@ -175,7 +175,7 @@ def test_client_without_the_grant_is_unauthorized_client(http, cli, register):
 
 @pytest.mark.parametrize("grant_type,error", [
     ("password", "unsupported_grant_type"),
-    ("urn:ietf:params:oauth:grant-type:device_code", "unsupported_grant_type"),
+    ("urn:ietf:params:oauth:grant-type:token-exchange", "unsupported_grant_type"),
     ("urn:ietf:params:oauth:grant-type:jwt-bearer", "unsupported_grant_type"),
     ("", "invalid_request"),
 ])

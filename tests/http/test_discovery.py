@@ -19,7 +19,9 @@ def test_metadata_lists_the_endpoints_that_exist(http, path):
     assert "max-age=" in response.headers["cache-control"]
     meta = response.json()
     assert meta["issuer"] == "http://testserver"
-    assert set(meta["grant_types_supported"]) == {"authorization_code", "refresh_token", "client_credentials"}
+    assert set(meta["grant_types_supported"]) == {
+        "authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"
+    }
     assert set(meta["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic", "client_secret_post", "private_key_jwt", "none"
     }
@@ -32,7 +34,7 @@ def test_metadata_lists_the_endpoints_that_exist(http, path):
     assert meta["authorization_response_iss_parameter_supported"] is True
     assert meta["request_parameter_supported"] is False
     # Every advertised endpoint answers at the advertised URL (nothing advertised that does not work).
-    for key in ("token_endpoint", "introspection_endpoint", "revocation_endpoint"):
+    for key in ("token_endpoint", "introspection_endpoint", "revocation_endpoint", "device_authorization_endpoint"):
         assert meta[key].startswith("http://testserver/")
         assert http.post(meta[key].removeprefix("http://testserver"), data={}).status_code in (400, 401)
     for key in ("jwks_uri", "authorization_endpoint", "end_session_endpoint"):

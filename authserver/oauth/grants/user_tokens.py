@@ -27,7 +27,8 @@ class GrantContext:
 
 
 def new_refresh_token(
-    ctx: GrantContext, client: Client, user: User, *, expires_at: int, idle_ttl: int, now: int
+    ctx: GrantContext, client: Client, user: User, *, expires_at: int, idle_ttl: int, now: int,
+    offline: bool | None = None,
 ) -> tuple[str, RefreshToken]:
     value = secrets.token_urlsafe(32)
     record = RefreshToken(
@@ -37,7 +38,7 @@ def new_refresh_token(
         user_id=user.id,
         scope=ctx.scope,
         sid=ctx.sid,
-        offline="offline_access" in ctx.scope.split(),
+        offline=("offline_access" in ctx.scope.split()) if offline is None else offline,
         auth_time=ctx.auth_time,
         amr=ctx.amr,
         acr=ctx.acr,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from authserver.store.sql.clients import SqlClientStore
 from authserver.store.sql.codes import SqlCodeStore
 from authserver.store.sql.consents import SqlConsentStore
+from authserver.store.sql.device_codes import SqlDeviceCodeStore
 from authserver.store.sql.engine import Database, make_engine
 from authserver.store.sql.keys import SqlKeyStore
 from authserver.store.sql.refresh_tokens import SqlRefreshTokenStore
@@ -20,6 +21,7 @@ class SqlStore(
     SqlCodeStore,
     SqlRefreshTokenStore,
     SqlConsentStore,
+    SqlDeviceCodeStore,
 ):
     def __init__(self, db: Database) -> None:
         self.db = db

@@ -1,0 +1,152 @@
+"""The hosted pages of the device grant (RFC 8628 §3.3): enter the code, sign in, confirm.
+
+verification_uri_complete only pre-fills the code; the user still submits it and then approves on a
+page naming the device's client and scopes (§5.4: no one-click approval). Wrong codes are counted
+per IP address and per signed-in account in the shared cache, and every wrong code, unknown or
+expired, gets the same answer.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from authserver.concurrency import run_sync
+from authserver.interaction import state
+from authserver.interaction.flow import EXPIRED, load_for_browser
+from authserver.interaction.sessions import current_session
+from authserver.oauth.claims import consent_items
+from authserver.oauth.device import display, normalise
+from authserver.services import Services
+from authserver.web.cookies import attach_csrf, browser_binding, check_csrf, csrf_token
+from authserver.web.forms import read_form
+from authserver.web.oauth_edge import services
+from authserver.web.pages import PageError
+
+WRONG_CODE = "That code is not valid or has expired. Check the code on your device and try again."
+TOO_MANY = "Too many wrong codes. Wait a few minutes, then try again."
+GUESSES = "device-guess:"
+
+
+def _entry_page(svc: Services, request: Request, user_code: str, error: str | None, status: int = 200) -> Response:
+    response = svc.pages.render(
+        "device.html", {"csrf_token": csrf_token(request, svc.settings), "user_code": user_code, "error": error},
+        status=status,
+    )
+    attach_csrf(request, response, svc.settings)
+    return response
+
+
+def _guess_keys(request: Request, user_id: str | None) -> list[str]:
+    keys = [GUESSES + "ip:" + (request.client.host if request.client else "unknown")]
+    if user_id:
+        keys.append(GUESSES + "user:" + user_id)
+    return keys
+
+
+def _throttled(svc: Services, keys: list[str]) -> bool:
+    return any(int(svc.cache.get(k) or 0) >= svc.settings.device_guess_limit for k in keys)
+
+
+def _count_failure(svc: Services, keys: list[str]) -> None:
+    for key in keys:
+        svc.cache.incr(key, svc.settings.device_guess_window)
+
+
+async def device(request: Request) -> Response:
+    svc = services(request)
+    if request.method == "GET":
+        prefill = request.query_params.get("user_code", "")[:32]
+        return _entry_page(svc, request, prefill, None)
+
+    form = dict(await read_form(request, svc.settings.max_body_bytes))
+    check_csrf(request, svc.settings, form)
+    entered = form.get("user_code", "")[:64]
+    session = await current_session(request, svc)
+    keys = _guess_keys(request, session.user_id if session else None)
+    if await run_sync(_throttled, svc, keys):
+        svc.events.emit("device_code.throttled", ip=request.client.host if request.client else None)
+        return _entry_page(svc, request, entered, TOO_MANY, status=429)
+    code = normalise(entered)
+    record = await run_sync(svc.store.find_pending_user_code, code, int(time.time())) if code else None
+    if record is None:
+        await run_sync(_count_failure, svc, keys)
+        svc.events.emit("device_code.rejected", ip=request.client.host if request.client else None)
+        return _entry_page(svc, request, entered, WRONG_CODE, status=400)
+
+    browser = browser_binding(csrf_token(request, svc.settings))
+    it = state.new_interaction(
+        {
+            "kind": "device",
+            "client_id": record.client_id,
+            "device_code_hash": record.device_code_hash,
+            "user_code": record.user_code,
+            "scopes": record.scope.split(),
+            "prompt": [],
+            "claims": None,
+            "login_hint": None,
+        },
+        browser,
+        int(time.time()),
+    )
+    await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
+    target = "/device/confirm" if session else "/login"
+    return RedirectResponse(f"{target}?{urlencode({'interaction': it.id})}", status_code=303)
+
+
+async def confirm(request: Request) -> Response:
+    svc = services(request)
+    browser = browser_binding(csrf_token(request, svc.settings))
+    form: dict[str, str] = {}
+    if request.method == "POST":
+        form = dict(await read_form(request, svc.settings.max_body_bytes))
+        check_csrf(request, svc.settings, form)
+        interaction_id = form.get("interaction")
+    else:
+        interaction_id = request.query_params.get("interaction")
+    it = await load_for_browser(request, svc, interaction_id, browser)
+    if it.request.get("kind") != "device":
+        raise PageError(EXPIRED, title="Sign-in expired")
+    session = await current_session(request, svc)
+    if session is None:
+        return RedirectResponse(f"/login?{urlencode({'interaction': it.id})}", status_code=303)
+    client = await run_sync(svc.clients.get, it.client_id)
+    if client is None or client.disabled:
+        raise PageError("The device's application is no longer registered.")
+
+    if request.method == "GET":
+        user = await run_sync(svc.store.get_user, session.user_id)
+        response = svc.pages.render(
+            "device_confirm.html",
+            {
+                "csrf_token": csrf_token(request, svc.settings),
+                "interaction": it.id,
+                "client_name": client.name,
+                "user_code": display(it.request["user_code"]),
+                "items": consent_items(it.request["scopes"], None),
+                "username": user.username if user else "",
+            },
+        )
+        attach_csrf(request, response, svc.settings)
+        return response
+
+    decision = form.get("decision")
+    if decision not in ("allow", "deny"):
+        raise PageError("Choose Allow or Deny.")
+    if not await run_sync(state.finish, svc.cache, it):
+        raise PageError(EXPIRED, title="Sign-in expired")
+    decided = await run_sync(
+        lambda: svc.store.decide_device_code(
+            it.request["device_code_hash"], approved=decision == "allow", user_id=session.user_id,
+            auth_time=session.auth_time, amr=session.amr, acr=session.acr, sid=session.sid, now=int(time.time()),
+        )
+    )
+    if not decided:
+        raise PageError("This code has expired or was already used. Start again on your device.",
+                        title="Code expired")
+    svc.events.emit("device_code.approved" if decision == "allow" else "device_code.denied",
+                    client_id=client.client_id, user_id=session.user_id)
+    return svc.pages.render("device_done.html", {"approved": decision == "allow", "client_name": client.name})
