@@ -70,7 +70,7 @@ def build_services(settings: Settings) -> Services:
     audiences = [settings.issuer, settings.issuer + "/token"]
     authenticator = ClientAuthenticator(clients.get, hasher, cache, audiences)
     id_tokens = IdTokens(settings.issuer, keyring, settings.id_token_ttl)
-    tokens = TokenLookup(issuer, cache, clients.get, store, events)
+    tokens = TokenLookup(issuer, cache, clients.get, store, events, store.get_user)
     server = AuthorizationServer(
         settings=settings, store=store, cache=cache, authenticator=authenticator, issuer=issuer, id_tokens=id_tokens,
         tokens=tokens, events=events,

@@ -31,8 +31,11 @@ async def _token(request: Request, svc: Services) -> str:
     from_header = None
     if header:
         scheme, _, value = header.partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
-            raise bearer_error("invalid_request", "Use the Bearer scheme", 400)
+        if scheme.lower() != "bearer":
+            # RFC 6750 §3.1: no usable credentials is a bare 401 challenge.
+            raise bearer_error(None, None, 401)
+        if not value.strip():
+            raise bearer_error("invalid_request", "The Bearer token is empty", 400)
         from_header = value.strip()
     from_body = None
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()

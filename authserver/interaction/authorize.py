@@ -25,7 +25,10 @@ async def _params(request: Request, max_bytes: int) -> list[tuple[str, str]]:
     try:
         if request.method == "POST":
             return await read_form(request, max_bytes)
-        return parse_qsl(request.url.query, keep_blank_values=True, max_num_fields=100, errors="strict")
+        pairs = parse_qsl(request.url.query, keep_blank_values=True, max_num_fields=100, errors="strict")
+        if any("\x00" in k or "\x00" in v for k, v in pairs):
+            raise PageError("The request is malformed.")
+        return pairs
     except OAuthError as exc:
         raise PageError(exc.description or "The request is malformed.", status_code=exc.status_code) from None
     except (ValueError, UnicodeDecodeError):

@@ -16,7 +16,7 @@ from authserver.interaction import state
 from authserver.interaction.flow import EXPIRED, advance, load_for_browser
 from authserver.interaction.respond import error_to_client
 from authserver.interaction.sessions import current_session
-from authserver.oauth.claims import consent_items
+from authserver.oauth.claims import consent_items, consent_scopes
 from authserver.services import Services
 from authserver.web.cookies import attach_csrf, browser_binding, check_csrf, csrf_token
 from authserver.web.forms import read_form
@@ -73,7 +73,8 @@ async def consent(request: Request) -> Response:
         svc.events.emit("consent.denied", user_id=session.user_id, client_id=it.client_id)
         return error_to_client(svc, req["redirect_uri"], "access_denied", "The user denied the request",
                                req["state"], req["response_mode"])
-    await run_sync(svc.store.add_consent, session.user_id, it.client_id, frozenset(req["scopes"]), int(time.time()))
+    granted = consent_scopes(req["scopes"], req["claims"])
+    await run_sync(svc.store.add_consent, session.user_id, it.client_id, granted, int(time.time()))
     svc.events.emit("consent.granted", user_id=session.user_id, client_id=it.client_id, scope=" ".join(req["scopes"]))
     it.consented = True
     return await advance(request, svc, it, session, persisted=True)

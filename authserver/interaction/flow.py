@@ -19,6 +19,7 @@ from authserver.concurrency import run_sync
 from authserver.domain import AuthCode, BrowserSession
 from authserver.interaction import state
 from authserver.interaction.respond import error_to_client, to_client
+from authserver.oauth.claims import consent_scopes
 from authserver.security.secrets import token_hash
 from authserver.services import Services
 from authserver.web.pages import PageError
@@ -34,7 +35,8 @@ def needs_login(it: state.Interaction, session: BrowserSession | None, now: int)
     req = it.request
     if it.prompt & {"login", "select_account"}:
         return True
-    if req["max_age"] is not None and now - session.auth_time > req["max_age"]:
+    # OIDC Core §3.1.2.1: max_age=0 is prompt=login; otherwise re-authenticate when older.
+    if req["max_age"] is not None and (req["max_age"] == 0 or now - session.auth_time > req["max_age"]):
         return True
     return bool(req["hint_subject"] and req["hint_subject"] != session.user_id)
 
@@ -65,7 +67,7 @@ async def advance(
 
     if not client.first_party and not it.consented:
         granted = await run_sync(svc.store.get_consent, session.user_id, client.client_id)
-        if "consent" in it.prompt or not set(req["scopes"]) <= granted:
+        if "consent" in it.prompt or not consent_scopes(req["scopes"], req["claims"]) <= granted:
             if "none" in it.prompt:
                 return error_to_client(svc, redirect_uri, "consent_required", "The user must approve access",
                                        client_state, mode, status=status)

@@ -82,7 +82,9 @@ async def logout(request: Request) -> Response:
             "logout.html",
             {
                 "csrf_token": csrf_token(request, svc.settings),
-                "fields": [(k, params[k]) for k in FIELDS if k in params and k != "id_token_hint"],
+                # The hint is not echoed into the page; the client it named travels as client_id.
+                "fields": [(k, params[k]) for k in FIELDS if k in params and k not in ("id_token_hint", "client_id")]
+                + ([("client_id", client.client_id)] if client else []),
                 "client_name": client.name if client else None,
             },
             form_targets=[redirect] if redirect else (),

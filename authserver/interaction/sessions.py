@@ -45,14 +45,19 @@ async def current_session(request: Request, svc: Services) -> BrowserSession | N
 
 def start_session_sync(svc: Services, auth: Authentication, previous_cookie: str | None) -> tuple[str, BrowserSession]:
     """A new session id at every sign-in, so a planted cookie is worthless (session fixation)."""
+    sid = secrets.token_urlsafe(16)
     if previous_cookie:
         old = svc.store.delete_session(token_hash(previous_cookie))
         if old is not None and old.user_id != auth.user_id:
             end_grants(svc, old)
+        elif old is not None:
+            # The same user re-authenticating (prompt=login, max_age): a new cookie, but the same
+            # logical session, so its session-bound refresh tokens and `sid` carry on.
+            sid = old.sid
     now = int(time.time())
     value = secrets.token_urlsafe(32)
     session = BrowserSession(
-        id_hash=token_hash(value), sid=secrets.token_urlsafe(16), user_id=auth.user_id, auth_time=auth.auth_time,
+        id_hash=token_hash(value), sid=sid, user_id=auth.user_id, auth_time=auth.auth_time,
         amr=auth.amr, acr=auth.acr, created_at=now, last_seen_at=now, expires_at=now + svc.settings.session_ttl,
     )
     svc.store.add_session(session)

@@ -166,7 +166,7 @@ def validate(
     max_age = None
     if "max_age" in params:
         raw = params["max_age"]
-        if not raw.isdigit() or len(raw) > 10:
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 10:
             raise fail("invalid_request", "max_age must be a non-negative integer")
         max_age = int(raw)
 
@@ -181,6 +181,11 @@ def validate(
         claims = parse_claims_request(params.get("claims"))
     except ClaimsRequestError as exc:
         raise fail("invalid_request", str(exc)) from None
+    if claims and claims.get("sub"):
+        # OIDC Core §5.5.1: a request for a specific sub must only succeed for that user.
+        if hint_subject and hint_subject != claims["sub"]:
+            raise fail("invalid_request", "claims.sub and id_token_hint name different users")
+        hint_subject = claims["sub"]
 
     for resource in resources:
         if resource not in client.resources:

@@ -39,6 +39,7 @@ def parse_claims_request(raw: str | None) -> dict | None:
     if not isinstance(data, dict):
         raise ClaimsRequestError("claims must be a JSON object")
     result: dict = {}
+    subjects = set()
     for member in ("userinfo", "id_token"):
         requested = data.get(member)
         if requested is None:
@@ -48,8 +49,27 @@ def parse_claims_request(raw: str | None) -> dict | None:
         for name, spec in requested.items():
             if spec is not None and not isinstance(spec, dict):
                 raise ClaimsRequestError(f"claims.{member}.{name} must be null or an object")
+        sub = requested.get("sub")
+        if isinstance(sub, dict) and "value" in sub:
+            if not isinstance(sub["value"], str):
+                raise ClaimsRequestError(f"claims.{member}.sub.value must be a string")
+            subjects.add(sub["value"])
         result[member] = sorted(name for name in requested if name in SUPPORTED_CLAIMS and name != "sub")
+    if len(subjects) > 1:
+        raise ClaimsRequestError("claims ask for two different subjects")
+    if subjects:
+        result["sub"] = subjects.pop()
     return result
+
+
+def consent_scopes(scopes: list[str], claims_request: dict | None) -> frozenset[str]:
+    """The scopes a grant really needs consent for: those asked, plus the scope behind each claim
+    asked for by name (claims must not slip past a consent given for fewer scopes)."""
+    needed = set(scopes)
+    for member in ("userinfo", "id_token"):
+        for claim in (claims_request or {}).get(member, ()):
+            needed.update(scope for scope, names in SCOPE_CLAIMS.items() if claim in names)
+    return frozenset(needed)
 
 
 def user_claims(user: User) -> dict:
@@ -75,7 +95,8 @@ def released_claims(user: User, scope: str, requested: list[str] | None = None, 
 
 def consent_items(scopes: list[str], claims_request: dict | None) -> list[str]:
     items = [SCOPE_DESCRIPTIONS.get(s, f"Access '{s}'") for s in scopes]
-    extra = sorted({c for member in (claims_request or {}).values() for c in member})
+    members = (claims_request or {})
+    extra = sorted({c for m in ("userinfo", "id_token") for c in members.get(m, ())})
     covered = {c for s in scopes for c in SCOPE_CLAIMS.get(s, ())}
     extra = [CLAIM_DESCRIPTIONS[c] for c in extra if c not in covered]
     if extra:

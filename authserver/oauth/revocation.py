@@ -10,7 +10,8 @@ from authserver.oauth.token_lookup import FoundToken
 
 
 class RevocationEndpoint(_Revocation):
-    CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
+    # RFC 7009 §2.1: public clients revoke their own tokens by client_id (e.g. at app logout).
+    CLIENT_AUTH_METHODS = [*CONFIDENTIAL_METHODS, "none"]
 
     def check_params(self, request, client) -> None:  # type: ignore[no-untyped-def]
         # RFC 7009 §2.1: a hint the server does not understand only widens the search.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from authserver.audit import Events
 from authserver.cache import Cache
-from authserver.domain import Client, RefreshToken
+from authserver.domain import Client, RefreshToken, User
 from authserver.oauth.tokens import AccessToken, TokenIssuer
 from authserver.security.secrets import token_hash
 from authserver.store import RefreshTokenStore
@@ -53,7 +53,9 @@ class TokenLookup:
         find_client: Callable[[str], Client | None],
         refresh_tokens: RefreshTokenStore,
         events: Events,
+        find_user: Callable[[str], User | None],
     ) -> None:
+        self.find_user = find_user
         self.issuer = issuer
         self.cache = cache
         self.find_client = find_client
@@ -99,8 +101,11 @@ class TokenLookup:
             return None
         now = time.time()
         client = self.find_client(record.client_id)
+        user = self.find_user(record.user_id)
         inactive = (
-            record.revoked_at is not None
+            user is None
+            or user.disabled
+            or record.revoked_at is not None
             or record.used_at is not None
             or record.idle_expires_at <= now
             or client is None

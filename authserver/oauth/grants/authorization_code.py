@@ -33,11 +33,13 @@ class AuthorizationCodeGrant(BaseGrant, TokenEndpointMixin):
         record, first_use = store.consume_code(token_hash(code), now())
         if record is None:
             raise InvalidGrantError("The authorization code is invalid")
+        if record.client_id != client.client_id:
+            # Checked before the replay rule, so another client holding a leaked code cannot use
+            # it to revoke the rightful client's grant.
+            raise InvalidGrantError("The authorization code was issued to another client")
         if not first_use:
             self.server.tokens.revoke_grant(record.grant_id, reason="code_replayed")
             raise InvalidGrantError("The authorization code has already been used")
-        if record.client_id != client.client_id:
-            raise InvalidGrantError("The authorization code was issued to another client")
         if record.expires_at <= now():
             raise InvalidGrantError("The authorization code has expired")
         if form.get("redirect_uri") != record.redirect_uri:

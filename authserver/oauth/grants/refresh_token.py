@@ -46,7 +46,8 @@ class RefreshTokenGrant(BaseGrant, TokenEndpointMixin):
         if not record.offline:
             # Without offline_access the tokens live only as long as the browser session.
             session = store.get_session_by_sid(record.sid)
-            if session is None or session.expires_at <= current:
+            idle = self.server.settings.session_idle_ttl
+            if session is None or session.expires_at <= current or current - session.last_seen_at > idle:
                 raise InvalidGrantError("The session this refresh token belongs to has ended")
         user = store.get_user(record.user_id)
         if user is None or user.disabled:

@@ -4,6 +4,7 @@ import sqlalchemy as sa
 
 from authserver.domain import RefreshToken
 from authserver.store.sql.engine import Database
+from authserver.store.sql.tables import auth_codes as codes
 from authserver.store.sql.tables import refresh_tokens as t
 
 
@@ -53,6 +54,23 @@ class SqlRefreshTokenStore:
 
     def revoke_session_grants(self, sid: str, now: int) -> list[str]:
         live = sa.and_(t.c.sid == sid, t.c.offline.is_(False), t.c.revoked_at.is_(None))
+        with self.db.begin() as conn:
+            grants = [r[0] for r in conn.execute(sa.select(t.c.grant_id).where(live).distinct())]
+            # Grants without refresh tokens (clients lacking that grant) are found through their codes.
+            redeemed = sa.select(codes.c.grant_id, codes.c.scope).where(
+                codes.c.sid == sid, codes.c.used_at.is_not(None), codes.c.expires_at > now - 86400
+            )
+            offline_grants = {r[0] for r in conn.execute(sa.select(t.c.grant_id).where(t.c.sid == sid, t.c.offline))}
+            for grant_id, scope in conn.execute(redeemed):
+                if "offline_access" not in scope.split() and grant_id not in offline_grants:
+                    grants.append(grant_id)
+            grants = list(dict.fromkeys(grants))
+            if grants:
+                conn.execute(t.update().where(t.c.grant_id.in_(grants), t.c.revoked_at.is_(None)).values(revoked_at=now))
+            return grants
+
+    def revoke_user_client_grants(self, user_id: str, client_id: str, now: int) -> list[str]:
+        live = sa.and_(t.c.user_id == user_id, t.c.client_id == client_id, t.c.revoked_at.is_(None))
         with self.db.begin() as conn:
             grants = [r[0] for r in conn.execute(sa.select(t.c.grant_id).where(live).distinct())]
             if grants:
