@@ -131,6 +131,7 @@ class KeyRing:
         self._public: dict[str, RSAKey] = {}
         self._jwks = b'{"keys":[]}'
         self._jwks_kids: tuple[str, ...] = ()
+        self._unusable: set[str] = set()
 
     def stale(self) -> bool:
         return time.monotonic() - self._loaded_at >= self._refresh
@@ -146,8 +147,10 @@ class KeyRing:
                         pem = self._sealer.open(key.private_key_enc, key.kid)
                     except DecryptionError:
                         # A key sealed under another secret: never sign with it, keep serving with the rest.
-                        logger.error("signing key %s cannot be decrypted with this AUTHSERVER_SECRET_KEY; ignored",
-                                     key.kid)
+                        if key.kid not in self._unusable:
+                            self._unusable.add(key.kid)
+                            logger.error("signing key %s cannot be decrypted with this AUTHSERVER_SECRET_KEY; "
+                                         "ignored", key.kid)
                         continue
                     self._private[key.kid] = rsa_keys.load_private(pem, key.kid)
                     self._public[key.kid] = rsa_keys.load_public(key.public_jwk)

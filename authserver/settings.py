@@ -20,6 +20,10 @@ MIN_SECRET_KEY_LENGTH = 32
 DEV_SECRET_FILE = "secret_key"
 
 
+class MissingSecret(RuntimeError):
+    """An operation needs AUTHSERVER_SECRET_KEY and none is configured."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AUTHSERVER_", frozen=True, extra="ignore", env_ignore_empty=True
@@ -52,6 +56,16 @@ class Settings(BaseSettings):
     # Wrong user codes allowed per IP address (and per signed-in account) in device_guess_window seconds.
     device_guess_limit: int = Field(default=10, ge=1, le=1000)
     device_guess_window: int = Field(default=600, ge=10, le=86400)
+    # Login throttling (per account and per client IP, in the shared cache): after login_max_failures
+    # failures the account is locked for login_lock_seconds, doubling with each further failure up to
+    # login_max_lock_seconds. Counters forget after login_failure_window seconds.
+    login_max_failures: int = Field(default=5, ge=1, le=100)
+    login_ip_max_failures: int = Field(default=50, ge=1, le=10000)
+    login_lock_seconds: int = Field(default=30, ge=1, le=3600)
+    login_max_lock_seconds: int = Field(default=900, ge=1, le=86400)
+    login_failure_window: int = Field(default=3600, ge=60, le=86400)
+    # Wrong second-factor codes allowed in one sign-in before it is discarded.
+    mfa_max_attempts: int = Field(default=5, ge=1, le=20)
     # PKCE for every client, confidential ones too (RFC 9700 §2.1.1); public clients always need it.
     require_pkce: bool = True
     # How long clients may cache the JWKS (Cache-Control max-age). A rotated key starts signing only
@@ -96,7 +110,7 @@ class Settings(BaseSettings):
 
     def secret_bytes(self) -> bytes:
         if self.secret_key is None:
-            raise RuntimeError("AUTHSERVER_SECRET_KEY is not set")
+            raise MissingSecret("AUTHSERVER_SECRET_KEY must be set (it is generated only in development)")
         return self.secret_key.get_secret_value().encode()
 
     def production_problems(self) -> list[str]:

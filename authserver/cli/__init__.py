@@ -16,15 +16,21 @@ from authserver.cli import clients, keys, migrate, serve, users
 from authserver.cli.context import Context
 from authserver.cli.output import CommandError
 from authserver.errors import StorageUnavailable
+from authserver.settings import MissingSecret
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="authserver", description="OAuth 2.0 / OpenID Connect identity provider")
+    # allow_abbrev=False: `--password X` must not be taken for --password-stdin and echoed back.
+    parser = _Parser(prog="authserver", description="OAuth 2.0 / OpenID Connect identity provider", allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"authserver {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     for module in (serve, migrate, clients, users, keys):
@@ -49,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(exc)
     except ValidationError as exc:
         message = _settings_error(exc)
+    except MissingSecret as exc:
+        message = str(exc)
     except StorageUnavailable as exc:
         message = f"{exc}: check AUTHSERVER_DATABASE_URL / AUTHSERVER_REDIS_URL"
     except KeyboardInterrupt:

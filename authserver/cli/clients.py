@@ -79,11 +79,23 @@ def describe(client: Client) -> dict:
     }
 
 
+_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+# Schemes that run code or read local data in a browser are never redirect targets.
+_FORBIDDEN_SCHEMES = frozenset({"javascript", "data", "vbscript", "file", "about", "blob"})
+
+
+def new_client_id() -> str:
+    # Letters and digits only (~143 bits): never starts with '-', so it can be passed back to the CLI.
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(24))
+
+
 def _check_uri(uri: str, what: str) -> str:
     # RFC 6749 §3.1.2: absolute, no fragment. Plain http only for loopback (RFC 8252 §7.3).
     parts = urlsplit(uri)
     if not parts.scheme or parts.fragment or "#" in uri or any(c.isspace() for c in uri):
         raise CommandError(f"{what} must be an absolute URI without a fragment: {uri!r}")
+    if parts.scheme.lower() in _FORBIDDEN_SCHEMES:
+        raise CommandError(f"{what} must not use the {parts.scheme}: scheme: {uri!r}")
     if parts.scheme in ("http", "https") and not parts.hostname:
         raise CommandError(f"{what} has no host: {uri!r}")
     if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
@@ -120,6 +132,8 @@ def _load_jwks(path: str) -> dict:
     if any(key.is_private for key in keys):
         raise CommandError("--jwks-file must hold public keys only")
     for key in keys:
+        if key.key_type not in ("RSA", "EC"):
+            raise CommandError(f"--jwks-file: {key.key_type} keys are not supported (use RSA or EC)")
         # RFC 7518 §3.3: RSA keys for RS*/PS* must be at least 2048 bits.
         if isinstance(key, RSAKey) and key.public_key.key_size < 2048:
             raise CommandError("--jwks-file has an RSA key shorter than 2048 bits")
@@ -168,7 +182,7 @@ def create_client(args, ctx) -> int:  # type: ignore[no-untyped-def]
     secret = SecretHasher.generate() if method in AUTH_METHODS_WITH_SECRET else None
     hasher = SecretHasher(ctx.settings.secret_bytes()) if secret else None
     client = Client(
-        client_id=secrets.token_urlsafe(18),
+        client_id=new_client_id(),
         name=name,
         token_endpoint_auth_method=method,
         grant_types=tuple(grant_types),
