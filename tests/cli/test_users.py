@@ -109,7 +109,8 @@ def test_password_length_bounds_are_accepted(create, length):
     import random
     import string
 
-    password = "".join(random.Random(length).choice(string.ascii_letters + string.digits) for _ in range(length))
+    rng = random.Random(length)
+    password = "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(length))
     assert create(password=password).code == 0
 
 
