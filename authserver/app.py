@@ -13,7 +13,7 @@ from starlette.staticfiles import StaticFiles
 
 from authserver.concurrency import run_sync
 from authserver.endpoints import device_authorization, discovery, health, introspect, jwks, revoke, token, userinfo
-from authserver.interaction import authorize, consent, device, login, logout
+from authserver.interaction import account, authorize, consent, device, login, logout, mfa
 from authserver.resources import resource_dir
 from authserver.logs import configure_logging
 from authserver.services import Services, build_services
@@ -68,6 +68,15 @@ def create_app(settings: Settings) -> Starlette:
         Route("/authorize", authorize.authorize, methods=["GET", "POST"]),
         Route("/login", login.login, methods=["GET", "POST"]),
         Route("/consent", consent.consent, methods=["GET", "POST"]),
+        Route("/mfa", mfa.mfa, methods=["GET", "POST"]),
+        Route("/account", account.account, methods=["GET"]),
+        Route("/account/password", account.change_password, methods=["POST"]),
+        Route("/account/mfa/totp", account.totp_enrol, methods=["GET", "POST"]),
+        Route("/account/mfa/totp/disable", account.totp_disable, methods=["POST"]),
+        Route("/account/mfa/backup-codes", account.regenerate_backup_codes, methods=["POST"]),
+        Route("/account/sessions/end", account.end_session, methods=["POST"]),
+        Route("/account/sessions/end-others", account.end_other_sessions, methods=["POST"]),
+        Route("/account/apps/revoke", account.revoke_app, methods=["POST"]),
         Route("/userinfo", userinfo.userinfo, methods=["GET", "POST"]),
         Route("/device_authorization", device_authorization.device_authorization, methods=["POST"]),
         Route("/device", device.device, methods=["GET", "POST"]),

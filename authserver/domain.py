@@ -13,6 +13,7 @@ GRANT_REFRESH_TOKEN = "refresh_token"
 GRANT_DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 # Authentication context classes (OIDC Core §2 `acr`): password alone, or with a second factor.
 ACR_PASSWORD = "urn:authserver:loa:1"
+ACR_MFA = "urn:authserver:loa:2"
 
 # The grants this server implements; a client can be registered only for these.
 GRANT_TYPES = (GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE)
@@ -35,6 +36,8 @@ class Client:
     first_party: bool = False
     disabled: bool = False
     created_at: int = 0
+    # Every sign-in for this client needs a second factor (acr urn:authserver:loa:2).
+    require_mfa: bool = False
 
     @property
     def is_public(self) -> bool:
@@ -151,3 +154,24 @@ class DeviceCode:
     acr: str | None = None
     sid: str | None = None
     consumed_at: int | None = None
+
+
+@dataclass(frozen=True)
+class TotpFactor:
+    user_id: str
+    secret_enc: str = field(repr=False)
+    created_at: int
+    confirmed_at: int | None = None
+    last_step: int | None = None
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    id: int
+    ts: int
+    event: str
+    user_id: str | None
+    client_id: str | None
+    ip: str | None
+    user_agent: str | None
+    data: dict

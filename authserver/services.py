@@ -62,7 +62,7 @@ def build_services(settings: Settings) -> Services:
     keys = build_key_manager(settings, store)
     keyring = KeyRing(store, keys.sealer, keys.policy, settings.key_refresh_seconds)
     hasher = SecretHasher(settings.secret_bytes())
-    events = Events()
+    events = Events(store)
     issuer = TokenIssuer(settings.issuer, keyring, settings.access_token_ttl)
     clients = ClientCache(store, settings.client_cache_seconds)
     # RFC 7523 §3 item 3: the assertion's audience is the token endpoint (or the issuer, which

@@ -44,6 +44,8 @@ def register(commands) -> None:  # type: ignore[no-untyped-def]
     create.add_argument("--token-endpoint-auth-method", choices=AUTH_METHODS, dest="auth_method")
     create.add_argument("--jwks-file", help="JWK Set with the client's public keys (private_key_jwt)")
     create.add_argument("--first-party", action="store_true", help="trusted app: no consent screen")
+    create.add_argument("--require-mfa", action="store_true",
+                        help="every sign-in for this client needs a second factor (acr urn:authserver:loa:2)")
     create.add_argument("--json", action="store_true")
     create.set_defaults(handler=create_client)
 
@@ -74,6 +76,7 @@ def describe(client: Client) -> dict:
         "scope": " ".join(client.scopes),
         "resources": list(client.resources),
         "first_party": client.first_party,
+        "require_mfa": client.require_mfa,
         "disabled": client.disabled,
         "created_at": client.created_at,
     }
@@ -193,6 +196,7 @@ def create_client(args, ctx) -> int:  # type: ignore[no-untyped-def]
         jwks=jwks,
         secret_hash=hasher.hash(secret) if hasher and secret else None,
         first_party=args.first_party,
+        require_mfa=args.require_mfa,
         created_at=int(time.time()),
     )
     try:

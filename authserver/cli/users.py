@@ -38,6 +38,10 @@ def register(commands) -> None:  # type: ignore[no-untyped-def]
         cmd.add_argument("user")
         cmd.add_argument("--json", action="store_true")
         cmd.set_defaults(handler=handler)
+    reset = sub.add_parser("reset-mfa", help="remove a user's second factors (they sign in with the password)")
+    reset.add_argument("user")
+    reset.add_argument("--json", action="store_true")
+    reset.set_defaults(handler=reset_mfa)
     listing = sub.add_parser("list", help="list users")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=list_users)
@@ -121,3 +125,15 @@ def disable_user(args, ctx) -> int:  # type: ignore[no-untyped-def]
 
 def enable_user(args, ctx) -> int:  # type: ignore[no-untyped-def]
     return _set_disabled(args, ctx, False)
+
+
+def reset_mfa(args, ctx) -> int:  # type: ignore[no-untyped-def]
+    from authserver.audit import Events
+
+    user = _find(ctx, args.user)
+    removed = ctx.store.delete_totp(user.id)
+    # An administrator weakening an account is exactly what the audit trail is for.
+    Events(ctx.store).emit("mfa.reset", user_id=user.id, by="admin-cli", had_factor=removed)
+    emit(args, {"id": user.id, "username": user.username, "mfa_removed": removed},
+             text=f"second factors of {user.username} " + ("removed" if removed else "were not set up"))
+    return 0

@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from authserver.concurrency import run_sync
 from authserver.interaction import state
+from authserver.interaction.events import emit
 from authserver.interaction.flow import EXPIRED, advance, load_for_browser
 from authserver.interaction.respond import error_to_client
 from authserver.interaction.sessions import current_session
@@ -54,6 +55,8 @@ async def consent(request: Request) -> Response:
         form = {}
         interaction_id = request.query_params.get("interaction")
     it = await load_for_browser(request, svc, interaction_id, browser)
+    if it.request.get("kind"):  # a device or account sign-in has no consent step here
+        raise PageError(EXPIRED, title="Sign-in expired")
     session = await current_session(request, svc)
     if session is None:
         # The session ended meanwhile: sign in again, then come back here.
@@ -70,11 +73,12 @@ async def consent(request: Request) -> Response:
     if decision == "deny":
         if not await run_sync(state.finish, svc.cache, it):
             raise PageError(EXPIRED, title="Sign-in expired")
-        svc.events.emit("consent.denied", user_id=session.user_id, client_id=it.client_id)
+        await emit(svc, request, "consent.denied", user_id=session.user_id, client_id=it.client_id)
         return error_to_client(svc, req["redirect_uri"], "access_denied", "The user denied the request",
                                req["state"], req["response_mode"])
     granted = consent_scopes(req["scopes"], req["claims"])
     await run_sync(svc.store.add_consent, session.user_id, it.client_id, granted, int(time.time()))
-    svc.events.emit("consent.granted", user_id=session.user_id, client_id=it.client_id, scope=" ".join(req["scopes"]))
+    await emit(svc, request, "consent.granted", user_id=session.user_id, client_id=it.client_id,
+               scope=" ".join(sorted(granted)))
     it.consented = True
     return await advance(request, svc, it, session, persisted=True)

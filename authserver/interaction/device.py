@@ -16,6 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from authserver.concurrency import run_sync
 from authserver.interaction import state
+from authserver.interaction.events import emit
 from authserver.interaction.flow import EXPIRED, load_for_browser
 from authserver.interaction.sessions import current_session
 from authserver.oauth.claims import consent_items
@@ -68,13 +69,13 @@ async def device(request: Request) -> Response:
     session = await current_session(request, svc)
     keys = _guess_keys(request, session.user_id if session else None)
     if await run_sync(_throttled, svc, keys):
-        svc.events.emit("device_code.throttled", ip=request.client.host if request.client else None)
+        await emit(svc, request, "device_code.throttled")
         return _entry_page(svc, request, entered, TOO_MANY, status=429)
     code = normalise(entered)
     record = await run_sync(svc.store.find_pending_user_code, code, int(time.time())) if code else None
     if record is None:
         await run_sync(_count_failure, svc, keys)
-        svc.events.emit("device_code.rejected", ip=request.client.host if request.client else None)
+        await emit(svc, request, "device_code.rejected")
         return _entry_page(svc, request, entered, WRONG_CODE, status=400)
 
     browser = browser_binding(csrf_token(request, svc.settings))
@@ -147,6 +148,6 @@ async def confirm(request: Request) -> Response:
     if not decided:
         raise PageError("This code has expired or was already used. Start again on your device.",
                         title="Code expired")
-    svc.events.emit("device_code.approved" if decision == "allow" else "device_code.denied",
-                    client_id=client.client_id, user_id=session.user_id)
+    await emit(svc, request, "device_code.approved" if decision == "allow" else "device_code.denied",
+               client_id=client.client_id, user_id=session.user_id)
     return svc.pages.render("device_done.html", {"approved": decision == "allow", "client_name": client.name})

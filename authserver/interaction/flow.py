@@ -16,8 +16,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from authserver.concurrency import run_sync
-from authserver.domain import AuthCode, BrowserSession
+from authserver.domain import ACR_MFA, AuthCode, BrowserSession
 from authserver.interaction import state
+from authserver.interaction.events import emit
 from authserver.interaction.respond import error_to_client, to_client
 from authserver.oauth.claims import consent_scopes
 from authserver.security.secrets import token_hash
@@ -46,6 +47,13 @@ async def advance(
     persisted: bool, status: int = 303,
 ) -> Response:
     req = it.request
+    if req.get("kind") == "account":
+        # Signing in to the account page itself: no client, no consent.
+        if session is None:
+            await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
+            return RedirectResponse("/login?" + urlencode({"interaction": it.id}), status_code=status)
+        await run_sync(state.finish, svc.cache, it)
+        return RedirectResponse(req.get("next") or "/account", status_code=status)
     if req.get("kind") == "device":
         # After the login step of a device approval, the user confirms on the device page.
         target = "/login" if session is None else "/device/confirm"
@@ -64,6 +72,21 @@ async def advance(
         await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
         return RedirectResponse("/login?" + urlencode({"interaction": it.id}), status_code=status)
     assert session is not None
+
+    if (client.require_mfa or ACR_MFA in (req.get("acr_values") or [])) and session.acr != ACR_MFA:
+        # Step-up: this client (or this request's acr_values) needs a second factor.
+        factor = await run_sync(svc.store.get_totp, session.user_id)
+        if factor is None or factor.confirmed_at is None:
+            raise PageError(
+                f"{client.name} requires two-step verification. Set it up on your account page, then sign in "
+                f"to {client.name} again.", title="Two-step verification required", status_code=403,
+            )
+        if "none" in it.prompt:
+            return error_to_client(svc, redirect_uri, "login_required", "A second factor is required", client_state,
+                                   mode, status=status)
+        it.authenticated_user = None
+        await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
+        return RedirectResponse("/login?" + urlencode({"interaction": it.id}), status_code=status)
 
     if not client.first_party and not it.consented:
         granted = await run_sync(svc.store.get_consent, session.user_id, client.client_id)
@@ -97,8 +120,8 @@ async def advance(
         expires_at=now + svc.settings.auth_code_ttl,
     )
     await run_sync(svc.store.add_code, record)
-    svc.events.emit("authorization_code.issued", client_id=client.client_id, user_id=session.user_id,
-                    grant_id=record.grant_id)
+    await emit(svc, request, "authorization_code.issued", client_id=client.client_id, user_id=session.user_id,
+               grant_id=record.grant_id)
     return to_client(svc, redirect_uri, {"code": code, "state": client_state}, mode, status=status)
 
 

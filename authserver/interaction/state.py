@@ -28,8 +28,8 @@ class Interaction:
     extra: dict = field(default_factory=dict)
 
     @property
-    def client_id(self) -> str:
-        return self.request["client_id"]
+    def client_id(self) -> str | None:
+        return self.request.get("client_id")
 
     @property
     def prompt(self) -> set[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
+import unicodedata
 
 from authlib.oauth2.rfc6749.errors import InvalidRequestError, UnauthorizedClientError
 
@@ -35,7 +36,8 @@ def display(user_code: str) -> str:
 
 def normalise(entered: str) -> str | None:
     """`bcdf-ghjk`, `BCDF GHJK` and `bcdfghjk` are the same code; anything else is no code."""
-    cleaned = "".join(ch for ch in entered.upper() if ch not in "- \t")
+    # Any whitespace (no-break, ideographic) and any dash a keyboard or a paste may produce.
+    cleaned = "".join(ch for ch in entered.upper() if not ch.isspace() and unicodedata.category(ch) != "Pd")
     if len(cleaned) != USER_CODE_LENGTH or any(ch not in ALPHABET for ch in cleaned):
         return None
     return cleaned

@@ -9,7 +9,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from authserver.domain import AuthCode, BrowserSession, Client, DeviceCode, RefreshToken, SigningKey, User
+from authserver.domain import (
+    AuditEvent,
+    AuthCode,
+    BrowserSession,
+    Client,
+    DeviceCode,
+    RefreshToken,
+    SigningKey,
+    TotpFactor,
+    User,
+)
 
 
 class DuplicateError(ValueError):
@@ -54,6 +64,8 @@ class SessionStore(Protocol):
         """Remove it and return what it was (None if already gone)."""
         ...
 
+    def list_user_sessions(self, user_id: str) -> Sequence[BrowserSession]: ...
+
 
 class CodeStore(Protocol):
     def add_code(self, code: AuthCode) -> None: ...
@@ -80,12 +92,46 @@ class RefreshTokenStore(Protocol):
         """Revoke the session-bound (not offline) refresh tokens of a browser session; their grant ids."""
         ...
 
+    def revoke_user_client_grants(self, user_id: str, client_id: str, now: int) -> list[str]:
+        """Revoke every live refresh token a user gave one client; their grant ids."""
+        ...
+
 
 class ConsentStore(Protocol):
     def get_consent(self, user_id: str, client_id: str) -> frozenset[str]: ...
     def add_consent(self, user_id: str, client_id: str, scopes: frozenset[str], now: int) -> None:
         """Remember these scopes (merged with any already granted)."""
         ...
+
+    def list_consents(self, user_id: str) -> Sequence[tuple[str, frozenset[str], int]]:
+        """(client_id, scopes, updated_at) for each client the user consented to."""
+        ...
+
+    def delete_consent(self, user_id: str, client_id: str) -> bool: ...
+
+
+class MfaStore(Protocol):
+    def get_totp(self, user_id: str) -> TotpFactor | None: ...
+    def start_totp(self, user_id: str, secret_enc: str, now: int) -> bool:
+        """Store an unconfirmed secret (replacing an unconfirmed one); False if one is active."""
+        ...
+
+    def confirm_totp(self, user_id: str, step: int, now: int) -> bool: ...
+    def use_totp_step(self, user_id: str, step: int) -> bool:
+        """Accept a step only if it is newer than the last accepted one (atomic: no replay)."""
+        ...
+
+    def delete_totp(self, user_id: str) -> bool: ...
+    def replace_backup_codes(self, user_id: str, code_hashes: Sequence[str], now: int) -> None: ...
+    def use_backup_code(self, user_id: str, code_hash: str, now: int) -> bool: ...
+    def count_backup_codes(self, user_id: str) -> int: ...
+
+
+class AuditStore(Protocol):
+    def add_audit_event(self, event: str, ts: int, user_id: str | None, client_id: str | None, ip: str | None,
+                        user_agent: str | None, data: dict) -> None: ...
+    def list_audit_events(self, *, user_id: str | None = None, since: int | None = None,
+                          limit: int = 1000) -> Sequence[AuditEvent]: ...
 
 
 class DeviceCodeStore(Protocol):
@@ -109,7 +155,7 @@ class DeviceCodeStore(Protocol):
 
 class Store(
     ClientStore, UserStore, KeyStore, SessionStore, CodeStore, RefreshTokenStore, ConsentStore, DeviceCodeStore,
-    Protocol,
+    MfaStore, AuditStore, Protocol,
 ):
     def ping(self) -> None: ...
     def close(self) -> None: ...

@@ -17,11 +17,15 @@ logger = logging.getLogger("authserver.errors")
 
 
 # Hosted pages answer people, so their failures are pages too.
-PAGE_PATHS = frozenset({"/authorize", "/login", "/consent", "/logout", "/device", "/device/confirm"})
+PAGE_PATHS = frozenset({"/authorize", "/login", "/consent", "/logout", "/device", "/device/confirm", "/mfa"})
+
+
+def is_page(path: str) -> bool:
+    return path in PAGE_PATHS or path == "/account" or path.startswith("/account/")
 
 
 def _as_page(request: Request, description: str, status: int) -> Response | None:
-    if request.url.path not in PAGE_PATHS or not hasattr(request.state, "services"):
+    if not is_page(request.url.path) or not hasattr(request.state, "services"):
         return None
     title = "Service unavailable" if status == 503 else "Something went wrong"
     return request.state.services.pages.error(PageError(description, status_code=status, title=title))

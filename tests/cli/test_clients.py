@@ -82,7 +82,8 @@ def test_create_defaults_json(cli):
     data = result.json()
     assert set(data) == {
         "client_id", "name", "token_endpoint_auth_method", "public", "grant_types", "redirect_uris",
-        "post_logout_redirect_uris", "scope", "resources", "first_party", "disabled", "created_at",
+        "post_logout_redirect_uris", "scope", "resources", "first_party", "require_mfa", "disabled",
+        "created_at",
         "client_secret",
     }
     assert data["name"] == "billing service"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from authserver.store.sql.audit import SqlAuditStore
 from authserver.store.sql.clients import SqlClientStore
 from authserver.store.sql.codes import SqlCodeStore
 from authserver.store.sql.consents import SqlConsentStore
 from authserver.store.sql.device_codes import SqlDeviceCodeStore
 from authserver.store.sql.engine import Database, make_engine
 from authserver.store.sql.keys import SqlKeyStore
+from authserver.store.sql.mfa import SqlMfaStore
 from authserver.store.sql.refresh_tokens import SqlRefreshTokenStore
 from authserver.store.sql.sessions import SqlSessionStore
 from authserver.store.sql.users import SqlUserStore
@@ -22,6 +24,8 @@ class SqlStore(
     SqlRefreshTokenStore,
     SqlConsentStore,
     SqlDeviceCodeStore,
+    SqlMfaStore,
+    SqlAuditStore,
 ):
     def __init__(self, db: Database) -> None:
         self.db = db

@@ -26,6 +26,7 @@ def _row_to_client(row: sa.Row) -> Client:
         first_party=m["first_party"],
         disabled=m["disabled"],
         created_at=m["created_at"],
+        require_mfa=m["require_mfa"],
     )
 
 
@@ -52,6 +53,7 @@ class SqlClientStore:
             "first_party": client.first_party,
             "disabled": client.disabled,
             "created_at": client.created_at,
+            "require_mfa": client.require_mfa,
         }
         try:
             with self.db.begin() as conn:

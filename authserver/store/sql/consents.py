@@ -31,3 +31,12 @@ class SqlConsentStore:
                     row = conn.execute(sa.select(t.c.scopes).where(key)).first()
             merged = sorted(set(row[0] if row else ()) | scopes)
             conn.execute(t.update().where(key).values(scopes=merged, updated_at=now))
+
+    def list_consents(self, user_id: str) -> list[tuple[str, frozenset[str], int]]:
+        query = sa.select(t.c.client_id, t.c.scopes, t.c.updated_at).where(t.c.user_id == user_id)
+        with self.db.connect() as conn:
+            return [(r[0], frozenset(r[1]), r[2]) for r in conn.execute(query.order_by(t.c.updated_at.desc()))]
+
+    def delete_consent(self, user_id: str, client_id: str) -> bool:
+        with self.db.begin() as conn:
+            return conn.execute(t.delete().where(t.c.user_id == user_id, t.c.client_id == client_id)).rowcount > 0

@@ -44,3 +44,8 @@ class SqlSessionStore:
             if found is not None:
                 conn.execute(t.delete().where(t.c.id_hash == id_hash))
             return found
+
+    def list_user_sessions(self, user_id: str) -> list[BrowserSession]:
+        query = sa.select(t).where(t.c.user_id == user_id).order_by(t.c.last_seen_at.desc())
+        with self.db.connect() as conn:
+            return [s for s in (_row(r) for r in conn.execute(query)) if s is not None]

@@ -1,0 +1,298 @@
+"""The hosted account page: profile, second factors, sessions, connected apps, password.
+
+Every change is a POST with a CSRF token; the ones that weaken the account (turning TOTP off) or
+change the password ask for the current password again (and a current code for TOTP).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from authserver.concurrency import run_sync
+from authserver.domain import BrowserSession, User
+from authserver.interaction import state
+from authserver.interaction.events import client_ip, emit
+from authserver.interaction.mfa import totp_sealer
+from authserver.interaction.sessions import clear_session_cookie, current_session, end_session_sync
+from authserver.interaction.throttle import LoginThrottle
+from authserver.oauth.claims import SCOPE_DESCRIPTIONS
+from authserver.security import backup_codes, passwords, totp
+from authserver.services import Services
+from authserver.web.cookies import attach_csrf, browser_binding, check_csrf, csrf_token
+from authserver.web.forms import read_form
+from authserver.web.oauth_edge import services
+from authserver.web.pages import PageError
+
+
+def _when(ts: int | None) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC") if ts else ""
+
+
+async def _signed_in(request: Request, svc: Services) -> tuple[BrowserSession, User] | Response:
+    session = await current_session(request, svc)
+    user = await run_sync(svc.store.get_user, session.user_id) if session else None
+    if session is None or user is None:
+        # Sign in for the account page itself, then come back.
+        it = state.new_interaction({"kind": "account", "next": "/account", "prompt": [], "scopes": []},
+                                   browser_binding(csrf_token(request, svc.settings)), int(time.time()))
+        await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
+        response = RedirectResponse("/login?" + urlencode({"interaction": it.id}), status_code=303)
+        attach_csrf(request, response, svc.settings)
+        return response
+    return session, user
+
+
+def _overview(svc: Services, session: BrowserSession, user: User) -> dict:
+    factor = svc.store.get_totp(user.id)
+    sessions = [
+        {"sid": s.sid, "current": s.sid == session.sid, "created": _when(s.created_at),
+         "last_seen": _when(s.last_seen_at), "mfa": "mfa" in s.amr}
+        for s in svc.store.list_user_sessions(user.id)
+    ]
+    apps = []
+    for client_id, scopes, updated in svc.store.list_consents(user.id):
+        client = svc.clients.get(client_id)
+        apps.append({"client_id": client_id, "name": client.name if client else client_id, "since": _when(updated),
+                     "scopes": [SCOPE_DESCRIPTIONS.get(s, s) for s in sorted(scopes)]})
+    return {
+        "user": user,
+        "totp_active": factor is not None and factor.confirmed_at is not None,
+        "totp_since": _when(factor.confirmed_at) if factor else "",
+        "backup_left": svc.store.count_backup_codes(user.id),
+        "sessions": sessions,
+        "apps": apps,
+    }
+
+
+def _render(svc: Services, request: Request, template: str, context: dict, status: int = 200) -> Response:
+    response = svc.pages.render(template, {"csrf_token": csrf_token(request, svc.settings), **context}, status=status)
+    attach_csrf(request, response, svc.settings)
+    return response
+
+
+async def _page(svc: Services, request: Request, session: BrowserSession, user: User, *,
+                notice: str | None = None, error: str | None = None, status: int = 200) -> Response:
+    context = await run_sync(_overview, svc, session, user)
+    return _render(svc, request, "account.html", {**context, "notice": notice, "error": error}, status)
+
+
+async def account(request: Request) -> Response:
+    svc = services(request)
+    signed = await _signed_in(request, svc)
+    if isinstance(signed, Response):
+        return signed
+    session, user = signed
+    notice = {"password": "Your password was changed. Your other sessions were signed out.",
+              "totp": "Two-step verification is on.", "totp-off": "Two-step verification is off.",
+              "ended": "The session was signed out.", "others": "All your other sessions were signed out.",
+              "revoked": "The app's access was removed."}.get(request.query_params.get("done", ""))
+    return await _page(svc, request, session, user, notice=notice)
+
+
+async def _post(request: Request) -> tuple[Services, BrowserSession, User, dict[str, str]] | Response:
+    svc = services(request)
+    form = dict(await read_form(request, svc.settings.max_body_bytes))
+    check_csrf(request, svc.settings, form)
+    signed = await _signed_in(request, svc)
+    if isinstance(signed, Response):
+        return signed
+    return svc, signed[0], signed[1], form
+
+
+def _done(what: str) -> Response:
+    return RedirectResponse(f"/account?done={what}", status_code=303)
+
+
+def _check_password(svc: Services, user: User, password: str, ip: str | None) -> bool:
+    throttle = LoginThrottle(svc.cache, svc.settings, svc.events)
+    account = throttle.account_key(user.id, user.username)
+    locked = throttle.locked(account, ip)
+    ok, _ = passwords.verify_password(password[: passwords.MAX_LENGTH * 4], user.password_hash)
+    if not ok and not locked:
+        throttle.failure(account, ip, user_id=user.id)
+    return ok and not locked
+
+
+async def change_password(request: Request) -> Response:
+    posted = await _post(request)
+    if isinstance(posted, Response):
+        return posted
+    svc, session, user, form = posted
+    new, repeat = form.get("new_password", ""), form.get("confirm_password", "")
+    if not await run_sync(_check_password, svc, user, form.get("current_password", ""), client_ip(request)):
+        return await _page(svc, request, session, user, error="Your current password is not right.", status=400)
+    if new != repeat:
+        return await _page(svc, request, session, user, error="The new passwords do not match.", status=400)
+    try:
+        passwords.check_policy(new, username=user.username, email=user.email)
+    except passwords.PasswordPolicyError as exc:
+        return await _page(svc, request, session, user, error=f"New password refused: {exc}.", status=400)
+
+    def apply() -> int:
+        svc.store.set_password_hash(user.id, passwords.hash_password(new))
+        ended = 0
+        for other in svc.store.list_user_sessions(user.id):
+            if other.sid != session.sid:
+                end_session_sync(svc, other, reason="password_changed")
+                ended += 1
+        return ended
+
+    ended = await run_sync(apply)
+    await emit(svc, request, "password.changed", user_id=user.id, sessions_ended=ended)
+    return _done("password")
+
+
+async def totp_enrol(request: Request) -> Response:
+    """GET: a new secret, its QR code and the secret as text. POST: activate it with a valid code."""
+    svc = services(request)
+    if request.method == "POST":
+        posted = await _post(request)
+        if isinstance(posted, Response):
+            return posted
+        svc, session, user, form = posted
+    else:
+        signed = await _signed_in(request, svc)
+        if isinstance(signed, Response):
+            return signed
+        session, user = signed
+        form = {}
+    sealer = totp_sealer(svc)
+
+    def current_secret() -> str | None:
+        factor = svc.store.get_totp(user.id)
+        if factor is None or factor.confirmed_at is not None:
+            return None
+        return sealer.open(factor.secret_enc, user.id).decode()
+
+    if request.method == "GET":
+        factor = await run_sync(svc.store.get_totp, user.id)
+        if factor is not None and factor.confirmed_at is not None:
+            return _done("totp")
+        secret = totp.new_secret()
+        if not await run_sync(svc.store.start_totp, user.id, sealer.seal(secret.encode(), user.id), int(time.time())):
+            return _done("totp")
+        return _enrol_page(svc, request, user, secret, None)
+
+    secret = await run_sync(current_secret)
+    if secret is None:
+        raise PageError("Start setting up two-step verification again from your account page.", title="Expired")
+    step = totp.matching_step(secret, form.get("code", "")[:16])
+    if step is None or not await run_sync(svc.store.confirm_totp, user.id, step, int(time.time())):
+        await emit(svc, request, "mfa.enrolment_failed", user_id=user.id)
+        return _enrol_page(svc, request, user, secret, "That code is not right. Check your app's time and try again.",
+                           status=400)
+    codes = await run_sync(_new_backup_codes, svc, user.id)
+    await emit(svc, request, "mfa.enrolled", user_id=user.id, method="totp")
+    return _render(svc, request, "backup_codes.html", {"codes": codes, "first": True})
+
+
+def _enrol_page(svc: Services, request: Request, user: User, secret: str, error: str | None,
+                status: int = 200) -> Response:
+    uri = totp.provisioning_uri(secret, user.email or user.username, svc.settings.issuer.split("//", 1)[-1])
+    grouped = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+    return _render(svc, request, "totp_enrol.html",
+                   {"qr_svg": totp.qr_svg(uri), "secret": grouped, "error": error}, status)
+
+
+def _new_backup_codes(svc: Services, user_id: str) -> list[str]:
+    codes = backup_codes.generate()
+    hashes = [backup_codes.hash_code(svc.hasher, backup_codes.normalise(c) or "") for c in codes]
+    svc.store.replace_backup_codes(user_id, hashes, int(time.time()))
+    return codes
+
+
+def _verify_totp(svc: Services, user_id: str, code: str) -> bool:
+    factor = svc.store.get_totp(user_id)
+    if factor is None or factor.confirmed_at is None:
+        return False
+    step = totp.matching_step(totp_sealer(svc).open(factor.secret_enc, user_id).decode(), code)
+    return step is not None and svc.store.use_totp_step(user_id, step)
+
+
+async def totp_disable(request: Request) -> Response:
+    posted = await _post(request)
+    if isinstance(posted, Response):
+        return posted
+    svc, session, user, form = posted
+    password_ok = await run_sync(_check_password, svc, user, form.get("password", ""), client_ip(request))
+    code_ok = password_ok and await run_sync(_verify_totp, svc, user.id, form.get("code", "")[:16])
+    if not code_ok:
+        await emit(svc, request, "mfa.disable_failed", user_id=user.id)
+        return await _page(svc, request, session, user, status=400,
+                           error="To turn off two-step verification, enter your password and a current code.")
+    await run_sync(svc.store.delete_totp, user.id)
+    await emit(svc, request, "mfa.disabled", user_id=user.id, by="user")
+    return _done("totp-off")
+
+
+async def regenerate_backup_codes(request: Request) -> Response:
+    posted = await _post(request)
+    if isinstance(posted, Response):
+        return posted
+    svc, session, user, form = posted
+    if not await run_sync(_verify_totp, svc, user.id, form.get("code", "")[:16]):
+        return await _page(svc, request, session, user, status=400,
+                           error="Enter a current code from your authenticator app to get new backup codes.")
+    codes = await run_sync(_new_backup_codes, svc, user.id)
+    await emit(svc, request, "backup_codes.regenerated", user_id=user.id)
+    return _render(svc, request, "backup_codes.html", {"codes": codes, "first": False})
+
+
+async def end_session(request: Request) -> Response:
+    posted = await _post(request)
+    if isinstance(posted, Response):
+        return posted
+    svc, session, user, form = posted
+    target = await run_sync(svc.store.get_session_by_sid, form.get("sid", "")[:64])
+    if target is None or target.user_id != user.id:
+        return await _page(svc, request, session, user, error="That session has already ended.", status=400)
+    await run_sync(lambda: end_session_sync(svc, target, reason="ended_by_user"))
+    await emit(svc, request, "session.revoked", user_id=user.id, sid=target.sid)
+    if target.sid == session.sid:
+        response = svc.pages.render("logged_out.html", {})
+        clear_session_cookie(response, svc)
+        return response
+    return _done("ended")
+
+
+async def end_other_sessions(request: Request) -> Response:
+    posted = await _post(request)
+    if isinstance(posted, Response):
+        return posted
+    svc, session, user, _ = posted
+
+    def apply() -> int:
+        others = [s for s in svc.store.list_user_sessions(user.id) if s.sid != session.sid]
+        for other in others:
+            end_session_sync(svc, other, reason="ended_by_user")
+        return len(others)
+
+    ended = await run_sync(apply)
+    await emit(svc, request, "session.revoked", user_id=user.id, count=ended, scope="others")
+    return _done("others")
+
+
+async def revoke_app(request: Request) -> Response:
+    posted = await _post(request)
+    if isinstance(posted, Response):
+        return posted
+    svc, session, user, form = posted
+    client_id = form.get("client_id", "")[:64]
+
+    def apply() -> bool:
+        removed = svc.store.delete_consent(user.id, client_id)
+        for grant_id in svc.store.revoke_user_client_grants(user.id, client_id, int(time.time())):
+            svc.server.tokens.revoke_grant(grant_id, reason="consent_revoked")
+        return removed
+
+    if not await run_sync(apply):
+        return await _page(svc, request, session, user, error="That app no longer has access.", status=400)
+    await emit(svc, request, "consent.revoked", user_id=user.id, client_id=client_id)
+    return _done("revoked")
+
+

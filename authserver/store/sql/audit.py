@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from authserver.domain import AuditEvent
+from authserver.store.sql.engine import Database
+from authserver.store.sql.tables import audit_events as t
+
+
+class SqlAuditStore:
+    db: Database
+
+    def add_audit_event(self, event, ts, user_id, client_id, ip, user_agent, data) -> None:  # type: ignore[no-untyped-def]
+        with self.db.begin() as conn:
+            conn.execute(t.insert().values(
+                event=event, ts=ts, user_id=user_id, client_id=client_id, ip=ip,
+                user_agent=(user_agent or "")[:300] or None, data=data,
+            ))
+
+    def list_audit_events(self, *, user_id=None, since=None, limit=1000) -> list[AuditEvent]:  # type: ignore[no-untyped-def]
+        query = sa.select(t).order_by(t.c.ts, t.c.id).limit(limit)
+        if user_id is not None:
+            query = query.where(t.c.user_id == user_id)
+        if since is not None:
+            query = query.where(t.c.ts >= since)
+        with self.db.connect() as conn:
+            return [AuditEvent(**row._mapping) for row in conn.execute(query)]
