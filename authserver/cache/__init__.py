@@ -11,6 +11,10 @@ from typing import Protocol
 
 class Cache(Protocol):
     def get(self, key: str) -> str | None: ...
+    def get_many(self, keys: list[str]) -> list[str | None]:
+        """Several keys in one round trip."""
+        ...
+
     def set(self, key: str, value: str, ttl: float) -> None: ...
     def add(self, key: str, value: str, ttl: float) -> bool:
         """Set only if absent; True when this call set it (single-use markers)."""

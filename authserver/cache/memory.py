@@ -36,6 +36,11 @@ class MemoryCache:
         with self._lock:
             return self._live(key, time.monotonic())
 
+    def get_many(self, keys: list[str]) -> list[str | None]:
+        with self._lock:
+            now = time.monotonic()
+            return [self._live(k, now) for k in keys]
+
     def set(self, key: str, value: str, ttl: float) -> None:
         with self._lock:
             self._put(key, value, ttl, time.monotonic())

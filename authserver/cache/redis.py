@@ -50,6 +50,10 @@ class RedisCache:
         with _translate():
             return self._redis.get(self._prefix + key)
 
+    def get_many(self, keys: list[str]) -> list[str | None]:
+        with _translate():
+            return self._redis.mget([self._prefix + k for k in keys])
+
     def set(self, key: str, value: str, ttl: float) -> None:
         with _translate():
             self._redis.set(self._prefix + key, value, px=_ms(ttl))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from authserver.cli.output import emit
-from authserver.store.sql import migrate as sql_migrate
 
 
 def register(commands) -> None:  # type: ignore[no-untyped-def]
@@ -13,6 +12,9 @@ def register(commands) -> None:  # type: ignore[no-untyped-def]
 
 
 def run(args, ctx) -> int:  # type: ignore[no-untyped-def]
+    # alembic is imported only here: server workers re-import the console script and never need it.
+    from authserver.store.sql import migrate as sql_migrate
+
     url = ctx.settings.database_url
     before, head = sql_migrate.status(url)
     if before != head:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import uvicorn
-
+from authserver import workers
 from authserver.app import ConfigurationError, check_settings
 from authserver.cli.output import CommandError
 from authserver.logs import configure_logging
@@ -45,16 +44,8 @@ def run(args, ctx) -> int:  # type: ignore[no-untyped-def]
     configure_logging(settings.log_level)
     print(f"authserver: issuer {settings.issuer}", flush=True)
     print(f"authserver: discovery {settings.issuer}/.well-known/openid-configuration", flush=True)
-    uvicorn.run(
-        "authserver.app:app_from_env",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=settings.log_level,
-        # The issuer, not the Host header, names this server; forwarded headers are not needed.
-        proxy_headers=False,
-        server_header=False,
-        timeout_graceful_shutdown=20,
-    )
+    try:
+        workers.serve(args.host, args.port, args.workers, settings.log_level)
+    except OSError as exc:
+        raise CommandError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     return 0

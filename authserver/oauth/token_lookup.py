@@ -76,7 +76,7 @@ class TokenLookup:
         gid = access.claims.get("gid")
         if gid:
             keys.append(REVOKED_GRANT + gid)
-        if any(self.cache.get(k) is not None for k in keys):
+        if any(v is not None for v in self.cache.get_many(keys)):
             return False
         # Deleting or disabling a client ends its tokens too.
         client = self.find_client(access.client_id)

@@ -11,8 +11,14 @@ MIN_LENGTH = 12  # NIST SP 800-63B §3.1.1.2 asks for at least 8; we ask for 12.
 MAX_LENGTH = 128
 
 _hasher = PasswordHasher()  # argon2id with the library's RFC 9106 "low memory" profile
-# Verified when the user is unknown, so unknown users and wrong passwords cost the same.
-_DUMMY_HASH = _hasher.hash("not-a-real-password-but-the-same-cost")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    # Verified when the user is unknown, so unknown users and wrong passwords cost the same. Made on
+    # first use, not at import: a 64 MiB hash in every process that merely imports this module
+    # (each worker, each CLI command) would cost memory and start-up time for nothing.
+    return _hasher.hash("not-a-real-password-but-the-same-cost")
 
 
 class PasswordPolicyError(ValueError):
@@ -54,7 +60,7 @@ def hash_password(password: str) -> str:
 def verify_password(password: str, stored: str | None) -> tuple[bool, str | None]:
     """Return (ok, new_hash). new_hash is set when the stored hash uses outdated parameters."""
     try:
-        _hasher.verify(stored or _DUMMY_HASH, password)
+        _hasher.verify(stored or _dummy_hash(), password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False, None
     if stored is None:

@@ -1,0 +1,103 @@
+"""Run the app in one or several uvicorn worker processes.
+
+Several workers each bind their own listening socket with SO_REUSEPORT, so the kernel spreads new
+connections across them. (uvicorn's own --workers shares one socket: whichever worker wakes first
+accepts every pending connection, and long-lived keep-alive clients can pin one worker while the
+other idles.) The supervisor forwards SIGTERM/SIGINT for a graceful stop and restarts a worker that
+dies unexpectedly.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import time
+
+import uvicorn
+
+APP = "authserver.app:app_from_env"
+GRACEFUL_SECONDS = 20
+logger = logging.getLogger("authserver.workers")
+
+
+def _config(log_level: str) -> uvicorn.Config:
+    return uvicorn.Config(
+        APP,
+        factory=True,
+        log_level=log_level,
+        # The issuer, not the Host header, names this server; forwarded headers are not trusted.
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
+    )
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _worker(host: str, port: int, log_level: str) -> None:
+    sock = _listen(host, port)
+    uvicorn.Server(_config(log_level)).run(sockets=[sock])
+
+
+def _free_port(host: str) -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def serve(host: str, port: int, workers: int, log_level: str) -> None:
+    if workers == 1:
+        config = _config(log_level)
+        config.host, config.port = host, port
+        uvicorn.Server(config).run()
+        return
+    if port == 0:
+        port = _free_port(host)
+    # Fail in the parent, with a clear message, if the address cannot be bound at all.
+    _listen(host, port).close()
+    spawn = multiprocessing.get_context("spawn")
+    procs = [spawn.Process(target=_worker, args=(host, port, log_level), daemon=False) for _ in range(workers)]
+    for proc in procs:
+        proc.start()
+    print(f"authserver: {workers} workers on http://{host}:{port} (SO_REUSEPORT)", flush=True)
+
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for proc in procs:
+            if proc.is_alive() and proc.pid:
+                try:
+                    os.kill(proc.pid, signal.SIGTERM)  # each worker drains its requests, then exits
+                except ProcessLookupError:
+                    pass
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping:
+        for i, proc in enumerate(procs):
+            if not proc.is_alive() and not stopping:
+                logger.error("worker %s exited with %s; starting a new one", proc.pid, proc.exitcode)
+                procs[i] = spawn.Process(target=_worker, args=(host, port, log_level), daemon=False)
+                procs[i].start()
+        time.sleep(0.5)
+    deadline = time.monotonic() + GRACEFUL_SECONDS + 5
+    for proc in procs:
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
