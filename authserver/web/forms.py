@@ -47,8 +47,11 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
 
 async def read_form(request: Request, limit: int) -> list[tuple[str, str]]:
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if not media_type and request.headers.get("content-length") == "0":
-        return []  # an empty POST (all parameters optional, credentials in the header) has no type
+    if not media_type:
+        # An empty POST (all parameters optional, credentials in the header) carries no type.
+        if not await read_body(request, limit):
+            return []
+        raise InvalidRequest(f"Content-Type must be {FORM_TYPE}")
     if media_type != FORM_TYPE:
         raise InvalidRequest(f"Content-Type must be {FORM_TYPE}")
     body = await read_body(request, limit)
