@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     # Wrong user codes allowed per IP address (and per signed-in account) in device_guess_window seconds.
     device_guess_limit: int = Field(default=10, ge=1, le=1000)
     device_guess_window: int = Field(default=600, ge=10, le=86400)
+    # Device codes one client may request per minute: every live code is one more target for guessing.
+    device_codes_per_minute: int = Field(default=60, ge=1, le=100000)
     # Login throttling (per account and per client IP, in the shared cache): after login_max_failures
     # failures the account is locked for login_lock_seconds, doubling with each further failure up to
     # login_max_lock_seconds. Counters forget after login_failure_window seconds.

@@ -578,3 +578,21 @@ def test_refresh_token_outlives_the_approving_browser_session(http, tv, alice):
     for access_token in (tokens["access_token"], fresh["access_token"]):  # neither ended with the session
         userinfo = http.get("/userinfo", headers={"Authorization": f"Bearer {access_token}"})
         assert userinfo.status_code == 200, userinfo.text
+
+
+def test_device_codes_per_client_are_rate_limited(make_app, register):
+    http = make_app(device_codes_per_minute=2)
+    client = register("--public", "--grant-type", "urn:ietf:params:oauth:grant-type:device_code")
+    other = register("--public", "--grant-type", "urn:ietf:params:oauth:grant-type:device_code", name="other")
+    statuses = [http.post("/device_authorization", data={"client_id": client["client_id"]}).status_code
+                for _ in range(2)]
+    assert statuses == [200, 200]
+    third = http.post("/device_authorization", data={"client_id": client["client_id"]})
+    if third.status_code == 200:  # the minute rolled over between requests; the next one must be limited
+        third = http.post("/device_authorization", data={"client_id": client["client_id"]})
+        third = http.post("/device_authorization", data={"client_id": client["client_id"]})
+    assert third.status_code == 429
+    assert third.json()["error"] == "slow_down"
+    assert 1 <= int(third.headers["retry-after"]) <= 60
+    # Another client is not affected.
+    assert http.post("/device_authorization", data={"client_id": other["client_id"]}).status_code == 200
