@@ -15,35 +15,12 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
+from tests.cli.checks import assert_error, assert_usage_error
 from tests.helpers import basic, client_token, jwt_parts
 
 SECRET_HASH_PREFIX = "hmac-sha256$"
 SIGN_IN_GRANT = ["--grant-type", "authorization_code"]
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-
-
-def assert_error(result, *, code: int = 1, contains: str | None = None) -> str:
-    """One line on stderr, starting `authserver: error:`, nothing on stdout, no traceback."""
-    assert result.code == code, (result.code, result.out, result.err)
-    assert "Traceback" not in result.err
-    assert result.err.count("\n") == 1, result.err
-    assert result.err.startswith("authserver: error: "), result.err
-    assert result.out == ""
-    if contains is not None:
-        assert contains in result.err, result.err
-    return result.err
-
-
-def assert_usage_error(result, *, contains: str | None = None) -> str:
-    """argparse usage errors: exit 2, one line `authserver[ sub ...]: error: ...`, no usage dump."""
-    assert result.code == 2, (result.code, result.out, result.err)
-    assert "Traceback" not in result.err
-    assert result.err.count("\n") == 1, result.err
-    assert re.match(r"^authserver( [a-z-]+)*: error: ", result.err), result.err
-    assert result.out == ""
-    if contains is not None:
-        assert contains in result.err, result.err
-    return result.err
 
 
 @pytest.fixture

@@ -9,20 +9,10 @@ from datetime import datetime
 import pytest
 
 from authserver.security.crypto import DecryptionError
+from tests.cli.checks import assert_error
 from tests.helpers import basic, client_token, jwt_parts
 
 OTHER_SECRET = "a-different-secret-key-that-is-also-long-enough-42"
-
-
-def assert_error(result, *, code: int = 1, contains: str | None = None) -> str:
-    assert result.code == code, (result.code, result.out, result.err)
-    assert "Traceback" not in result.err
-    assert result.err.count("\n") == 1, result.err
-    assert result.err.startswith("authserver: error: "), result.err
-    assert result.out == ""
-    if contains is not None:
-        assert contains in result.err, result.err
-    return result.err
 
 
 def ts(iso: str | None) -> float | None:

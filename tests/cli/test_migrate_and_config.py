@@ -15,22 +15,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.cli.checks import assert_error
 from tests.helpers import basic
 
 PG_URL = os.environ.get("AUTHSERVER_TEST_DATABASE_URL")
 UNREACHABLE_PG = "postgresql+psycopg://authserver@127.0.0.1:1/authserver"
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
-
-
-def assert_error(result, *, code: int = 1, contains: str | None = None) -> str:
-    assert result.code == code, (result.code, result.out, result.err)
-    assert "Traceback" not in result.err
-    assert result.err.count("\n") == 1, result.err
-    assert result.err.startswith("authserver: error: "), result.err
-    assert result.out == ""
-    if contains is not None:
-        assert contains in result.err, result.err
-    return result.err
 
 
 @pytest.fixture

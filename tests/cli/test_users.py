@@ -14,28 +14,7 @@ from authserver.store.sql import SqlStore
 
 PASSWORD = "correct horse battery staple"
 HASH_MARKERS = ("$argon2", "argon2id", "password_hash", "password")
-
-
-def assert_error(result, *, code: int = 1, contains: str | None = None) -> str:
-    assert result.code == code, (result.code, result.out, result.err)
-    assert "Traceback" not in result.err
-    assert result.err.count("\n") == 1, result.err
-    assert result.err.startswith("authserver: error: "), result.err
-    assert result.out == ""
-    if contains is not None:
-        assert contains in result.err, result.err
-    return result.err
-
-
-def assert_usage_error(result, *, contains: str | None = None) -> str:
-    assert result.code == 2, (result.code, result.out, result.err)
-    assert "Traceback" not in result.err
-    assert result.err.count("\n") == 1, result.err
-    assert re.match(r"^authserver( [a-z-]+)*: error: ", result.err), result.err
-    assert result.out == ""
-    if contains is not None:
-        assert contains in result.err, result.err
-    return result.err
+from tests.cli.checks import assert_error, assert_usage_error
 
 
 def assert_no_secret(out: str, password: str = PASSWORD) -> None:

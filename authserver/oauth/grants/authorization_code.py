@@ -64,10 +64,7 @@ class AuthorizationCodeGrant(BaseGrant, TokenEndpointMixin):
         record, user = self.record, self.user
         client = self.request.client.record
         settings = self.server.settings
-        ctx = GrantContext(
-            grant_id=record.grant_id, scope=record.scope, sid=record.sid, auth_time=record.auth_time,
-            amr=record.amr, acr=record.acr, claims=record.claims, resources=record.resources,
-        )
+        ctx = GrantContext.of(record)
         refresh_value = None
         if wants_refresh_token(client):
             issued = now()

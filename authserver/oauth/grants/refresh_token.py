@@ -69,10 +69,7 @@ class RefreshTokenGrant(BaseGrant, TokenEndpointMixin):
     def create_token_response(self) -> tuple[int, dict, list]:
         record, user = self.record, self.user
         client = self.request.client.record
-        ctx = GrantContext(
-            grant_id=record.grant_id, scope=record.scope, sid=record.sid, auth_time=record.auth_time,
-            amr=record.amr, acr=record.acr, claims=record.claims, resources=record.resources,
-        )
+        ctx = GrantContext.of(record)
         issued = now()
         value, new = new_refresh_token(
             ctx, client, user, expires_at=record.expires_at,

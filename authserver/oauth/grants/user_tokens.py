@@ -6,7 +6,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from authserver.domain import GRANT_REFRESH_TOKEN, Client, RefreshToken, User
+from authserver.domain import GRANT_REFRESH_TOKEN, AuthCode, Client, RefreshToken, User
 from authserver.oauth import scopes as scope_rules
 from authserver.oauth.claims import released_claims
 from authserver.security.secrets import token_hash
@@ -24,6 +24,14 @@ class GrantContext:
     acr: str
     claims: dict | None
     resources: tuple[str, ...]
+
+    @classmethod
+    def of(cls, record: AuthCode | RefreshToken) -> GrantContext:
+        """The grant a code or a refresh token carries forward."""
+        return cls(
+            grant_id=record.grant_id, scope=record.scope, sid=record.sid, auth_time=record.auth_time,
+            amr=record.amr, acr=record.acr, claims=record.claims, resources=record.resources,
+        )
 
 
 def new_refresh_token(
