@@ -12,6 +12,7 @@ from authserver.oauth.client_auth import ClientAuthenticator
 from authserver.oauth.server import AuthorizationServer
 from authserver.oauth.token_lookup import TokenLookup
 from authserver.oauth.tokens import IdTokens, TokenIssuer
+from authserver.ratelimit import RateLimiter
 from authserver.security.crypto import Sealer
 from authserver.security.secrets import SecretHasher
 from authserver.settings import Settings
@@ -33,6 +34,7 @@ class Services:
     events: Events
     clients: ClientCache
     pages: Pages
+    limits: RateLimiter
 
     def close(self) -> None:
         self.cache.close()
@@ -69,10 +71,11 @@ def build_services(settings: Settings) -> Services:
     # OIDC Core §9 and most client libraries also use).
     audiences = [settings.issuer, settings.issuer + "/token"]
     authenticator = ClientAuthenticator(clients.get, hasher, cache, audiences)
+    limits = RateLimiter(settings)
     id_tokens = IdTokens(settings.issuer, keyring, settings.id_token_ttl)
     tokens = TokenLookup(issuer, cache, clients.get, store, events, store.get_user)
     server = AuthorizationServer(
-        settings=settings, store=store, cache=cache, authenticator=authenticator, issuer=issuer, id_tokens=id_tokens,
+        settings=settings, store=store, cache=cache, limits=limits, authenticator=authenticator, issuer=issuer, id_tokens=id_tokens,
         tokens=tokens, events=events,
     )
     return Services(
@@ -86,4 +89,5 @@ def build_services(settings: Settings) -> Services:
         events=events,
         clients=clients,
         pages=Pages(resource_dir("templates")),
+        limits=limits,
     )

@@ -68,6 +68,16 @@ class Settings(BaseSettings):
     login_failure_window: int = Field(default=3600, ge=60, le=86400)
     # Wrong second-factor codes allowed in one sign-in before it is discarded.
     mfa_max_attempts: int = Field(default=5, ge=1, le=20)
+    # Rate limits in the `limits` notation ("N/second|minute|hour"), shared by all nodes through Redis.
+    # Per client: /token, /introspect, /revoke, /device_authorization. Per IP and per account: the
+    # login and MFA forms. Per IP: device code entry. Over a limit: 429 with Retry-After.
+    rate_limits_enabled: bool = True
+    rate_limit_token: str = "1200/minute"
+    rate_limit_introspect: str = "12000/minute"
+    rate_limit_revoke: str = "600/minute"
+    rate_limit_login_ip: str = "60/minute"
+    rate_limit_login_account: str = "20/minute"
+    rate_limit_device_entry_ip: str = "30/minute"
     # PKCE for every client, confidential ones too (RFC 9700 §2.1.1); public clients always need it.
     require_pkce: bool = True
     # How long clients may cache the JWKS (Cache-Control max-age). A rotated key starts signing only
@@ -102,6 +112,20 @@ class Settings(BaseSettings):
     @property
     def secure_cookies(self) -> bool:
         return self.issuer.startswith("https://")
+
+    @field_validator(
+        "rate_limit_token", "rate_limit_introspect", "rate_limit_revoke", "rate_limit_login_ip",
+        "rate_limit_login_account", "rate_limit_device_entry_ip",
+    )
+    @classmethod
+    def _rate_limit_shape(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError("must look like '100/minute' (per second, minute, hour or day)") from None
+        return value
 
     @field_validator("secret_key")
     @classmethod

@@ -7,4 +7,4 @@ from authserver.web.oauth_edge import run_core
 
 
 async def token(request: Request) -> Response:
-    return await run_core(request, lambda svc: svc.server.token_response)
+    return await run_core(request, lambda svc: svc.server.token_response, limit="token")

@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from authserver.concurrency import run_sync
 from authserver.interaction import state
-from authserver.interaction.events import emit
+from authserver.interaction.events import client_ip, emit
 from authserver.interaction.flow import EXPIRED, load_for_browser
 from authserver.interaction.sessions import current_session
 from authserver.oauth.claims import consent_items
@@ -65,6 +65,7 @@ async def device(request: Request) -> Response:
 
     form = dict(await read_form(request, svc.settings.max_body_bytes))
     check_csrf(request, svc.settings, form)
+    await run_sync(svc.limits.hit, "device_entry_ip", client_ip(request) or "unknown")
     entered = form.get("user_code", "")[:64]
     session = await current_session(request, svc)
     keys = _guess_keys(request, session.user_id if session else None)

@@ -95,6 +95,8 @@ async def login(request: Request) -> Response:
     check_csrf(request, svc.settings, form)
     it = await load_for_browser(request, svc, form.get("interaction"), browser)
     username = form.get("username", "").strip()
+    await run_sync(lambda: (svc.limits.hit("login_ip", client_ip(request) or "unknown"),
+                            svc.limits.hit("login_account", username.lower()[:MAX_LOGIN_LENGTH])))
     user, account = await run_sync(verify_credentials, svc, username, form.get("password", ""), client_ip(request))
     if user is None:
         it.login_failures += 1

@@ -78,6 +78,7 @@ async def mfa(request: Request) -> Response:
     user_id = pending["user_id"]
     throttle = LoginThrottle(svc.cache, svc.settings, svc.events)
     ip = client_ip(request)
+    await run_sync(lambda: (svc.limits.hit("login_ip", ip or "unknown"), svc.limits.hit("login_account", user_id)))
     locked = await run_sync(throttle.locked, pending["account"], ip)
     used = None if locked else await run_sync(check_code, svc, user_id, form.get("code", "")[:64])
     if used is None:

@@ -13,7 +13,7 @@ import secrets
 import time
 import unicodedata
 
-from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error, UnauthorizedClientError
+from authlib.oauth2.rfc6749.errors import InvalidRequestError, UnauthorizedClientError
 
 from authserver.domain import GRANT_DEVICE_CODE, DeviceCode
 from authserver.oauth import scopes as scope_rules
@@ -21,20 +21,6 @@ from authserver.oauth.grants.authorization_code import ALL_METHODS
 from authserver.oauth.requests import OAuthRequest
 from authserver.security.secrets import token_hash
 from authserver.store import DuplicateError
-
-class TooManyDeviceCodes(OAuth2Error):
-    """429 with Retry-After: RFC 8628 defines no error for this, so `slow_down`, its nearest meaning."""
-
-    error = "slow_down"
-    status_code = 429
-
-    def __init__(self, description: str, retry_after: int) -> None:
-        super().__init__(description)
-        self.retry_after = retry_after
-
-    def get_headers(self):  # type: ignore[no-untyped-def]
-        return [*super().get_headers(), ("Retry-After", str(self.retry_after))]
-
 
 ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
 USER_CODE_LENGTH = 8
@@ -69,11 +55,7 @@ def device_authorization(server, request: OAuthRequest) -> tuple[int, dict, list
     scope_rules.audience(record, resources)  # validates them (invalid_target)
     settings = server.settings
     now = int(time.time())
-    # Per-client issuance limit (§5.1): the more codes are live, the better a blind guess's odds.
-    issued = server.cache.incr(f"device-issue:{record.client_id}:{now // 60}", 61)
-    if issued > settings.device_codes_per_minute:
-        raise TooManyDeviceCodes(f"Too many device codes for this client; retry in {60 - now % 60} s",
-                                 retry_after=60 - now % 60)
+    server.limits.hit("device_authorization", record.client_id)
     device_code = secrets.token_urlsafe(32)
     for _ in range(5):  # a collision among live user codes is rare; draw again when it happens
         user_code = new_user_code()

@@ -11,6 +11,7 @@ from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error, Unsu
 
 from authserver.audit import Events
 from authserver.cache import Cache
+from authserver.ratelimit import RateLimiter
 from authserver.oauth.client_auth import ClientAuthenticator
 from authserver.oauth.device import device_authorization
 from authserver.oauth.grants.authorization_code import AuthorizationCodeGrant
@@ -36,6 +37,7 @@ class AuthorizationServer(_AuthorizationServer):
         settings: Settings,
         store: Store,
         cache: Cache,
+        limits: RateLimiter,
         authenticator: ClientAuthenticator,
         issuer: TokenIssuer,
         id_tokens: IdTokens,
@@ -46,6 +48,7 @@ class AuthorizationServer(_AuthorizationServer):
         self.settings = settings
         self.store = store
         self.cache = cache
+        self.limits = limits
         self._authenticator = authenticator
         self.issuer = issuer
         self.id_tokens = id_tokens

@@ -24,16 +24,20 @@ def is_page(path: str) -> bool:
     return path in PAGE_PATHS or path == "/account" or path.startswith("/account/")
 
 
-def _as_page(request: Request, description: str, status: int) -> Response | None:
+def _as_page(request: Request, description: str, status: int, headers: dict | None = None) -> Response | None:
     if not is_page(request.url.path) or not hasattr(request.state, "services"):
         return None
-    title = "Service unavailable" if status == 503 else "Something went wrong"
-    return request.state.services.pages.error(PageError(description, status_code=status, title=title))
+    title = {503: "Service unavailable", 429: "Too many attempts"}.get(status, "Something went wrong")
+    page = request.state.services.pages.error(PageError(description, status_code=status, title=title))
+    for key, value in (headers or {}).items():
+        page.headers[key] = value
+    return page
 
 
 async def oauth_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, OAuthError)
-    return _as_page(request, exc.description or "The request is malformed.", exc.status_code) or error_response(exc)
+    description = exc.description or "The request is malformed."
+    return _as_page(request, description, exc.status_code, exc.headers) or error_response(exc)
 
 
 async def page_error(request: Request, exc: Exception) -> Response:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
+from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,11 +33,33 @@ async def form_oauth_request(request: Request, svc: Services) -> OAuthRequest:
     )
 
 
-async def run_core(request: Request, call: Callable[[Services], CoreCall]) -> Response:
+def client_identity(request: OAuthRequest) -> str:
+    """Who to count a request against, before authentication: the client it claims to be, else the IP.
+
+    Unverified on purpose (limits run before the expensive work); a client can only spend its own
+    budget or that of a client_id it names, which cannot lock the real client out for long.
+    """
+    authorization = request.headers.get("authorization", "")
+    if authorization[:6].lower() == "basic ":
+        try:
+            user = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8").partition(":")[0]
+            if user:
+                return "client:" + unquote(user)[:100]
+        except (ValueError, UnicodeDecodeError):
+            pass
+    client_id = request.form.get("client_id")
+    if client_id:
+        return "client:" + client_id[:100]
+    return "ip:" + (request.client_ip or "unknown")
+
+
+async def run_core(request: Request, call: Callable[[Services], CoreCall], *, limit: str | None = None) -> Response:
     svc = services(request)
     oauth_request = await form_oauth_request(request, svc)
 
     def work() -> tuple[int, dict, list[tuple[str, str]]]:
+        if limit is not None:
+            svc.limits.hit(limit, client_identity(oauth_request))
         svc.keyring.refresh_if_stale()
         return call(svc)(oauth_request)
 

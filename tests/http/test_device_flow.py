@@ -592,7 +592,7 @@ def test_device_codes_per_client_are_rate_limited(make_app, register):
         third = http.post("/device_authorization", data={"client_id": client["client_id"]})
         third = http.post("/device_authorization", data={"client_id": client["client_id"]})
     assert third.status_code == 429
-    assert third.json()["error"] == "slow_down"
+    assert third.json()["error"] == "too_many_requests"
     assert 1 <= int(third.headers["retry-after"]) <= 60
     # Another client is not affected.
     assert http.post("/device_authorization", data={"client_id": other["client_id"]}).status_code == 200
