@@ -12,10 +12,21 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from authserver.concurrency import run_sync
-from authserver.endpoints import device_authorization, discovery, health, introspect, jwks, revoke, token, userinfo
+from authserver.endpoints import (
+    device_authorization,
+    discovery,
+    health,
+    introspect,
+    jwks,
+    metrics,
+    revoke,
+    token,
+    userinfo,
+)
 from authserver.interaction import account, authorize, consent, device, login, logout, mfa
 from authserver.resources import resource_dir
 from authserver.logs import configure_logging
+from authserver.metrics import Metrics, MetricsMiddleware
 from authserver.services import Services, build_services
 from authserver.settings import Settings, load_settings
 from authserver.web.errors import HANDLERS
@@ -34,8 +45,8 @@ def check_settings(settings: Settings) -> None:
         raise ConfigurationError("refusing to start in production: " + "; ".join(problems))
 
 
-def _start(settings: Settings) -> Services:
-    svc = build_services(settings)
+def _start(settings: Settings, metrics: Metrics) -> Services:
+    svc = build_services(settings, metrics=metrics)
     try:
         svc.keys.ensure_key()
         svc.keys.check_secret()  # a wrong AUTHSERVER_SECRET_KEY must stop start-up, not serve half-working
@@ -48,10 +59,11 @@ def _start(settings: Settings) -> Services:
 
 def create_app(settings: Settings) -> Starlette:
     check_settings(settings)
+    app_metrics = Metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict]:
-        svc = await run_sync(_start, settings)
+        svc = await run_sync(_start, settings, app_metrics)
         app.state.discovery = discovery.metadata_bytes(svc)
         try:
             yield {"services": svc}
@@ -83,12 +95,15 @@ def create_app(settings: Settings) -> Starlette:
         Route("/device/confirm", device.confirm, methods=["GET", "POST"]),
         Route("/logout", logout.logout, methods=["GET", "POST"]),
         Mount("/static", StaticFiles(directory=resource_dir("templates") / "static"), name="static"),
+        Route("/metrics", metrics.metrics, methods=["GET"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
     ]
+    paths = frozenset(r.path for r in routes if isinstance(r, Route))
+    observer = Middleware(MetricsMiddleware, metrics=app_metrics, routes=paths, access_log=settings.access_log)
     return Starlette(
         routes=routes,
-        middleware=[Middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)],
+        middleware=[Middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes), observer],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
     )

@@ -8,11 +8,12 @@ async code calls it through run_sync.
 from __future__ import annotations
 
 import json
-import logging
 import time
 from typing import Protocol
 
-logger = logging.getLogger("authserver.audit")
+import structlog
+
+logger = structlog.get_logger("authserver.audit")
 _COLUMNS = ("user_id", "client_id", "ip", "user_agent")
 
 
@@ -28,8 +29,7 @@ class Events:
     def emit(self, name: str, **fields: object) -> None:
         ts = int(time.time())
         fields = {k: v for k, v in fields.items() if v is not None}
-        if logger.isEnabledFor(logging.INFO):
-            logger.info(json.dumps({"event": name, "ts": ts, **fields}, separators=(",", ":"), default=str))
+        logger.info(name, audit=True, **fields)
         if self.sink is not None:
             columns = {k: (str(fields[k]) if k in fields else None) for k in _COLUMNS}
             data = {k: v for k, v in fields.items() if k not in _COLUMNS}

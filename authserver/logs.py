@@ -1,20 +1,50 @@
-"""Logging set-up: one line per record, to stderr. Secrets never reach a logger (see audit.py)."""
+"""Logging: one JSON object per line on stderr (structlog over the standard library), with the
+request id and, where known, client and user ids bound per request. Secrets never reach a logger:
+callers log ids, and the access log records route paths without query strings."""
 
 from __future__ import annotations
 
 import logging
 import sys
 
+import structlog
+
+_SHARED = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
 
 def configure_logging(level: str) -> None:
+    structlog.configure(
+        processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_SHARED,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+    )
     root = logging.getLogger()
-    if getattr(configure_logging, "_done", False):
-        root.setLevel(level.upper())
-        return
+    for handler in list(root.handlers):
+        if getattr(handler, "_authserver", False):
+            root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(formatter)
+    handler._authserver = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())
     # authlib logs client ids and, in some grants, issued tokens at debug: keep it quiet.
     logging.getLogger("authlib").setLevel(logging.WARNING)
-    configure_logging._done = True  # type: ignore[attr-defined]
+    # uvicorn's own access log prints full URLs (query strings can carry codes); ours does not.
+    logging.getLogger("uvicorn.access").disabled = True
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True

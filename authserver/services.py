@@ -12,6 +12,7 @@ from authserver.oauth.client_auth import ClientAuthenticator
 from authserver.oauth.server import AuthorizationServer
 from authserver.oauth.token_lookup import TokenLookup
 from authserver.oauth.tokens import IdTokens, TokenIssuer
+from authserver.metrics import Metrics
 from authserver.ratelimit import RateLimiter
 from authserver.security.crypto import Sealer
 from authserver.security.secrets import SecretHasher
@@ -35,6 +36,7 @@ class Services:
     clients: ClientCache
     pages: Pages
     limits: RateLimiter
+    metrics: Metrics
 
     def close(self) -> None:
         self.cache.close()
@@ -58,7 +60,7 @@ def build_key_manager(settings: Settings, store: Store) -> KeyManager:
     return KeyManager(store, sealer, key_policy(settings), settings.signing_key_bits)
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, *, metrics: Metrics | None = None) -> Services:
     store = build_store(settings)
     cache = build_cache(settings.redis_url, settings.cache_prefix)
     keys = build_key_manager(settings, store)
@@ -71,7 +73,12 @@ def build_services(settings: Settings) -> Services:
     # OIDC Core §9 and most client libraries also use).
     audiences = [settings.issuer, settings.issuer + "/token"]
     authenticator = ClientAuthenticator(clients.get, hasher, cache, audiences)
-    limits = RateLimiter(settings)
+    metrics = metrics or Metrics()
+    pool = store.db.engine.pool if isinstance(store, SqlStore) else None
+    if pool is not None:
+        metrics.watch_pool(lambda: (getattr(pool, "size", lambda: 0)(), getattr(pool, "checkedout", lambda: 0)(),
+                                    max(0, getattr(pool, "overflow", lambda: 0)())))
+    limits = RateLimiter(settings, on_reject=lambda name: metrics.rate_limited.labels(name).inc())
     id_tokens = IdTokens(settings.issuer, keyring, settings.id_token_ttl)
     tokens = TokenLookup(issuer, cache, clients.get, store, events, store.get_user)
     server = AuthorizationServer(
@@ -90,4 +97,5 @@ def build_services(settings: Settings) -> Services:
         clients=clients,
         pages=Pages(resource_dir("templates")),
         limits=limits,
+        metrics=metrics,
     )

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     keys_dir: Path = Path("keys")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # One JSON line per request (method, route, status, duration; never the query string).
+    access_log: bool = True
+    # If set, /metrics requires "Authorization: Bearer <this>"; otherwise restrict it at the proxy.
+    metrics_token: SecretStr | None = None
 
     access_token_ttl: int = Field(default=900, ge=1, le=86400)
     id_token_ttl: int = Field(default=3600, ge=1, le=86400)

@@ -13,7 +13,9 @@ import logging
 import multiprocessing
 import os
 import signal
+import shutil
 import socket
+import tempfile
 import time
 
 import uvicorn
@@ -28,6 +30,8 @@ def _config(log_level: str) -> uvicorn.Config:
         APP,
         factory=True,
         log_level=log_level,
+        log_config=None,  # authserver.logs configures JSON logging in each worker
+        access_log=False,  # our access log omits query strings (they can carry codes)
         # The issuer, not the Host header, names this server; forwarded headers are not trusted.
         proxy_headers=False,
         server_header=False,
@@ -68,6 +72,9 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
         port = _free_port(host)
     # Fail in the parent, with a clear message, if the address cannot be bound at all.
     _listen(host, port).close()
+    # prometheus-client's multiprocess mode: each worker writes its samples here, /metrics sums them.
+    metrics_dir = tempfile.mkdtemp(prefix="authserver-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     spawn = multiprocessing.get_context("spawn")
     procs = [spawn.Process(target=_worker, args=(host, port, log_level), daemon=False) for _ in range(workers)]
     for proc in procs:
@@ -101,3 +108,4 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
         if proc.is_alive():
             proc.kill()
             proc.join()
+    shutil.rmtree(metrics_dir, ignore_errors=True)

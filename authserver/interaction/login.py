@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from urllib.parse import urlencode
 
+import structlog
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -76,6 +77,8 @@ async def finish_sign_in(request: Request, svc: Services, it: state.Interaction,
     """Both factors (or the only one) are done: a fresh session, then the next step of the flow."""
     previous = request.cookies.get(cookie_name(svc.settings, SESSION))
     value, session = await run_sync(start_session_sync, svc, auth, previous)
+    svc.metrics.logins.labels("success").inc()
+    structlog.contextvars.bind_contextvars(user_id=auth.user_id)
     await emit(svc, request, "login.succeeded", user_id=auth.user_id, client_id=it.client_id, amr=list(auth.amr))
     it.authenticated_user = auth.user_id
     it.extra.pop("mfa", None)
@@ -99,6 +102,7 @@ async def login(request: Request) -> Response:
                             svc.limits.hit("login_account", username.lower()[:MAX_LOGIN_LENGTH])))
     user, account = await run_sync(verify_credentials, svc, username, form.get("password", ""), client_ip(request))
     if user is None:
+        svc.metrics.logins.labels("failure").inc()
         it.login_failures += 1
         await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
         await emit(svc, request, "login.failed", client_id=it.client_id, account=account)

@@ -82,6 +82,7 @@ async def mfa(request: Request) -> Response:
     locked = await run_sync(throttle.locked, pending["account"], ip)
     used = None if locked else await run_sync(check_code, svc, user_id, form.get("code", "")[:64])
     if used is None:
+        svc.metrics.mfa_failures.inc()
         pending["failures"] += 1
         await run_sync(lambda: throttle.failure(pending["account"], ip, user_id=user_id))
         await emit(svc, request, "mfa.failed", user_id=user_id, client_id=it.client_id)

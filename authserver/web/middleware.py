@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 
+import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authserver.web.responses import json_bytes
@@ -40,6 +41,9 @@ class EdgeMiddleware:
                 declared = value
         request_id = request_id or secrets.token_hex(8)
         scope.setdefault("state", {})["request_id"] = request_id
+        # Every log line of this request (threads included: anyio copies the context) carries it.
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
         rid = request_id.encode()
 
         async def send_with_headers(message: Message) -> None:

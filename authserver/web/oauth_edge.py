@@ -6,6 +6,7 @@ import base64
 from collections.abc import Callable
 from urllib.parse import unquote
 
+import structlog
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -64,4 +65,9 @@ async def run_core(request: Request, call: Callable[[Services], CoreCall], *, li
         return call(svc)(oauth_request)
 
     status, body, headers = await run_sync(work)
+    client = oauth_request.client
+    if client is not None:
+        structlog.contextvars.bind_contextvars(client_id=client.client_id)
+        if status == 200 and limit == "token":
+            svc.metrics.token_issued(oauth_request.payload.grant_type or "", client.client_id)
     return json_response(body, status, headers)

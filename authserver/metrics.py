@@ -1,0 +1,112 @@
+"""Prometheus metrics. Labels are route templates, methods, status codes, grant types, limit names
+and registered client ids — never tokens, codes or any string a caller can invent.
+
+With several workers, authserver/workers.py points PROMETHEUS_MULTIPROC_DIR at a shared directory so
+/metrics on any worker reports the sum over all of them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_access = structlog.get_logger("authserver.access")
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter("authserver_http_requests", "HTTP requests", ["route", "method", "status"], registry=r)
+        self.latency = Histogram("authserver_http_request_duration_seconds", "Request latency", ["route", "method"],
+                                 buckets=LATENCY_BUCKETS, registry=r)
+        self.tokens = Counter("authserver_tokens_issued", "Tokens issued", ["grant_type", "client_id"], registry=r)
+        self.logins = Counter("authserver_logins", "Password sign-in attempts", ["result"], registry=r)
+        self.mfa_failures = Counter("authserver_mfa_failures", "Wrong second-factor codes", registry=r)
+        self.rate_limited = Counter("authserver_rate_limited", "Requests refused by a rate limit", ["limit"], registry=r)
+        self._pool_sources: list = []
+
+    def token_issued(self, grant_type: str, client_id: str) -> None:
+        self.tokens.labels(grant_type, client_id).inc()
+
+    def watch_pool(self, describe) -> None:  # type: ignore[no-untyped-def]
+        """`describe()` returns the database pool's (size, checked_out, overflow)."""
+        self._pool_sources.append(describe)
+
+    def _pool_families(self) -> list[GaugeMetricFamily]:
+        families = []
+        for name, index, text in (("size", 0, "Pool size"), ("checked_out", 1, "Connections in use"),
+                                  ("overflow", 2, "Connections beyond the pool size")):
+            family = GaugeMetricFamily(f"authserver_db_pool_{name}", f"{text} (this worker)", labels=["pid"])
+            for describe in self._pool_sources:
+                family.add_metric([str(os.getpid())], describe()[index])
+            families.append(family)
+        return families
+
+    def exposition(self) -> tuple[bytes, str]:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+            body = generate_latest(registry)
+        else:
+            body = generate_latest(self.registry)
+        pool = CollectorRegistry()
+        pool.register(_Static(self._pool_families()))
+        return body + generate_latest(pool), CONTENT_TYPE_LATEST
+
+
+class _Static:
+    def __init__(self, families: list) -> None:
+        self.families = families
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        return self.families
+
+
+class MetricsMiddleware:
+    """Counts and times every request by route template (unknown paths share one label), and writes
+    the access log line: method, route and status — never the query string, which can carry codes."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, routes: frozenset[str], access_log: bool) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.routes = routes
+        self.access_log = access_log
+
+    def route_of(self, path: str) -> str:
+        if path in self.routes:
+            return path
+        if path.startswith("/static/"):
+            return "/static/*"
+        return "unmatched"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            route, method = self.route_of(scope["path"]), scope["method"]
+            elapsed = time.perf_counter() - start
+            self.metrics.requests.labels(route, method, str(status)).inc()
+            self.metrics.latency.labels(route, method).observe(elapsed)
+            if self.access_log:
+                _access.info("request", method=method, route=route, status=status,
+                             duration_ms=round(elapsed * 1000, 2))
