@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     keys_dir: Path = Path("keys")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Addresses of the reverse proxies whose X-Forwarded-For is believed (comma-separated IPs/CIDRs, or
+    # "*"). Behind a proxy this must be set, or every user shares the proxy's address for rate limits.
+    forwarded_allow_ips: str = ""
     # One JSON line per request (method, route, status, duration; never the query string).
     access_log: bool = True
     # If set, /metrics requires "Authorization: Bearer <this>"; otherwise restrict it at the proxy.

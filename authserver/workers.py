@@ -25,15 +25,17 @@ GRACEFUL_SECONDS = 20
 logger = logging.getLogger("authserver.workers")
 
 
-def _config(log_level: str) -> uvicorn.Config:
+def _config(log_level: str, forwarded_allow_ips: str) -> uvicorn.Config:
     return uvicorn.Config(
         APP,
         factory=True,
         log_level=log_level,
         log_config=None,  # authserver.logs configures JSON logging in each worker
         access_log=False,  # our access log omits query strings (they can carry codes)
-        # The issuer, not the Host header, names this server; forwarded headers are not trusted.
-        proxy_headers=False,
+        # The client address comes from X-Forwarded-For only when the peer is a trusted proxy. (URLs
+        # come from the configured issuer, never from Host or X-Forwarded-Proto.)
+        proxy_headers=bool(forwarded_allow_ips),
+        forwarded_allow_ips=forwarded_allow_ips or None,
         server_header=False,
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
     )
@@ -50,9 +52,9 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(host: str, port: int, log_level: str) -> None:
+def _worker(host: str, port: int, log_level: str, forwarded_allow_ips: str) -> None:
     sock = _listen(host, port)
-    uvicorn.Server(_config(log_level)).run(sockets=[sock])
+    uvicorn.Server(_config(log_level, forwarded_allow_ips)).run(sockets=[sock])
 
 
 def _free_port(host: str) -> int:
@@ -62,9 +64,9 @@ def _free_port(host: str) -> int:
         return probe.getsockname()[1]
 
 
-def serve(host: str, port: int, workers: int, log_level: str) -> None:
+def serve(host: str, port: int, workers: int, log_level: str, forwarded_allow_ips: str = "") -> None:
     if workers == 1:
-        config = _config(log_level)
+        config = _config(log_level, forwarded_allow_ips)
         config.host, config.port = host, port
         uvicorn.Server(config).run()
         return
@@ -76,7 +78,7 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
     metrics_dir = tempfile.mkdtemp(prefix="authserver-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     spawn = multiprocessing.get_context("spawn")
-    procs = [spawn.Process(target=_worker, args=(host, port, log_level), daemon=False) for _ in range(workers)]
+    procs = [spawn.Process(target=_worker, args=(host, port, log_level, forwarded_allow_ips), daemon=False) for _ in range(workers)]
     for proc in procs:
         proc.start()
     print(f"authserver: {workers} workers on http://{host}:{port} (SO_REUSEPORT)", flush=True)
@@ -99,7 +101,7 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
         for i, proc in enumerate(procs):
             if not proc.is_alive() and not stopping:
                 logger.error("worker %s exited with %s; starting a new one", proc.pid, proc.exitcode)
-                procs[i] = spawn.Process(target=_worker, args=(host, port, log_level), daemon=False)
+                procs[i] = spawn.Process(target=_worker, args=(host, port, log_level, forwarded_allow_ips), daemon=False)
                 procs[i].start()
         time.sleep(0.5)
     deadline = time.monotonic() + GRACEFUL_SECONDS + 5

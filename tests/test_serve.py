@@ -62,3 +62,31 @@ def test_several_workers_without_redis_are_refused(cli):
     result = cli("serve", "--workers", "2")
     assert result.code == 1
     assert "AUTHSERVER_REDIS_URL" in result.err
+
+
+def _failed_login_ip(env, cli, register, tmp_path, extra_env):  # type: ignore[no-untyped-def]
+    from tests.helpers import PASSWORD, authorize_params, forms, pkce_pair
+
+    assert cli("user", "create", "--username", "alice", "--email", "alice@example.com",
+               "--password-stdin", stdin=PASSWORD + "\n").code == 0
+    web = register("--grant-type", "authorization_code", "--redirect-uri", "https://app.example/cb")
+    proc, base = start({**env, **extra_env}, tmp_path)
+    try:
+        with httpx.Client(base_url=base, headers={"X-Forwarded-For": "203.0.113.9"}) as browser:
+            page = browser.get(browser.get("/authorize", params=authorize_params(web, pkce_pair()[1]))
+                               .headers["location"])
+            form = forms(page.text)[0]
+            browser.post(form["action"], data={**form["fields"], "username": "alice", "password": "wrong one"})
+    finally:
+        stop(proc)
+    events = [e for e in cli("audit", "list", "--json").json() if e["event"] == "login.failed"]
+    return events[-1]["ip"]
+
+
+def test_client_address_comes_from_x_forwarded_for_only_from_trusted_proxies(env, cli, register, tmp_path):
+    assert _failed_login_ip(env, cli, register, tmp_path, {}) == "127.0.0.1"
+
+
+def test_trusted_proxy_supplies_the_client_address(env, cli, register, tmp_path):
+    ip = _failed_login_ip(env, cli, register, tmp_path, {"AUTHSERVER_FORWARDED_ALLOW_IPS": "127.0.0.1"})
+    assert ip == "203.0.113.9"
