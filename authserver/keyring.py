@@ -21,6 +21,7 @@ from joserfc.jwk import RSAKey
 
 from authserver.domain import SigningKey
 from authserver.security import keys as rsa_keys
+from authserver.errors import StorageUnavailable
 from authserver.security.crypto import DecryptionError, Sealer
 from authserver.store import KeyStore
 
@@ -173,8 +174,17 @@ class KeyRing:
             self._jwks_kids = published
 
     def refresh_if_stale(self) -> None:
-        if self.stale():
+        if not self.stale():
+            return
+        try:
             self.reload()
+        except StorageUnavailable:
+            if not self._keys:
+                raise
+            # The keys already loaded stay valid: keep serving the JWKS and verifying with them
+            # while the database is away, and try again after the next refresh interval.
+            logger.warning("signing keys could not be refreshed; serving the loaded set")
+            self._loaded_at = time.monotonic()
 
     def jwks(self) -> bytes:
         """The published JWK Set, newest first, as response bytes."""

@@ -10,7 +10,7 @@ from authserver.web.oauth_edge import services
 async def jwks(request: Request) -> Response:
     svc = services(request)
     if svc.keyring.stale():
-        await run_sync(svc.keyring.reload)
+        await run_sync(svc.keyring.refresh_if_stale)
     return Response(
         svc.keyring.jwks(),
         media_type="application/jwk-set+json",
