@@ -22,6 +22,7 @@ run: install
 	$(BIN)/authserver serve --host 127.0.0.1 --port 8000
 
 test: install
+	@sh tests/browser/ensure_chromium.sh  # Debian's chromium for the browser tests (root only; else they skip)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install

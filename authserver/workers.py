@@ -97,10 +97,15 @@ def serve(host: str, port: int, workers: int, log_level: str, forwarded_allow_ip
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    restarts = 0
     while not stopping:
         for i, proc in enumerate(procs):
             if not proc.is_alive() and not stopping:
-                logger.error("worker %s exited with %s; starting a new one", proc.pid, proc.exitcode)
+                # Back off when workers keep dying (a broken configuration must not spin the CPU).
+                delay = min(2.0 ** restarts, 30.0)
+                logger.error("worker %s exited with %s; starting a new one in %.0f s", proc.pid, proc.exitcode, delay)
+                time.sleep(delay)
+                restarts += 1
                 procs[i] = spawn.Process(target=_worker, args=(host, port, log_level, forwarded_allow_ips), daemon=False)
                 procs[i].start()
         time.sleep(0.5)

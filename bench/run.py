@@ -1,10 +1,13 @@
 """`make bench`: load-test a real `authserver serve --workers 2` on PostgreSQL + Redis with wrk.
 
-Steps: a throw-away database and cache prefix, `authserver migrate`, one confidential client, the
-server on a free 127.0.0.1 port; then wrk (-t2 -c8 --latency) against /token, /introspect,
-/jwks.json and discovery; RSS and CPU share per uvicorn worker; the raw RS256 signing rate of two
-processes for comparison. Prints a report with the issue's targets next to the figures and writes it
-to bench/results/latest.json.
+Steps: a throw-away database and cache prefix, `authserver migrate`, one confidential client, a
+user and a first-party sign-in client, the server on a free 127.0.0.1 port; then wrk (-t2 -c8
+--latency) against /token, /introspect, /jwks.json and discovery; RSS and CPU share per worker; then
+the mixed scenario (bench/mixed.py: httpx threads in separate processes running sign-ins with PKCE,
+refreshes, client-credentials tokens and introspections) with count, errors, req/s and p50/p99 per
+endpoint; the raw RS256 signing rate of two processes and the cost of one argon2 verification for
+comparison. Prints a report with the issue's targets next to the figures and writes it to
+bench/results/latest.json.
 
 A missed target is a finding, not a failure: the exit status is non-zero only when the harness
 itself cannot run (no wrk, no database, the server does not start, wrk fails).
@@ -16,6 +19,11 @@ Environment (all optional):
   BENCH_CONNECTIONS    wrk connections (default 8)
   BENCH_THREADS        wrk threads (default 2)
   BENCH_WORKERS        uvicorn workers (default 2)
+  BENCH_MIXED_DURATION seconds of the mixed scenario (default 15; 0 to skip it)
+  BENCH_MIXED_PROCESSES load-generator processes of the mixed scenario (default 2)
+  BENCH_MIXED_THREADS  threads (simulated users) per load-generator process (default 4)
+  BENCH_MIXED_WEIGHTS  the mix (default signin=1,refresh=5,client_credentials=4,introspect=10)
+  BENCH_KEEP_RATE_LIMITS 1: keep the server's rate limits (by default they are raised out of reach)
   BENCH_DATABASE_URL   an existing PostgreSQL database to connect to for CREATE/DROP DATABASE
                        (default postgresql+psycopg://postgres@127.0.0.1:5432/test)
   BENCH_REDIS_URL      Redis for the server's cache (default redis://127.0.0.1:6379/0)
@@ -28,6 +36,7 @@ import json
 import multiprocessing
 import os
 import platform
+import queue
 import re
 import resource
 import secrets
@@ -44,6 +53,11 @@ import urllib.request
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
+
+import mixed  # bench/mixed.py, the mixed scenario's load generator
+
 ROOT = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 HOST = "127.0.0.1"  # all traffic stays on loopback
@@ -435,8 +449,9 @@ def reap_orphans() -> None:
             return
 
 
-def run_cli(cmd: list[str], env: dict, what: str) -> str:
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+def run_cli(cmd: list[str], env: dict, what: str, stdin: str | None = None) -> str:
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, input=stdin,
+                          stdin=None if stdin is not None else subprocess.DEVNULL, check=False)
     if proc.returncode != 0:
         raise HarnessError(f"{what} failed ({proc.returncode}): {(proc.stderr or proc.stdout).strip()}")
     return proc.stdout
@@ -506,6 +521,163 @@ def server_log_findings(path: Path) -> dict:
     return {"errors": len(errors), "warnings": len(warnings), "tracebacks": tracebacks, "samples": samples}
 
 
+# ----------------------------------------------------------------------------------- mixed scenario
+
+DEFAULT_MIXED_WEIGHTS = "signin=1,refresh=5,client_credentials=4,introspect=10"
+MIXED_REDIRECT_URI = "https://bench.example/cb"
+MIXED_SCOPE = "openid profile email offline_access"
+MIXED_USERNAME = "bench-user"
+# Endpoint rows of the mixed report: (key in bench/mixed.py, label).
+MIXED_ROWS = [
+    ("authorize", "GET /authorize"),
+    ("login:page", "GET /login (form)"),
+    ("login", "POST /login (argon2)"),
+    ("token:authorization_code", "token:authorization_code"),
+    ("token:refresh_token", "token:refresh_token"),
+    ("token:client_credentials", "token:client_credentials"),
+    ("introspect", "introspect"),
+]
+
+
+def mixed_weights(raw: str) -> dict[str, float]:
+    weights: dict[str, float] = {}
+    for part in raw.replace(" ", "").split(","):
+        name, _, value = part.partition("=")
+        if name not in mixed.OPERATIONS:
+            raise HarnessError(f"BENCH_MIXED_WEIGHTS: unknown operation {name!r} "
+                               f"(use {', '.join(mixed.OPERATIONS)})")
+        try:
+            weights[name] = float(value)
+        except ValueError:
+            raise HarnessError(f"BENCH_MIXED_WEIGHTS: {part!r} is not name=number") from None
+        if weights[name] < 0:
+            raise HarnessError(f"BENCH_MIXED_WEIGHTS: {name} must not be negative")
+    if not any(weights.values()):
+        raise HarnessError("BENCH_MIXED_WEIGHTS: at least one weight must be positive")
+    return {k: v for k, v in weights.items() if v > 0}
+
+
+def argon2_cost(samples: int = 5) -> dict:
+    """Wall and CPU milliseconds of one password verification with the server's own parameters."""
+    from authserver.security import passwords
+
+    password = secrets.token_urlsafe(18)
+    stored = passwords.hash_password(password)
+    walls, cpus = [], []
+    for _ in range(samples):
+        wall, cpu = time.perf_counter(), time.process_time()
+        ok, _ = passwords.verify_password(password, stored)
+        walls.append((time.perf_counter() - wall) * 1000)
+        cpus.append((time.process_time() - cpu) * 1000)
+        assert ok
+    hasher = passwords._hasher  # only to print its parameters
+    return {"wall_ms": sorted(walls)[len(walls) // 2], "cpu_ms": sorted(cpus)[len(cpus) // 2],
+            "memory_kib": hasher.memory_cost, "time_cost": hasher.time_cost, "parallelism": hasher.parallelism}
+
+
+def percentile(ordered: list[float], q: float) -> float | None:
+    """Nearest-rank percentile of an already sorted list."""
+    if not ordered:
+        return None
+    rank = max(1, -(-len(ordered) * q // 100))  # ceil(n * q / 100)
+    return ordered[int(rank) - 1]
+
+
+def run_mixed(cfg: dict, processes: int, pids: list[int]) -> dict:
+    """Start the load-generator processes, measure them, and sum up per endpoint."""
+    ctx = multiprocessing.get_context("spawn")
+    ready, results, start = ctx.Queue(), ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=mixed.run_process, args=(cfg, i, ready, start, results), daemon=True)
+             for i in range(processes)]
+    for proc in procs:
+        proc.start()
+    measured = False
+    try:
+        failed = []
+        for _ in procs:
+            try:
+                kind, _pid, detail = ready.get(timeout=cfg["warmup"] + 180)
+            except queue.Empty:
+                raise HarnessError("the mixed-scenario load generators did not get ready") from None
+            if kind != "ready":
+                failed.extend(detail or [])
+        crashes = [f["crash"] for f in failed if "crash" in f]
+        if crashes:
+            raise HarnessError("the mixed-scenario load generator crashed:\n" + crashes[0])
+        if failed:  # nothing to measure; the finally block stops the processes that are ready
+            return {"error": "the first sign-in failed, so the mixed scenario did not run: "
+                             + "; ".join(dict.fromkeys(f.get("prime_error", "?") for f in failed))}
+        before, busy_before = cpu_sample(pids), machine_busy_seconds()
+        start.set()
+        parts = []
+        for _ in procs:
+            try:
+                parts.append(results.get(timeout=cfg["duration"] + 120))
+            except queue.Empty:
+                raise HarnessError("the mixed-scenario load generators did not report") from None
+        after, busy_after = cpu_sample(pids), machine_busy_seconds()
+        measured = True
+    finally:
+        for proc in procs:
+            proc.join(timeout=15 if measured else 0.1)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=5)
+    crashes = [c for p in parts for c in p["crashes"]]
+    if crashes:
+        raise HarnessError("a mixed-scenario load-generator thread failed:\n" + crashes[0])
+
+    window = max(p["elapsed_s"] for p in parts)
+    used = {pid: after[pid] - before[pid] for pid in pids}
+    total_cpu = sum(used.values())
+    generator_cpu = sum(p["cpu_s"] for p in parts)
+    endpoints: dict[str, dict] = {}
+    requests = 0
+    for name in list(mixed.ENDPOINTS) + ["signin"]:
+        lat = sorted(x for p in parts for x in p["latencies_ms"][name])
+        errors: dict[str, int] = {}
+        samples: list[str] = []
+        for p in parts:
+            for kind, n in p["errors"][name].items():
+                errors[kind] = errors.get(kind, 0) + n
+            samples.extend(s for s in p["samples"][name] if s not in samples)
+        # A transport failure has no latency; every other attempt is in `lat`.
+        count = len(lat) + errors.get("transport", 0) if name != "signin" else len(lat) + sum(errors.values())
+        if name != "signin":
+            requests += count
+        endpoints[name] = {
+            "count": count, "errors": sum(errors.values()), "error_kinds": errors, "error_samples": samples[:5],
+            "rps": count / window if window > 0 else None,
+            "p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99),
+            "avg_ms": sum(lat) / len(lat) if lat else None, "max_ms": lat[-1] if lat else None,
+        }
+    ops: dict[str, int] = {}
+    for p in parts:
+        for op, n in p["ops"].items():
+            ops[op] = ops.get(op, 0) + n
+    return {
+        "seconds": window, "requests": requests, "rps": requests / window if window > 0 else None,
+        "operations": ops, "endpoints": endpoints,
+        "cpu_s": total_cpu, "generator_cpu_s": generator_cpu,
+        "other_cpu_s": max(0.0, busy_after - busy_before - total_cpu - generator_cpu),
+        "cpu_by_worker_s": {str(p): v for p, v in used.items()},
+        "cpu_share": {str(p): (v / total_cpu if total_cpu > 0 else 0.0) for p, v in used.items()},
+        "cpu_ms_per_req": total_cpu * 1000 / requests if requests else None,
+    }
+
+
+def worker_memory(pids: list[int]) -> list[dict]:
+    rows = []
+    for pid in pids:
+        try:
+            rss, hwm = status_kb(pid, "VmRSS"), status_kb(pid, "VmHWM")
+        except OSError:
+            rss = hwm = None
+        rows.append({"pid": pid, "rss_mb": None if rss is None else rss / 1024,
+                     "peak_rss_mb": None if hwm is None else hwm / 1024})
+    return rows
+
+
 # ----------------------------------------------------------------------------------------- report
 
 def fmt_rate(value: float | None) -> str:
@@ -573,10 +745,97 @@ def findings(report: dict) -> list[str]:
                      f"{TARGET_RSS_MB:g} MB target, though its RSS is now lower")
     if report.get("worker_restarts"):
         found.append(f"worker pids changed during the run (a worker died): {report['worker_restarts']}")
+    found.extend(mixed_findings(report.get("mixed")))
     logf = report["server_log"]
     if logf["errors"] or logf["tracebacks"]:
         found.append(f"server log: {logf['errors']} error lines, {logf['tracebacks']} tracebacks")
     return found
+
+
+def mixed_findings(m: dict | None) -> list[str]:
+    if not m:
+        return []
+    if m.get("error"):
+        return [f"mixed: {m['error']}"]
+    found = []
+    for key, label in MIXED_ROWS:
+        e = m["endpoints"][key]
+        if e["errors"]:
+            kinds = ", ".join(f"{n} {k}" for k, n in e["error_kinds"].items())
+            sample = f"; e.g. {e['error_samples'][0]}" if e["error_samples"] else ""
+            found.append(f"mixed {label}: {e['errors']} of {e['count']} failed ({kinds}){sample}")
+    shares = m.get("cpu_share") or {}
+    if len(shares) > 1 and min(shares.values()) < UNEVEN_SHARE:
+        text = " / ".join(f"{v:.0%}" for v in shares.values())
+        found.append(f"mixed: the workers did not share the load ({text} of the CPU time)")
+    if m.get("worker_restarts"):
+        found.append(f"worker pids changed during the mixed scenario (a worker died): {m['worker_restarts']}")
+    peaks = [w["peak_rss_mb"] for w in m.get("workers", []) if w.get("peak_rss_mb") is not None]
+    if peaks and max(peaks) > TARGET_RSS_MB:
+        found.append(f"mixed: a worker's peak RSS (VmHWM) reached {max(peaks):.1f} MB, above the "
+                     f"{TARGET_RSS_MB:g} MB target: each login in progress holds argon2's 64 MiB, and "
+                     "nothing but the thread pool bounds how many run at once in one worker")
+    return found
+
+
+def print_mixed(report: dict, out: list[str]) -> None:
+    m = report.get("mixed")
+    if not m:
+        return
+    out.append("")
+    if m.get("error"):
+        out.append(f"  mixed scenario: !! {m['error']}")
+        return
+    weights = " : ".join(f"{k} {v:g}" for k, v in m["weights"].items())
+    out.append(f"  mixed scenario: {m['processes']} httpx processes x {m['threads']} threads for "
+               f"{m['seconds']:.1f} s against {report['meta']['workers']} workers; weights {weights}")
+    ops = ", ".join(f"{k} {v:,}" for k, v in m["operations"].items())
+    out.append(f"  operations: {ops}")
+    head = f"  {'endpoint':<26}{'count':>8}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+    out.append(head)
+    out.append("  " + "-" * (len(head) - 2))
+
+    def line(label: str, e: dict) -> str:
+        errors = f"!! {e['errors']}" if e["errors"] else "0"
+        rps = "-" if e["rps"] is None else f"{e['rps']:,.1f}"
+        return (f"  {label:<26}{e['count']:>8,}{errors:>8}{rps:>9}{fmt_ms(e['p50_ms']):>9}"
+                f"{fmt_ms(e['p99_ms']):>9}{fmt_ms(e['max_ms']):>9}")
+
+    for key, label in MIXED_ROWS:
+        out.append(line(label, m["endpoints"][key]))
+    out.append("  " + "-" * (len(head) - 2))
+    errors = sum(m["endpoints"][k]["errors"] for k, _ in MIXED_ROWS)
+    rps = "-" if m["rps"] is None else f"{m['rps']:,.1f}"
+    out.append(f"  {'all requests':<26}{m['requests']:>8,}{errors if not errors else f'!! {errors}':>8}{rps:>9}")
+    out.append(line("complete sign-in (4 req)", m["endpoints"]["signin"]))
+    argon = report.get("argon2")
+    cost = (f"{argon['cpu_ms']:.0f} ms of CPU ({argon['wall_ms']:.0f} ms wall) per verification measured here, "
+            f"argon2id m={argon['memory_kib'] // 1024} MiB t={argon['time_cost']} p={argon['parallelism']}"
+            ) if argon else "argon2id"
+    out.append(f"  note: POST /login verifies the password with argon2 ({cost}); that deliberate cost "
+               "(~50-100 ms per login on an idle machine, memory-hard against guessing) dominates the login latency and the "
+               "sign-in rate, and logins queue behind each other for CPU: by design, not a bug")
+    logins = m["endpoints"]["login"]["count"] - m["endpoints"]["login"]["errors"]  # verified passwords
+    if argon and logins and m["cpu_s"] > 0:
+        spent = logins * argon["cpu_ms"] / 1000
+        out.append(f"  {logins} logins x {argon['cpu_ms']:.0f} ms is ~{spent:.1f} of the workers' {m['cpu_s']:.1f} CPU-s "
+                   f"(~{min(1.0, spent / m['cpu_s']):.0%}); it also slows the other endpoints, which share the CPUs")
+    shares = m.get("cpu_share") or {}
+    if shares:
+        text = " / ".join(f"{v:.0%}" for v in shares.values())
+        flag = "  !! uneven" if min(shares.values()) < UNEVEN_SHARE else ""
+        cpus = report["meta"]["cpus"]
+        out.append(f"  CPU split during mixed: {text} (CPU-s: workers {m['cpu_s']:.1f}, load generator "
+                   f"{m['generator_cpu_s']:.1f}, rest {m['other_cpu_s']:.1f}; {m['seconds']:.0f} s x {cpus} CPUs; "
+                   f"workers' cpu ms/req {m['cpu_ms_per_req']:.3f}){flag}")
+        if m["other_cpu_s"] + m["generator_cpu_s"] > 0.5 * m["seconds"] * (cpus or 1):
+            out.append("  !! the load generator and other programs took a large share of the CPU: the figures "
+                       "are noisy")
+    rss = ", ".join(f"pid {w['pid']} {w['rss_mb'] or 0:.1f} MB (peak {w['peak_rss_mb'] or 0:.1f})"
+                    for w in m.get("workers", []))
+    out.append(f"  worker RSS after mixed: {rss}")
+    if m.get("worker_restarts"):
+        out.append(f"  !! worker pids changed during the mixed scenario: {m['worker_restarts']}")
 
 
 def print_report(report: dict) -> None:
@@ -587,6 +846,9 @@ def print_report(report: dict) -> None:
     out.append(f"  {meta['workers']} uvicorn workers on PostgreSQL {meta.get('postgres') or '?'} + Redis; "
                f"wrk -t{meta['threads']} -c{meta['connections']}, {meta['duration_s']:g} s per scenario "
                f"after {meta['warmup_s']:g} s warm-up; {meta['cpus']} CPUs shared by wrk and the server")
+    if meta.get("rate_limits", "").startswith("raised"):
+        out.append(f"  rate limits {meta['rate_limits']} so they do not answer the load with 429 (the limiter "
+                   "still counts each request in Redis); BENCH_KEEP_RATE_LIMITS=1 keeps the defaults")
     out.append("")
     head = f"  {'scenario':<14}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'avg ms':>9}" \
            f"{'cpu ms/req':>12}  {'errors':<24}"
@@ -651,6 +913,7 @@ def print_report(report: dict) -> None:
     for t in report["targets"]:
         result = "-" if t["met"] is None else ("met" if t["met"] else "MISSED")
         out.append(f"  {t['target']:<38}{t['figure_text']:>28}  {t['goal']:<12}{result}")
+    print_mixed(report, out)
     out.append("")
     logf = report["server_log"]
     if logf["errors"] or logf["warnings"] or logf["tracebacks"]:
@@ -680,7 +943,23 @@ SCENARIOS = [
 ]
 
 
-def server_env(db_url: str, redis_url: str, prefix: str, issuer: str, keys_dir: str) -> dict:
+# The server's rate limits (per client on /token and /introspect, per IP and per account on /login)
+# would answer most of the load with 429: every request comes from one IP, one user and two clients.
+# The benchmark raises them out of reach; the limiter still counts every request in Redis, so its cost
+# stays in the figures. BENCH_KEEP_RATE_LIMITS=1 keeps the server's defaults.
+RAISED_RATE_LIMIT = "1000000/minute"
+
+
+def rate_limit_env() -> dict[str, str]:
+    try:
+        from authserver.ratelimit import LIMITS
+    except ImportError:  # a server without rate limits
+        return {}
+    return {f"AUTHSERVER_RATE_LIMIT_{name.upper()}": RAISED_RATE_LIMIT for name in LIMITS}
+
+
+def server_env(db_url: str, redis_url: str, prefix: str, issuer: str, keys_dir: str,
+               extra: dict[str, str] | None = None) -> dict:
     # Nothing from the caller's AUTHSERVER_* environment (the Makefile exports an issuer) leaks in.
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSERVER_")}
     alphabet = string.ascii_letters + string.digits
@@ -693,6 +972,7 @@ def server_env(db_url: str, redis_url: str, prefix: str, issuer: str, keys_dir: 
         "AUTHSERVER_SECRET_KEY": "".join(secrets.choice(alphabet) for _ in range(48)),
         "AUTHSERVER_LOG_LEVEL": "warning",
         "AUTHSERVER_KEYS_DIR": keys_dir,
+        **(extra or {}),
     })
     return env
 
@@ -723,6 +1003,12 @@ def bench() -> dict:
     threads = int(env_number("BENCH_THREADS", 2, minimum=1))
     workers = int(env_number("BENCH_WORKERS", 2, minimum=1))
     threads = min(threads, connections)
+    mixed_duration = env_number("BENCH_MIXED_DURATION", 15, minimum=0)
+    mixed_processes = int(env_number("BENCH_MIXED_PROCESSES", 2, minimum=1))
+    mixed_threads = int(env_number("BENCH_MIXED_THREADS", 4, minimum=1))
+    weights = mixed_weights(os.environ.get("BENCH_MIXED_WEIGHTS") or DEFAULT_MIXED_WEIGHTS)
+    keep_limits = os.environ.get("BENCH_KEEP_RATE_LIMITS", "").strip() not in ("", "0")
+    limits_env = {} if keep_limits else rate_limit_env()
     admin_url = os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL
     redis_url = os.environ.get("BENCH_REDIS_URL") or DEFAULT_REDIS_URL
 
@@ -744,6 +1030,7 @@ def bench() -> dict:
         "cpus": os.cpu_count(),
         "workers": workers, "threads": threads, "connections": connections,
         "duration_s": duration, "warmup_s": warmup,
+        "rate_limits": "server defaults" if keep_limits or not limits_env else f"raised to {RAISED_RATE_LIMIT}",
         "server_log": str(server_log.relative_to(ROOT)), "json_path": str(json_path.relative_to(ROOT)),
     }}
 
@@ -757,13 +1044,24 @@ def bench() -> dict:
         # Measured before the server starts, so nothing of ours competes with it.
         log(f"raw RS256 signing rate: 2 processes x {sign_seconds:g} s")
         report["raw_rs256"] = raw_signing_rate(2, sign_seconds)
+        if mixed_duration > 0:
+            report["argon2"] = argon2_cost()
         log(f"database {db.name}, cache prefix {prefix!r}, server on {base}")
-        env = server_env(db.url, redis_url, prefix, base, keys_dir)
+        env = server_env(db.url, redis_url, prefix, base, keys_dir, limits_env)
         run_cli(cli + ["migrate"], env, "authserver migrate")
         created = json.loads(run_cli(cli + ["client", "create", "--name", "bench", "--scope", "api:read",
                                             "--json"], env, "authserver client create"))
         client_id, client_secret = created["client_id"], created["client_secret"]
         basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+        if mixed_duration > 0:
+            # The mixed scenario's user and first-party sign-in client (no consent step).
+            password = secrets.token_urlsafe(24)
+            run_cli(cli + ["user", "create", "--username", MIXED_USERNAME, "--email", "bench-user@bench.example",
+                           "--password-stdin", "--json"], env, "authserver user create", stdin=password + "\n")
+            signin = json.loads(run_cli(cli + [
+                "client", "create", "--name", "bench-signin", "--grant-type", "authorization_code",
+                "--grant-type", "refresh_token", "--redirect-uri", MIXED_REDIRECT_URI, "--scope", MIXED_SCOPE,
+                "--first-party", "--json"], env, "authserver client create (sign-in client)"))
 
         server = Server(cli + ["serve", "--host", HOST, "--port", str(port), "--workers", str(workers)],
                         env, server_log)
@@ -830,17 +1128,29 @@ def bench() -> dict:
         now_pids = serving_pids(server, workers)
         report["worker_restarts"] = None if sorted(now_pids) == sorted(pids) else {
             "before": pids, "after": now_pids}
-        report["workers"] = []
-        for pid in now_pids:
-            try:
-                rss, hwm = status_kb(pid, "VmRSS"), status_kb(pid, "VmHWM")
-            except OSError:
-                rss = hwm = None
-            report["workers"].append({
-                "pid": pid,
-                "rss_mb": None if rss is None else rss / 1024,
-                "peak_rss_mb": None if hwm is None else hwm / 1024,
-            })
+        # Read before the mixed scenario: the RSS target is about the wrk scenarios' workload.
+        report["workers"] = worker_memory(now_pids)
+
+        if mixed_duration > 0:
+            cfg = {
+                "base": base, "duration": mixed_duration, "warmup": warmup, "threads": mixed_threads,
+                "weights": weights, "redirect_uri": MIXED_REDIRECT_URI, "scope": MIXED_SCOPE,
+                "username": MIXED_USERNAME, "password": password,
+                "signin_client_id": signin["client_id"], "signin_client_secret": signin["client_secret"],
+                "cc_client_id": client_id, "cc_client_secret": client_secret,
+            }
+            log(f"mixed: {mixed_processes} processes x {mixed_threads} threads, "
+                f"{warmup:g} s warm-up + {mixed_duration:g} s")
+            mixed_pids = now_pids
+            report["mixed"] = run_mixed(cfg, mixed_processes, mixed_pids)
+            report["mixed"].update({"processes": mixed_processes, "threads": mixed_threads,
+                                    "weights": weights, "duration_s": mixed_duration})
+            if not server.alive():
+                raise HarnessError("the server exited during the mixed scenario:\n" + server.log_tail())
+            after_pids = serving_pids(server, workers)
+            report["mixed"]["worker_restarts"] = None if sorted(after_pids) == sorted(mixed_pids) else {
+                "before": mixed_pids, "after": after_pids}
+            report["mixed"]["workers"] = worker_memory(after_pids)
         try:
             report["supervisor_rss_mb"] = None if workers == 1 else (
                 (status_kb(server.proc.pid, "VmRSS") or 0) / 1024)

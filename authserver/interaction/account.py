@@ -196,7 +196,7 @@ def _enrol_page(svc: Services, request: Request, user: User, secret: str, error:
     uri = totp.provisioning_uri(secret, user.email or user.username, svc.settings.issuer.split("//", 1)[-1])
     grouped = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
     return _render(svc, request, "totp_enrol.html",
-                   {"qr_svg": totp.qr_svg(uri), "secret": grouped, "error": error}, status)
+                   {"qr_svg": totp.qr_svg(uri), "otpauth_uri": uri, "secret": grouped, "error": error}, status)
 
 
 def _new_backup_codes(svc: Services, user_id: str) -> list[str]:

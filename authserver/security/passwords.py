@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -11,6 +12,9 @@ MIN_LENGTH = 12  # NIST SP 800-63B §3.1.1.2 asks for at least 8; we ask for 12.
 MAX_LENGTH = 128
 
 _hasher = PasswordHasher()  # argon2id with the library's RFC 9106 "low memory" profile
+# Each hash holds 64 MiB while it runs: at most this many at once per process, so a burst of
+# sign-ins queues instead of growing a worker by gigabytes (the thread pool alone allows 40).
+_CONCURRENT = threading.BoundedSemaphore(4)
 
 
 @functools.cache
@@ -18,7 +22,7 @@ def _dummy_hash() -> str:
     # Verified when the user is unknown, so unknown users and wrong passwords cost the same. Made on
     # first use, not at import: a 64 MiB hash in every process that merely imports this module
     # (each worker, each CLI command) would cost memory and start-up time for nothing.
-    return _hasher.hash("not-a-real-password-but-the-same-cost")
+    return hash_password("not-a-real-password-but-the-same-cost")
 
 
 class PasswordPolicyError(ValueError):
@@ -54,15 +58,18 @@ def check_policy(password: str, *, username: str = "", email: str = "") -> None:
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    with _CONCURRENT:
+        return _hasher.hash(password)
 
 
 def verify_password(password: str, stored: str | None) -> tuple[bool, str | None]:
     """Return (ok, new_hash). new_hash is set when the stored hash uses outdated parameters."""
+    target = stored or _dummy_hash()
     try:
-        _hasher.verify(stored or _dummy_hash(), password)
+        with _CONCURRENT:
+            _hasher.verify(target, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False, None
     if stored is None:
         return False, None
-    return True, (_hasher.hash(password) if _hasher.check_needs_rehash(stored) else None)
+    return True, (hash_password(password) if _hasher.check_needs_rehash(stored) else None)

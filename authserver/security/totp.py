@@ -27,7 +27,10 @@ def provisioning_uri(secret: str, account: str, issuer: str) -> str:
 
 def qr_svg(uri: str) -> str:
     # Inline SVG (no data: URL, no script), with a title for screen readers.
-    return segno.make(uri, error="m").svg_inline(scale=5, border=2, title="QR code for your authenticator app")
+    # omitsize: a viewBox instead of a fixed width/height, so CSS can scale it without cropping.
+    return segno.make(uri, error="m").svg_inline(
+        scale=5, border=2, omitsize=True, title="QR code for your authenticator app"
+    )
 
 
 def matching_step(secret: str, code: str, now: float | None = None) -> int | None:
