@@ -13,6 +13,8 @@ from typing import Protocol
 
 import structlog
 
+from authserver.errors import StorageUnavailable
+
 logger = structlog.get_logger("authserver.audit")
 _COLUMNS = ("user_id", "client_id", "ip", "user_agent")
 
@@ -33,4 +35,8 @@ class Events:
         if self.sink is not None:
             columns = {k: (str(fields[k]) if k in fields else None) for k in _COLUMNS}
             data = {k: v for k, v in fields.items() if k not in _COLUMNS}
-            self.sink.add_audit_event(name, ts, data=json.loads(json.dumps(data, default=str)), **columns)
+            try:
+                self.sink.add_audit_event(name, ts, data=json.loads(json.dumps(data, default=str)), **columns)
+            except StorageUnavailable:
+                # The event is in the log line above; a request whose work is stored must not fail here.
+                logger.warning("audit event not stored: database unavailable", audit_event=name)

@@ -71,8 +71,12 @@ class KeyManager:
         self.policy = policy
         self.bits = bits
 
-    def _create(self, activates_at: int, now: int) -> SigningKey:
+    def _create(self, delay: int) -> SigningKey:
         kid, public, pem = rsa_keys.generate_rsa(self.bits)
+        # Times are taken after generation (seconds for large keys), so the full delay runs from the
+        # moment the key is published.
+        now = int(time.time())
+        activates_at = now + delay
         key = SigningKey(
             kid=kid,
             alg=rsa_keys.ALG,
@@ -96,14 +100,12 @@ class KeyManager:
         """Create the first key, active at once (nobody can have cached an empty JWKS of ours)."""
         if self.store.list_keys():
             return None
-        now = int(time.time())
-        return self._create(now, now)
+        return self._create(0)
 
     def rotate(self) -> SigningKey:
         self.check_secret()
-        now = int(time.time())
-        self.prune(now)
-        return self._create(now + self.policy.activation_delay, now)
+        self.prune()
+        return self._create(self.policy.activation_delay)
 
     def prune(self, now: int | None = None) -> list[str]:
         now = int(time.time()) if now is None else now

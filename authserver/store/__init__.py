@@ -69,8 +69,19 @@ class SessionStore(Protocol):
 
 class CodeStore(Protocol):
     def add_code(self, code: AuthCode) -> None: ...
+    def get_code(self, code_hash: str) -> tuple[AuthCode, bool] | None:
+        """(code, already used), or None."""
+        ...
+
     def consume_code(self, code_hash: str, now: int) -> tuple[AuthCode | None, bool]:
         """Atomically mark the code used. Returns (code, first_use); (code, False) is a replay."""
+        ...
+
+    def redeem_code(self, code_hash: str, now: int, refresh: RefreshToken | None) -> bool:
+        """Mark the code used and store the refresh token issued for it, in one transaction.
+
+        False (and nothing stored) if it was already used: of concurrent redemptions one wins.
+        """
         ...
 
 

@@ -30,14 +30,15 @@ class AuthorizationCodeGrant(BaseGrant, TokenEndpointMixin):
         if not code:
             raise InvalidRequestError("The 'code' parameter is required")
         store = self.server.store
-        record, first_use = store.consume_code(token_hash(code), now())
-        if record is None:
+        found = store.get_code(token_hash(code)) if len(code) <= 200 else None
+        if found is None:
             raise InvalidGrantError("The authorization code is invalid")
+        record, used = found
         if record.client_id != client.client_id:
             # Checked before the replay rule, so another client holding a leaked code cannot use
             # it to revoke the rightful client's grant.
             raise InvalidGrantError("The authorization code was issued to another client")
-        if not first_use:
+        if used:
             self.server.tokens.revoke_grant(record.grant_id, reason="code_replayed")
             raise InvalidGrantError("The authorization code has already been used")
         if record.expires_at <= now():
@@ -49,6 +50,8 @@ class AuthorizationCodeGrant(BaseGrant, TokenEndpointMixin):
             if not verifier:
                 raise InvalidGrantError("code_verifier is required")
             if not pkce.verify(verifier, record.code_challenge):
+                # A wrong verifier spends the code: whoever holds it without the verifier gets no retries.
+                store.consume_code(record.code_hash, now())
                 raise InvalidGrantError("code_verifier does not match the code_challenge")
         elif verifier:
             # RFC 9700 §4.8.2: a verifier for a code issued without a challenge is a downgrade attempt.
@@ -65,14 +68,18 @@ class AuthorizationCodeGrant(BaseGrant, TokenEndpointMixin):
         client = self.request.client.record
         settings = self.server.settings
         ctx = GrantContext.of(record)
-        refresh_value = None
+        refresh_value, refresh = None, None
+        issued = now()
         if wants_refresh_token(client):
-            issued = now()
             refresh_value, refresh = new_refresh_token(
                 ctx, client, user, expires_at=issued + settings.refresh_token_ttl,
                 idle_ttl=settings.refresh_token_idle_ttl, now=issued,
             )
-            self.server.store.add_refresh_token(refresh)
+        # Spending the code and storing its refresh token is one transaction: a failure in between
+        # leaves the code redeemable, and of concurrent redemptions exactly one wins.
+        if not self.server.store.redeem_code(record.code_hash, issued, refresh):
+            self.server.tokens.revoke_grant(record.grant_id, reason="code_replayed")
+            raise InvalidGrantError("The authorization code has already been used")
         body = token_response(self.server, ctx, client, user, scope=record.scope, nonce=record.nonce,
                               refresh_token=refresh_value)
         self.server.events.emit("authorization_code.redeemed", client_id=client.client_id, user_id=user.id,
