@@ -8,15 +8,18 @@ async code calls it through run_sync.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Protocol
 
-import structlog
-
 from authserver.errors import StorageUnavailable
 
-logger = structlog.get_logger("authserver.audit")
+# A standard-library logger: silent until logging is configured (the server renders it as JSON with
+# the fields below), never printing to stdout from a CLI command.
+logger = logging.getLogger("authserver.audit")
 _COLUMNS = ("user_id", "client_id", "ip", "user_agent")
+# Attribute names of logging.LogRecord that `extra` must not overwrite.
+_RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 
 class AuditSink(Protocol):
@@ -31,7 +34,8 @@ class Events:
     def emit(self, name: str, **fields: object) -> None:
         ts = int(time.time())
         fields = {k: v for k, v in fields.items() if v is not None}
-        logger.info(name, audit=True, **fields)
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(name, extra={"audit": True, **{k: v for k, v in fields.items() if k not in _RESERVED}})
         if self.sink is not None:
             columns = {k: (str(fields[k]) if k in fields else None) for k in _COLUMNS}
             data = {k: v for k, v in fields.items() if k not in _COLUMNS}
@@ -39,4 +43,4 @@ class Events:
                 self.sink.add_audit_event(name, ts, data=json.loads(json.dumps(data, default=str)), **columns)
             except StorageUnavailable:
                 # The event is in the log line above; a request whose work is stored must not fail here.
-                logger.warning("audit event not stored: database unavailable", audit_event=name)
+                logger.warning("audit event not stored: database unavailable", extra={"audit_event": name})

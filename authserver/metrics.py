@@ -7,16 +7,16 @@ With several workers, authserver/workers.py points PROMETHEUS_MULTIPROC_DIR at a
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
-import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_access = structlog.get_logger("authserver.access")
+_access = logging.getLogger("authserver.access")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -107,6 +107,6 @@ class MetricsMiddleware:
             elapsed = time.perf_counter() - start
             self.metrics.requests.labels(route, method, str(status)).inc()
             self.metrics.latency.labels(route, method).observe(elapsed)
-            if self.access_log:
-                _access.info("request", method=method, route=route, status=status,
-                             duration_ms=round(elapsed * 1000, 2))
+            if self.access_log and _access.isEnabledFor(logging.INFO):
+                _access.info("request", extra={"method": method, "route": route, "status": status,
+                                               "duration_ms": round(elapsed * 1000, 2)})

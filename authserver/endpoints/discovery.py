@@ -8,7 +8,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from authserver.domain import ACR_PASSWORD
+from authserver.domain import ACR_MFA, ACR_PASSWORD
 from authserver.oauth.authorize_request import PROMPTS, RESPONSE_MODES
 from authserver.oauth.claims import STANDARD_SCOPES, SUPPORTED_CLAIMS
 from authserver.oauth.client_auth import ASSERTION_ALGS
@@ -49,7 +49,7 @@ def metadata(svc: Services) -> dict:
         "prompt_values_supported": list(PROMPTS),
         "claims_supported": ["iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp",
                              "at_hash", *SUPPORTED_CLAIMS],
-        "acr_values_supported": [ACR_PASSWORD],
+        "acr_values_supported": [ACR_PASSWORD, ACR_MFA],
         "claims_parameter_supported": True,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,

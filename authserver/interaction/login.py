@@ -26,13 +26,15 @@ from authserver.services import Services
 from authserver.web.cookies import attach_csrf, browser_binding, check_csrf, cookie_name, csrf_token
 from authserver.web.forms import read_form
 from authserver.web.oauth_edge import services
+from authserver.web.pages import PageError
 
 GENERIC_FAILURE = "Incorrect username or password."
 MAX_LOGIN_LENGTH = 320
 
 
-def verify_credentials(svc: Services, login: str, password: str, ip: str | None) -> tuple[User | None, str]:
-    """(user, throttle key). The user only if the password is right and nothing forbids the login."""
+def verify_credentials(svc: Services, login: str, password: str, ip: str | None) -> tuple[User | None, str, str | None]:
+    """(user, throttle key, id of the account named). The user only if the password is right and
+    nothing forbids the login; the id (for the audit trail only) whenever the account exists."""
     user = svc.store.find_user(login) if 0 < len(login) <= MAX_LOGIN_LENGTH else None
     throttle = LoginThrottle(svc.cache, svc.settings, svc.events)
     account = throttle.account_key(user.id if user else None, login)
@@ -43,10 +45,10 @@ def verify_credentials(svc: Services, login: str, password: str, ip: str | None)
     if locked or not ok or user is None or user.disabled or not candidate:
         if not locked:
             throttle.failure(account, ip, user_id=user.id if user else None)
-        return None, account
+        return None, account, user.id if user else None
     if new_hash:
         svc.store.set_password_hash(user.id, new_hash)  # parameters changed since it was stored
-    return user, account
+    return user, account, user.id
 
 
 def has_second_factor(svc: Services, user_id: str) -> bool:
@@ -82,7 +84,12 @@ async def finish_sign_in(request: Request, svc: Services, it: state.Interaction,
     await emit(svc, request, "login.succeeded", user_id=auth.user_id, client_id=it.client_id, amr=list(auth.amr))
     it.authenticated_user = auth.user_id
     it.extra.pop("mfa", None)
-    response = await advance(request, svc, it, session, persisted=True)
+    try:
+        response = await advance(request, svc, it, session, persisted=True)
+    except PageError as exc:
+        # The user is signed in even if this client refuses them (e.g. it needs a second factor they
+        # have not set up): the page must carry the session cookie, or the session would be a phantom.
+        response = svc.pages.error(exc)
     set_session_cookie(response, svc, value)
     return response
 
@@ -100,12 +107,14 @@ async def login(request: Request) -> Response:
     username = form.get("username", "").strip()
     await run_sync(lambda: (svc.limits.hit("login_ip", client_ip(request) or "unknown"),
                             svc.limits.hit("login_account", username.lower()[:MAX_LOGIN_LENGTH])))
-    user, account = await run_sync(verify_credentials, svc, username, form.get("password", ""), client_ip(request))
+    user, account, named = await run_sync(
+        verify_credentials, svc, username, form.get("password", ""), client_ip(request)
+    )
     if user is None:
         svc.metrics.logins.labels("failure").inc()
         it.login_failures += 1
         await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
-        await emit(svc, request, "login.failed", client_id=it.client_id, account=account)
+        await emit(svc, request, "login.failed", client_id=it.client_id, account=account, user_id=named)
         return await run_sync(login_page, svc, request, it, username=username, error=GENERIC_FAILURE, status=400)
 
     now = int(time.time())
