@@ -169,3 +169,20 @@ def register(cli):  # type: ignore[no-untyped-def]
         return result.json()
 
     return create
+
+
+@pytest.fixture
+def alice(cli) -> dict:  # type: ignore[no-untyped-def]
+    """A user alice / alice@example.com (name Alice) whose password is tests.helpers.PASSWORD."""
+    from tests.helpers import PASSWORD
+
+    result = cli("user", "create", "--username", "alice", "--email", "alice@example.com", "--name", "Alice",
+                 "--password-stdin", "--json", stdin=PASSWORD + "\n")
+    assert result.code == 0, result.err
+    return result.json()
+
+
+@pytest.fixture
+def api(register) -> dict:  # type: ignore[no-untyped-def]
+    """A resource server (a confidential client) that introspects tokens."""
+    return register(name="api")

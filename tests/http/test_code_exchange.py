@@ -15,21 +15,13 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from tests.helpers import PASSWORD, basic, exchange, jwt_parts, pkce_pair, sign_in
+from tests.helpers import basic, exchange, jwt_parts, pkce_pair, sign_in
 
 REDIRECT = "https://app.example/cb"
 OTHER_REDIRECT = "https://app.example/other"
 ACR_PASSWORD = "urn:authserver:loa:1"
 SIGN_IN_CLIENT = ("--grant-type", "authorization_code", "--grant-type", "refresh_token",
                   "--redirect-uri", REDIRECT, "--post-logout-redirect-uri", "https://app.example/bye")
-
-
-@pytest.fixture
-def alice(cli) -> dict:
-    result = cli("user", "create", "--username", "alice", "--email", "alice@example.com", "--name", "Alice",
-                 "--password-stdin", "--json", stdin=PASSWORD + "\n")
-    assert result.code == 0, result.err
-    return result.json()
 
 
 @pytest.fixture
@@ -44,12 +36,6 @@ def spa(register) -> dict:
     client = register(*SIGN_IN_CLIENT, "--public", name="spa")
     assert not client.get("client_secret")
     return client
-
-
-@pytest.fixture
-def api(register) -> dict:
-    """A resource server that introspects tokens."""
-    return register(name="api")
 
 
 def token_request(http, client: dict, **form: str):  # type: ignore[no-untyped-def]

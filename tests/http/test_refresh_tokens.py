@@ -33,14 +33,6 @@ FULL = "openid profile email offline_access"
 
 
 @pytest.fixture
-def alice(cli) -> dict:
-    result = cli("user", "create", "--username", "alice", "--email", "alice@example.com", "--name", "Alice",
-                 "--password-stdin", "--json", stdin=PASSWORD + "\n")
-    assert result.code == 0, result.err
-    return result.json()
-
-
-@pytest.fixture
 def app(register) -> dict:
     return register(*SIGN_IN_CLIENT, name="app")
 
