@@ -42,11 +42,6 @@ def spa(register) -> dict:
     return register(*SIGN_IN_CLIENT, "--public", name="spa")
 
 
-@pytest.fixture
-def api(register) -> dict:
-    return register(name="api")
-
-
 def token_request(http, client: dict, **form: str):  # type: ignore[no-untyped-def]
     headers = {}
     if client.get("client_secret"):
