@@ -9,12 +9,18 @@ import sys
 
 import structlog
 
+def _drop_terminal_colours(_logger, _name, event: dict) -> dict:  # type: ignore[no-untyped-def]
+    event.pop("color_message", None)  # uvicorn's ANSI-coloured copy of the message
+    return event
+
+
 _SHARED = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     # Fields passed as `extra=` to standard-library loggers (audit events, the access log).
     structlog.stdlib.ExtraAdder(),
+    _drop_terminal_colours,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
 ]
 
