@@ -71,7 +71,7 @@ class KeyManager:
         self.policy = policy
         self.bits = bits
 
-    def _create(self, delay: int) -> SigningKey:
+    def _create(self, delay: int, *, first: bool = False) -> SigningKey | None:
         kid, public, pem = rsa_keys.generate_rsa(self.bits)
         # Times are taken after generation (seconds for large keys), so the full delay runs from the
         # moment the key is published.
@@ -85,6 +85,8 @@ class KeyManager:
             created_at=now,
             activates_at=activates_at,
         )
+        if first:
+            return key if self.store.add_first_key(key) else None
         self.store.add_key(key)
         return key
 
@@ -100,12 +102,14 @@ class KeyManager:
         """Create the first key, active at once (nobody can have cached an empty JWKS of ours)."""
         if self.store.list_keys():
             return None
-        return self._create(0)
+        return self._create(0, first=True)
 
     def rotate(self) -> SigningKey:
         self.check_secret()
         self.prune()
-        return self._create(self.policy.activation_delay)
+        key = self._create(self.policy.activation_delay)
+        assert key is not None
+        return key
 
     def prune(self, now: int | None = None) -> list[str]:
         now = int(time.time()) if now is None else now

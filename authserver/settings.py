@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # Addresses of the reverse proxies whose X-Forwarded-For is believed (comma-separated IPs/CIDRs, or
     # "*"). Behind a proxy this must be set, or every user shares the proxy's address for rate limits.
     forwarded_allow_ips: str = ""
+    # On SIGTERM keep serving this long with /readyz failing, so a load balancer takes the node out
+    # before its listener closes (set it above the proxy's health-check interval).
+    shutdown_drain_seconds: float = Field(default=0, ge=0, le=120)
     # One JSON line per request (method, route, status, duration; never the query string).
     access_log: bool = True
     # If set, /metrics requires "Authorization: Bearer <this>"; otherwise restrict it at the proxy.

@@ -16,13 +16,35 @@ import signal
 import shutil
 import socket
 import tempfile
+import threading
 import time
 
 import uvicorn
 
+from authserver import lifecycle
+
 APP = "authserver.app:app_from_env"
 GRACEFUL_SECONDS = 20
 logger = logging.getLogger("authserver.workers")
+
+
+class DrainingServer(uvicorn.Server):
+    """A uvicorn server that, on the first SIGTERM/SIGINT, first drains: /readyz answers 503 for
+    `drain` seconds while everything else is still served, then shuts down gracefully."""
+
+    def __init__(self, config: uvicorn.Config, drain: float) -> None:
+        super().__init__(config)
+        self.drain = drain
+
+    def handle_exit(self, sig: int, frame: object) -> None:
+        if self.drain > 0 and not lifecycle.draining.is_set():
+            lifecycle.draining.set()
+            logger.info("draining for %.1f s before shutting down", self.drain)
+            timer = threading.Timer(self.drain, lambda: uvicorn.Server.handle_exit(self, sig, frame))  # type: ignore[arg-type]
+            timer.daemon = True
+            timer.start()
+            return
+        super().handle_exit(sig, frame)  # type: ignore[arg-type]
 
 
 def _config(log_level: str, forwarded_allow_ips: str) -> uvicorn.Config:
@@ -52,9 +74,9 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(host: str, port: int, log_level: str, forwarded_allow_ips: str) -> None:
+def _worker(host: str, port: int, log_level: str, forwarded_allow_ips: str, drain: float) -> None:
     sock = _listen(host, port)
-    uvicorn.Server(_config(log_level, forwarded_allow_ips)).run(sockets=[sock])
+    DrainingServer(_config(log_level, forwarded_allow_ips), drain).run(sockets=[sock])
 
 
 def _free_port(host: str) -> int:
@@ -64,11 +86,11 @@ def _free_port(host: str) -> int:
         return probe.getsockname()[1]
 
 
-def serve(host: str, port: int, workers: int, log_level: str, forwarded_allow_ips: str = "") -> None:
+def serve(host: str, port: int, workers: int, log_level: str, forwarded_allow_ips: str = "", drain: float = 0) -> None:
     if workers == 1:
         config = _config(log_level, forwarded_allow_ips)
         config.host, config.port = host, port
-        uvicorn.Server(config).run()
+        DrainingServer(config, drain).run()
         return
     if port == 0:
         port = _free_port(host)
@@ -78,7 +100,7 @@ def serve(host: str, port: int, workers: int, log_level: str, forwarded_allow_ip
     metrics_dir = tempfile.mkdtemp(prefix="authserver-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     spawn = multiprocessing.get_context("spawn")
-    procs = [spawn.Process(target=_worker, args=(host, port, log_level, forwarded_allow_ips), daemon=False) for _ in range(workers)]
+    procs = [spawn.Process(target=_worker, args=(host, port, log_level, forwarded_allow_ips, drain), daemon=False) for _ in range(workers)]
     for proc in procs:
         proc.start()
     print(f"authserver: {workers} workers on http://{host}:{port} (SO_REUSEPORT)", flush=True)
@@ -106,10 +128,10 @@ def serve(host: str, port: int, workers: int, log_level: str, forwarded_allow_ip
                 logger.error("worker %s exited with %s; starting a new one in %.0f s", proc.pid, proc.exitcode, delay)
                 time.sleep(delay)
                 restarts += 1
-                procs[i] = spawn.Process(target=_worker, args=(host, port, log_level, forwarded_allow_ips), daemon=False)
+                procs[i] = spawn.Process(target=_worker, args=(host, port, log_level, forwarded_allow_ips, drain), daemon=False)
                 procs[i].start()
         time.sleep(0.5)
-    deadline = time.monotonic() + GRACEFUL_SECONDS + 5
+    deadline = time.monotonic() + drain + GRACEFUL_SECONDS + 5
     for proc in procs:
         proc.join(max(0.0, deadline - time.monotonic()))
         if proc.is_alive():

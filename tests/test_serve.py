@@ -90,3 +90,19 @@ def test_client_address_comes_from_x_forwarded_for_only_from_trusted_proxies(env
 def test_trusted_proxy_supplies_the_client_address(env, cli, register, tmp_path):
     ip = _failed_login_ip(env, cli, register, tmp_path, {"AUTHSERVER_FORWARDED_ALLOW_IPS": "127.0.0.1"})
     assert ip == "203.0.113.9"
+
+
+def test_sigterm_drains_first_readyz_fails_while_requests_are_still_served(env, tmp_path):
+    proc, base = start({**env, "AUTHSERVER_SHUTDOWN_DRAIN_SECONDS": "3"}, tmp_path)
+    try:
+        import signal as _signal
+        import time as _time
+
+        proc.send_signal(_signal.SIGTERM)
+        _time.sleep(0.5)
+        assert httpx.get(base + "/readyz").status_code == 503  # the load balancer takes us out...
+        assert httpx.get(base + "/.well-known/openid-configuration").status_code == 200  # ...we still serve
+        assert proc.poll() is None
+    finally:
+        out = stop(proc)
+    assert "Traceback" not in out

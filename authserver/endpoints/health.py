@@ -3,6 +3,7 @@
 from starlette.requests import Request
 from starlette.responses import Response
 
+from authserver import lifecycle
 from authserver.concurrency import run_sync
 from authserver.errors import StorageUnavailable
 from authserver.web.oauth_edge import services
@@ -15,6 +16,8 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     svc = services(request)
+    if lifecycle.draining.is_set():
+        return json_response({"status": "draining", "checks": {}}, 503)
     checks = {}
     for name, ping in (("database", svc.store.ping), ("cache", svc.cache.ping)):
         try:
