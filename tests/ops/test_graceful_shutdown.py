@@ -139,7 +139,7 @@ class ResetDuringShutdown(AssertionError):
 
 
 @pytest.mark.xfail(
-    reason="BUG (intermittent: 1 run in 2-4 here, so not strict): a request whose connection B accepted "
+    reason="Documented limitation without a drain period (intermittent: 1 run in 2-4 here, so not strict): a request whose connection B accepted "
            "(or the kernel queued) just before its listener closed is reset (ReadError 'Connection reset by "
            "peer' / RemoteProtocolError 'Server disconnected without sending a response'): uvicorn closes "
            "the listener (resetting its accept queue) and closes every connection with no complete request "
@@ -249,10 +249,10 @@ def test_a_request_being_received_at_sigterm_is_answered_and_new_connections_ref
 
 
 @pytest.mark.xfail(
-    reason="BUG: a request whose first bytes arrived before SIGTERM but whose headers were not complete is "
-           "dropped without a response: uvicorn's shutdown closes every connection that has no parsed request "
-           "(httptools_impl.py shutdown(): `if self.cycle is None: transport.close()`), and authserver's "
-           "serve (authserver/workers.py, timeout_graceful_shutdown only) adds no drain phase",
+    reason="Documented limitation without a drain period (README, Graceful shutdown): a request whose first "
+           "bytes arrived before SIGTERM but whose headers were not complete is dropped: uvicorn's shutdown "
+           "closes every connection that has no parsed request (httptools_impl.py shutdown()). "
+           "AUTHSERVER_SHUTDOWN_DRAIN_SECONDS (compose: 6) keeps serving while the proxy takes the node out",
     strict=True,
 )
 def test_a_request_partly_received_before_sigterm_is_answered(lone_node, service):
