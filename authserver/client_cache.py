@@ -22,6 +22,8 @@ class ClientCache:
         self._entries: dict[str, tuple[Client, float]] = {}
 
     def get(self, client_id: str) -> Client | None:
+        if not client_id or len(client_id) > 200 or "\x00" in client_id:
+            return None  # no registered client has such an id (and PostgreSQL refuses NUL in text)
         if self._ttl <= 0:
             return self._store.get_client(client_id)
         now = time.monotonic()

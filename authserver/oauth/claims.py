@@ -34,7 +34,7 @@ def parse_claims_request(raw: str | None) -> dict | None:
         return None
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # deeply nested input exhausts the parser's recursion
         raise ClaimsRequestError("claims must be a JSON object") from None
     if not isinstance(data, dict):
         raise ClaimsRequestError("claims must be a JSON object")

@@ -120,7 +120,7 @@ class ClientAuthenticator:
                 exp={"essential": True},
                 jti={"essential": True},
             ).validate(claims)
-        except (JoseError, ValueError, TypeError) as exc:
+        except (JoseError, ValueError, TypeError, RecursionError) as exc:
             raise _invalid_client("Invalid client assertion") from exc
         now = time.time()
         exp = claims["exp"]
@@ -150,7 +150,7 @@ def _assertion_subject(assertion: str) -> str | None:
     try:
         payload = jws.extract_compact(assertion.encode()).payload
         claims = json.loads(payload)
-    except (JoseError, ValueError, TypeError):
+    except (JoseError, ValueError, TypeError, RecursionError):
         raise _invalid_client("Malformed client assertion") from None
     sub = claims.get("sub") if isinstance(claims, dict) else None
     if not isinstance(sub, str) or not sub:

@@ -7,6 +7,12 @@ from authlib.oauth2.rfc6749.errors import InvalidScopeError, OAuth2Error
 from authserver.domain import Client
 
 
+def quoted(value: str, limit: int = 100) -> str:
+    """Caller input made safe for an error_description (RFC 6749 §5.2: %x20-21 / %x23-5B / %x5D-7E)."""
+    safe = "".join(ch if (ch in (" ", "!") or ("#" <= ch <= "[") or ("]" <= ch <= "~")) else "?" for ch in value)
+    return safe if len(safe) <= limit else safe[:limit] + "..."
+
+
 class InvalidTargetError(OAuth2Error):
     """RFC 8707 §2: the requested resource is invalid, unknown, or not allowed for this client."""
 
@@ -22,7 +28,7 @@ def granted_scope(client: Client, requested: str | None) -> str:
         raise InvalidScopeError("scope must not be empty")
     unknown = [s for s in wanted if s not in client.scopes]
     if unknown:
-        raise InvalidScopeError(f"Scope not allowed for this client: {' '.join(sorted(set(unknown)))}")
+        raise InvalidScopeError(f"Scope not allowed for this client: {quoted(' '.join(sorted(set(unknown))))}")
     return " ".join(dict.fromkeys(wanted))
 
 
@@ -34,6 +40,6 @@ def audience(client: Client, resources: list[str]) -> str | list[str]:
     """
     for resource in resources:
         if resource not in client.resources:
-            raise InvalidTargetError(f"Resource not registered for this client: {resource}")
+            raise InvalidTargetError(f"Resource not registered for this client: {quoted(resource)}")
     chosen = list(dict.fromkeys(resources)) or list(client.resources) or [client.client_id]
     return chosen[0] if len(chosen) == 1 else chosen
