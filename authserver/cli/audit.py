@@ -20,7 +20,7 @@ def register(commands) -> None:  # type: ignore[no-untyped-def]
 
 def parse_since(value: str) -> int:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    if value[-1:] in units and value[:-1].isdigit():
+    if value[-1:] in units and value[:-1].isascii() and value[:-1].isdigit():
         return int((datetime.now(UTC) - timedelta(seconds=int(value[:-1]) * units[value[-1]])).timestamp())
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))

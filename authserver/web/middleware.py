@@ -55,7 +55,7 @@ class EdgeMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+        if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > self.max_body_bytes:
             body = json_bytes({"error": "invalid_request", "error_description": "Request body is too large"})
             await send_with_headers(
                 {
