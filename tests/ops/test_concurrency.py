@@ -63,16 +63,6 @@ def node_settings() -> dict[str, str]:
     return {"AUTHSERVER_LOGIN_MAX_FAILURES": "5"}
 
 
-@pytest.fixture
-def app(register) -> dict:  # type: ignore[no-untyped-def]
-    return register(*SIGN_IN_GRANTS, "--redirect-uri", REDIRECT, name="Photo App")
-
-
-@pytest.fixture
-def api(register) -> dict:  # type: ignore[no-untyped-def]
-    return register(name="Photo API")
-
-
 def parallel(calls: list, workers: int = WORKERS) -> list:  # type: ignore[type-arg]
     """Run the callables at once (released together by a barrier); their results in order."""
     barrier = threading.Barrier(len(calls)) if len(calls) <= workers else None

@@ -62,17 +62,6 @@ def node_settings() -> dict[str, str]:
     return {"AUTHSERVER_DEVICE_POLL_INTERVAL": "1"}
 
 
-@pytest.fixture
-def app(register) -> dict:  # type: ignore[no-untyped-def]
-    return register(*SIGN_IN_GRANTS, "--redirect-uri", REDIRECT, name="Photo App")
-
-
-@pytest.fixture
-def api(register) -> dict:  # type: ignore[no-untyped-def]
-    """A resource server: a confidential client that introspects tokens."""
-    return register(name="Photo API")
-
-
 def userinfo(node, access_token: str) -> httpx.Response:  # type: ignore[no-untyped-def]
     return httpx.get(node.url("/userinfo"), headers={"Authorization": f"Bearer {access_token}"}, timeout=TIMEOUT)
 
