@@ -134,15 +134,23 @@ class ClientAuthenticator:
             raise _invalid_client("Client assertion has already been used")
 
 
-def _parse_basic(value: str) -> tuple[str, str]:
+def basic_credentials(value: str) -> tuple[str, str] | None:
+    """(client_id, secret) from a Basic credential (RFC 6749 §2.3.1: each part form-urlencoded), or None."""
     try:
         decoded = base64.b64decode(value, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise _invalid_client("Malformed Basic credentials") from exc
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
     client_id, sep, secret = decoded.partition(":")
     if not sep or not client_id:
-        raise _invalid_client("Malformed Basic credentials")
+        return None
     return unquote(client_id), unquote(secret)
+
+
+def _parse_basic(value: str) -> tuple[str, str]:
+    credentials = basic_credentials(value)
+    if credentials is None:
+        raise _invalid_client("Malformed Basic credentials")
+    return credentials
 
 
 def _assertion_subject(assertion: str) -> str | None:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
-from urllib.parse import unquote
 
 import structlog
 from starlette.requests import Request
 from starlette.responses import Response
 
 from authserver.concurrency import run_sync
+from authserver.oauth.client_auth import basic_credentials
 from authserver.oauth.requests import OAuthRequest
 from authserver.services import Services
 from authserver.web.forms import read_form
@@ -42,12 +41,9 @@ def client_identity(request: OAuthRequest) -> str:
     """
     authorization = request.headers.get("authorization", "")
     if authorization[:6].lower() == "basic ":
-        try:
-            user = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8").partition(":")[0]
-            if user:
-                return "client:" + unquote(user)[:100]
-        except (ValueError, UnicodeDecodeError):
-            pass
+        credentials = basic_credentials(authorization[6:].strip())
+        if credentials is not None:
+            return "client:" + credentials[0][:100]
     client_id = request.form.get("client_id")
     if client_id:
         return "client:" + client_id[:100]
