@@ -17,3 +17,9 @@ def app(register) -> dict:  # type: ignore[no-untyped-def]
 def api(register) -> dict:  # type: ignore[no-untyped-def]
     """A resource server: a confidential client that introspects tokens."""
     return register(name="Photo API")
+
+
+@pytest.fixture
+def service(register) -> dict:  # type: ignore[no-untyped-def]
+    """A confidential service using client credentials."""
+    return register(name="billing")

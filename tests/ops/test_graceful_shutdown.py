@@ -111,11 +111,6 @@ def node_settings() -> dict[str, str]:
     return {"AUTHSERVER_RATE_LIMIT_TOKEN": "1000000/minute"}
 
 
-@pytest.fixture
-def service(register) -> dict:  # type: ignore[no-untyped-def]
-    return register(name="billing")
-
-
 def login_attempt(node: Node, app: dict) -> Callable[[], httpx.Response]:
     """A slower request (an argon2 verification): a failed sign-in for an unknown user, replayable."""
     with Browser() as browser:

@@ -148,24 +148,6 @@ def outage_then_recovery(redis: RedisProcess, base: str) -> None:
 
 
 @pytest.fixture
-def service(register) -> dict:  # type: ignore[no-untyped-def]
-    return register(name="billing")
-
-
-@pytest.fixture
-def api(register) -> dict:  # type: ignore[no-untyped-def]
-    return register(name="api")
-
-
-@pytest.fixture
-def alice(cli) -> dict:  # type: ignore[no-untyped-def]
-    result = cli("user", "create", "--username", "alice", "--email", "alice@example.com", "--name", "Alice",
-                 "--password-stdin", "--json", stdin=PASSWORD + "\n")
-    assert result.code == 0, result.err
-    return result.json()
-
-
-@pytest.fixture
 def app(register, alice) -> dict:  # type: ignore[no-untyped-def]
     return register("--grant-type", "authorization_code", "--grant-type", "refresh_token",
                     "--redirect-uri", REDIRECT, name="Photo App")
