@@ -23,7 +23,7 @@ from authserver.endpoints import (
     token,
     userinfo,
 )
-from authserver.interaction import account, authorize, consent, device, login, logout, mfa
+from authserver.interaction import account, authorize, consent, device, login, logout, mfa, reauth
 from authserver.resources import resource_dir
 from authserver.logs import configure_logging
 from authserver.metrics import Metrics, MetricsMiddleware
@@ -83,6 +83,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/mfa", mfa.mfa, methods=["GET", "POST"]),
         Route("/account", account.account, methods=["GET"]),
         Route("/account/password", account.change_password, methods=["POST"]),
+        Route("/account/reauth", reauth.reauth, methods=["GET", "POST"]),
+        Route("/account/mfa/totp/start", account.totp_start, methods=["POST"]),
         Route("/account/mfa/totp", account.totp_enrol, methods=["GET", "POST"]),
         Route("/account/mfa/totp/disable", account.totp_disable, methods=["POST"]),
         Route("/account/mfa/backup-codes", account.regenerate_backup_codes, methods=["POST"]),

@@ -90,6 +90,9 @@ class BrowserSession:
     created_at: int
     last_seen_at: int
     expires_at: int
+    # Sudo mode: when the user last proved their factors again on the re-authentication page, and how.
+    reauth_at: int | None = None
+    reauth_amr: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from authserver.metrics import Metrics
 from authserver.ratelimit import RateLimiter
 from authserver.security.crypto import Sealer
 from authserver.security.secrets import SecretHasher
+from authserver.security.throttle import Throttle
 from authserver.settings import Settings
 from authserver.store import Store
 from authserver.store.sql import SqlStore
@@ -37,6 +38,8 @@ class Services:
     pages: Pages
     limits: RateLimiter
     metrics: Metrics
+    # Every guessable secret (passwords, second-factor codes, device user codes) is counted here.
+    throttle: Throttle
 
     def close(self) -> None:
         self.cache.close()
@@ -98,4 +101,5 @@ def build_services(settings: Settings, *, metrics: Metrics | None = None) -> Ser
         pages=Pages(resource_dir("templates")),
         limits=limits,
         metrics=metrics,
+        throttle=Throttle.from_settings(cache, settings, events),
     )

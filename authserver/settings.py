@@ -68,16 +68,37 @@ class Settings(BaseSettings):
     device_guess_window: int = Field(default=600, ge=10, le=86400)
     # Device codes one client may request per minute: every live code is one more target for guessing.
     device_codes_per_minute: int = Field(default=60, ge=1, le=100000)
-    # Login throttling (per account and per client IP, in the shared cache): after login_max_failures
-    # failures the account is locked for login_lock_seconds, doubling with each further failure up to
+    # Guess throttling (security/throttle.py), one set of counters for passwords and second-factor
+    # codes wherever they are typed: per (account, source address), per account, per source address.
+    # Reaching a limit locks for login_lock_seconds, doubling with each further failure up to
     # login_max_lock_seconds. Counters forget after login_failure_window seconds.
-    login_max_failures: int = Field(default=5, ge=1, le=100)
-    login_ip_max_failures: int = Field(default=50, ge=1, le=10000)
-    login_lock_seconds: int = Field(default=30, ge=1, le=3600)
-    login_max_lock_seconds: int = Field(default=900, ge=1, le=86400)
-    login_failure_window: int = Field(default=3600, ge=60, le=86400)
-    # Wrong second-factor codes allowed in one sign-in before it is discarded.
-    mfa_max_attempts: int = Field(default=5, ge=1, le=20)
+    login_max_failures: int = Field(
+        default=5, ge=1, le=100,
+        description="wrong passwords or codes for one account from one source address (an IPv4 address or an "
+                    "IPv6 /64) before that pair is locked")
+    login_account_max_failures: int = Field(
+        default=20, ge=1, le=100000,
+        description="wrong passwords or codes for one account from all addresses together before the account is "
+                    "locked for every browser that has not signed in to it before (keep it above "
+                    "login_max_failures)")
+    login_ip_max_failures: int = Field(
+        default=50, ge=1, le=10000,
+        description="wrong passwords or codes from one source address, whatever the account, before the address "
+                    "is locked")
+    login_lock_seconds: int = Field(default=30, ge=1, le=3600, description="first lock; doubles with each further failure")
+    login_max_lock_seconds: int = Field(default=900, ge=1, le=86400, description="longest lock")
+    login_failure_window: int = Field(default=3600, ge=60, le=86400,
+                                      description="failures are forgotten this many seconds after the first")
+    mfa_max_attempts: int = Field(default=5, ge=1, le=20,
+                                  description="wrong second-factor codes in one sign-in before it is discarded")
+    known_device_ttl: int = Field(
+        default=180 * 86400, ge=86400, le=730 * 86400,
+        description="lifetime of the known-device cookie a browser gets when it signs in: it lets that browser "
+                    "past the account-wide lock (not past the lock of its own address)")
+    reauth_seconds: int = Field(
+        default=300, ge=30, le=3600,
+        description="sudo mode: factor and password changes need the password (and the second factor where "
+                    "enrolled) proven within this many seconds")
     # Rate limits in the `limits` notation ("N/second|minute|hour"), shared by all nodes through Redis.
     # Per client: /token, /introspect, /revoke, /device_authorization. Per IP and per account: the
     # login and MFA forms. Per IP: device code entry. Over a limit: 429 with Retry-After.

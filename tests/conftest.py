@@ -186,3 +186,28 @@ def alice(cli) -> dict:  # type: ignore[no-untyped-def]
 def api(register) -> dict:  # type: ignore[no-untyped-def]
     """A resource server (a confidential client) that introspects tokens."""
     return register(name="api")
+
+
+@pytest.fixture
+def cheap_argon2(monkeypatch):  # type: ignore[no-untyped-def]
+    """argon2id at its cheapest parameters, for the modules that ask for it
+    (`pytestmark = pytest.mark.usefixtures("cheap_argon2")`).
+
+    The account-protection tests sign in a few hundred times and assert no timings; at the production cost (~0.35 s per hash
+    or verification) the account-protection suite would take minutes. Production parameters stay
+    covered by the rest of the suite (tests/cli/test_users.py, the sign-in tests).
+    """
+    from argon2 import PasswordHasher
+
+    from authserver.security import passwords
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    monkeypatch.setattr(passwords, "_hasher", cheap)
+    dummy = getattr(passwords, "_dummy_hash", None)
+    if hasattr(dummy, "cache_clear"):  # made on first use with whatever hasher is current
+        dummy.cache_clear()
+    if isinstance(getattr(passwords, "_DUMMY_HASH", None), str):
+        monkeypatch.setattr(passwords, "_DUMMY_HASH", cheap.hash("not-a-real-password-but-the-same-cost"))
+    yield
+    if hasattr(dummy, "cache_clear"):
+        dummy.cache_clear()  # the next test file gets a dummy hash at the real cost again

@@ -24,6 +24,11 @@ class Cache(Protocol):
         """Increment, starting the expiry on first use; returns the new value."""
         ...
 
+    def decr(self, key: str) -> int:
+        """Give back one incr: decrement a live counter (never below zero, keeping its expiry); an
+        absent or expired key stays absent. Returns the new value (0 when absent)."""
+        ...
+
     def take(self, key: str) -> str | None:
         """Atomic get-and-delete."""
         ...

@@ -64,6 +64,15 @@ class MemoryCache:
             self._data[key] = (str(value), self._data[key][1])
             return value
 
+    def decr(self, key: str) -> int:
+        with self._lock:
+            current = self._live(key, time.monotonic())
+            if current is None:
+                return 0
+            value = max(0, int(current) - 1)
+            self._data[key] = (str(value), self._data[key][1])
+            return value
+
     def take(self, key: str) -> str | None:
         with self._lock:
             value = self._live(key, time.monotonic())

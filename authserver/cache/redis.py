@@ -16,6 +16,13 @@ local v = redis.call('INCR', KEYS[1])
 if v == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return v
 """
+# Only a live key is decremented (DECR on a missing key would create a -1 with no expiry), never below 0.
+_DECR_EXISTING = """
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+if tonumber(v) <= 0 then return 0 end
+return redis.call('DECR', KEYS[1])
+"""
 
 
 @contextlib.contextmanager
@@ -45,6 +52,7 @@ class RedisCache:
         )
         self._prefix = prefix
         self._incr = self._redis.register_script(_INCR_WITH_TTL)
+        self._decr = self._redis.register_script(_DECR_EXISTING)
 
     def get(self, key: str) -> str | None:
         with _translate():
@@ -65,6 +73,10 @@ class RedisCache:
     def incr(self, key: str, ttl: float) -> int:
         with _translate():
             return int(self._incr(keys=[self._prefix + key], args=[_ms(ttl)]))
+
+    def decr(self, key: str) -> int:
+        with _translate():
+            return int(self._decr(keys=[self._prefix + key]))
 
     def take(self, key: str) -> str | None:
         with _translate():

@@ -1,50 +1,40 @@
 """The hosted account page: profile, second factors, sessions, connected apps, password.
 
-Every change is a POST with a CSRF token; the ones that weaken the account (turning TOTP off) or
-change the password ask for the current password again (and a current code for TOTP).
+Every change is a POST with a CSRF token, and no GET changes anything. Changes to how the account is
+protected (setting up or turning off TOTP, new backup codes, a new password) pass the sudo gate
+first (interaction/account_gate.py: the password, and the second factor when enrolled, proven within
+`reauth_seconds`, else the re-authentication page and back). A new password also needs the current
+one, checked by the one password check (interaction/credentials.py) and so throttled like sign-in.
 """
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from authserver.concurrency import run_sync
 from authserver.domain import BrowserSession, User
-from authserver.interaction import state
-from authserver.interaction.events import client_ip, emit
-from authserver.interaction.mfa import totp_sealer
-from authserver.interaction.sessions import clear_session_cookie, current_session, end_session_sync
-from authserver.interaction.throttle import LoginThrottle
+from authserver.interaction.account_gate import ACCOUNT, require_recent_auth, signed_in
+from authserver.interaction.credentials import Verdict, check_password, guesser, totp_sealer
+from authserver.interaction.events import emit
+from authserver.interaction.sessions import clear_session_cookie, end_session_sync
 from authserver.oauth.claims import SCOPE_DESCRIPTIONS
 from authserver.security import backup_codes, passwords, totp
 from authserver.services import Services
-from authserver.web.cookies import attach_csrf, browser_binding, check_csrf, csrf_token
+from authserver.web.cookies import attach_csrf, check_csrf, csrf_token
 from authserver.web.forms import read_form
 from authserver.web.oauth_edge import services
 from authserver.web.pages import PageError
 
+ENROL = "/account/mfa/totp"
+TOO_MANY = "Too many wrong attempts. Wait a few minutes, then try again."
+
 
 def _when(ts: int | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC") if ts else ""
-
-
-async def _signed_in(request: Request, svc: Services) -> tuple[BrowserSession, User] | Response:
-    session = await current_session(request, svc)
-    user = await run_sync(svc.store.get_user, session.user_id) if session else None
-    if session is None or user is None:
-        # Sign in for the account page itself, then come back.
-        it = state.new_interaction({"kind": "account", "next": "/account", "prompt": [], "scopes": []},
-                                   browser_binding(csrf_token(request, svc.settings)), int(time.time()))
-        await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
-        response = RedirectResponse("/login?" + urlencode({"interaction": it.id}), status_code=303)
-        attach_csrf(request, response, svc.settings)
-        return response
-    return session, user
 
 
 def _overview(svc: Services, session: BrowserSession, user: User) -> dict:
@@ -83,24 +73,33 @@ async def _page(svc: Services, request: Request, session: BrowserSession, user: 
 
 async def account(request: Request) -> Response:
     svc = services(request)
-    signed = await _signed_in(request, svc)
+    signed = await signed_in(request, svc)
     if isinstance(signed, Response):
         return signed
     session, user = signed
     notice = {"password": "Your password was changed. Your other sessions were signed out.",
               "totp": "Two-step verification is on.", "totp-off": "Two-step verification is off.",
               "ended": "The session was signed out.", "others": "All your other sessions were signed out.",
-              "revoked": "The app's access was removed."}.get(request.query_params.get("done", ""))
+              "revoked": "The app's access was removed.",
+              "confirmed": "Thank you. For the next few minutes you can change your password and two-step "
+                           "verification without confirming again."}.get(request.query_params.get("done", ""))
     return await _page(svc, request, session, user, notice=notice)
 
 
-async def _post(request: Request) -> tuple[Services, BrowserSession, User, dict[str, str]] | Response:
+async def _post(request: Request, *, sudo: str | None = None,
+                ) -> tuple[Services, BrowserSession, User, dict[str, str]] | Response:
+    """The preamble of every account form: the form, its CSRF token, the session. `sudo`: the change
+    needs a recent authentication; without one, the re-authentication page, then back to this page."""
     svc = services(request)
     form = dict(await read_form(request, svc.settings.max_body_bytes))
     check_csrf(request, svc.settings, form)
-    signed = await _signed_in(request, svc)
+    signed = await signed_in(request, svc)
     if isinstance(signed, Response):
         return signed
+    if sudo is not None:
+        gate = await require_recent_auth(request, svc, signed[0], back_to=sudo)
+        if gate is not None:
+            return gate
     return svc, signed[0], signed[1], form
 
 
@@ -108,23 +107,19 @@ def _done(what: str) -> Response:
     return RedirectResponse(f"/account?done={what}", status_code=303)
 
 
-def _check_password(svc: Services, user: User, password: str, ip: str | None) -> bool:
-    throttle = LoginThrottle(svc.cache, svc.settings, svc.events)
-    account = throttle.account_key(user.id, user.username)
-    locked = throttle.locked(account, ip)
-    ok, _ = passwords.verify_password(password[: passwords.MAX_LENGTH * 4], user.password_hash)
-    if not ok and not locked:
-        throttle.failure(account, ip, user_id=user.id)
-    return ok and not locked
-
-
 async def change_password(request: Request) -> Response:
-    posted = await _post(request)
+    posted = await _post(request, sudo=ACCOUNT)
     if isinstance(posted, Response):
         return posted
     svc, session, user, form = posted
     new, repeat = form.get("new_password", ""), form.get("confirm_password", "")
-    if not await run_sync(_check_password, svc, user, form.get("current_password", ""), client_ip(request)):
+    who = guesser(request, svc)
+    current = await run_sync(lambda: check_password(svc, who, form.get("current_password", ""), user=user,
+                                                    complete=False))
+    if current.verdict is Verdict.THROTTLED:
+        return await _page(svc, request, session, user, error=TOO_MANY, status=429)
+    if current.verdict is Verdict.WRONG:
+        await emit(svc, request, "password.change_failed", user_id=user.id, reason="current_password")
         return await _page(svc, request, session, user, error="Your current password is not right.", status=400)
     if new != repeat:
         return await _page(svc, request, session, user, error="The new passwords do not match.", status=400)
@@ -147,8 +142,31 @@ async def change_password(request: Request) -> Response:
     return _done("password")
 
 
+async def totp_start(request: Request) -> Response:
+    """POST: a new secret (replacing one not yet confirmed), then the page that shows it."""
+    posted = await _post(request, sudo=ENROL)
+    if isinstance(posted, Response):
+        return posted
+    svc, _, user, _ = posted
+    sealed = totp_sealer(svc).seal(totp.new_secret().encode(), user.id)
+    if not await run_sync(svc.store.start_totp, user.id, sealed, int(time.time())):
+        return _done("totp")  # already on
+    return RedirectResponse(ENROL, status_code=303)
+
+
+def _pending_secret(svc: Services, user_id: str) -> tuple[bool, str | None]:
+    """(TOTP already on, the secret being set up if any)."""
+    factor = svc.store.get_totp(user_id)
+    if factor is None:
+        return False, None
+    if factor.confirmed_at is not None:
+        return True, None
+    return False, totp_sealer(svc).open(factor.secret_enc, user_id).decode()
+
+
 async def totp_enrol(request: Request) -> Response:
-    """GET: a new secret, its QR code and the secret as text. POST: activate it with a valid code."""
+    """GET: the secret being set up (its QR code and the secret as text), or a button to start.
+    POST: activate it with a valid code. Both need a recent authentication: the secret is a credential."""
     svc = services(request)
     if request.method == "POST":
         posted = await _post(request)
@@ -156,31 +174,24 @@ async def totp_enrol(request: Request) -> Response:
             return posted
         svc, session, user, form = posted
     else:
-        signed = await _signed_in(request, svc)
+        signed = await signed_in(request, svc, back_to=ENROL)
         if isinstance(signed, Response):
             return signed
         session, user = signed
         form = {}
-    sealer = totp_sealer(svc)
-
-    def current_secret() -> str | None:
-        factor = svc.store.get_totp(user.id)
-        if factor is None or factor.confirmed_at is not None:
-            return None
-        return sealer.open(factor.secret_enc, user.id).decode()
-
+    active, secret = await run_sync(_pending_secret, svc, user.id)
+    if active and request.method == "GET":
+        return _done("totp")
+    if secret is None and request.method == "POST":
+        raise PageError("Start setting up two-step verification again from your account page.", title="Expired")
+    gate = await require_recent_auth(request, svc, session, back_to=ENROL)
+    if gate is not None:
+        return gate
+    if secret is None:
+        return _render(svc, request, "totp_start.html", {})
     if request.method == "GET":
-        factor = await run_sync(svc.store.get_totp, user.id)
-        if factor is not None and factor.confirmed_at is not None:
-            return _done("totp")
-        secret = totp.new_secret()
-        if not await run_sync(svc.store.start_totp, user.id, sealer.seal(secret.encode(), user.id), int(time.time())):
-            return _done("totp")
         return _enrol_page(svc, request, user, secret, None)
 
-    secret = await run_sync(current_secret)
-    if secret is None:
-        raise PageError("Start setting up two-step verification again from your account page.", title="Expired")
     step = totp.matching_step(secret, form.get("code", "")[:16])
     if step is None or not await run_sync(svc.store.confirm_totp, user.id, step, int(time.time())):
         await emit(svc, request, "mfa.enrolment_failed", user_id=user.id)
@@ -206,38 +217,25 @@ def _new_backup_codes(svc: Services, user_id: str) -> list[str]:
     return codes
 
 
-def _verify_totp(svc: Services, user_id: str, code: str) -> bool:
-    factor = svc.store.get_totp(user_id)
-    if factor is None or factor.confirmed_at is None:
-        return False
-    step = totp.matching_step(totp_sealer(svc).open(factor.secret_enc, user_id).decode(), code)
-    return step is not None and svc.store.use_totp_step(user_id, step)
-
-
 async def totp_disable(request: Request) -> Response:
-    posted = await _post(request)
+    posted = await _post(request, sudo=ACCOUNT)
     if isinstance(posted, Response):
         return posted
-    svc, session, user, form = posted
-    password_ok = await run_sync(_check_password, svc, user, form.get("password", ""), client_ip(request))
-    code_ok = password_ok and await run_sync(_verify_totp, svc, user.id, form.get("code", "")[:16])
-    if not code_ok:
-        await emit(svc, request, "mfa.disable_failed", user_id=user.id)
-        return await _page(svc, request, session, user, status=400,
-                           error="To turn off two-step verification, enter your password and a current code.")
-    await run_sync(svc.store.delete_totp, user.id)
-    await emit(svc, request, "mfa.disabled", user_id=user.id, by="user")
+    svc, _, user, _ = posted
+    if await run_sync(svc.store.delete_totp, user.id):
+        await emit(svc, request, "mfa.disabled", user_id=user.id, by="user")
     return _done("totp-off")
 
 
 async def regenerate_backup_codes(request: Request) -> Response:
-    posted = await _post(request)
+    posted = await _post(request, sudo=ACCOUNT)
     if isinstance(posted, Response):
         return posted
-    svc, session, user, form = posted
-    if not await run_sync(_verify_totp, svc, user.id, form.get("code", "")[:16]):
+    svc, session, user, _ = posted
+    active, _ = await run_sync(_pending_secret, svc, user.id)
+    if not active:
         return await _page(svc, request, session, user, status=400,
-                           error="Enter a current code from your authenticator app to get new backup codes.")
+                           error="Backup codes come with two-step verification: turn it on first.")
     codes = await run_sync(_new_backup_codes, svc, user.id)
     await emit(svc, request, "backup_codes.regenerated", user_id=user.id)
     return _render(svc, request, "backup_codes.html", {"codes": codes, "first": False})

@@ -1,9 +1,9 @@
 """The hosted pages of the device grant (RFC 8628 §3.3): enter the code, sign in, confirm.
 
 verification_uri_complete only pre-fills the code; the user still submits it and then approves on a
-page naming the device's client and scopes (§5.4: no one-click approval). Wrong codes are counted
-per IP address and per signed-in account in the shared cache, and every wrong code, unknown or
-expired, gets the same answer.
+page naming the device's client and scopes (§5.4: no one-click approval). Code entries go through the
+one throttle (security/throttle.py): reserved per source address (IPv6: per /64) and per signed-in
+account before the lookup, and every wrong code, unknown or expired, gets the same answer.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from authserver.interaction.sessions import current_session
 from authserver.oauth.claims import consent_items
 from authserver.oauth.device import display, normalise
 from authserver.services import Services
+from authserver.web.addresses import source_key
 from authserver.web.cookies import attach_csrf, browser_binding, check_csrf, csrf_token
 from authserver.web.forms import read_form
 from authserver.web.oauth_edge import services
@@ -29,7 +30,6 @@ from authserver.web.pages import PageError
 
 WRONG_CODE = "That code is not valid or has expired. Check the code on your device and try again."
 TOO_MANY = "Too many wrong codes. Wait a few minutes, then try again."
-GUESSES = "device-guess:"
 
 
 def _entry_page(svc: Services, request: Request, user_code: str, error: str | None, status: int = 200) -> Response:
@@ -39,22 +39,6 @@ def _entry_page(svc: Services, request: Request, user_code: str, error: str | No
     )
     attach_csrf(request, response, svc.settings)
     return response
-
-
-def _guess_keys(request: Request, user_id: str | None) -> list[str]:
-    keys = [GUESSES + "ip:" + (request.client.host if request.client else "unknown")]
-    if user_id:
-        keys.append(GUESSES + "user:" + user_id)
-    return keys
-
-
-def _throttled(svc: Services, keys: list[str]) -> bool:
-    return any(int(svc.cache.get(k) or 0) >= svc.settings.device_guess_limit for k in keys)
-
-
-def _count_failure(svc: Services, keys: list[str]) -> None:
-    for key in keys:
-        svc.cache.incr(key, svc.settings.device_guess_window)
 
 
 async def device(request: Request) -> Response:
@@ -68,16 +52,20 @@ async def device(request: Request) -> Response:
     await run_sync(svc.limits.hit, "device_entry_ip", client_ip(request) or "unknown")
     entered = form.get("user_code", "")[:64]
     session = await current_session(request, svc)
-    keys = _guess_keys(request, session.user_id if session else None)
-    if await run_sync(_throttled, svc, keys):
+    # Reserved before the lookup (the one throttle): parallel guesses cannot exceed the limit.
+    counters = svc.throttle.for_user_code(source_key(client_ip(request)), session.user_id if session else None)
+    reservation = await run_sync(svc.throttle.reserve, counters)
+    if not reservation.allowed:
         await emit(svc, request, "device_code.throttled")
         return _entry_page(svc, request, entered, TOO_MANY, status=429)
     code = normalise(entered)
     record = await run_sync(svc.store.find_pending_user_code, code, int(time.time())) if code else None
     if record is None:
-        await run_sync(_count_failure, svc, keys)
+        await run_sync(lambda: svc.throttle.failed(reservation, ip=client_ip(request)))
         await emit(svc, request, "device_code.rejected")
         return _entry_page(svc, request, entered, WRONG_CODE, status=400)
+    # A right code is not a guess: the attempt is given back (the counts are not cleared).
+    await run_sync(lambda: svc.throttle.succeeded(reservation, complete=False))
 
     browser = browser_binding(csrf_token(request, svc.settings))
     it = state.new_interaction(

@@ -1,13 +1,14 @@
 """GET/POST /login: the hosted password step; then /mfa when the account has a second factor.
 
 Unknown users, wrong passwords, disabled and locked accounts get one generic message and cost the
-same argon2 verification (verify_password hashes against a dummy when there is no user, and a locked
-account is still verified, its result ignored).
+same argon2 verification (interaction/credentials.py: the one password check, through the one
+throttle). A complete sign-in gives the browser the account's known-device cookie.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import structlog
@@ -16,12 +17,18 @@ from starlette.responses import RedirectResponse, Response
 
 from authserver.concurrency import run_sync
 from authserver.domain import ACR_PASSWORD, Authentication, User
-from authserver.interaction import state
-from authserver.interaction.events import client_ip, emit
+from authserver.interaction import known_device, state
+from authserver.interaction.credentials import (
+    Guesser,
+    PasswordCheck,
+    Verdict,
+    check_password,
+    guesser,
+    has_second_factor,
+)
+from authserver.interaction.events import emit
 from authserver.interaction.flow import advance, load_for_browser
 from authserver.interaction.sessions import SESSION, set_session_cookie, start_session_sync
-from authserver.interaction.throttle import LoginThrottle
-from authserver.security import passwords
 from authserver.services import Services
 from authserver.web.cookies import attach_csrf, browser_binding, check_csrf, cookie_name, csrf_token
 from authserver.web.forms import read_form
@@ -32,28 +39,19 @@ GENERIC_FAILURE = "Incorrect username or password."
 MAX_LOGIN_LENGTH = 320
 
 
-def verify_credentials(svc: Services, login: str, password: str, ip: str | None) -> tuple[User | None, str, str | None]:
-    """(user, throttle key, id of the account named). The user only if the password is right and
-    nothing forbids the login; the id (for the audit trail only) whenever the account exists."""
+@dataclass(frozen=True)
+class LoginAttempt:
+    check: PasswordCheck
+    user: User | None  # only when the password was right
+    second_factor: bool
+
+
+def verify_credentials(svc: Services, who: Guesser, login: str, password: str) -> LoginAttempt:
     user = svc.store.find_user(login) if 0 < len(login) <= MAX_LOGIN_LENGTH else None
-    throttle = LoginThrottle(svc.cache, svc.settings, svc.events)
-    account = throttle.account_key(user.id if user else None, login)
-    locked = throttle.locked(account, ip)
-    # Over-long passwords are refused without hashing: argon2 cost must not be attacker-controlled.
-    candidate = password if len(password) <= passwords.MAX_LENGTH * 4 else ""
-    ok, new_hash = passwords.verify_password(candidate, user.password_hash if user else None)
-    if locked or not ok or user is None or user.disabled or not candidate:
-        if not locked:
-            throttle.failure(account, ip, user_id=user.id if user else None)
-        return None, account, user.id if user else None
-    if new_hash:
-        svc.store.set_password_hash(user.id, new_hash)  # parameters changed since it was stored
-    return user, account, user.id
-
-
-def has_second_factor(svc: Services, user_id: str) -> bool:
-    factor = svc.store.get_totp(user_id)
-    return factor is not None and factor.confirmed_at is not None
+    second = user is not None and has_second_factor(svc, user.id)
+    # With a second factor to come, a right password is not yet a sign-in: it clears no failure count.
+    check = check_password(svc, who, password, user=user, login=login, complete=not second)
+    return LoginAttempt(check, user if check.verdict is Verdict.RIGHT else None, second)
 
 
 def login_page(svc: Services, request: Request, it: state.Interaction, *, username: str, error: str | None,
@@ -91,6 +89,7 @@ async def finish_sign_in(request: Request, svc: Services, it: state.Interaction,
         # have not set up): the page must carry the session cookie, or the session would be a phantom.
         response = svc.pages.error(exc)
     set_session_cookie(response, svc, value)
+    known_device.remember(request, response, svc.settings, auth.user_id)
     return response
 
 
@@ -105,24 +104,27 @@ async def login(request: Request) -> Response:
     check_csrf(request, svc.settings, form)
     it = await load_for_browser(request, svc, form.get("interaction"), browser)
     username = form.get("username", "").strip()
-    await run_sync(lambda: (svc.limits.hit("login_ip", client_ip(request) or "unknown"),
-                            svc.limits.hit("login_account", username.lower()[:MAX_LOGIN_LENGTH])))
-    user, account, named = await run_sync(
-        verify_credentials, svc, username, form.get("password", ""), client_ip(request)
-    )
+    who = guesser(request, svc)
+    # Keyed by a keyed hash of the name as typed: the typed text (maybe a pasted password) is stored nowhere.
+    typed = svc.throttle.account_key(None, username)
+    await run_sync(lambda: (svc.limits.hit("login_ip", who.ip or "unknown"), svc.limits.hit("login_account", typed)))
+    attempt = await run_sync(verify_credentials, svc, who, username, form.get("password", ""))
+    account = attempt.check.account
+    user = attempt.user
     if user is None:
         svc.metrics.logins.labels("failure").inc()
         it.login_failures += 1
         await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
-        await emit(svc, request, "login.failed", client_id=it.client_id, account=account, user_id=named)
+        await emit(svc, request, "login.failed", client_id=it.client_id, account=account,
+                   user_id=attempt.check.named,
+                   **({"throttled": True} if attempt.check.verdict is Verdict.THROTTLED else {}))
         return await run_sync(login_page, svc, request, it, username=username, error=GENERIC_FAILURE, status=400)
 
     now = int(time.time())
-    if await run_sync(has_second_factor, svc, user.id):
+    if attempt.second_factor:
         # Half signed in: nothing is granted until the second factor; the state lives in the interaction.
-        it.extra["mfa"] = {"user_id": user.id, "pwd_time": now, "failures": 0, "account": account}
+        it.extra["mfa"] = {"user_id": user.id, "pwd_time": now}
         await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
         return RedirectResponse("/mfa?" + urlencode({"interaction": it.id}), status_code=303)
-    await run_sync(LoginThrottle(svc.cache, svc.settings, svc.events).success, account)
     auth = Authentication(user_id=user.id, auth_time=now, amr=("pwd",), acr=ACR_PASSWORD)
     return await finish_sign_in(request, svc, it, auth)

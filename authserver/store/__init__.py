@@ -69,6 +69,9 @@ class SessionStore(Protocol):
         ...
 
     def list_user_sessions(self, user_id: str) -> Sequence[BrowserSession]: ...
+    def mark_reauthenticated(self, id_hash: str, at: int, amr: Sequence[str]) -> bool:
+        """Record a re-authentication of the session (sudo mode); False if the session is gone."""
+        ...
 
 
 class CodeStore(Protocol):

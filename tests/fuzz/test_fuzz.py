@@ -52,7 +52,7 @@ from starlette.testclient import TestClient
 from authserver.app import create_app
 from authserver.cli import main as cli_main
 from authserver.domain import ACR_MFA, ACR_PASSWORD, Authentication
-from authserver.interaction.mfa import totp_sealer
+from authserver.interaction.credentials import totp_sealer
 from authserver.interaction.sessions import start_session_sync
 from authserver.security import backup_codes, passwords
 from authserver.settings import Settings

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from tests.helpers import PASSWORD, basic, follow, forms, submit
-from tests.http.test_mfa import (  # noqa: F401  (cheap_argon2 is an autouse fixture)
+from tests.pages import (
     GENERIC,
     SESSION,
     SIGN_IN_CLIENT,
@@ -20,17 +20,19 @@ from tests.http.test_mfa import (  # noqa: F401  (cheap_argon2 is an autouse fix
     assert_page_headers,
     backup_codes_on,
     browser_from,
-    cheap_argon2,
     create_user,
     enrol,
     mfa_state,
     notice,
     password_step,
+    reauthenticate,
     sign_in_to,
     start,
     tokens,
     walk,
 )
+
+pytestmark = pytest.mark.usefixtures("cheap_argon2")
 
 
 @pytest.fixture
@@ -108,7 +110,7 @@ def test_account_page_shows_the_profile_and_only_posts_with_csrf(http, alice):
     assert_page_headers(page)
     assert "<dd>alice</dd>" in page.text and "alice@example.com" in page.text
     assert mfa_state(page) == (False, None)
-    assert 'href="/account/mfa/totp"' in page.text
+    assert any(f["action"] == "/account/mfa/totp/start" for f in forms(page.text))  # setting up starts with a POST
     assert "No apps have access" in page.text
     assert sessions_on(page) == [(sessions_on(page)[0][0], True)]
     assert "Sign out everywhere else" not in page.text
@@ -190,6 +192,12 @@ def test_password_change_signs_out_the_other_sessions(http, app, alice):
 def test_password_change_keeps_the_second_factor(http, app, alice):
     account_sign_in(http)
     authenticator, _ = enrol(http)
+    # This session signed in before TOTP was on: a password change needs a code now (sudo mode).
+    response = account_post(http, "/account/password", current_password=PASSWORD, new_password=NEW_PASSWORD,
+                            confirm_password=NEW_PASSWORD)
+    assert response.status_code == 303 and response.headers["location"].startswith("/account/reauth?")
+    assert password_works(http, PASSWORD)
+    assert reauthenticate(http, code=authenticator.code()).status_code == 303
     response = account_post(http, "/account/password", current_password=PASSWORD, new_password=NEW_PASSWORD,
                             confirm_password=NEW_PASSWORD)
     assert response.status_code == 303
@@ -353,14 +361,19 @@ def test_new_backup_codes_replace_the_old_ones(http, app, alice):
     assert submit(browser, page, code=old_codes[0]).status_code == 303
     assert mfa_state(http.get("/account")) == (True, 9)
 
-    for code in (authenticator.wrong(), old_codes[1], ""):
-        response = account_post(http, "/account/mfa/backup-codes", code=code)
+    # New codes are a sudo action, and this session has not proved the second factor yet.
+    for code in (authenticator.wrong(), old_codes[0], ""):  # wrong, used, missing
+        refused = account_post(http, "/account/mfa/backup-codes")
+        assert refused.status_code == 303 and refused.headers["location"] == "/account/reauth?next=%2Faccount"
+        assert not backup_codes_on(refused)
+        response = reauthenticate(http, code=code)
         assert response.status_code == 400
-        assert "current code from your authenticator app" in alert(response)
+        assert "current code from your app" in alert(response)
         assert not backup_codes_on(response)
     assert mfa_state(http.get("/account")) == (True, 9)
 
-    response = account_post(http, "/account/mfa/backup-codes", code=authenticator.code())
+    assert reauthenticate(http, code=authenticator.code()).status_code == 303
+    response = account_post(http, "/account/mfa/backup-codes")
     assert response.status_code == 200
     assert_page_headers(response)
     assert "old codes no longer work" in response.text
@@ -383,9 +396,11 @@ def test_new_backup_codes_replace_the_old_ones(http, app, alice):
 ACTIONS = {
     "/account/password": {"current_password": PASSWORD, "new_password": NEW_PASSWORD,
                           "confirm_password": NEW_PASSWORD},
+    "/account/reauth": {"password": PASSWORD, "code": "000000", "next": "/account"},
+    "/account/mfa/totp/start": {},
     "/account/mfa/totp": {"code": "000000"},
-    "/account/mfa/totp/disable": {"password": PASSWORD, "code": "000000"},
-    "/account/mfa/backup-codes": {"code": "000000"},
+    "/account/mfa/totp/disable": {},
+    "/account/mfa/backup-codes": {},
     "/account/sessions/end": {"sid": ""},
     "/account/sessions/end-others": {},
     "/account/apps/revoke": {"client_id": ""},
@@ -397,10 +412,11 @@ def test_every_account_form_needs_the_csrf_token(http, app, alice):
     authenticator, _ = enrol(http)
     other = browser_from(http)
     account_sign_in(other, code=authenticator.code)
+    # In sudo mode, so that every action below would go through if its CSRF token were not checked.
+    assert reauthenticate(http, code=authenticator.code()).status_code == 303
     values = {**ACTIONS, "/account/sessions/end": {"sid": my_sid(other)},
               "/account/apps/revoke": {"client_id": app["client_id"]},
-              "/account/mfa/totp/disable": {"password": PASSWORD, "code": authenticator.code()},
-              "/account/mfa/backup-codes": {"code": authenticator.issued[-1]}}
+              "/account/reauth": {"password": PASSWORD, "code": authenticator.code(), "next": "/account"}}
     # A forged cross-site post: the session cookie goes along, the CSRF cookie does not match.
     forger = browser_from(http)
     forger.cookies.set(SESSION, http.cookies.get(SESSION), domain="testserver.local")

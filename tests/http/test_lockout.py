@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.helpers import PASSWORD, follow, forms, submit
-from tests.http.test_mfa import (  # noqa: F401  (cheap_argon2 is an autouse fixture)
+from tests.pages import (
     GENERIC,
     SESSION,
     SIGN_IN_CLIENT,
@@ -19,15 +19,17 @@ from tests.http.test_mfa import (  # noqa: F401  (cheap_argon2 is an autouse fix
     alert,
     assert_page_headers,
     browser_from,
-    cheap_argon2,
     create_user,
     enrol,
     mfa_state,
     password_step,
+    reauthenticate,
     sign_in_to,
     start,
     walk,
 )
+
+pytestmark = pytest.mark.usefixtures("cheap_argon2")
 
 
 @pytest.fixture
@@ -222,26 +224,31 @@ def test_a_backup_code_does_not_bypass_the_lock(http, app, alice):
     assert browser.cookies.get(SESSION) is None
 
 
-@pytest.mark.parametrize("where", ["password change", "turning TOTP off"])
+@pytest.mark.parametrize("where", ["password change", "re-authentication"])
 def test_wrong_passwords_on_the_account_page_count_too(make_app, app, where):
     http = make_app(login_max_failures=3)
     account_sign_in(http)
     new = "violet elephant tangerine marmalade"
-    if where == "turning TOTP off":
+    if where == "re-authentication":  # the sudo-mode page, here before turning TOTP off
         authenticator, _ = enrol(http)
-        action, field = "/account/mfa/totp/disable", "password"
-        wrong_extra, right_extra = {"code": authenticator.wrong()}, {"code": authenticator.code()}
+        for _ in range(3):
+            assert reauthenticate(http, password=WRONG, code=authenticator.wrong()).status_code == 400
     else:
-        action, field = "/account/password", "current_password"
-        wrong_extra = right_extra = {"new_password": new, "confirm_password": new}
-    for _ in range(3):
-        assert account_post(http, action, **{field: WRONG}, **wrong_extra).status_code == 400
+        for _ in range(3):
+            response = account_post(http, "/account/password", current_password=WRONG, new_password=new,
+                                    confirm_password=new)
+            assert response.status_code == 400
     # Locked: a new sign-in with the right password is refused ...
     assert refused(LoginForm(browser_from(http), app).attempt("alice", PASSWORD))
     # ... and so is the right password on the account page (with everything else right too).
-    response = account_post(http, action, **{field: PASSWORD}, **right_extra)
-    assert response.status_code == 400
-    if where == "turning TOTP off":
+    if where == "re-authentication":
+        response = reauthenticate(http, password=PASSWORD, code=authenticator.code())
+        assert response.status_code == 429 and "Too many wrong attempts" in alert(response)
+        off = account_post(http, "/account/mfa/totp/disable")
+        assert off.status_code == 303 and off.headers["location"].startswith("/account/reauth?")
         assert mfa_state(http.get("/account"))[0] is True
     else:
+        response = account_post(http, "/account/password", current_password=PASSWORD, new_password=new,
+                                confirm_password=new)
+        assert response.status_code == 429 and "Too many wrong attempts" in alert(response)
         assert refused(LoginForm(browser_from(http), app).attempt("alice", new))

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sqlalchemy as sa
 
 from authserver.domain import BrowserSession
@@ -12,6 +14,7 @@ def _row(row: sa.Row | None) -> BrowserSession | None:
         return None
     m = dict(row._mapping)
     m["amr"] = tuple(m["amr"])
+    m["reauth_amr"] = tuple(m["reauth_amr"]) if m["reauth_amr"] is not None else None
     return BrowserSession(**m)
 
 
@@ -21,6 +24,7 @@ class SqlSessionStore:
     def add_session(self, session: BrowserSession) -> None:
         values = dict(session.__dict__)
         values["amr"] = list(session.amr)
+        values["reauth_amr"] = list(session.reauth_amr) if session.reauth_amr is not None else None
         with self.db.begin() as conn:
             # Expired sessions are swept as new ones arrive; the index keeps it cheap.
             conn.execute(t.delete().where(t.c.expires_at < session.created_at - 86400))
@@ -49,3 +53,8 @@ class SqlSessionStore:
         query = sa.select(t).where(t.c.user_id == user_id).order_by(t.c.last_seen_at.desc())
         with self.db.connect() as conn:
             return [s for s in (_row(r) for r in conn.execute(query)) if s is not None]
+
+    def mark_reauthenticated(self, id_hash: str, at: int, amr: Sequence[str]) -> bool:
+        with self.db.begin() as conn:
+            result = conn.execute(t.update().where(t.c.id_hash == id_hash).values(reauth_at=at, reauth_amr=list(amr)))
+            return result.rowcount == 1

@@ -61,6 +61,8 @@ browser_sessions = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("last_seen_at", sa.BigInteger, nullable=False),
     sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.Column("reauth_at", sa.BigInteger),
+    sa.Column("reauth_amr", sa.JSON),
 )
 
 auth_codes = sa.Table(
