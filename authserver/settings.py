@@ -96,7 +96,7 @@ class Settings(BaseSettings):
         description="lifetime of the known-device cookie a browser gets when it signs in: it lets that browser "
                     "past the account-wide lock (not past the lock of its own address)")
     reauth_seconds: int = Field(
-        default=300, ge=30, le=3600,
+        default=300, ge=1, le=3600,
         description="sudo mode: factor and password changes need the password (and the second factor where "
                     "enrolled) proven within this many seconds")
     # Rate limits in the `limits` notation ("N/second|minute|hour"), shared by all nodes through Redis.

@@ -433,6 +433,15 @@ def test_throttling_is_per_ip_address(make_app, tv):
     assert response.headers["location"].startswith("/login?interaction=")
 
 
+def test_throttling_counts_an_ipv6_64_as_one_address(make_app, tv):
+    http = make_app(device_poll_interval=1, device_guess_limit=3)
+    body = start(http, tv)
+    for i in range(3):  # one host rotating through its /64
+        assert enter_code(browser_from(http, f"2001:db8:aa:bb::{i + 1}"), "BBBB-BBBB").status_code == 400
+    assert enter_code(browser_from(http, "2001:db8:aa:bb:1:2:3:4"), body["user_code"]).status_code == 429
+    assert enter_code(browser_from(http, "2001:db8:aa:bc::1"), body["user_code"]).status_code == 303
+
+
 def test_throttling_follows_the_signed_in_account_across_addresses(make_app, tv, alice):
     http = make_app(device_poll_interval=1, device_guess_limit=3)
     laptop = http

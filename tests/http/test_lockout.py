@@ -1,6 +1,8 @@
-"""Login throttling through HTTP: account lock after repeated failures, exponential back-off, the
-per-IP limit, wrong second-factor codes counting too, and answers that do not tell a locked account
-from a wrong password or an unknown user. (No timings are asserted; lock expiry uses short locks.)"""
+"""Login throttling through HTTP: the lock after repeated failures (per account and address, and the
+higher account-wide one that a browser known to the account passes), exponential back-off, the
+per-address limit (IPv6 per /64), wrong second-factor codes and account-page passwords counting too,
+and answers that do not tell a locked account from a wrong password or an unknown user. (No timings
+are asserted; lock expiry uses short locks. Parallel attempts: tests/ops/test_guessing.py.)"""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import pytest
 
 from tests.helpers import PASSWORD, follow, forms, submit
 from tests.pages import (
+    DEVICE_COOKIE,
     GENERIC,
     SESSION,
     SIGN_IN_CLIENT,
@@ -24,6 +27,7 @@ from tests.pages import (
     mfa_state,
     password_step,
     reauthenticate,
+    set_cookie_names,
     sign_in_to,
     start,
     walk,
@@ -252,3 +256,119 @@ def test_wrong_passwords_on_the_account_page_count_too(make_app, app, where):
                                 confirm_password=new)
         assert response.status_code == 429 and "Too many wrong attempts" in alert(response)
         assert refused(LoginForm(browser_from(http), app).attempt("alice", new))
+
+
+# --- locks per address, the account-wide lock, the known-device cookie ------------------------------
+
+ATTACKER = "198.51.100.7"
+OWNER = "203.0.113.20"
+
+
+def device_cookie(http) -> str | None:  # type: ignore[no-untyped-def]
+    return http.cookies.get(DEVICE_COOKIE)
+
+
+def carrying(http, cookie: str, host: str):  # type: ignore[no-untyped-def]
+    """A browser at `host` whose only cookie is the known-device cookie `cookie` (say, the owner's laptop on
+    another network, signed out)."""
+    other = browser_from(http, host=host)
+    other.cookies.set(DEVICE_COOKIE, cookie, domain="testserver.local")
+    return other
+
+
+def test_hammering_from_one_address_locks_that_address_not_the_owner(http, app):
+    attacker = LoginForm(browser_from(http, host=ATTACKER), app)
+    for _ in range(15):  # far beyond every limit but the per-address ones
+        assert refused(attacker.attempt("alice", WRONG))
+    assert refused(attacker.attempt("alice", PASSWORD))
+    # The owner, elsewhere, in a browser that has never signed in: not locked out.
+    _, _, seen = sign_in_to(browser_from(http, host=OWNER), app)
+    assert seen == ["login", "consent"]
+
+
+def test_the_account_wide_lock_lets_only_known_browsers_in(make_app, cli, app):
+    http = make_app(login_max_failures=3, login_account_max_failures=6)
+    create_user(cli, "bob")
+    owner = browser_from(http, host=OWNER)
+    sign_in_to(owner, app)
+    known = device_cookie(owner)
+    assert known
+    # Attackers from two addresses: 3 failures each, 6 on the account: locked account-wide.
+    for host in ("198.51.100.1", "198.51.100.2"):
+        form = LoginForm(browser_from(http, host=host), app)
+        for _ in range(3):
+            assert refused(form.attempt("alice", WRONG))
+    # A browser that never signed in to alice, from a clean address: refused, the right password too.
+    assert refused(LoginForm(browser_from(http, host="192.0.2.50"), app).attempt("alice", PASSWORD))
+    # The owner's browser passes the account-wide lock, from their address or from a new one ...
+    for host in (OWNER, "192.0.2.51"):
+        response = LoginForm(carrying(http, known, host), app).attempt("alice", PASSWORD)
+        assert accepted(response), response.text
+    # ... but not the lock of an address the attacker used.
+    assert refused(LoginForm(carrying(http, known, "198.51.100.1"), app).attempt("alice", PASSWORD))
+    # The mark is bound to alice: it does nothing for bob, locked the same way.
+    for host in ("198.51.100.3", "198.51.100.4"):
+        form = LoginForm(browser_from(http, host=host), app)
+        for _ in range(3):
+            assert refused(form.attempt("bob", WRONG))
+    assert refused(LoginForm(carrying(http, known, OWNER), app).attempt("bob", PASSWORD))
+    # A forged or altered cookie is worth nothing.
+    issued, tag = known.split("~")[0].split("-", 1)
+    for forged in (f"{issued}-{'A' * len(tag)}", f"{int(issued) + 1}-{tag}", "garbage", "~" * 50):
+        assert refused(LoginForm(carrying(http, forged, "192.0.2.52"), app).attempt("alice", PASSWORD)), forged
+
+
+def test_the_known_device_cookie(make_app, cli, app, alice):
+    http = make_app(known_device_ttl=30 * 86400)
+    form = LoginForm(http, app)
+    failed = form.attempt("alice", WRONG)
+    assert DEVICE_COOKIE not in set_cookie_names(failed)  # only a complete sign-in marks the browser
+    response = form.attempt("alice", PASSWORD)
+    assert accepted(response)
+    [header] = [h for h in response.headers.get_list("set-cookie") if h.startswith(DEVICE_COOKIE + "=")]
+    attributes = {part.strip().split("=", 1)[0].lower(): part.strip() for part in header.split(";")[1:]}
+    assert "httponly" in attributes and attributes["samesite"].lower() == "samesite=lax"
+    assert attributes["max-age"] == "Max-Age=2592000" and attributes["path"] == "Path=/"
+    value = device_cookie(http)
+    assert alice["id"] not in value and "alice" not in value.lower()  # it names no account
+    # A second account signing in on the same browser adds its mark and keeps the first.
+    create_user(cli, "bob")
+    sign_in_to(http, app, username="bob", prompt="login")
+    assert value.split("~")[0] in device_cookie(http).split("~")
+    assert len(device_cookie(http).split("~")) == 2
+    # Signing out keeps it: the browser still knows both accounts.
+    http.get("/logout")
+    assert len(device_cookie(http).split("~")) == 2
+
+
+def test_the_known_device_cookie_is_secure_and_host_only_under_https(env, alice, register):
+    from starlette.testclient import TestClient
+
+    from authserver.app import create_app
+    from authserver.settings import Settings
+
+    client = register(*SIGN_IN_CLIENT, name="Photo App")
+    with TestClient(create_app(Settings(issuer="https://testserver")), base_url="https://testserver") as https:
+        response, _, _ = start(https, client)
+        response = submit(https, follow(https, response), username="alice", password=PASSWORD)
+        assert accepted(response), response.text
+        [header] = [h for h in response.headers.get_list("set-cookie") if h.startswith("__Host-" + DEVICE_COOKIE)]
+        assert "secure" in header.lower() and "httponly" in header.lower()
+
+
+def test_ipv6_addresses_count_per_64(make_app, app):
+    http = make_app(login_max_failures=3)
+    for i in range(3):  # three addresses of one /64, as privacy addresses would rotate
+        assert refused(LoginForm(browser_from(http, host=f"2001:db8:1:2::{i + 1}"), app).attempt("alice", WRONG))
+    # Every address of that /64 is locked now, an unused one too ...
+    assert refused(LoginForm(browser_from(http, host="2001:db8:1:2:ffff:1:2:3"), app).attempt("alice", PASSWORD))
+    # ... while the next /64 is another source.
+    _, _, seen = sign_in_to(browser_from(http, host="2001:db8:1:3::1"), app)
+    assert seen == ["login", "consent"]
+
+
+def test_ipv4_mapped_addresses_count_as_their_ipv4_address(make_app, app):
+    http = make_app(login_max_failures=2)
+    assert refused(LoginForm(browser_from(http, host="192.0.2.77"), app).attempt("alice", WRONG))
+    assert refused(LoginForm(browser_from(http, host="::ffff:192.0.2.77"), app).attempt("alice", WRONG))
+    assert refused(LoginForm(browser_from(http, host="192.0.2.77"), app).attempt("alice", PASSWORD))
