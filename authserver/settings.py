@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     # Guess throttling (security/throttle.py), one set of counters for passwords and second-factor
     # codes wherever they are typed: per (account, source address), per account, per source address.
     # Reaching a limit locks for login_lock_seconds, doubling with each further failure up to
-    # login_max_lock_seconds. Counters forget after login_failure_window seconds.
+    # login_max_lock_seconds. Counts are forgotten login_failure_window seconds after the last attempt.
     login_max_failures: int = Field(
         default=5, ge=1, le=100,
         description="wrong passwords or codes for one account from one source address (an IPv4 address or an "
@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     login_lock_seconds: int = Field(default=30, ge=1, le=3600, description="first lock; doubles with each further failure")
     login_max_lock_seconds: int = Field(default=900, ge=1, le=86400, description="longest lock")
     login_failure_window: int = Field(default=3600, ge=60, le=86400,
-                                      description="failures are forgotten this many seconds after the first")
+                                      description="failures are forgotten this many seconds after the last attempt")
     mfa_max_attempts: int = Field(default=5, ge=1, le=20,
                                   description="wrong second-factor codes in one sign-in before it is discarded")
     known_device_ttl: int = Field(

@@ -20,8 +20,9 @@ class Cache(Protocol):
         """Set only if absent; True when this call set it (single-use markers)."""
         ...
 
-    def incr(self, key: str, ttl: float) -> int:
-        """Increment, starting the expiry on first use; returns the new value."""
+    def incr(self, key: str, ttl: float, *, refresh: bool = False) -> int:
+        """Increment, starting the expiry on first use (with `refresh`: at every use, so the key lives
+        `ttl` after its last increment); returns the new value."""
         ...
 
     def decr(self, key: str) -> int:

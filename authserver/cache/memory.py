@@ -53,7 +53,7 @@ class MemoryCache:
             self._put(key, value, ttl, now)
             return True
 
-    def incr(self, key: str, ttl: float) -> int:
+    def incr(self, key: str, ttl: float, *, refresh: bool = False) -> int:
         with self._lock:
             now = time.monotonic()
             current = self._live(key, now)
@@ -61,7 +61,7 @@ class MemoryCache:
                 self._put(key, "1", ttl, now)
                 return 1
             value = int(current) + 1
-            self._data[key] = (str(value), self._data[key][1])
+            self._data[key] = (str(value), now + ttl if refresh else self._data[key][1])
             return value
 
     def decr(self, key: str) -> int:

@@ -13,7 +13,7 @@ from authserver.errors import StorageUnavailable
 
 _INCR_WITH_TTL = """
 local v = redis.call('INCR', KEYS[1])
-if v == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+if v == 1 or ARGV[2] == '1' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return v
 """
 # Only a live key is decremented (DECR on a missing key would create a -1 with no expiry), never below 0.
@@ -70,9 +70,9 @@ class RedisCache:
         with _translate():
             return bool(self._redis.set(self._prefix + key, value, px=_ms(ttl), nx=True))
 
-    def incr(self, key: str, ttl: float) -> int:
+    def incr(self, key: str, ttl: float, *, refresh: bool = False) -> int:
         with _translate():
-            return int(self._incr(keys=[self._prefix + key], args=[_ms(ttl)]))
+            return int(self._incr(keys=[self._prefix + key], args=[_ms(ttl), "1" if refresh else "0"]))
 
     def decr(self, key: str) -> int:
         with _translate():

@@ -2,20 +2,21 @@
 and device user codes, wherever they are typed (sign-in, /mfa, the account page's re-authentication,
 device code entry).
 
-An attempt is *reserved* before the secret is checked: each counter that applies is incremented first
-(an atomic INCR in the shared cache) and only then compared with its limit, so parallel guesses cannot
-all pass a limit that a read-then-write check would have let them through. The attempt that reaches a
-limit takes that counter's lock (an atomic set-if-absent) *before* its check; later attempts find the
-lock and are refused without being checked. A refused attempt gives its increments back, so it counts
-nowhere: an attacker stuck on one lock cannot push the other counters (the account-wide one above all)
-towards theirs. A right guess gives back its increment too, and a completed sign-in clears the
-counters of its (account, address) pair.
+An attempt is *reserved* before the secret is checked: the counters that apply are incremented in
+turn, narrowest first (an atomic INCR in the shared cache), each compared with its limit only after
+its increment, so parallel guesses cannot all pass a limit that a read-then-write check would have let
+through. The attempt that reaches a limit takes that counter's lock (an atomic set-if-absent) *before*
+its check; later attempts find the lock and are refused unchecked. A refused attempt gives its
+increments back, so it counts nowhere: an attacker stuck on one lock cannot push the other counters
+(the account-wide one above all) towards theirs. A right guess gives its increments back too, and a
+completed sign-in clears the counter of its (account, address) pair. Counts are forgotten a window
+after the last attempt.
 
 Counters for passwords and second-factor codes (the same for both, so a code is no easier to guess
 than a password):
 - per (account, source address): `login_max_failures`, then a lock that doubles with each failure;
 - per account, all addresses together: `login_account_max_failures` (higher), skipped for a browser
-  carrying the account's known-device cookie, so an attacker cannot lock the owner out (finding 4);
+  carrying the account's known-device cookie, so an attacker cannot lock the owner out;
 - per source address, whatever the account: `login_ip_max_failures`;
 - per half-finished sign-in (the /mfa page): `mfa_max_attempts` codes, then the sign-in is discarded.
 Device user codes: `device_guess_limit` per source address and per signed-in account per
@@ -42,10 +43,9 @@ from authserver.settings import Settings
 class Counters(Protocol):
     """What the throttle needs of the shared cache (cache.Cache provides it, atomically on every backend)."""
 
-    def incr(self, key: str, ttl: float) -> int: ...
+    def incr(self, key: str, ttl: float, *, refresh: bool = False) -> int: ...
     def decr(self, key: str) -> int: ...
     def add(self, key: str, value: str, ttl: float) -> bool: ...
-    def get_many(self, keys: list[str]) -> list[str | None]: ...
     def delete(self, key: str) -> None: ...
 
 
@@ -71,6 +71,11 @@ class Rule:
     reset_on_success: bool = False
     # Audit event emitted when a failure leaves this counter locked.
     lock_event: str | None = None
+
+    @property
+    def counter_ttl(self) -> int:
+        # Past the longest lock too: a count must never be forgotten while its lock still holds.
+        return max(self.window, self.max_lock_seconds + 5)
 
     def lock_for(self, count: int) -> int:
         """Lock duration once `count` attempts were reserved: the first lock at the limit, doubling after."""
@@ -165,11 +170,10 @@ class Throttle:
                     sign_in: str | None = None) -> tuple[Counter, ...]:
         """The counters of a password or second-factor attempt on `account` from `source` (a source_key)."""
         r = self.rules
-        counters = [Counter(r.pair, f"{account}|{source}"), Counter(r.source, source)]
+        counters = [Counter(r.sign_in, sign_in)] if sign_in is not None else []
+        counters += [Counter(r.pair, f"{account}|{source}"), Counter(r.source, source)]
         if not known_device:
             counters.append(Counter(r.account, account))
-        if sign_in is not None:
-            counters.append(Counter(r.sign_in, sign_in))
         return tuple(counters)
 
     def for_user_code(self, source: str, user_id: str | None) -> tuple[Counter, ...]:
@@ -182,26 +186,26 @@ class Throttle:
     # --- one attempt -------------------------------------------------------------------------------
 
     def reserve(self, counters: Sequence[Counter]) -> Reservation:
-        """Count the attempt everywhere first, then decide; a refused attempt is given back."""
-        counts = tuple(self.cache.incr(c.count_key, c.rule.window) for c in counters)
+        """Count the attempt on each counter in turn, deciding as it goes; a refused attempt is given back.
+
+        Going in order (the narrowest counter first) keeps the counts exact under concurrency: an attempt
+        refused by one counter never reaches the next, so it cannot make a wider counter look fuller than
+        it is and refuse someone there. Counters live `window` after their last increment and at least as
+        long as any lock they take, so a count below the limit means no lock of an earlier round is left."""
+        counts: list[int] = []
         taken: list[Counter] = []
-        refused: list[str] = []
-        below = [c for c, n in zip(counters, counts, strict=True) if n < c.rule.limit]
-        for counter, count in zip(counters, counts, strict=True):
+        for counter in counters:
+            count = self.cache.incr(counter.count_key, counter.rule.counter_ttl, refresh=True)
+            counts.append(count)
+            # Whoever reaches the limit first holds the lock while its own guess is checked; the others
+            # find it taken and are refused unchecked.
             if count >= counter.rule.limit:
-                # Whoever reaches the limit first holds the lock while its own guess is checked.
-                if self.cache.add(counter.lock_key, str(count), counter.rule.lock_for(count)):
-                    taken.append(counter)
-                else:
-                    refused.append(counter.rule.name)
-        # Below its limit a counter can still be locked: its count may have expired before its lock.
-        if below:
-            locked = self.cache.get_many([c.lock_key for c in below])
-            refused.extend(c.rule.name for c, value in zip(below, locked, strict=True) if value is not None)
-        if refused:
-            self._give_back(counters, taken)
-            return Reservation(False, tuple(counters), counts, (), tuple(refused))
-        return Reservation(True, tuple(counters), counts, tuple(taken))
+                if not self.cache.add(counter.lock_key, str(count), counter.rule.lock_for(count)):
+                    counted = tuple(counters[: len(counts)])
+                    self._give_back(counted, taken)
+                    return Reservation(False, counted, tuple(counts), (), (counter.rule.name,))
+                taken.append(counter)
+        return Reservation(True, tuple(counters), tuple(counts), tuple(taken))
 
     def failed(self, reservation: Reservation, *, user_id: str | None = None, ip: str | None = None) -> None:
         """The secret was checked and wrong: the attempt stays counted, and locks it took stay."""

@@ -9,8 +9,10 @@ Each node writes its output to a log file (a pipe nobody reads would fill up und
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -220,13 +222,30 @@ def lock_waiters(engine) -> int:  # type: ignore[no-untyped-def]
         )).scalar_one()
 
 
+def parallel(calls: list, workers: int = 16) -> list:  # type: ignore[type-arg]
+    """Run the callables at once (released together by a barrier when they fit in the pool); their
+    results in order."""
+    barrier = threading.Barrier(len(calls)) if len(calls) <= workers else None
+
+    def run(call):  # type: ignore[no-untyped-def]
+        if barrier is not None:
+            barrier.wait(timeout=60)
+        return call()
+
+    with ThreadPoolExecutor(min(workers, len(calls))) as pool:
+        return list(pool.map(run, calls))
+
+
 class Browser:
     """One person's browser: its own cookie jar, no automatic redirects, any node per request.
 
-    Cookies are kept per host (127.0.0.1) whatever the port, as behind one load-balanced name."""
+    Cookies are kept per host (127.0.0.1) whatever the port, as behind one load-balanced name.
+    `address`: the client address a trusted proxy reports (X-Forwarded-For; the nodes must list
+    127.0.0.1 in AUTHSERVER_FORWARDED_ALLOW_IPS)."""
 
-    def __init__(self) -> None:
-        self.http = httpx.Client(follow_redirects=False, timeout=TIMEOUT)
+    def __init__(self, address: str | None = None, timeout: float = TIMEOUT) -> None:
+        headers = {"X-Forwarded-For": address} if address else None
+        self.http = httpx.Client(follow_redirects=False, timeout=timeout, headers=headers)
 
     def close(self) -> None:
         self.http.close()
@@ -249,6 +268,33 @@ class Browser:
 
     def cookie(self, name: str) -> str | None:
         return self.http.cookies.get(name)
+
+
+def enrol_totp(browser: Browser, node: Node) -> tuple[Authenticator, list[str]]:
+    """On the account page (the browser is signed in, recently): start TOTP, confirm it with a code from
+    the app; (the app, the backup codes shown)."""
+    page = browser.get(node, "/account")
+    assert page.status_code == 200, page.text
+    [start] = [f for f in forms(page.text) if f["action"] == "/account/mfa/totp/start"]
+    started = browser.http.post(node.url(start["action"]), data=start["fields"])
+    assert started.status_code == 303 and started.headers["location"] == "/account/mfa/totp", started.text
+    page = browser.get(node, "/account/mfa/totp")
+    assert page.status_code == 200, page.text
+    secret = re.search(r'<code class="secret">([^<]*)</code>', page.text)
+    assert secret, page.text
+    authenticator = Authenticator(secret.group(1))
+    done = browser.submit(node, page, code=authenticator.code())
+    assert done.status_code == 200, done.text
+    codes = re.findall(r"<code>([^<]+)</code>", done.text)
+    assert len(codes) == 10, done.text
+    return authenticator, codes
+
+
+def audit_events(cli, name: str, user: dict | None = None) -> list[dict]:  # type: ignore[no-untyped-def]
+    """The audit trail's `name` events (of `user`), read with the CLI as an operator would."""
+    result = cli("audit", "list", "--json", "--limit", "100000")
+    assert result.code == 0, result.err
+    return [e for e in result.json() if e["event"] == name and (user is None or e["user_id"] == user["id"])]
 
 
 class Steps:

@@ -12,7 +12,6 @@ secret key and issuer) behave as one server, whichever node each request of a fl
 # ruff: noqa: F811  (pytest fixtures imported from tests.ops.cluster, then used as test arguments)
 from __future__ import annotations
 
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
@@ -31,11 +30,11 @@ from tests.ops.cluster import (  # noqa: F401
     REDIRECT,
     SIGN_IN_GRANTS,
     TIMEOUT,
-    Authenticator,
     Browser,
     Steps,
     client_credentials,
     create_user,
+    enrol_totp,
     introspect,
     jwks,
     lock_waiters,
@@ -225,13 +224,7 @@ def test_mfa_enrolled_on_b_is_asked_for_on_a_and_codes_are_single_use_across_nod
         page = browser.get(b, response.headers["location"])
         response = browser.submit(b, page, username="alice", password=PASSWORD)
         assert response.status_code == 303 and response.headers["location"] == "/account", response.text
-        page = browser.get(b, "/account/mfa/totp")
-        assert page.status_code == 200, page.text
-        secret = re.search(r'<code class="secret">([^<]*)</code>', page.text).group(1)
-        authenticator = Authenticator(secret)
-        done = browser.submit(b, page, code=authenticator.code())
-        assert done.status_code == 200, done.text
-        assert len(re.findall(r"<code>([^<]+)</code>", done.text)) == 10  # backup codes
+        authenticator, _ = enrol_totp(browser, b)  # started with a POST, confirmed with a code; 10 backup codes
 
     used: list[str] = []
 
