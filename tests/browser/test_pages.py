@@ -73,7 +73,7 @@ def enrol_totp(tab: Tab, site: Site, suffix: str = "", max_width: int | None = N
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/account")
     assert page.get_by_role("heading", level=1).inner_text() == "Your account"
-    page.get_by_role("link", name="Set up an authenticator app").click()
+    page.get_by_role("button", name="Set up an authenticator app").click()  # a POST: a GET changes nothing
     page.wait_for_url("**/account/mfa/totp")
     qr = page.locator(".qr svg").bounding_box()
     assert qr and qr["width"] >= 150, qr
@@ -142,6 +142,26 @@ def test_enrol_totp_then_sign_in_to_an_app_with_it(site, tabs):
     other.page.get_by_role("button", name="Sign out").click()
     other.page.wait_for_selector("text=You are signed out")
     check(other, "logged_out")
+
+
+def test_turning_two_step_off_asks_to_confirm_it_is_you(site, tabs):
+    tab = tabs(site.base, viewport={"width": 1280, "height": 800})
+    secret = enrol_totp(tab, site, "_sudo")  # signed in with the password only, before TOTP was on
+    page = tab.page
+    page.get_by_text("Turn off", exact=True).click()  # opens the <details>
+    page.get_by_role("button", name="Turn off two-step verification").click()
+    page.wait_for_url("**/account/reauth?next=*")
+    assert page.get_by_role("heading", level=1).inner_text() == "Confirm it's you"
+    check(tab, "reauth")
+    page.fill("#password", site.password)
+    page.fill("#code", pyotp.TOTP(secret).at(time.time() + 30))  # the enrolment used the current step
+    page.get_by_role("button", name="Confirm").click()
+    page.wait_for_url("**/account?done=confirmed")
+    page.get_by_text("Turn off", exact=True).click()
+    page.get_by_role("button", name="Turn off two-step verification").click()
+    page.wait_for_selector("text=Two-step verification is off.")
+    assert page.locator(".badge.ok", has_text="On").count() == 0
+    check(tab, "account_totp_off")
 
 
 def test_login_by_keyboard_with_error_then_success(site, tabs):
@@ -221,7 +241,8 @@ def test_enrolment_qr_code_is_shown_whole(site, tabs):
         tab.page.fill("#password", site.password)
         tab.page.get_by_role("button", name="Sign in").click()
         tab.page.wait_for_url("**/account")
-        tab.page.goto("/account/mfa/totp")
+        tab.page.get_by_role("button", name="Set up an authenticator app").click()
+        tab.page.wait_for_url("**/account/mfa/totp")
         geometry = tab.page.evaluate(QR_GEOMETRY)
         shown, drawn = geometry["shown"], geometry["drawn"]
         assert (drawn["left"] >= shown["left"] - 1 and drawn["top"] >= shown["top"] - 1
