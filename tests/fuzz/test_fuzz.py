@@ -768,7 +768,7 @@ INTERACTIONS = {
 }
 VALID_CLAIMS = ['{"userinfo":{"email":null,"name":{"essential":true}}}', '{"id_token":{"email":null}}',
                 '{"userinfo":{"sub":{"value":"nobody"}}}', "{}"]
-TOTP_PATHS = ("/mfa", "/account/mfa/backup-codes", "/account/mfa/totp/disable", "/account/mfa/totp")
+TOTP_PATHS = ("/mfa", "/account/reauth", "/account/mfa/totp")
 
 
 def pick(rnd: Random, good: list, bad: list | None = None, p_good: float = 0.8,
