@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export AUTHSERVER_ISSUER ?= http://127.0.0.1:8000
 
-.PHONY: run test test-sqlite test-postgres bench install clean
+.PHONY: run test check bench install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +12,7 @@ $(BIN)/python:
 
 # Reinstall when the dependency list changes (editable: code changes need no reinstall).
 $(VENV)/.stamp-install: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	touch $@
 
 install: $(VENV)/.stamp-install
@@ -21,9 +21,17 @@ run: install
 	$(BIN)/authserver migrate
 	$(BIN)/authserver serve --host 127.0.0.1 --port 8000
 
+# Several processes, one test file each (module fixtures such as the browser stay in one process).
+PYTEST_ARGS ?= -n 4 --dist loadfile
+
 test: install
 	@sh tests/browser/ensure_chromium.sh  # Debian's chromium for the browser tests (root only; else they skip)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Lint and format (ruff); run before the tests in CI.
+check: install
+	$(BIN)/ruff check authserver tests bench migrations
+	$(BIN)/ruff format --check authserver tests bench migrations
 
 bench: install
 	$(BIN)/python bench/run.py

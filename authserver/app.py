@@ -24,9 +24,9 @@ from authserver.endpoints import (
     userinfo,
 )
 from authserver.interaction import account, authorize, consent, device, login, logout, mfa, reauth
-from authserver.resources import resource_dir
 from authserver.logs import configure_logging
 from authserver.metrics import Metrics, MetricsMiddleware
+from authserver.resources import resource_dir
 from authserver.services import Services, build_services
 from authserver.settings import Settings, load_settings
 from authserver.web.errors import HANDLERS

@@ -23,8 +23,16 @@ _RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) 
 
 
 class AuditSink(Protocol):
-    def add_audit_event(self, event: str, ts: int, user_id: str | None, client_id: str | None, ip: str | None,
-                        user_agent: str | None, data: dict) -> None: ...
+    def add_audit_event(
+        self,
+        event: str,
+        ts: int,
+        user_id: str | None,
+        client_id: str | None,
+        ip: str | None,
+        user_agent: str | None,
+        data: dict,
+    ) -> None: ...
 
 
 class Events:

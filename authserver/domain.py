@@ -9,10 +9,10 @@ AUTH_METHODS = (*AUTH_METHODS_WITH_SECRET, "private_key_jwt", "none")
 
 GRANT_CLIENT_CREDENTIALS = "client_credentials"
 GRANT_AUTHORIZATION_CODE = "authorization_code"
-GRANT_REFRESH_TOKEN = "refresh_token"
+GRANT_REFRESH_TOKEN = "refresh_token"  # noqa: S105 - a protocol name, not a secret
 GRANT_DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 # Authentication context classes (OIDC Core §2 `acr`): password alone, or with a second factor.
-ACR_PASSWORD = "urn:authserver:loa:1"
+ACR_PASSWORD = "urn:authserver:loa:1"  # noqa: S105 - a protocol name, not a secret
 ACR_MFA = "urn:authserver:loa:2"
 
 # The grants this server implements; a client can be registered only for these.
@@ -41,7 +41,7 @@ class Client:
 
     @property
     def is_public(self) -> bool:
-        return self.token_endpoint_auth_method == "none"
+        return self.token_endpoint_auth_method == "none"  # noqa: S105 - a protocol name, not a secret
 
 
 @dataclass(frozen=True)

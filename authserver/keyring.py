@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from joserfc.jwk import RSAKey
 
 from authserver.domain import SigningKey
-from authserver.security import keys as rsa_keys
 from authserver.errors import StorageUnavailable
+from authserver.security import keys as rsa_keys
 from authserver.security.crypto import DecryptionError, Sealer
 from authserver.store import KeyStore
 
@@ -108,7 +108,7 @@ class KeyManager:
         self.check_secret()
         self.prune()
         key = self._create(self.policy.activation_delay)
-        assert key is not None
+        assert key is not None  # noqa: S101 - an invariant for the type checker, not input validation
         return key
 
     def prune(self, now: int | None = None) -> list[str]:
@@ -156,8 +156,9 @@ class KeyRing:
                         # A key sealed under another secret: never sign with it, keep serving with the rest.
                         if key.kid not in self._unusable:
                             self._unusable.add(key.kid)
-                            logger.error("signing key %s cannot be decrypted with this AUTHSERVER_SECRET_KEY; "
-                                         "ignored", key.kid)
+                            logger.error(
+                                "signing key %s cannot be decrypted with this AUTHSERVER_SECRET_KEY; ignored", key.kid
+                            )
                         continue
                     self._private[key.kid] = rsa_keys.load_private(pem, key.kid)
                     self._public[key.kid] = rsa_keys.load_public(key.public_jwk)

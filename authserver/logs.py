@@ -9,6 +9,7 @@ import sys
 
 import structlog
 
+
 def _drop_terminal_colours(_logger, _name, event: dict) -> dict:  # type: ignore[no-untyped-def]
     event.pop("color_message", None)  # uvicorn's ANSI-coloured copy of the message
     return event

@@ -25,12 +25,19 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter("authserver_http_requests", "HTTP requests", ["route", "method", "status"], registry=r)
-        self.latency = Histogram("authserver_http_request_duration_seconds", "Request latency", ["route", "method"],
-                                 buckets=LATENCY_BUCKETS, registry=r)
+        self.latency = Histogram(
+            "authserver_http_request_duration_seconds",
+            "Request latency",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.tokens = Counter("authserver_tokens_issued", "Tokens issued", ["grant_type", "client_id"], registry=r)
         self.logins = Counter("authserver_logins", "Password sign-in attempts", ["result"], registry=r)
         self.mfa_failures = Counter("authserver_mfa_failures", "Wrong second-factor codes", registry=r)
-        self.rate_limited = Counter("authserver_rate_limited", "Requests refused by a rate limit", ["limit"], registry=r)
+        self.rate_limited = Counter(
+            "authserver_rate_limited", "Requests refused by a rate limit", ["limit"], registry=r
+        )
         self._pool_sources: list = []
 
     def token_issued(self, grant_type: str, client_id: str) -> None:
@@ -42,8 +49,11 @@ class Metrics:
 
     def _pool_families(self) -> list[GaugeMetricFamily]:
         families = []
-        for name, index, text in (("size", 0, "Pool size"), ("checked_out", 1, "Connections in use"),
-                                  ("overflow", 2, "Connections beyond the pool size")):
+        for name, index, text in (
+            ("size", 0, "Pool size"),
+            ("checked_out", 1, "Connections in use"),
+            ("overflow", 2, "Connections beyond the pool size"),
+        ):
             family = GaugeMetricFamily(f"authserver_db_pool_{name}", f"{text} (this worker)", labels=["pid"])
             for describe in self._pool_sources:
                 family.add_metric([str(os.getpid())], describe()[index])
@@ -108,5 +118,7 @@ class MetricsMiddleware:
             self.metrics.requests.labels(route, method, str(status)).inc()
             self.metrics.latency.labels(route, method).observe(elapsed)
             if self.access_log and _access.isEnabledFor(logging.INFO):
-                _access.info("request", extra={"method": method, "route": route, "status": status,
-                                               "duration_ms": round(elapsed * 1000, 2)})
+                _access.info(
+                    "request",
+                    extra={"method": method, "route": route, "status": status, "duration_ms": round(elapsed * 1000, 2)},
+                )

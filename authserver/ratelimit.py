@@ -36,8 +36,11 @@ class RateLimiter:
         self._items["device_authorization"] = parse(f"{settings.device_codes_per_minute}/minute")
         if settings.redis_url:
             storage = RedisStorage(
-                settings.redis_url, key_prefix=settings.cache_prefix + "limits", wrap_exceptions=True,
-                socket_timeout=2, socket_connect_timeout=2,
+                settings.redis_url,
+                key_prefix=settings.cache_prefix + "limits",
+                wrap_exceptions=True,
+                socket_timeout=2,
+                socket_connect_timeout=2,
             )
         else:
             storage = MemoryStorage()

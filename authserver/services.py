@@ -8,19 +8,19 @@ from authserver.audit import Events
 from authserver.cache import Cache, build_cache
 from authserver.client_cache import ClientCache
 from authserver.keyring import KeyManager, KeyPolicy, KeyRing
+from authserver.metrics import Metrics
 from authserver.oauth.client_auth import ClientAuthenticator
 from authserver.oauth.server import AuthorizationServer
 from authserver.oauth.token_lookup import TokenLookup
 from authserver.oauth.tokens import IdTokens, TokenIssuer
-from authserver.metrics import Metrics
 from authserver.ratelimit import RateLimiter
+from authserver.resources import resource_dir
 from authserver.security.crypto import Sealer
 from authserver.security.secrets import SecretHasher
 from authserver.security.throttle import Throttle
 from authserver.settings import Settings
 from authserver.store import Store
 from authserver.store.sql import SqlStore
-from authserver.resources import resource_dir
 from authserver.web.pages import Pages
 
 
@@ -79,14 +79,26 @@ def build_services(settings: Settings, *, metrics: Metrics | None = None) -> Ser
     metrics = metrics or Metrics()
     pool = store.db.engine.pool if isinstance(store, SqlStore) else None
     if pool is not None:
-        metrics.watch_pool(lambda: (getattr(pool, "size", lambda: 0)(), getattr(pool, "checkedout", lambda: 0)(),
-                                    max(0, getattr(pool, "overflow", lambda: 0)())))
+        metrics.watch_pool(
+            lambda: (
+                getattr(pool, "size", lambda: 0)(),
+                getattr(pool, "checkedout", lambda: 0)(),
+                max(0, getattr(pool, "overflow", lambda: 0)()),
+            )
+        )
     limits = RateLimiter(settings, on_reject=lambda name: metrics.rate_limited.labels(name).inc())
     id_tokens = IdTokens(settings.issuer, keyring, settings.id_token_ttl)
     tokens = TokenLookup(issuer, cache, clients.get, store, events, store.get_user)
     server = AuthorizationServer(
-        settings=settings, store=store, cache=cache, limits=limits, authenticator=authenticator, issuer=issuer, id_tokens=id_tokens,
-        tokens=tokens, events=events,
+        settings=settings,
+        store=store,
+        cache=cache,
+        limits=limits,
+        authenticator=authenticator,
+        issuer=issuer,
+        id_tokens=id_tokens,
+        tokens=tokens,
+        events=events,
     )
     return Services(
         settings=settings,

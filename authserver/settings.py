@@ -17,7 +17,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_KEY_LENGTH = 32
-DEV_SECRET_FILE = "secret_key"
+DEV_SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 
 
 class MissingSecret(RuntimeError):
@@ -25,9 +25,7 @@ class MissingSecret(RuntimeError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="AUTHSERVER_", frozen=True, extra="ignore", env_ignore_empty=True
-    )
+    model_config = SettingsConfigDict(env_prefix="AUTHSERVER_", frozen=True, extra="ignore", env_ignore_empty=True)
 
     env: Literal["development", "production"] = "development"
     issuer: str = "http://127.0.0.1:8000"
@@ -73,37 +71,56 @@ class Settings(BaseSettings):
     # Reaching a limit locks for login_lock_seconds, doubling with each further failure up to
     # login_max_lock_seconds. Counts are forgotten login_failure_window seconds after the last attempt.
     login_max_failures: int = Field(
-        default=5, ge=1, le=100,
+        default=5,
+        ge=1,
+        le=100,
         description="wrong passwords or codes for one account from one source address (an IPv4 address or an "
-                    "IPv6 /64) before that pair is locked")
+        "IPv6 /64) before that pair is locked",
+    )
     login_account_max_failures: int = Field(
-        default=20, ge=1, le=100000,
+        default=20,
+        ge=1,
+        le=100000,
         description="wrong passwords or codes for one account from all addresses together before the account is "
-                    "locked for every browser that has not signed in to it before (keep it above "
-                    "login_max_failures)")
+        "locked for every browser that has not signed in to it before (keep it above "
+        "login_max_failures)",
+    )
     login_ip_max_failures: int = Field(
-        default=50, ge=1, le=10000,
+        default=50,
+        ge=1,
+        le=10000,
         description="wrong passwords or codes from one source address, whatever the account, before the address "
-                    "is locked")
-    login_lock_seconds: int = Field(default=30, ge=1, le=3600, description="first lock; doubles with each further failure")
+        "is locked",
+    )
+    login_lock_seconds: int = Field(
+        default=30, ge=1, le=3600, description="first lock; doubles with each further failure"
+    )
     login_max_lock_seconds: int = Field(default=900, ge=1, le=86400, description="longest lock")
-    login_failure_window: int = Field(default=3600, ge=60, le=86400,
-                                      description="failures are forgotten this many seconds after the last attempt")
-    mfa_max_attempts: int = Field(default=5, ge=1, le=20,
-                                  description="wrong second-factor codes in one sign-in before it is discarded")
+    login_failure_window: int = Field(
+        default=3600, ge=60, le=86400, description="failures are forgotten this many seconds after the last attempt"
+    )
+    mfa_max_attempts: int = Field(
+        default=5, ge=1, le=20, description="wrong second-factor codes in one sign-in before it is discarded"
+    )
     known_device_ttl: int = Field(
-        default=180 * 86400, ge=86400, le=730 * 86400,
+        default=180 * 86400,
+        ge=86400,
+        le=730 * 86400,
         description="lifetime of the known-device cookie a browser gets when it signs in: it lets that browser "
-                    "past the account-wide lock (not past the lock of its own address)")
+        "past the account-wide lock (not past the lock of its own address)",
+    )
     reauth_seconds: int = Field(
-        default=300, ge=1, le=3600,
+        default=300,
+        ge=1,
+        le=3600,
         description="sudo mode: factor and password changes need the password (and the second factor where "
-                    "enrolled) proven within this many seconds")
+        "enrolled) proven within this many seconds",
+    )
     # Rate limits in the `limits` notation ("N/second|minute|hour"), shared by all nodes through Redis.
     # Per client: /token, /introspect, /revoke, /device_authorization. Per IP and per account: the
     # login and MFA forms. Per IP: device code entry. Over a limit: 429 with Retry-After.
     rate_limits_enabled: bool = True
-    rate_limit_token: str = "1200/minute"
+    rate_limit_token: str = "1200/minute"  # noqa: S105 - a rate, not a secret
     rate_limit_introspect: str = "12000/minute"
     rate_limit_revoke: str = "600/minute"
     rate_limit_login_ip: str = "60/minute"
@@ -145,8 +162,12 @@ class Settings(BaseSettings):
         return self.issuer.startswith("https://")
 
     @field_validator(
-        "rate_limit_token", "rate_limit_introspect", "rate_limit_revoke", "rate_limit_login_ip",
-        "rate_limit_login_account", "rate_limit_device_entry_ip",
+        "rate_limit_token",
+        "rate_limit_introspect",
+        "rate_limit_revoke",
+        "rate_limit_login_ip",
+        "rate_limit_login_account",
+        "rate_limit_device_entry_ip",
     )
     @classmethod
     def _rate_limit_shape(cls, value: str) -> str:

@@ -9,11 +9,12 @@ dies unexpectedly.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
-import signal
 import shutil
+import signal
 import socket
 import tempfile
 import threading
@@ -100,7 +101,10 @@ def serve(host: str, port: int, workers: int, log_level: str, forwarded_allow_ip
     metrics_dir = tempfile.mkdtemp(prefix="authserver-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     spawn = multiprocessing.get_context("spawn")
-    procs = [spawn.Process(target=_worker, args=(host, port, log_level, forwarded_allow_ips, drain), daemon=False) for _ in range(workers)]
+    procs = [
+        spawn.Process(target=_worker, args=(host, port, log_level, forwarded_allow_ips, drain), daemon=False)
+        for _ in range(workers)
+    ]
     for proc in procs:
         proc.start()
     print(f"authserver: {workers} workers on http://{host}:{port} (SO_REUSEPORT)", flush=True)
@@ -112,10 +116,8 @@ def serve(host: str, port: int, workers: int, log_level: str, forwarded_allow_ip
         stopping = True
         for proc in procs:
             if proc.is_alive() and proc.pid:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(proc.pid, signal.SIGTERM)  # each worker drains its requests, then exits
-                except ProcessLookupError:
-                    pass
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -124,11 +126,13 @@ def serve(host: str, port: int, workers: int, log_level: str, forwarded_allow_ip
         for i, proc in enumerate(procs):
             if not proc.is_alive() and not stopping:
                 # Back off when workers keep dying (a broken configuration must not spin the CPU).
-                delay = min(2.0 ** restarts, 30.0)
+                delay = min(2.0**restarts, 30.0)
                 logger.error("worker %s exited with %s; starting a new one in %.0f s", proc.pid, proc.exitcode, delay)
                 time.sleep(delay)
                 restarts += 1
-                procs[i] = spawn.Process(target=_worker, args=(host, port, log_level, forwarded_allow_ips, drain), daemon=False)
+                procs[i] = spawn.Process(
+                    target=_worker, args=(host, port, log_level, forwarded_allow_ips, drain), daemon=False
+                )
                 procs[i].start()
         time.sleep(0.5)
     deadline = time.monotonic() + drain + GRACEFUL_SECONDS + 5

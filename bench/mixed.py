@@ -40,8 +40,15 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 OPERATIONS = ("signin", "refresh", "client_credentials", "introspect")
 # Endpoint rows of the report, in order. "signin" is the whole sign-in (four requests) end to end.
-ENDPOINTS = ("authorize", "login:page", "login", "token:authorization_code", "token:refresh_token",
-             "token:client_credentials", "introspect")
+ENDPOINTS = (
+    "authorize",
+    "login:page",
+    "login",
+    "token:authorization_code",
+    "token:refresh_token",
+    "token:client_credentials",
+    "introspect",
+)
 MAX_SAMPLES = 5
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 _CSRF_FIELD = re.compile(r'name="csrf_token"\s+value="([^"]+)"')
@@ -51,7 +58,7 @@ _TAG = re.compile(r"<[^>]*>")
 def _summary(text: str) -> str:
     """The start of an answer's body; for an HTML page, its visible text from <body> on."""
     if "<html" in text[:200].lower():
-        body = text[text.lower().find("<body"):] if "<body" in text.lower() else text
+        body = text[text.lower().find("<body") :] if "<body" in text.lower() else text
         body = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", body)
         text = "[page] " + _TAG.sub(" ", body)
     return " ".join(text.split())[:160]
@@ -63,9 +70,9 @@ class StepFailed(Exception):
 
 class Stats:
     def __init__(self) -> None:
-        self.latencies: dict[str, list[float]] = {name: [] for name in ENDPOINTS + ("signin",)}
-        self.errors: dict[str, dict[str, int]] = {name: {} for name in ENDPOINTS + ("signin",)}
-        self.samples: dict[str, list[str]] = {name: [] for name in ENDPOINTS + ("signin",)}
+        self.latencies: dict[str, list[float]] = {name: [] for name in (*ENDPOINTS, "signin")}
+        self.errors: dict[str, dict[str, int]] = {name: {} for name in (*ENDPOINTS, "signin")}
+        self.samples: dict[str, list[str]] = {name: [] for name in (*ENDPOINTS, "signin")}
         self.ops: dict[str, int] = dict.fromkeys(OPERATIONS, 0)
 
     def ok(self, name: str, ms: float) -> None:
@@ -164,11 +171,18 @@ class User:
         verifier = secrets.token_urlsafe(48)  # 64 characters of [A-Za-z0-9_-] (RFC 7636 §4.1)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
-        query = urlencode({
-            "response_type": "code", "client_id": cfg["signin_client_id"], "redirect_uri": cfg["redirect_uri"],
-            "scope": cfg["scope"], "state": state, "nonce": nonce,
-            "code_challenge": challenge, "code_challenge_method": "S256",
-        })
+        query = urlencode(
+            {
+                "response_type": "code",
+                "client_id": cfg["signin_client_id"],
+                "redirect_uri": cfg["redirect_uri"],
+                "scope": cfg["scope"],
+                "state": state,
+                "nonce": nonce,
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            }
+        )
         try:
             response, ms = self._call("authorize", self.browser, "GET", "/authorize?" + query, (302, 303))
             location = urljoin(self.base + "/", response.headers.get("location", ""))
@@ -183,20 +197,38 @@ class User:
                 self._bad("login:page", ms, "no csrf_token field or interaction id in the login page")
             self.stats.ok("login:page", ms)
 
-            form = {"csrf_token": match.group(1), "interaction": interaction,  # type: ignore[union-attr]
-                    "username": cfg["username"], "password": cfg["password"]}
+            form = {
+                "csrf_token": match.group(1),
+                "interaction": interaction,  # type: ignore[union-attr]
+                "username": cfg["username"],
+                "password": cfg["password"],
+            }
             response, ms = self._call("login", self.browser, "POST", "/login", (302, 303), data=form)
             location = response.headers.get("location", "")
             params = parse_qs(urlsplit(location).query)
-            if not location.startswith(cfg["redirect_uri"] + "?") or params.get("state") != [state] \
-                    or not params.get("code"):
+            if (
+                not location.startswith(cfg["redirect_uri"] + "?")
+                or params.get("state") != [state]
+                or not params.get("code")
+            ):
                 self._bad("login", ms, f"redirected to {location[:150]}")
             self.stats.ok("login", ms)
 
-            data = {"grant_type": "authorization_code", "code": params["code"][0],
-                    "redirect_uri": cfg["redirect_uri"], "code_verifier": verifier}
-            response, ms = self._call("token:authorization_code", self.api, "POST", "/token", (200,), data=data,
-                                      headers={**FORM, "Authorization": self.signin_auth})
+            data = {
+                "grant_type": "authorization_code",
+                "code": params["code"][0],
+                "redirect_uri": cfg["redirect_uri"],
+                "code_verifier": verifier,
+            }
+            response, ms = self._call(
+                "token:authorization_code",
+                self.api,
+                "POST",
+                "/token",
+                (200,),
+                data=data,
+                headers={**FORM, "Authorization": self.signin_auth},
+            )
             body = self._json("token:authorization_code", response, ms)
             if not body.get("id_token"):
                 self._bad("token:authorization_code", ms, "no id_token")
@@ -216,21 +248,34 @@ class User:
         data = {"grant_type": "refresh_token", "refresh_token": self.refresh_token}
         self.refresh_token = None  # used now: whatever happens, never presented again
         try:
-            response, ms = self._call("token:refresh_token", self.api, "POST", "/token", (200,), data=data,
-                                      headers={**FORM, "Authorization": self.signin_auth})
-            self._take_tokens("token:refresh_token", self._json("token:refresh_token", response, ms), ms,
-                              refresh=True)
+            response, ms = self._call(
+                "token:refresh_token",
+                self.api,
+                "POST",
+                "/token",
+                (200,),
+                data=data,
+                headers={**FORM, "Authorization": self.signin_auth},
+            )
+            self._take_tokens("token:refresh_token", self._json("token:refresh_token", response, ms), ms, refresh=True)
             self.stats.ok("token:refresh_token", ms)
         except StepFailed:
             pass
 
     def client_credentials(self) -> None:
         try:
-            response, ms = self._call("token:client_credentials", self.api, "POST", "/token", (200,),
-                                      data={"grant_type": "client_credentials"},
-                                      headers={**FORM, "Authorization": self.cc_auth})
-            self._take_tokens("token:client_credentials", self._json("token:client_credentials", response, ms),
-                              ms, refresh=False)
+            response, ms = self._call(
+                "token:client_credentials",
+                self.api,
+                "POST",
+                "/token",
+                (200,),
+                data={"grant_type": "client_credentials"},
+                headers={**FORM, "Authorization": self.cc_auth},
+            )
+            self._take_tokens(
+                "token:client_credentials", self._json("token:client_credentials", response, ms), ms, refresh=False
+            )
             self.stats.ok("token:client_credentials", ms)
         except StepFailed:
             pass
@@ -242,9 +287,15 @@ class User:
             self.client_credentials()
             return
         try:
-            response, ms = self._call("introspect", self.api, "POST", "/introspect", (200,),
-                                      data={"token": self.access_token},
-                                      headers={**FORM, "Authorization": self.cc_auth})
+            response, ms = self._call(
+                "introspect",
+                self.api,
+                "POST",
+                "/introspect",
+                (200,),
+                data={"token": self.access_token},
+                headers={**FORM, "Authorization": self.cc_auth},
+            )
             if self._json("introspect", response, ms).get("active") is not True:
                 self._bad("introspect", ms, f"not active: {response.text[:120]}")
             self.stats.ok("introspect", ms)
@@ -267,8 +318,12 @@ def _thread(cfg: dict, seed: int, barrier: threading.Barrier, go: threading.Even
         user = User(cfg, seed)
         user.signin()  # holds a refresh token and an access token from the start
         if user.refresh_token is None:
-            out[index] = {"prime_error": next((s for v in user.stats.samples.values() for s in v
-                                               if not s.startswith("see ")), "the first sign-in failed")}
+            out[index] = {
+                "prime_error": next(
+                    (s for v in user.stats.samples.values() for s in v if not s.startswith("see ")),
+                    "the first sign-in failed",
+                )
+            }
             barrier.abort()
             return
         if cfg["warmup"] > 0:
@@ -280,7 +335,7 @@ def _thread(cfg: dict, seed: int, barrier: threading.Barrier, go: threading.Even
         out[index] = {"stats": user.stats, "finished": time.perf_counter()}
     except threading.BrokenBarrierError:
         out[index] = out[index] or {"aborted": True}
-    except Exception:  # noqa: BLE001 - reported to the parent, which fails the run
+    except Exception:
         out[index] = {"crash": traceback.format_exc()}
         barrier.abort()
     finally:
@@ -294,8 +349,10 @@ def run_process(cfg: dict, index: int, ready, start, results) -> None:  # type: 
     barrier = threading.Barrier(threads + 1)
     go = threading.Event()
     out: list = [None] * threads
-    workers = [threading.Thread(target=_thread, args=(cfg, (index << 16) + i + os.getpid(), barrier, go, out, i),
-                                daemon=True) for i in range(threads)]
+    workers = [
+        threading.Thread(target=_thread, args=(cfg, (index << 16) + i + os.getpid(), barrier, go, out, i), daemon=True)
+        for i in range(threads)
+    ]
     for w in workers:
         w.start()
     try:
@@ -324,5 +381,6 @@ def run_process(cfg: dict, index: int, ready, start, results) -> None:  # type: 
             finished = max(finished, o["finished"])
         else:
             crashes.append((o or {}).get("crash", "a thread did not finish"))
-    results.put({"pid": os.getpid(), "elapsed_s": finished - began, "cpu_s": cpu, "crashes": crashes,
-                 **total.as_dict()})
+    results.put(
+        {"pid": os.getpid(), "elapsed_s": finished - began, "cpu_s": cpu, "crashes": crashes, **total.as_dict()}
+    )

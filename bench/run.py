@@ -32,6 +32,7 @@ Environment (all optional):
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import multiprocessing
 import os
@@ -56,7 +57,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
-import mixed  # bench/mixed.py, the mixed scenario's load generator
+import mixed  # noqa: E402 - bench/mixed.py, importable only once its folder is on sys.path;, the mixed scenario's load generator
 
 ROOT = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -98,6 +99,7 @@ def env_number(name: str, default: float, *, minimum: float) -> float:
 
 # --------------------------------------------------------------------------------------------- wrk
 
+
 def ensure_wrk() -> str:
     path = shutil.which("wrk")
     if path:
@@ -129,9 +131,16 @@ def _ms(value: str, unit: str) -> float:
 
 def parse_wrk(output: str) -> dict:
     """Requests/sec, latency (ms), request count, socket errors and non-2xx/3xx from wrk's text."""
-    result: dict = {"rps": None, "latency_avg_ms": None, "latency_max_ms": None, "percentiles_ms": {},
-                    "requests": None, "seconds": None, "non_2xx_3xx": 0,
-                    "socket_errors": {"connect": 0, "read": 0, "write": 0, "timeout": 0}}
+    result: dict = {
+        "rps": None,
+        "latency_avg_ms": None,
+        "latency_max_ms": None,
+        "percentiles_ms": {},
+        "requests": None,
+        "seconds": None,
+        "non_2xx_3xx": 0,
+        "socket_errors": {"connect": 0, "read": 0, "write": 0, "timeout": 0},
+    }
     if m := re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M):
         result["rps"] = float(m.group(1))
     if m := re.search(rf"^\s+Latency\s+{_TIME}\s+{_TIME}\s+{_TIME}", output, re.M):
@@ -152,8 +161,9 @@ def parse_wrk(output: str) -> dict:
     return result
 
 
-def run_wrk(wrk: str, url: str, *, script: str | None, seconds: float, threads: int, connections: int,
-            env: dict) -> tuple[dict, str]:
+def run_wrk(
+    wrk: str, url: str, *, script: str | None, seconds: float, threads: int, connections: int, env: dict
+) -> tuple[dict, str]:
     cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
     if script:
         cmd += ["-s", str(BENCH_DIR / script)]
@@ -180,7 +190,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 def _stat_fields(pid: int) -> list[str]:
     # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
     text = Path(f"/proc/{pid}/stat").read_text()
-    return text[text.rindex(")") + 2:].split()
+    return text[text.rindex(")") + 2 :].split()
 
 
 def children_of(pid: int) -> list[int]:
@@ -246,6 +256,7 @@ def cpu_sample(pids: list[int]) -> dict[int, float]:
 
 # ------------------------------------------------------------------------------- raw RS256 signing
 
+
 def _sign_loop(seconds: float, ready, start, results) -> None:  # runs in a child process
     from joserfc import jwt
     from joserfc.jwk import RSAKey
@@ -253,8 +264,16 @@ def _sign_loop(seconds: float, ready, start, results) -> None:  # runs in a chil
     key = RSAKey.generate_key(2048)
     header = {"alg": "RS256"}
     now = int(time.time())
-    claims = {"iss": "http://127.0.0.1", "sub": "bench", "aud": "bench", "iat": now, "exp": now + 900,
-              "jti": "0123456789abcdefghijkl", "client_id": "bench", "scope": "api:read"}
+    claims = {
+        "iss": "http://127.0.0.1",
+        "sub": "bench",
+        "aud": "bench",
+        "iat": now,
+        "exp": now + 900,
+        "jti": "0123456789abcdefghijkl",
+        "client_id": "bench",
+        "scope": "api:read",
+    }
     for _ in range(50):  # warm up imports and caches
         jwt.encode(header, claims, key)
     ready.put(os.getpid())
@@ -273,8 +292,9 @@ def _sign_loop(seconds: float, ready, start, results) -> None:  # runs in a chil
 def raw_signing_rate(processes: int, seconds: float) -> dict:
     ctx = multiprocessing.get_context("spawn")
     ready, results, start = ctx.Queue(), ctx.Queue(), ctx.Event()
-    procs = [ctx.Process(target=_sign_loop, args=(seconds, ready, start, results), daemon=True)
-             for _ in range(processes)]
+    procs = [
+        ctx.Process(target=_sign_loop, args=(seconds, ready, start, results), daemon=True) for _ in range(processes)
+    ]
     for proc in procs:
         proc.start()
     try:
@@ -293,11 +313,18 @@ def raw_signing_rate(processes: int, seconds: float) -> dict:
             if proc.is_alive():
                 proc.kill()
     # Signatures per CPU-second do not depend on what else runs; the wall-clock rate does.
-    return {"processes": processes, "seconds": seconds, "per_process": rates, "total": sum(rates),
-            "per_cpu_second": sum(per_cpu_s) / len(per_cpu_s), "cpu_share": cpu_share}
+    return {
+        "processes": processes,
+        "seconds": seconds,
+        "per_process": rates,
+        "total": sum(rates),
+        "per_cpu_second": sum(per_cpu_s) / len(per_cpu_s),
+        "cpu_share": cpu_share,
+    }
 
 
 # --------------------------------------------------------------------------------- infrastructure
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -313,8 +340,9 @@ def authserver_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "authserver"]
 
 
-def http(method: str, url: str, *, body: bytes | None = None, headers: dict | None = None,
-         timeout: float = 5.0) -> tuple[int, bytes]:
+def http(
+    method: str, url: str, *, body: bytes | None = None, headers: dict | None = None, timeout: float = 5.0
+) -> tuple[int, bytes]:
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -396,8 +424,14 @@ class Server:
     def start(self) -> None:
         handle = self.log_path.open("wb")
         # Its own session: at the end, a straggler of this server's process group can be killed.
-        self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=handle, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.cmd,
+            env=self.env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         handle.close()
 
     def alive(self) -> bool:
@@ -412,10 +446,8 @@ class Server:
                 self.proc.wait(timeout=25)
             except subprocess.TimeoutExpired:
                 log("the server did not stop within 25 s of SIGTERM; killing it")
-        try:  # the supervisor, and any worker it left behind
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # the supervisor, and any worker it left
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         self.proc.wait(timeout=10)
         time.sleep(0.2)
         reap_orphans()
@@ -450,8 +482,16 @@ def reap_orphans() -> None:
 
 
 def run_cli(cmd: list[str], env: dict, what: str, stdin: str | None = None) -> str:
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, input=stdin,
-                          stdin=None if stdin is not None else subprocess.DEVNULL, check=False)
+    proc = subprocess.run(
+        cmd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+        check=False,
+    )
     if proc.returncode != 0:
         raise HarnessError(f"{what} failed ({proc.returncode}): {(proc.stderr or proc.stdout).strip()}")
     return proc.stdout
@@ -544,8 +584,7 @@ def mixed_weights(raw: str) -> dict[str, float]:
     for part in raw.replace(" ", "").split(","):
         name, _, value = part.partition("=")
         if name not in mixed.OPERATIONS:
-            raise HarnessError(f"BENCH_MIXED_WEIGHTS: unknown operation {name!r} "
-                               f"(use {', '.join(mixed.OPERATIONS)})")
+            raise HarnessError(f"BENCH_MIXED_WEIGHTS: unknown operation {name!r} (use {', '.join(mixed.OPERATIONS)})")
         try:
             weights[name] = float(value)
         except ValueError:
@@ -571,8 +610,13 @@ def argon2_cost(samples: int = 5) -> dict:
         cpus.append((time.process_time() - cpu) * 1000)
         assert ok
     hasher = passwords._hasher  # only to print its parameters
-    return {"wall_ms": sorted(walls)[len(walls) // 2], "cpu_ms": sorted(cpus)[len(cpus) // 2],
-            "memory_kib": hasher.memory_cost, "time_cost": hasher.time_cost, "parallelism": hasher.parallelism}
+    return {
+        "wall_ms": sorted(walls)[len(walls) // 2],
+        "cpu_ms": sorted(cpus)[len(cpus) // 2],
+        "memory_kib": hasher.memory_cost,
+        "time_cost": hasher.time_cost,
+        "parallelism": hasher.parallelism,
+    }
 
 
 def percentile(ordered: list[float], q: float) -> float | None:
@@ -587,8 +631,10 @@ def run_mixed(cfg: dict, processes: int, pids: list[int]) -> dict:
     """Start the load-generator processes, measure them, and sum up per endpoint."""
     ctx = multiprocessing.get_context("spawn")
     ready, results, start = ctx.Queue(), ctx.Queue(), ctx.Event()
-    procs = [ctx.Process(target=mixed.run_process, args=(cfg, i, ready, start, results), daemon=True)
-             for i in range(processes)]
+    procs = [
+        ctx.Process(target=mixed.run_process, args=(cfg, i, ready, start, results), daemon=True)
+        for i in range(processes)
+    ]
     for proc in procs:
         proc.start()
     measured = False
@@ -605,8 +651,10 @@ def run_mixed(cfg: dict, processes: int, pids: list[int]) -> dict:
         if crashes:
             raise HarnessError("the mixed-scenario load generator crashed:\n" + crashes[0])
         if failed:  # nothing to measure; the finally block stops the processes that are ready
-            return {"error": "the first sign-in failed, so the mixed scenario did not run: "
-                             + "; ".join(dict.fromkeys(f.get("prime_error", "?") for f in failed))}
+            return {
+                "error": "the first sign-in failed, so the mixed scenario did not run: "
+                + "; ".join(dict.fromkeys(f.get("prime_error", "?") for f in failed))
+            }
         before, busy_before = cpu_sample(pids), machine_busy_seconds()
         start.set()
         parts = []
@@ -633,7 +681,7 @@ def run_mixed(cfg: dict, processes: int, pids: list[int]) -> dict:
     generator_cpu = sum(p["cpu_s"] for p in parts)
     endpoints: dict[str, dict] = {}
     requests = 0
-    for name in list(mixed.ENDPOINTS) + ["signin"]:
+    for name in [*list(mixed.ENDPOINTS), "signin"]:
         lat = sorted(x for p in parts for x in p["latencies_ms"][name])
         errors: dict[str, int] = {}
         samples: list[str] = []
@@ -646,19 +694,28 @@ def run_mixed(cfg: dict, processes: int, pids: list[int]) -> dict:
         if name != "signin":
             requests += count
         endpoints[name] = {
-            "count": count, "errors": sum(errors.values()), "error_kinds": errors, "error_samples": samples[:5],
+            "count": count,
+            "errors": sum(errors.values()),
+            "error_kinds": errors,
+            "error_samples": samples[:5],
             "rps": count / window if window > 0 else None,
-            "p50_ms": percentile(lat, 50), "p99_ms": percentile(lat, 99),
-            "avg_ms": sum(lat) / len(lat) if lat else None, "max_ms": lat[-1] if lat else None,
+            "p50_ms": percentile(lat, 50),
+            "p99_ms": percentile(lat, 99),
+            "avg_ms": sum(lat) / len(lat) if lat else None,
+            "max_ms": lat[-1] if lat else None,
         }
     ops: dict[str, int] = {}
     for p in parts:
         for op, n in p["ops"].items():
             ops[op] = ops.get(op, 0) + n
     return {
-        "seconds": window, "requests": requests, "rps": requests / window if window > 0 else None,
-        "operations": ops, "endpoints": endpoints,
-        "cpu_s": total_cpu, "generator_cpu_s": generator_cpu,
+        "seconds": window,
+        "requests": requests,
+        "rps": requests / window if window > 0 else None,
+        "operations": ops,
+        "endpoints": endpoints,
+        "cpu_s": total_cpu,
+        "generator_cpu_s": generator_cpu,
         "other_cpu_s": max(0.0, busy_after - busy_before - total_cpu - generator_cpu),
         "cpu_by_worker_s": {str(p): v for p, v in used.items()},
         "cpu_share": {str(p): (v / total_cpu if total_cpu > 0 else 0.0) for p, v in used.items()},
@@ -673,12 +730,18 @@ def worker_memory(pids: list[int]) -> list[dict]:
             rss, hwm = status_kb(pid, "VmRSS"), status_kb(pid, "VmHWM")
         except OSError:
             rss = hwm = None
-        rows.append({"pid": pid, "rss_mb": None if rss is None else rss / 1024,
-                     "peak_rss_mb": None if hwm is None else hwm / 1024})
+        rows.append(
+            {
+                "pid": pid,
+                "rss_mb": None if rss is None else rss / 1024,
+                "peak_rss_mb": None if hwm is None else hwm / 1024,
+            }
+        )
     return rows
 
 
 # ----------------------------------------------------------------------------------------- report
+
 
 def fmt_rate(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
@@ -706,20 +769,48 @@ def build_targets(report: dict) -> list[dict]:
         return {"target": name, "figure": figure, "figure_text": text, "goal": goal, "met": met}
 
     return [
-        row("token req/s vs raw 2-process RS256", ratio,
-            "-" if ratio is None else f"{ratio:.0%} ({token_rps:,.0f} / {raw:,.0f})", ">= 50%",
-            None if ratio is None else ratio >= TARGET_TOKEN_RATIO),
-        row("token p99 latency @ 8 connections", sc["token"]["p99_ms"], f"{sc['token']['p99_ms']:.2f} ms",
-            f"<= {TARGET_TOKEN_P99_MS:g} ms", sc["token"]["p99_ms"] <= TARGET_TOKEN_P99_MS),
-        row("introspection req/s", sc["introspect"]["rps"], fmt_rate(sc["introspect"]["rps"]),
-            f">= {TARGET_INTROSPECT_RPS:,}", sc["introspect"]["rps"] >= TARGET_INTROSPECT_RPS),
-        row("JWKS req/s", sc["jwks"]["rps"], fmt_rate(sc["jwks"]["rps"]), f">= {TARGET_STATIC_RPS:,}",
-            sc["jwks"]["rps"] >= TARGET_STATIC_RPS),
-        row("discovery req/s", sc["discovery"]["rps"], fmt_rate(sc["discovery"]["rps"]),
-            f">= {TARGET_STATIC_RPS:,}", sc["discovery"]["rps"] >= TARGET_STATIC_RPS),
-        row("RSS per worker (largest)", max_rss,
+        row(
+            "token req/s vs raw 2-process RS256",
+            ratio,
+            "-" if ratio is None else f"{ratio:.0%} ({token_rps:,.0f} / {raw:,.0f})",
+            ">= 50%",
+            None if ratio is None else ratio >= TARGET_TOKEN_RATIO,
+        ),
+        row(
+            "token p99 latency @ 8 connections",
+            sc["token"]["p99_ms"],
+            f"{sc['token']['p99_ms']:.2f} ms",
+            f"<= {TARGET_TOKEN_P99_MS:g} ms",
+            sc["token"]["p99_ms"] <= TARGET_TOKEN_P99_MS,
+        ),
+        row(
+            "introspection req/s",
+            sc["introspect"]["rps"],
+            fmt_rate(sc["introspect"]["rps"]),
+            f">= {TARGET_INTROSPECT_RPS:,}",
+            sc["introspect"]["rps"] >= TARGET_INTROSPECT_RPS,
+        ),
+        row(
+            "JWKS req/s",
+            sc["jwks"]["rps"],
+            fmt_rate(sc["jwks"]["rps"]),
+            f">= {TARGET_STATIC_RPS:,}",
+            sc["jwks"]["rps"] >= TARGET_STATIC_RPS,
+        ),
+        row(
+            "discovery req/s",
+            sc["discovery"]["rps"],
+            fmt_rate(sc["discovery"]["rps"]),
+            f">= {TARGET_STATIC_RPS:,}",
+            sc["discovery"]["rps"] >= TARGET_STATIC_RPS,
+        ),
+        row(
+            "RSS per worker (largest)",
+            max_rss,
             "-" if max_rss is None else f"{max_rss:.1f} MB (peak {max_peak:.1f})",
-            f"<= {TARGET_RSS_MB:g} MB", None if max_rss is None else max_rss <= TARGET_RSS_MB),
+            f"<= {TARGET_RSS_MB:g} MB",
+            None if max_rss is None else max_rss <= TARGET_RSS_MB,
+        ),
     ]
 
 
@@ -731,8 +822,11 @@ def findings(report: dict) -> list[str]:
             parts = [f"{s['non_2xx_3xx']} non-2xx/3xx responses"] if s["non_2xx_3xx"] else []
             for kind, n in s["socket_errors"].items():
                 if n:
-                    parts.append(f"{n} timeouts (no answer within wrk's 2 s)" if kind == "timeout"
-                                 else f"{n} socket {kind} errors")
+                    parts.append(
+                        f"{n} timeouts (no answer within wrk's 2 s)"
+                        if kind == "timeout"
+                        else f"{n} socket {kind} errors"
+                    )
             sample = f"; a request now answers {s['error_sample']}" if s.get("error_sample") else ""
             found.append(f"{name}: {', '.join(parts)}{sample}")
         shares = s.get("cpu_share") or {}
@@ -741,8 +835,10 @@ def findings(report: dict) -> list[str]:
             found.append(f"{name}: the workers did not share the load ({text} of the CPU time)")
     peaks = [w["peak_rss_mb"] for w in report["workers"] if w.get("peak_rss_mb") is not None]
     if peaks and max(peaks) > TARGET_RSS_MB:
-        found.append(f"a worker's peak RSS (VmHWM) reached {max(peaks):.1f} MB, above the "
-                     f"{TARGET_RSS_MB:g} MB target, though its RSS is now lower")
+        found.append(
+            f"a worker's peak RSS (VmHWM) reached {max(peaks):.1f} MB, above the "
+            f"{TARGET_RSS_MB:g} MB target, though its RSS is now lower"
+        )
     if report.get("worker_restarts"):
         found.append(f"worker pids changed during the run (a worker died): {report['worker_restarts']}")
     found.extend(mixed_findings(report.get("mixed")))
@@ -772,9 +868,11 @@ def mixed_findings(m: dict | None) -> list[str]:
         found.append(f"worker pids changed during the mixed scenario (a worker died): {m['worker_restarts']}")
     peaks = [w["peak_rss_mb"] for w in m.get("workers", []) if w.get("peak_rss_mb") is not None]
     if peaks and max(peaks) > TARGET_RSS_MB:
-        found.append(f"mixed: a worker's peak RSS (VmHWM) reached {max(peaks):.1f} MB, above the "
-                     f"{TARGET_RSS_MB:g} MB target: each login in progress holds argon2's 64 MiB, and "
-                     "nothing but the thread pool bounds how many run at once in one worker")
+        found.append(
+            f"mixed: a worker's peak RSS (VmHWM) reached {max(peaks):.1f} MB, above the "
+            f"{TARGET_RSS_MB:g} MB target: each login in progress holds argon2's 64 MiB, and "
+            "nothing but the thread pool bounds how many run at once in one worker"
+        )
     return found
 
 
@@ -787,8 +885,10 @@ def print_mixed(report: dict, out: list[str]) -> None:
         out.append(f"  mixed scenario: !! {m['error']}")
         return
     weights = " : ".join(f"{k} {v:g}" for k, v in m["weights"].items())
-    out.append(f"  mixed scenario: {m['processes']} httpx processes x {m['threads']} threads for "
-               f"{m['seconds']:.1f} s against {report['meta']['workers']} workers; weights {weights}")
+    out.append(
+        f"  mixed scenario: {m['processes']} httpx processes x {m['threads']} threads for "
+        f"{m['seconds']:.1f} s against {report['meta']['workers']} workers; weights {weights}"
+    )
     ops = ", ".join(f"{k} {v:,}" for k, v in m["operations"].items())
     out.append(f"  operations: {ops}")
     head = f"  {'endpoint':<26}{'count':>8}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
@@ -798,8 +898,10 @@ def print_mixed(report: dict, out: list[str]) -> None:
     def line(label: str, e: dict) -> str:
         errors = f"!! {e['errors']}" if e["errors"] else "0"
         rps = "-" if e["rps"] is None else f"{e['rps']:,.1f}"
-        return (f"  {label:<26}{e['count']:>8,}{errors:>8}{rps:>9}{fmt_ms(e['p50_ms']):>9}"
-                f"{fmt_ms(e['p99_ms']):>9}{fmt_ms(e['max_ms']):>9}")
+        return (
+            f"  {label:<26}{e['count']:>8,}{errors:>8}{rps:>9}{fmt_ms(e['p50_ms']):>9}"
+            f"{fmt_ms(e['p99_ms']):>9}{fmt_ms(e['max_ms']):>9}"
+        )
 
     for key, label in MIXED_ROWS:
         out.append(line(label, m["endpoints"][key]))
@@ -809,30 +911,43 @@ def print_mixed(report: dict, out: list[str]) -> None:
     out.append(f"  {'all requests':<26}{m['requests']:>8,}{errors if not errors else f'!! {errors}':>8}{rps:>9}")
     out.append(line("complete sign-in (4 req)", m["endpoints"]["signin"]))
     argon = report.get("argon2")
-    cost = (f"{argon['cpu_ms']:.0f} ms of CPU ({argon['wall_ms']:.0f} ms wall) per verification measured here, "
+    cost = (
+        (
+            f"{argon['cpu_ms']:.0f} ms of CPU ({argon['wall_ms']:.0f} ms wall) per verification measured here, "
             f"argon2id m={argon['memory_kib'] // 1024} MiB t={argon['time_cost']} p={argon['parallelism']}"
-            ) if argon else "argon2id"
-    out.append(f"  note: POST /login verifies the password with argon2 ({cost}); that deliberate cost "
-               "(~50-100 ms per login on an idle machine, memory-hard against guessing) dominates the login latency and the "
-               "sign-in rate, and logins queue behind each other for CPU: by design, not a bug")
+        )
+        if argon
+        else "argon2id"
+    )
+    out.append(
+        f"  note: POST /login verifies the password with argon2 ({cost}); that deliberate cost "
+        "(~50-100 ms per login on an idle machine, memory-hard against guessing) dominates the login latency and the "
+        "sign-in rate, and logins queue behind each other for CPU: by design, not a bug"
+    )
     logins = m["endpoints"]["login"]["count"] - m["endpoints"]["login"]["errors"]  # verified passwords
     if argon and logins and m["cpu_s"] > 0:
         spent = logins * argon["cpu_ms"] / 1000
-        out.append(f"  {logins} logins x {argon['cpu_ms']:.0f} ms is ~{spent:.1f} of the workers' {m['cpu_s']:.1f} CPU-s "
-                   f"(~{min(1.0, spent / m['cpu_s']):.0%}); it also slows the other endpoints, which share the CPUs")
+        out.append(
+            f"  {logins} logins x {argon['cpu_ms']:.0f} ms is ~{spent:.1f} of the workers' {m['cpu_s']:.1f} CPU-s "
+            f"(~{min(1.0, spent / m['cpu_s']):.0%}); it also slows the other endpoints, which share the CPUs"
+        )
     shares = m.get("cpu_share") or {}
     if shares:
         text = " / ".join(f"{v:.0%}" for v in shares.values())
         flag = "  !! uneven" if min(shares.values()) < UNEVEN_SHARE else ""
         cpus = report["meta"]["cpus"]
-        out.append(f"  CPU split during mixed: {text} (CPU-s: workers {m['cpu_s']:.1f}, load generator "
-                   f"{m['generator_cpu_s']:.1f}, rest {m['other_cpu_s']:.1f}; {m['seconds']:.0f} s x {cpus} CPUs; "
-                   f"workers' cpu ms/req {m['cpu_ms_per_req']:.3f}){flag}")
+        out.append(
+            f"  CPU split during mixed: {text} (CPU-s: workers {m['cpu_s']:.1f}, load generator "
+            f"{m['generator_cpu_s']:.1f}, rest {m['other_cpu_s']:.1f}; {m['seconds']:.0f} s x {cpus} CPUs; "
+            f"workers' cpu ms/req {m['cpu_ms_per_req']:.3f}){flag}"
+        )
         if m["other_cpu_s"] + m["generator_cpu_s"] > 0.5 * m["seconds"] * (cpus or 1):
-            out.append("  !! the load generator and other programs took a large share of the CPU: the figures "
-                       "are noisy")
-    rss = ", ".join(f"pid {w['pid']} {w['rss_mb'] or 0:.1f} MB (peak {w['peak_rss_mb'] or 0:.1f})"
-                    for w in m.get("workers", []))
+            out.append(
+                "  !! the load generator and other programs took a large share of the CPU: the figures are noisy"
+            )
+    rss = ", ".join(
+        f"pid {w['pid']} {w['rss_mb'] or 0:.1f} MB (peak {w['peak_rss_mb'] or 0:.1f})" for w in m.get("workers", [])
+    )
     out.append(f"  worker RSS after mixed: {rss}")
     if m.get("worker_restarts"):
         out.append(f"  !! worker pids changed during the mixed scenario: {m['worker_restarts']}")
@@ -843,15 +958,18 @@ def print_report(report: dict) -> None:
     out = []
     out.append("")
     out.append(f"authserver benchmark  {meta['started_at']}  commit {meta.get('commit') or '?'}")
-    out.append(f"  {meta['workers']} uvicorn workers on PostgreSQL {meta.get('postgres') or '?'} + Redis; "
-               f"wrk -t{meta['threads']} -c{meta['connections']}, {meta['duration_s']:g} s per scenario "
-               f"after {meta['warmup_s']:g} s warm-up; {meta['cpus']} CPUs shared by wrk and the server")
+    out.append(
+        f"  {meta['workers']} uvicorn workers on PostgreSQL {meta.get('postgres') or '?'} + Redis; "
+        f"wrk -t{meta['threads']} -c{meta['connections']}, {meta['duration_s']:g} s per scenario "
+        f"after {meta['warmup_s']:g} s warm-up; {meta['cpus']} CPUs shared by wrk and the server"
+    )
     if meta.get("rate_limits", "").startswith("raised"):
-        out.append(f"  rate limits {meta['rate_limits']} so they do not answer the load with 429 (the limiter "
-                   "still counts each request in Redis); BENCH_KEEP_RATE_LIMITS=1 keeps the defaults")
+        out.append(
+            f"  rate limits {meta['rate_limits']} so they do not answer the load with 429 (the limiter "
+            "still counts each request in Redis); BENCH_KEEP_RATE_LIMITS=1 keeps the defaults"
+        )
     out.append("")
-    head = f"  {'scenario':<14}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'avg ms':>9}" \
-           f"{'cpu ms/req':>12}  {'errors':<24}"
+    head = f"  {'scenario':<14}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'avg ms':>9}{'cpu ms/req':>12}  {'errors':<24}"
     out.append(head)
     out.append("  " + "-" * (len(head) - 2))
     for name, s in report["scenarios"].items():
@@ -866,13 +984,16 @@ def print_report(report: dict) -> None:
         else:
             errors = "0"
         cpu = "-" if s.get("cpu_ms_per_req") is None else f"{s['cpu_ms_per_req']:.3f}"
-        out.append(f"  {name:<14}{fmt_rate(s['rps']):>10}{fmt_ms(s['p50_ms']):>9}{fmt_ms(s['p99_ms']):>9}"
-                   f"{fmt_ms(s['latency_avg_ms']):>9}{cpu:>12}  {errors:<24}")
+        out.append(
+            f"  {name:<14}{fmt_rate(s['rps']):>10}{fmt_ms(s['p50_ms']):>9}{fmt_ms(s['p99_ms']):>9}"
+            f"{fmt_ms(s['latency_avg_ms']):>9}{cpu:>12}  {errors:<24}"
+        )
     out.append("  (cpu ms/req: CPU time of all workers during the scenario / requests served)")
     busiest = max(report["scenarios"].values(), key=lambda s: s["other_cpu_s"] / max(s["seconds"] or 1, 1))
     if busiest["other_cpu_s"] > 0.25 * (busiest["seconds"] or 0) * (report["meta"]["cpus"] or 1):
-        out.append("  !! other programs took a large share of the CPU during the run (see 'rest' below): "
-                   "the figures are noisy")
+        out.append(
+            "  !! other programs took a large share of the CPU during the run (see 'rest' below): the figures are noisy"
+        )
     out.append("")
     out.append("  workers")
     token_share = report["scenarios"]["token"].get("cpu_share", {})
@@ -880,33 +1001,43 @@ def print_report(report: dict) -> None:
         share = token_share.get(str(w["pid"]))
         rss = "-" if w["rss_mb"] is None else f"{w['rss_mb']:6.1f}"
         peak = "-" if w["peak_rss_mb"] is None else f"{w['peak_rss_mb']:6.1f}"
-        out.append(f"    pid {w['pid']:<8} RSS {rss} MB (peak {peak} MB)   "
-                   f"share of token-scenario CPU {'-' if share is None else f'{share:.0%}'}")
+        out.append(
+            f"    pid {w['pid']:<8} RSS {rss} MB (peak {peak} MB)   "
+            f"share of token-scenario CPU {'-' if share is None else f'{share:.0%}'}"
+        )
     for name, s in report["scenarios"].items():
         shares = s.get("cpu_share") or {}
         if shares:
             text = " / ".join(f"{v:.0%}" for v in shares.values())
             flag = "  !! uneven" if min(shares.values()) < UNEVEN_SHARE else ""
-            out.append(f"    CPU split during {name:<11} {text:<10} (CPU-s: workers {s['cpu_s']:.1f}, "
-                       f"wrk {s['wrk_cpu_s']:.1f}, rest {s['other_cpu_s']:.1f}; "
-                       f"{s['seconds']:.0f} s x {report['meta']['cpus']} CPUs){flag}")
+            out.append(
+                f"    CPU split during {name:<11} {text:<10} (CPU-s: workers {s['cpu_s']:.1f}, "
+                f"wrk {s['wrk_cpu_s']:.1f}, rest {s['other_cpu_s']:.1f}; "
+                f"{s['seconds']:.0f} s x {report['meta']['cpus']} CPUs){flag}"
+            )
     if report.get("worker_restarts"):
         out.append(f"    !! worker pids changed during the run (a worker died): {report['worker_restarts']}")
     out.append("")
     raw = report["raw_rs256"]
     per = " + ".join(f"{r:,.0f}" for r in raw["per_process"])
-    out.append(f"  raw RS256 signing (joserfc, 2048-bit, {raw['processes']} processes, "
-               f"{raw['seconds']:g} s): {raw['total']:,.0f}/s ({per})")
+    out.append(
+        f"  raw RS256 signing (joserfc, 2048-bit, {raw['processes']} processes, "
+        f"{raw['seconds']:g} s): {raw['total']:,.0f}/s ({per})"
+    )
     if min(raw["cpu_share"]) < 0.9:
-        out.append(f"  !! the signing processes got only {min(raw['cpu_share']):.0%} of a CPU each: "
-                   "other programs were running, the raw rate is low")
+        out.append(
+            f"  !! the signing processes got only {min(raw['cpu_share']):.0%} of a CPU each: "
+            "other programs were running, the raw rate is low"
+        )
     ratio = report.get("token_to_raw_ratio")
     out.append(f"  token endpoint / raw signing: {'-' if ratio is None else f'{ratio:.1%}'}")
     sign_ms = 1000 / raw["per_cpu_second"] if raw["per_cpu_second"] else None
     token_ms = report["scenarios"]["token"].get("cpu_ms_per_req")
     if sign_ms and token_ms:
-        out.append(f"  CPU per token request {token_ms:.3f} ms vs {sign_ms:.3f} ms per raw signature: "
-                   f"the ratio would be {sign_ms / token_ms:.0%} if the workers had every CPU to themselves")
+        out.append(
+            f"  CPU per token request {token_ms:.3f} ms vs {sign_ms:.3f} ms per raw signature: "
+            f"the ratio would be {sign_ms / token_ms:.0%} if the workers had every CPU to themselves"
+        )
     out.append("")
     out.append(f"  {'target':<38}{'figure':>28}  {'goal':<12}result")
     out.append("  " + "-" * 88)
@@ -917,8 +1048,10 @@ def print_report(report: dict) -> None:
     out.append("")
     logf = report["server_log"]
     if logf["errors"] or logf["warnings"] or logf["tracebacks"]:
-        out.append(f"  !! server log: {logf['errors']} error, {logf['warnings']} warning lines, "
-                   f"{logf['tracebacks']} tracebacks (see {report['meta']['server_log']})")
+        out.append(
+            f"  !! server log: {logf['errors']} error, {logf['warnings']} warning lines, "
+            f"{logf['tracebacks']} tracebacks (see {report['meta']['server_log']})"
+        )
         for line in logf["samples"]:
             out.append(f"     {line}")
     else:
@@ -958,22 +1091,25 @@ def rate_limit_env() -> dict[str, str]:
     return {f"AUTHSERVER_RATE_LIMIT_{name.upper()}": RAISED_RATE_LIMIT for name in LIMITS}
 
 
-def server_env(db_url: str, redis_url: str, prefix: str, issuer: str, keys_dir: str,
-               extra: dict[str, str] | None = None) -> dict:
+def server_env(
+    db_url: str, redis_url: str, prefix: str, issuer: str, keys_dir: str, extra: dict[str, str] | None = None
+) -> dict:
     # Nothing from the caller's AUTHSERVER_* environment (the Makefile exports an issuer) leaks in.
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTHSERVER_")}
     alphabet = string.ascii_letters + string.digits
-    env.update({
-        "AUTHSERVER_ENV": "development",
-        "AUTHSERVER_ISSUER": issuer,
-        "AUTHSERVER_DATABASE_URL": db_url,
-        "AUTHSERVER_REDIS_URL": redis_url,
-        "AUTHSERVER_CACHE_PREFIX": prefix,
-        "AUTHSERVER_SECRET_KEY": "".join(secrets.choice(alphabet) for _ in range(48)),
-        "AUTHSERVER_LOG_LEVEL": "warning",
-        "AUTHSERVER_KEYS_DIR": keys_dir,
-        **(extra or {}),
-    })
+    env.update(
+        {
+            "AUTHSERVER_ENV": "development",
+            "AUTHSERVER_ISSUER": issuer,
+            "AUTHSERVER_DATABASE_URL": db_url,
+            "AUTHSERVER_REDIS_URL": redis_url,
+            "AUTHSERVER_CACHE_PREFIX": prefix,
+            "AUTHSERVER_SECRET_KEY": "".join(secrets.choice(alphabet) for _ in range(48)),
+            "AUTHSERVER_LOG_LEVEL": "warning",
+            "AUTHSERVER_KEYS_DIR": keys_dir,
+            **(extra or {}),
+        }
+    )
     return env
 
 
@@ -986,10 +1122,16 @@ def wrk_version(wrk: str) -> str | None:
 def git_commit() -> str | None:
     """The commit, with "+dirty" when the working tree has uncommitted changes (read-only git)."""
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return (head + ("+dirty" if dirty else "")) or None
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -1022,17 +1164,23 @@ def bench() -> dict:
     json_path = RESULTS_DIR / "latest.json"
     cli = authserver_command()
 
-    report: dict = {"meta": {
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "commit": git_commit(),
-        "python": platform.python_version(),
-        "wrk": wrk_version(wrk),
-        "cpus": os.cpu_count(),
-        "workers": workers, "threads": threads, "connections": connections,
-        "duration_s": duration, "warmup_s": warmup,
-        "rate_limits": "server defaults" if keep_limits or not limits_env else f"raised to {RAISED_RATE_LIMIT}",
-        "server_log": str(server_log.relative_to(ROOT)), "json_path": str(json_path.relative_to(ROOT)),
-    }}
+    report: dict = {
+        "meta": {
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "commit": git_commit(),
+            "python": platform.python_version(),
+            "wrk": wrk_version(wrk),
+            "cpus": os.cpu_count(),
+            "workers": workers,
+            "threads": threads,
+            "connections": connections,
+            "duration_s": duration,
+            "warmup_s": warmup,
+            "rate_limits": "server defaults" if keep_limits or not limits_env else f"raised to {RAISED_RATE_LIMIT}",
+            "server_log": str(server_log.relative_to(ROOT)),
+            "json_path": str(json_path.relative_to(ROOT)),
+        }
+    }
 
     check_redis(redis_url)
     db = Database(admin_url)
@@ -1048,23 +1196,62 @@ def bench() -> dict:
             report["argon2"] = argon2_cost()
         log(f"database {db.name}, cache prefix {prefix!r}, server on {base}")
         env = server_env(db.url, redis_url, prefix, base, keys_dir, limits_env)
-        run_cli(cli + ["migrate"], env, "authserver migrate")
-        created = json.loads(run_cli(cli + ["client", "create", "--name", "bench", "--scope", "api:read",
-                                            "--json"], env, "authserver client create"))
+        run_cli([*cli, "migrate"], env, "authserver migrate")
+        created = json.loads(
+            run_cli(
+                [*cli, "client", "create", "--name", "bench", "--scope", "api:read", "--json"],
+                env,
+                "authserver client create",
+            )
+        )
         client_id, client_secret = created["client_id"], created["client_secret"]
         basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
         if mixed_duration > 0:
             # The mixed scenario's user and first-party sign-in client (no consent step).
             password = secrets.token_urlsafe(24)
-            run_cli(cli + ["user", "create", "--username", MIXED_USERNAME, "--email", "bench-user@bench.example",
-                           "--password-stdin", "--json"], env, "authserver user create", stdin=password + "\n")
-            signin = json.loads(run_cli(cli + [
-                "client", "create", "--name", "bench-signin", "--grant-type", "authorization_code",
-                "--grant-type", "refresh_token", "--redirect-uri", MIXED_REDIRECT_URI, "--scope", MIXED_SCOPE,
-                "--first-party", "--json"], env, "authserver client create (sign-in client)"))
+            run_cli(
+                [
+                    *cli,
+                    "user",
+                    "create",
+                    "--username",
+                    MIXED_USERNAME,
+                    "--email",
+                    "bench-user@bench.example",
+                    "--password-stdin",
+                    "--json",
+                ],
+                env,
+                "authserver user create",
+                stdin=password + "\n",
+            )
+            signin = json.loads(
+                run_cli(
+                    [
+                        *cli,
+                        "client",
+                        "create",
+                        "--name",
+                        "bench-signin",
+                        "--grant-type",
+                        "authorization_code",
+                        "--grant-type",
+                        "refresh_token",
+                        "--redirect-uri",
+                        MIXED_REDIRECT_URI,
+                        "--scope",
+                        MIXED_SCOPE,
+                        "--first-party",
+                        "--json",
+                    ],
+                    env,
+                    "authserver client create (sign-in client)",
+                )
+            )
 
-        server = Server(cli + ["serve", "--host", HOST, "--port", str(port), "--workers", str(workers)],
-                        env, server_log)
+        server = Server(
+            [*cli, "serve", "--host", HOST, "--port", str(port), "--workers", str(workers)], env, server_log
+        )
         server.start()
         wait_healthy(server, base)
         assert server.proc is not None
@@ -1092,12 +1279,20 @@ def bench() -> dict:
         for name, method, path, script in SCENARIOS:
             if warmup > 0:
                 log(f"{name}: warm-up {warmup:g} s")
-                run_wrk(wrk, base + path, script=script, seconds=warmup, threads=threads,
-                        connections=connections, env=wrk_env)
+                run_wrk(
+                    wrk,
+                    base + path,
+                    script=script,
+                    seconds=warmup,
+                    threads=threads,
+                    connections=connections,
+                    env=wrk_env,
+                )
             log(f"{name}: {method} {path} for {duration:g} s")
             before, busy_before = cpu_sample(pids), machine_busy_seconds()
-            result, raw_out = run_wrk(wrk, base + path, script=script, seconds=duration, threads=threads,
-                                      connections=connections, env=wrk_env)
+            result, raw_out = run_wrk(
+                wrk, base + path, script=script, seconds=duration, threads=threads, connections=connections, env=wrk_env
+            )
             after, busy_after = cpu_sample(pids), machine_busy_seconds()
             used = {pid: after[pid] - before[pid] for pid in pids}
             total = sum(used.values())
@@ -1113,8 +1308,11 @@ def bench() -> dict:
             result["flagged"] = errors > 0
             if result["non_2xx_3xx"]:
                 # One more request shows what the errors look like.
-                sample_body = f"token={access_token}".encode() if name == "introspect" else (
-                    b"grant_type=client_credentials" if name == "token" else None)
+                sample_body = (
+                    f"token={access_token}".encode()
+                    if name == "introspect"
+                    else (b"grant_type=client_credentials" if name == "token" else None)
+                )
                 try:
                     st, bd = http(method, base + path, body=sample_body, headers=auth if script else None)
                     result["error_sample"] = f"{st} {bd[:160].decode(errors='replace')}"
@@ -1126,34 +1324,49 @@ def bench() -> dict:
                 raise HarnessError(f"the server exited during the {name} scenario:\n" + server.log_tail())
 
         now_pids = serving_pids(server, workers)
-        report["worker_restarts"] = None if sorted(now_pids) == sorted(pids) else {
-            "before": pids, "after": now_pids}
+        report["worker_restarts"] = None if sorted(now_pids) == sorted(pids) else {"before": pids, "after": now_pids}
         # Read before the mixed scenario: the RSS target is about the wrk scenarios' workload.
         report["workers"] = worker_memory(now_pids)
 
         if mixed_duration > 0:
             cfg = {
-                "base": base, "duration": mixed_duration, "warmup": warmup, "threads": mixed_threads,
-                "weights": weights, "redirect_uri": MIXED_REDIRECT_URI, "scope": MIXED_SCOPE,
-                "username": MIXED_USERNAME, "password": password,
-                "signin_client_id": signin["client_id"], "signin_client_secret": signin["client_secret"],
-                "cc_client_id": client_id, "cc_client_secret": client_secret,
+                "base": base,
+                "duration": mixed_duration,
+                "warmup": warmup,
+                "threads": mixed_threads,
+                "weights": weights,
+                "redirect_uri": MIXED_REDIRECT_URI,
+                "scope": MIXED_SCOPE,
+                "username": MIXED_USERNAME,
+                "password": password,
+                "signin_client_id": signin["client_id"],
+                "signin_client_secret": signin["client_secret"],
+                "cc_client_id": client_id,
+                "cc_client_secret": client_secret,
             }
-            log(f"mixed: {mixed_processes} processes x {mixed_threads} threads, "
-                f"{warmup:g} s warm-up + {mixed_duration:g} s")
+            log(
+                f"mixed: {mixed_processes} processes x {mixed_threads} threads, "
+                f"{warmup:g} s warm-up + {mixed_duration:g} s"
+            )
             mixed_pids = now_pids
             report["mixed"] = run_mixed(cfg, mixed_processes, mixed_pids)
-            report["mixed"].update({"processes": mixed_processes, "threads": mixed_threads,
-                                    "weights": weights, "duration_s": mixed_duration})
+            report["mixed"].update(
+                {
+                    "processes": mixed_processes,
+                    "threads": mixed_threads,
+                    "weights": weights,
+                    "duration_s": mixed_duration,
+                }
+            )
             if not server.alive():
                 raise HarnessError("the server exited during the mixed scenario:\n" + server.log_tail())
             after_pids = serving_pids(server, workers)
-            report["mixed"]["worker_restarts"] = None if sorted(after_pids) == sorted(mixed_pids) else {
-                "before": mixed_pids, "after": after_pids}
+            report["mixed"]["worker_restarts"] = (
+                None if sorted(after_pids) == sorted(mixed_pids) else {"before": mixed_pids, "after": after_pids}
+            )
             report["mixed"]["workers"] = worker_memory(after_pids)
         try:
-            report["supervisor_rss_mb"] = None if workers == 1 else (
-                (status_kb(server.proc.pid, "VmRSS") or 0) / 1024)
+            report["supervisor_rss_mb"] = None if workers == 1 else ((status_kb(server.proc.pid, "VmRSS") or 0) / 1024)
         except OSError:
             report["supervisor_rss_mb"] = None
     finally:

@@ -176,8 +176,19 @@ def alice(cli) -> dict:  # type: ignore[no-untyped-def]
     """A user alice / alice@example.com (name Alice) whose password is tests.helpers.PASSWORD."""
     from tests.helpers import PASSWORD
 
-    result = cli("user", "create", "--username", "alice", "--email", "alice@example.com", "--name", "Alice",
-                 "--password-stdin", "--json", stdin=PASSWORD + "\n")
+    result = cli(
+        "user",
+        "create",
+        "--username",
+        "alice",
+        "--email",
+        "alice@example.com",
+        "--name",
+        "Alice",
+        "--password-stdin",
+        "--json",
+        stdin=PASSWORD + "\n",
+    )
     assert result.code == 0, result.err
     return result.json()
 

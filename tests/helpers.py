@@ -17,7 +17,8 @@ def basic(client_id: str, secret: str) -> dict[str, str]:
 
 def client_token(http: TestClient, client: dict, **form: str) -> dict:
     response = http.post(
-        "/token", data={"grant_type": "client_credentials", **form},
+        "/token",
+        data={"grant_type": "client_credentials", **form},
         headers=basic(client["client_id"], client["client_secret"]),
     )
     assert response.status_code == 200, response.text
@@ -106,8 +107,15 @@ def follow(http: TestClient, response):  # type: ignore[no-untyped-def]
     return http.get(response.headers["location"], follow_redirects=False)
 
 
-def sign_in(http: TestClient, client: dict, username: str = "alice", password: str = PASSWORD,
-            *, consent: str | None = "allow", **extra: str) -> tuple[dict, str, dict]:
+def sign_in(
+    http: TestClient,
+    client: dict,
+    username: str = "alice",
+    password: str = PASSWORD,
+    *,
+    consent: str | None = "allow",
+    **extra: str,
+) -> tuple[dict, str, dict]:
     """Walk authorize -> login -> consent as a browser; return (callback query, verifier, params)."""
     verifier, challenge = pkce_pair()
     params = authorize_params(client, challenge, **extra)
@@ -123,8 +131,13 @@ def sign_in(http: TestClient, client: dict, username: str = "alice", password: s
 
 
 def exchange(http: TestClient, client: dict, code: str, verifier: str, redirect_uri: str | None = None, **extra):  # type: ignore[no-untyped-def]
-    data = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
-            "redirect_uri": redirect_uri or client["redirect_uris"][0], **extra}
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "code_verifier": verifier,
+        "redirect_uri": redirect_uri or client["redirect_uris"][0],
+        **extra,
+    }
     headers = {}
     if client.get("client_secret"):
         headers = basic(client["client_id"], client["client_secret"])

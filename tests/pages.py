@@ -35,15 +35,27 @@ ACR_MFA = "urn:authserver:loa:2"
 ACR_PASSWORD = "urn:authserver:loa:1"
 GENERIC = "Incorrect username or password."
 WRONG_CODE = "That code is not right."
-SIGN_IN_CLIENT = ("--grant-type", "authorization_code", "--grant-type", "refresh_token",
-                  "--redirect-uri", REDIRECT)
+SIGN_IN_CLIENT = ("--grant-type", "authorization_code", "--grant-type", "refresh_token", "--redirect-uri", REDIRECT)
 SECRET_RE = re.compile(r'<code class="secret">([^<]*)</code>')
 
 
-def create_user(cli, username: str = "alice", password: str = PASSWORD,  # type: ignore[no-untyped-def]
-                email: str | None = None) -> dict:
-    result = cli("user", "create", "--username", username, "--email", email or f"{username}@example.com",
-                 "--password-stdin", "--json", stdin=password + "\n")
+def create_user(
+    cli,
+    username: str = "alice",
+    password: str = PASSWORD,  # type: ignore[no-untyped-def]
+    email: str | None = None,
+) -> dict:
+    result = cli(
+        "user",
+        "create",
+        "--username",
+        username,
+        "--email",
+        email or f"{username}@example.com",
+        "--password-stdin",
+        "--json",
+        stdin=password + "\n",
+    )
     assert result.code == 0, result.err
     return result.json()
 
@@ -112,8 +124,15 @@ def assert_page_headers(response) -> None:  # type: ignore[no-untyped-def]
     assert "no-store" in response.headers["cache-control"]
 
 
-def walk(http: TestClient, response, *, username: str = "alice", password: str = PASSWORD,  # type: ignore[no-untyped-def]
-         code=None, consent: str = "allow"):
+def walk(
+    http: TestClient,
+    response,
+    *,
+    username: str = "alice",
+    password: str = PASSWORD,  # type: ignore[no-untyped-def]
+    code=None,
+    consent: str = "allow",
+):
     """Follow the hosted pages (/login, /mfa, /consent) from a redirect like a person would.
 
     `code` is a string or a callable giving the second-factor code. Returns (the first response that is
@@ -144,8 +163,15 @@ def start(http: TestClient, client: dict, **extra: str):  # type: ignore[no-unty
     return authorize(http, params), verifier, params
 
 
-def sign_in_to(http: TestClient, client: dict, *, username: str = "alice", password: str = PASSWORD,  # type: ignore[no-untyped-def]
-               code=None, **extra: str) -> tuple[dict, str, list[str]]:
+def sign_in_to(
+    http: TestClient,
+    client: dict,
+    *,
+    username: str = "alice",
+    password: str = PASSWORD,  # type: ignore[no-untyped-def]
+    code=None,
+    **extra: str,
+) -> tuple[dict, str, list[str]]:
     """authorize -> hosted pages -> back at the client with a code: (callback query, verifier, pages seen)."""
     response, verifier, params = start(http, client, **extra)
     final, seen = walk(http, response, username=username, password=password, code=code)
@@ -167,8 +193,13 @@ def id_claims(http: TestClient, client: dict, callback: dict, verifier: str) -> 
     return jwt_parts(tokens(http, client, callback, verifier)["id_token"])[1]
 
 
-def reauthenticate(http: TestClient, *, password: str = PASSWORD, code: str | None = None,  # type: ignore[no-untyped-def]
-                   back_to: str = "/account"):
+def reauthenticate(
+    http: TestClient,
+    *,
+    password: str = PASSWORD,
+    code: str | None = None,  # type: ignore[no-untyped-def]
+    back_to: str = "/account",
+):
     """Confirm it's you on /account/reauth (sudo mode); returns the response to the form."""
     page = http.get("/account/reauth?next=" + back_to, follow_redirects=False)
     assert page.status_code == 200, page.text
@@ -176,8 +207,13 @@ def reauthenticate(http: TestClient, *, password: str = PASSWORD, code: str | No
     return submit(http, page, **values)
 
 
-def account_sign_in(http: TestClient, *, username: str = "alice", password: str = PASSWORD,  # type: ignore[no-untyped-def]
-                    code=None):
+def account_sign_in(
+    http: TestClient,
+    *,
+    username: str = "alice",
+    password: str = PASSWORD,  # type: ignore[no-untyped-def]
+    code=None,
+):
     """/account without a session -> /login (-> /mfa) -> back at /account; returns the account page."""
     response = http.get("/account", follow_redirects=False)
     assert response.status_code == 303, response.text
@@ -234,8 +270,14 @@ def mfa_state(page) -> tuple[bool, int | None]:  # type: ignore[no-untyped-def]
     return on, int(left.group(1)) if left else None
 
 
-def password_step(http: TestClient, client: dict, *, username: str = "alice",  # type: ignore[no-untyped-def]
-                  password: str = PASSWORD, **extra: str):
+def password_step(
+    http: TestClient,
+    client: dict,
+    *,
+    username: str = "alice",  # type: ignore[no-untyped-def]
+    password: str = PASSWORD,
+    **extra: str,
+):
     """authorize -> /login -> password; returns (the /mfa page, verifier, params)."""
     response, verifier, params = start(http, client, **extra)
     assert response.headers["location"].startswith("/login?")
@@ -252,5 +294,3 @@ def finish_at_client(http: TestClient, client: dict, response, *, code=None) -> 
     assert final.status_code in (302, 303), final.text
     assert final.headers["location"].startswith(client["redirect_uris"][0]), final.headers["location"]
     return query(final.headers["location"])
-
-

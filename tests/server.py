@@ -26,8 +26,11 @@ def start(env: dict[str, str], cwd: Path, *args: str) -> tuple[subprocess.Popen,
     base = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
         [AUTHSERVER, "serve", "--port", str(port), *args],
-        env={**os.environ, **env, "AUTHSERVER_ISSUER": base}, cwd=cwd,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, **env, "AUTHSERVER_ISSUER": base},
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -49,7 +52,7 @@ def stop(proc: subprocess.Popen) -> str:
     except subprocess.TimeoutExpired:
         proc.kill()
         out, _ = proc.communicate()
-        raise AssertionError("serve did not stop on SIGTERM")
+        raise AssertionError("serve did not stop on SIGTERM") from None
     # uvicorn shuts down gracefully, then re-raises SIGTERM so supervisors see why it exited.
     assert proc.returncode in (0, -signal.SIGTERM), out
     return out

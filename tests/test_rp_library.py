@@ -37,10 +37,31 @@ def browser_walk(browser: httpx.Client, url: str) -> str:
 
 
 def test_authlib_rp_signs_in_with_discovery_only(env, cli, register, tmp_path):
-    assert cli("user", "create", "--username", "carol", "--email", "carol@example.com", "--name", "Carol",
-               "--password-stdin", stdin=PASSWORD + "\n").code == 0
-    client = register("--grant-type", "authorization_code", "--grant-type", "refresh_token",
-                      "--redirect-uri", REDIRECT_URI, "--post-logout-redirect-uri", "https://rp.example/bye")
+    assert (
+        cli(
+            "user",
+            "create",
+            "--username",
+            "carol",
+            "--email",
+            "carol@example.com",
+            "--name",
+            "Carol",
+            "--password-stdin",
+            stdin=PASSWORD + "\n",
+        ).code
+        == 0
+    )
+    client = register(
+        "--grant-type",
+        "authorization_code",
+        "--grant-type",
+        "refresh_token",
+        "--redirect-uri",
+        REDIRECT_URI,
+        "--post-logout-redirect-uri",
+        "https://rp.example/bye",
+    )
     proc, issuer = start(env, tmp_path)
     try:
         asyncio.run(_relying_party(issuer, client))
@@ -76,8 +97,9 @@ async def _relying_party(issuer: str, client: dict) -> None:
     assert userinfo["sub"] == claims["sub"]
     assert userinfo["email"] == "carol@example.com" and userinfo["name"] == "Carol"
 
-    logout = await rp.create_logout_url(post_logout_redirect_uri="https://rp.example/bye",
-                                        id_token_hint=token["id_token"])
+    logout = await rp.create_logout_url(
+        post_logout_redirect_uri="https://rp.example/bye", id_token_hint=token["id_token"]
+    )
     async with httpx.AsyncClient() as http:
         response = await http.get(logout["url"])
     assert response.status_code == 303

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import httpx
 import pytest
 
@@ -19,8 +18,11 @@ def test_single_worker_serves_and_stops_cleanly(env, register, tmp_path):
     try:
         meta = httpx.get(base + "/.well-known/openid-configuration").json()
         assert meta["issuer"] == base
-        token = httpx.post(base + "/token", data={"grant_type": "client_credentials"},
-                           headers=basic(client["client_id"], client["client_secret"]))
+        token = httpx.post(
+            base + "/token",
+            data={"grant_type": "client_credentials"},
+            headers=basic(client["client_id"], client["client_secret"]),
+        )
         assert token.status_code == 200
     finally:
         out = stop(proc)
@@ -50,8 +52,7 @@ def test_two_workers_share_keys_and_revocations(env, register, tmp_path):
                 seen = httpx.post(base + "/introspect", data={"token": tokens[0]}, headers=auth).json()
                 assert seen == {"active": False}
             assert all(
-                httpx.post(base + "/introspect", data={"token": t}, headers=auth).json()["active"]
-                for t in tokens[1:10]
+                httpx.post(base + "/introspect", data={"token": t}, headers=auth).json()["active"] for t in tokens[1:10]
             )
     finally:
         stop(proc)
@@ -67,14 +68,26 @@ def test_several_workers_without_redis_are_refused(cli):
 def _failed_login_ip(env, cli, register, tmp_path, extra_env):  # type: ignore[no-untyped-def]
     from tests.helpers import PASSWORD, authorize_params, forms, pkce_pair
 
-    assert cli("user", "create", "--username", "alice", "--email", "alice@example.com",
-               "--password-stdin", stdin=PASSWORD + "\n").code == 0
+    assert (
+        cli(
+            "user",
+            "create",
+            "--username",
+            "alice",
+            "--email",
+            "alice@example.com",
+            "--password-stdin",
+            stdin=PASSWORD + "\n",
+        ).code
+        == 0
+    )
     web = register("--grant-type", "authorization_code", "--redirect-uri", "https://app.example/cb")
     proc, base = start({**env, **extra_env}, tmp_path)
     try:
         with httpx.Client(base_url=base, headers={"X-Forwarded-For": "203.0.113.9"}) as browser:
-            page = browser.get(browser.get("/authorize", params=authorize_params(web, pkce_pair()[1]))
-                               .headers["location"])
+            page = browser.get(
+                browser.get("/authorize", params=authorize_params(web, pkce_pair()[1])).headers["location"]
+            )
             form = forms(page.text)[0]
             browser.post(form["action"], data={**form["fields"], "username": "alice", "password": "wrong one"})
     finally:

@@ -61,6 +61,8 @@ def list_events(args, ctx) -> int:  # type: ignore[no-untyped-def]
     else:
         for r in rows:
             extra = " ".join(f"{k}={v}" for k, v in (r.get("data") or {}).items())
-            print(f"{r['time']}  {r['event']:<28} user={r['user_id'] or '-'} client={r['client_id'] or '-'} "
-                  f"ip={r['ip'] or '-'} {extra}".rstrip())
+            print(
+                f"{r['time']}  {r['event']:<28} user={r['user_id'] or '-'} client={r['client_id'] or '-'} "
+                f"ip={r['ip'] or '-'} {extra}".rstrip()
+            )
     return 0

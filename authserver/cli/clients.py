@@ -35,17 +35,28 @@ def register(commands) -> None:  # type: ignore[no-untyped-def]
     create.add_argument("--grant-type", action="append", default=[], choices=GRANT_TYPES, dest="grant_types")
     create.add_argument("--redirect-uri", action="append", default=[], dest="redirect_uris")
     create.add_argument("--post-logout-redirect-uri", action="append", default=[], dest="post_logout_uris")
-    create.add_argument("--scope", default=None,
-                        help='allowed scopes, space-separated: "a b" (sign-in clients default to '
-                             '"openid profile email", plus offline_access with refresh_token)')
-    create.add_argument("--resource", action="append", default=[], dest="resources",
-                        help="an RFC 8707 resource (token audience) the client may request")
+    create.add_argument(
+        "--scope",
+        default=None,
+        help='allowed scopes, space-separated: "a b" (sign-in clients default to '
+        '"openid profile email", plus offline_access with refresh_token)',
+    )
+    create.add_argument(
+        "--resource",
+        action="append",
+        default=[],
+        dest="resources",
+        help="an RFC 8707 resource (token audience) the client may request",
+    )
     create.add_argument("--public", action="store_true", help="a public client (no secret)")
     create.add_argument("--token-endpoint-auth-method", choices=AUTH_METHODS, dest="auth_method")
     create.add_argument("--jwks-file", help="JWK Set with the client's public keys (private_key_jwt)")
     create.add_argument("--first-party", action="store_true", help="trusted app: no consent screen")
-    create.add_argument("--require-mfa", action="store_true",
-                        help="every sign-in for this client needs a second factor (acr urn:authserver:loa:2)")
+    create.add_argument(
+        "--require-mfa",
+        action="store_true",
+        help="every sign-in for this client needs a second factor (acr urn:authserver:loa:2)",
+    )
     create.add_argument("--json", action="store_true")
     create.set_defaults(handler=create_client)
 
@@ -129,7 +140,9 @@ def _load_jwks(path: str) -> dict:
     except OSError as exc:
         raise CommandError(f"cannot read --jwks-file: {exc.strerror}") from None
     except (ValueError, JoseError, TypeError, KeyError) as exc:
-        raise CommandError(f"--jwks-file is not a valid JWK Set: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+        raise CommandError(
+            f"--jwks-file is not a valid JWK Set: {str(exc).splitlines()[0] if str(exc) else exc}"
+        ) from None
     if not keys.keys:
         raise CommandError("--jwks-file holds no keys")
     if any(key.is_private for key in keys):

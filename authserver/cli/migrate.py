@@ -19,6 +19,9 @@ def run(args, ctx) -> int:  # type: ignore[no-untyped-def]
     before, head = sql_migrate.status(url)
     if before != head:
         sql_migrate.upgrade(url)
-    emit(args, {"from": before, "to": head, "changed": before != head},
-         text=f"database at revision {head}" + ("" if before != head else " (already up to date)"))
+    emit(
+        args,
+        {"from": before, "to": head, "changed": before != head},
+        text=f"database at revision {head}" + ("" if before != head else " (already up to date)"),
+    )
     return 0

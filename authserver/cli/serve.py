@@ -45,8 +45,14 @@ def run(args, ctx) -> int:  # type: ignore[no-untyped-def]
     print(f"authserver: issuer {settings.issuer}", flush=True)
     print(f"authserver: discovery {settings.issuer}/.well-known/openid-configuration", flush=True)
     try:
-        workers.serve(args.host, args.port, args.workers, settings.log_level, settings.forwarded_allow_ips,
-                      settings.shutdown_drain_seconds)
+        workers.serve(
+            args.host,
+            args.port,
+            args.workers,
+            settings.log_level,
+            settings.forwarded_allow_ips,
+            settings.shutdown_drain_seconds,
+        )
     except OSError as exc:
         raise CommandError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     return 0

@@ -25,8 +25,12 @@ def register(commands) -> None:  # type: ignore[no-untyped-def]
     create.add_argument("--email", required=True)
     create.add_argument("--name", default="")
     create.add_argument("--email-verified", action="store_true")
-    create.add_argument("--password-stdin", action="store_true", required=True,
-                        help="read the password from standard input (never from the command line)")
+    create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        required=True,
+        help="read the password from standard input (never from the command line)",
+    )
     create.add_argument("--json", action="store_true")
     create.set_defaults(handler=create_user)
     for name, handler, helptext in (
@@ -134,6 +138,9 @@ def reset_mfa(args, ctx) -> int:  # type: ignore[no-untyped-def]
     removed = ctx.store.delete_totp(user.id)
     # An administrator weakening an account is exactly what the audit trail is for.
     Events(ctx.store).emit("mfa.reset", user_id=user.id, by="admin-cli", had_factor=removed)
-    emit(args, {"id": user.id, "username": user.username, "mfa_removed": removed},
-             text=f"second factors of {user.username} " + ("removed" if removed else "were not set up"))
+    emit(
+        args,
+        {"id": user.id, "username": user.username, "mfa_removed": removed},
+        text=f"second factors of {user.username} " + ("removed" if removed else "were not set up"),
+    )
     return 0

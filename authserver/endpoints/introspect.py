@@ -7,4 +7,6 @@ from authserver.web.oauth_edge import run_core
 
 
 async def introspect(request: Request) -> Response:
-    return await run_core(request, lambda svc: lambda req: svc.server.endpoint_response("introspection", req), limit="introspect")
+    return await run_core(
+        request, lambda svc: lambda req: svc.server.endpoint_response("introspection", req), limit="introspect"
+    )

@@ -7,4 +7,6 @@ from authserver.web.oauth_edge import run_core
 
 
 async def revoke(request: Request) -> Response:
-    return await run_core(request, lambda svc: lambda req: svc.server.endpoint_response("revocation", req), limit="revoke")
+    return await run_core(
+        request, lambda svc: lambda req: svc.server.endpoint_response("revocation", req), limit="revoke"
+    )

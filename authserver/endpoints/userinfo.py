@@ -21,8 +21,9 @@ def bearer_error(error: str | None, description: str | None, status: int) -> OAu
         challenge += f', error="{error}"'
         if description:
             challenge += f', error_description="{description}"'
-    exc = OAuthError(description, error=error or "invalid_request", status_code=status,
-                     headers={"www-authenticate": challenge})
+    exc = OAuthError(
+        description, error=error or "invalid_request", status_code=status, headers={"www-authenticate": challenge}
+    )
     return exc
 
 

@@ -40,15 +40,26 @@ def _when(ts: int | None) -> str:
 def _overview(svc: Services, session: BrowserSession, user: User) -> dict:
     factor = svc.store.get_totp(user.id)
     sessions = [
-        {"sid": s.sid, "current": s.sid == session.sid, "created": _when(s.created_at),
-         "last_seen": _when(s.last_seen_at), "mfa": "mfa" in s.amr}
+        {
+            "sid": s.sid,
+            "current": s.sid == session.sid,
+            "created": _when(s.created_at),
+            "last_seen": _when(s.last_seen_at),
+            "mfa": "mfa" in s.amr,
+        }
         for s in svc.store.list_user_sessions(user.id)
     ]
     apps = []
     for client_id, scopes, updated in svc.store.list_consents(user.id):
         client = svc.clients.get(client_id)
-        apps.append({"client_id": client_id, "name": client.name if client else client_id, "since": _when(updated),
-                     "scopes": [SCOPE_DESCRIPTIONS.get(s, s) for s in sorted(scopes)]})
+        apps.append(
+            {
+                "client_id": client_id,
+                "name": client.name if client else client_id,
+                "since": _when(updated),
+                "scopes": [SCOPE_DESCRIPTIONS.get(s, s) for s in sorted(scopes)],
+            }
+        )
     return {
         "user": user,
         "totp_active": factor is not None and factor.confirmed_at is not None,
@@ -65,8 +76,16 @@ def _render(svc: Services, request: Request, template: str, context: dict, statu
     return response
 
 
-async def _page(svc: Services, request: Request, session: BrowserSession, user: User, *,
-                notice: str | None = None, error: str | None = None, status: int = 200) -> Response:
+async def _page(
+    svc: Services,
+    request: Request,
+    session: BrowserSession,
+    user: User,
+    *,
+    notice: str | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
     context = await run_sync(_overview, svc, session, user)
     return _render(svc, request, "account.html", {**context, "notice": notice, "error": error}, status)
 
@@ -77,17 +96,24 @@ async def account(request: Request) -> Response:
     if isinstance(signed, Response):
         return signed
     session, user = signed
-    notice = {"password": "Your password was changed. Your other sessions were signed out.",
-              "totp": "Two-step verification is on.", "totp-off": "Two-step verification is off.",
-              "ended": "The session was signed out.", "others": "All your other sessions were signed out.",
-              "revoked": "The app's access was removed.",
-              "confirmed": "Thank you. For the next few minutes you can change your password and two-step "
-                           "verification without confirming again."}.get(request.query_params.get("done", ""))
+    notice = {
+        "password": "Your password was changed. Your other sessions were signed out.",
+        "totp": "Two-step verification is on.",
+        "totp-off": "Two-step verification is off.",
+        "ended": "The session was signed out.",
+        "others": "All your other sessions were signed out.",
+        "revoked": "The app's access was removed.",
+        "confirmed": "Thank you. For the next few minutes you can change your password and two-step "
+        "verification without confirming again.",
+    }.get(request.query_params.get("done", ""))
     return await _page(svc, request, session, user, notice=notice)
 
 
-async def _post(request: Request, *, sudo: str | None = None,
-                ) -> tuple[Services, BrowserSession, User, dict[str, str]] | Response:
+async def _post(
+    request: Request,
+    *,
+    sudo: str | None = None,
+) -> tuple[Services, BrowserSession, User, dict[str, str]] | Response:
     """The preamble of every account form: the form, its CSRF token, the session. `sudo`: the change
     needs a recent authentication; without one, the re-authentication page, then back to this page."""
     svc = services(request)
@@ -114,8 +140,9 @@ async def change_password(request: Request) -> Response:
     svc, session, user, form = posted
     new, repeat = form.get("new_password", ""), form.get("confirm_password", "")
     who = guesser(request, svc)
-    current = await run_sync(lambda: check_password(svc, who, form.get("current_password", ""), user=user,
-                                                    complete=False))
+    current = await run_sync(
+        lambda: check_password(svc, who, form.get("current_password", ""), user=user, complete=False)
+    )
     if current.verdict is Verdict.THROTTLED:
         return await _page(svc, request, session, user, error=TOO_MANY, status=429)
     if current.verdict is Verdict.WRONG:
@@ -195,19 +222,26 @@ async def totp_enrol(request: Request) -> Response:
     step = totp.matching_step(secret, form.get("code", "")[:16])
     if step is None or not await run_sync(svc.store.confirm_totp, user.id, step, int(time.time())):
         await emit(svc, request, "mfa.enrolment_failed", user_id=user.id)
-        return _enrol_page(svc, request, user, secret, "That code is not right. Check your app's time and try again.",
-                           status=400)
+        return _enrol_page(
+            svc, request, user, secret, "That code is not right. Check your app's time and try again.", status=400
+        )
     codes = await run_sync(_new_backup_codes, svc, user.id)
     await emit(svc, request, "mfa.enrolled", user_id=user.id, method="totp")
     return _render(svc, request, "backup_codes.html", {"codes": codes, "first": True})
 
 
-def _enrol_page(svc: Services, request: Request, user: User, secret: str, error: str | None,
-                status: int = 200) -> Response:
+def _enrol_page(
+    svc: Services, request: Request, user: User, secret: str, error: str | None, status: int = 200
+) -> Response:
     uri = totp.provisioning_uri(secret, user.email or user.username, svc.settings.issuer.split("//", 1)[-1])
-    grouped = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
-    return _render(svc, request, "totp_enrol.html",
-                   {"qr_svg": totp.qr_svg(uri), "otpauth_uri": uri, "secret": grouped, "error": error}, status)
+    grouped = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+    return _render(
+        svc,
+        request,
+        "totp_enrol.html",
+        {"qr_svg": totp.qr_svg(uri), "otpauth_uri": uri, "secret": grouped, "error": error},
+        status,
+    )
 
 
 def _new_backup_codes(svc: Services, user_id: str) -> list[str]:
@@ -234,8 +268,14 @@ async def regenerate_backup_codes(request: Request) -> Response:
     svc, session, user, _ = posted
     active, _ = await run_sync(_pending_secret, svc, user.id)
     if not active:
-        return await _page(svc, request, session, user, status=400,
-                           error="Backup codes come with two-step verification: turn it on first.")
+        return await _page(
+            svc,
+            request,
+            session,
+            user,
+            status=400,
+            error="Backup codes come with two-step verification: turn it on first.",
+        )
     codes = await run_sync(_new_backup_codes, svc, user.id)
     await emit(svc, request, "backup_codes.regenerated", user_id=user.id)
     return _render(svc, request, "backup_codes.html", {"codes": codes, "first": False})
@@ -292,5 +332,3 @@ async def revoke_app(request: Request) -> Response:
         return await _page(svc, request, session, user, error="That app no longer has access.", status=400)
     await emit(svc, request, "consent.revoked", user_id=user.id, client_id=client_id)
     return _done("revoked")
-
-

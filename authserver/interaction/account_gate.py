@@ -43,14 +43,18 @@ def safe_next(value: str | None) -> str:
     return value
 
 
-async def signed_in(request: Request, svc: Services, *,
-                    back_to: str = ACCOUNT) -> tuple[BrowserSession, User] | Response:
+async def signed_in(
+    request: Request, svc: Services, *, back_to: str = ACCOUNT
+) -> tuple[BrowserSession, User] | Response:
     """The session and its user, or a redirect that signs in first and then comes back to `back_to`."""
     session = await current_session(request, svc)
     user = await run_sync(svc.store.get_user, session.user_id) if session else None
     if session is None or user is None:
-        it = state.new_interaction({"kind": "account", "next": safe_next(back_to), "prompt": [], "scopes": []},
-                                   browser_binding(csrf_token(request, svc.settings)), int(time.time()))
+        it = state.new_interaction(
+            {"kind": "account", "next": safe_next(back_to), "prompt": [], "scopes": []},
+            browser_binding(csrf_token(request, svc.settings)),
+            int(time.time()),
+        )
         await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
         response = RedirectResponse("/login?" + urlencode({"interaction": it.id}), status_code=303)
         attach_csrf(request, response, svc.settings)
@@ -63,18 +67,21 @@ def is_recent(session: BrowserSession, *, second_factor: bool, now: int, window:
     proofs = [(session.auth_time, session.amr)]
     if session.reauth_at is not None and session.reauth_amr is not None:
         proofs.append((session.reauth_at, session.reauth_amr))
-    return any(
-        0 <= now - at <= window and "pwd" in amr and (not second_factor or "mfa" in amr) for at, amr in proofs
-    )
+    return any(0 <= now - at <= window and "pwd" in amr and (not second_factor or "mfa" in amr) for at, amr in proofs)
 
 
 def recently_authenticated(svc: Services, session: BrowserSession) -> bool:
-    return is_recent(session, second_factor=has_second_factor(svc, session.user_id), now=int(time.time()),
-                     window=svc.settings.reauth_seconds)
+    return is_recent(
+        session,
+        second_factor=has_second_factor(svc, session.user_id),
+        now=int(time.time()),
+        window=svc.settings.reauth_seconds,
+    )
 
 
-async def require_recent_auth(request: Request, svc: Services, session: BrowserSession, *,
-                              back_to: str = ACCOUNT) -> Response | None:
+async def require_recent_auth(
+    request: Request, svc: Services, session: BrowserSession, *, back_to: str = ACCOUNT
+) -> Response | None:
     """None when the session authenticated recently enough for a sensitive change; otherwise the redirect
     to the re-authentication page, which comes back to `back_to` (a GET page: a POST cannot be replayed)."""
     if await run_sync(recently_authenticated, svc, session):

@@ -41,16 +41,21 @@ async def authorize(request: Request) -> Response:
 
     def check() -> object:
         svc.keyring.refresh_if_stale()
-        return validate(pairs, svc.clients.get, require_pkce=svc.settings.require_pkce,
-                        verify_id_token_hint=svc.server.id_tokens.verify_hint)
+        return validate(
+            pairs,
+            svc.clients.get,
+            require_pkce=svc.settings.require_pkce,
+            verify_id_token_hint=svc.server.id_tokens.verify_hint,
+        )
 
     try:
         authz = await run_sync(check)
     except AuthorizeFatal as exc:
         raise PageError(str(exc)) from None
     except AuthorizeError as exc:
-        return error_to_client(svc, exc.redirect_uri, exc.error, exc.description, exc.state, exc.response_mode,
-                               status=302)
+        return error_to_client(
+            svc, exc.redirect_uri, exc.error, exc.description, exc.state, exc.response_mode, status=302
+        )
     session = await current_session(request, svc)
     token = csrf_token(request, svc.settings)
     it = state.new_interaction(authz.to_dict(), browser_binding(token), int(time.time()))  # type: ignore[attr-defined]

@@ -74,11 +74,18 @@ async def consent(request: Request) -> Response:
         if not await run_sync(state.finish, svc.cache, it):
             raise PageError(EXPIRED, title="Sign-in expired")
         await emit(svc, request, "consent.denied", user_id=session.user_id, client_id=it.client_id)
-        return error_to_client(svc, req["redirect_uri"], "access_denied", "The user denied the request",
-                               req["state"], req["response_mode"])
+        return error_to_client(
+            svc, req["redirect_uri"], "access_denied", "The user denied the request", req["state"], req["response_mode"]
+        )
     granted = consent_scopes(req["scopes"], req["claims"])
     await run_sync(svc.store.add_consent, session.user_id, it.client_id, granted, int(time.time()))
-    await emit(svc, request, "consent.granted", user_id=session.user_id, client_id=it.client_id,
-               scope=" ".join(sorted(granted)))
+    await emit(
+        svc,
+        request,
+        "consent.granted",
+        user_id=session.user_id,
+        client_id=it.client_id,
+        scope=" ".join(sorted(granted)),
+    )
     it.consented = True
     return await advance(request, svc, it, session, persisted=True)

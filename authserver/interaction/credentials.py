@@ -84,8 +84,9 @@ def has_second_factor(svc: Services, user_id: str) -> bool:
     return factor is not None and factor.confirmed_at is not None
 
 
-def check_password(svc: Services, who: Guesser, password: str, *, user: User | None, login: str = "",
-                   complete: bool) -> PasswordCheck:
+def check_password(
+    svc: Services, who: Guesser, password: str, *, user: User | None, login: str = "", complete: bool
+) -> PasswordCheck:
     """Is `password` the password of `user` (None: the name `login` matched no account)?
 
     A disabled account is refused like a wrong password. `complete`: a right password finishes the
@@ -109,14 +110,16 @@ def check_password(svc: Services, who: Guesser, password: str, *, user: User | N
     return PasswordCheck(Verdict.RIGHT, account, named, reservation)
 
 
-def check_second_factor(svc: Services, who: Guesser, user_id: str, code: str, *,
-                        sign_in: str | None = None) -> FactorCheck:
+def check_second_factor(
+    svc: Services, who: Guesser, user_id: str, code: str, *, sign_in: str | None = None
+) -> FactorCheck:
     """Is `code` a current TOTP code (not used before) or an unused backup code of the user? A right
     code is spent. `sign_in`: the id of the half-finished sign-in it belongs to, whose own limit
     (`mfa_max_attempts`) counts too."""
     throttle = svc.throttle
-    counters = throttle.for_account(throttle.account_key(user_id, ""), who.source,
-                                    known_device=who.knows(svc, user_id), sign_in=sign_in)
+    counters = throttle.for_account(
+        throttle.account_key(user_id, ""), who.source, known_device=who.knows(svc, user_id), sign_in=sign_in
+    )
     reservation = throttle.reserve(counters)
     if not reservation.allowed:
         return FactorCheck(Verdict.THROTTLED, None, reservation)

@@ -34,7 +34,8 @@ TOO_MANY = "Too many wrong codes. Wait a few minutes, then try again."
 
 def _entry_page(svc: Services, request: Request, user_code: str, error: str | None, status: int = 200) -> Response:
     response = svc.pages.render(
-        "device.html", {"csrf_token": csrf_token(request, svc.settings), "user_code": user_code, "error": error},
+        "device.html",
+        {"csrf_token": csrf_token(request, svc.settings), "user_code": user_code, "error": error},
         status=status,
     )
     attach_csrf(request, response, svc.settings)
@@ -130,13 +131,23 @@ async def confirm(request: Request) -> Response:
         raise PageError(EXPIRED, title="Sign-in expired")
     decided = await run_sync(
         lambda: svc.store.decide_device_code(
-            it.request["device_code_hash"], approved=decision == "allow", user_id=session.user_id,
-            auth_time=session.auth_time, amr=session.amr, acr=session.acr, sid=session.sid, now=int(time.time()),
+            it.request["device_code_hash"],
+            approved=decision == "allow",
+            user_id=session.user_id,
+            auth_time=session.auth_time,
+            amr=session.amr,
+            acr=session.acr,
+            sid=session.sid,
+            now=int(time.time()),
         )
     )
     if not decided:
-        raise PageError("This code has expired or was already used. Start again on your device.",
-                        title="Code expired")
-    await emit(svc, request, "device_code.approved" if decision == "allow" else "device_code.denied",
-               client_id=client.client_id, user_id=session.user_id)
+        raise PageError("This code has expired or was already used. Start again on your device.", title="Code expired")
+    await emit(
+        svc,
+        request,
+        "device_code.approved" if decision == "allow" else "device_code.denied",
+        client_id=client.client_id,
+        user_id=session.user_id,
+    )
     return svc.pages.render("device_done.html", {"approved": decision == "allow", "client_name": client.name})

@@ -43,8 +43,13 @@ def needs_login(it: state.Interaction, session: BrowserSession | None, now: int)
 
 
 async def advance(
-    request: Request, svc: Services, it: state.Interaction, session: BrowserSession | None, *,
-    persisted: bool, status: int = 303,
+    request: Request,
+    svc: Services,
+    it: state.Interaction,
+    session: BrowserSession | None,
+    *,
+    persisted: bool,
+    status: int = 303,
 ) -> Response:
     req = it.request
     if req.get("kind") == "account":
@@ -67,11 +72,12 @@ async def advance(
 
     if needs_login(it, session, now):
         if "none" in it.prompt:
-            return error_to_client(svc, redirect_uri, "login_required", "The user must sign in", client_state, mode,
-                                   status=status)
+            return error_to_client(
+                svc, redirect_uri, "login_required", "The user must sign in", client_state, mode, status=status
+            )
         await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
         return RedirectResponse("/login?" + urlencode({"interaction": it.id}), status_code=status)
-    assert session is not None
+    assert session is not None  # noqa: S101 - an invariant for the type checker, not input validation
 
     if (client.require_mfa or ACR_MFA in (req.get("acr_values") or [])) and session.acr != ACR_MFA:
         # Step-up: this client (or this request's acr_values) needs a second factor.
@@ -79,11 +85,14 @@ async def advance(
         if factor is None or factor.confirmed_at is None:
             raise PageError(
                 f"{client.name} requires two-step verification. Set it up on your account page, then sign in "
-                f"to {client.name} again.", title="Two-step verification required", status_code=403,
+                f"to {client.name} again.",
+                title="Two-step verification required",
+                status_code=403,
             )
         if "none" in it.prompt:
-            return error_to_client(svc, redirect_uri, "login_required", "A second factor is required", client_state,
-                                   mode, status=status)
+            return error_to_client(
+                svc, redirect_uri, "login_required", "A second factor is required", client_state, mode, status=status
+            )
         it.authenticated_user = None
         await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
         return RedirectResponse("/login?" + urlencode({"interaction": it.id}), status_code=status)
@@ -92,8 +101,15 @@ async def advance(
         granted = await run_sync(svc.store.get_consent, session.user_id, client.client_id)
         if "consent" in it.prompt or not consent_scopes(req["scopes"], req["claims"]) <= granted:
             if "none" in it.prompt:
-                return error_to_client(svc, redirect_uri, "consent_required", "The user must approve access",
-                                       client_state, mode, status=status)
+                return error_to_client(
+                    svc,
+                    redirect_uri,
+                    "consent_required",
+                    "The user must approve access",
+                    client_state,
+                    mode,
+                    status=status,
+                )
             await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
             return RedirectResponse("/consent?" + urlencode({"interaction": it.id}), status_code=status)
 
@@ -120,16 +136,26 @@ async def advance(
         expires_at=now + svc.settings.auth_code_ttl,
     )
     await run_sync(svc.store.add_code, record)
-    await emit(svc, request, "authorization_code.issued", client_id=client.client_id, user_id=session.user_id,
-               grant_id=record.grant_id)
+    await emit(
+        svc,
+        request,
+        "authorization_code.issued",
+        client_id=client.client_id,
+        user_id=session.user_id,
+        grant_id=record.grant_id,
+    )
     return to_client(svc, redirect_uri, {"code": code, "state": client_state}, mode, status=status)
 
 
-async def load_for_browser(request: Request, svc: Services, interaction_id: str | None, browser: str) -> state.Interaction:
+async def load_for_browser(
+    request: Request, svc: Services, interaction_id: str | None, browser: str
+) -> state.Interaction:
     it = await run_sync(state.load, svc.cache, interaction_id or "")
     if it is None:
         raise PageError(EXPIRED, title="Sign-in expired")
     if not secrets.compare_digest(it.browser, browser):
-        raise PageError("This sign-in was started in another browser. Go back to the application and start again.",
-                        title="Sign-in expired")
+        raise PageError(
+            "This sign-in was started in another browser. Go back to the application and start again.",
+            title="Sign-in expired",
+        )
     return it

@@ -54,8 +54,9 @@ def verify_credentials(svc: Services, who: Guesser, login: str, password: str) -
     return LoginAttempt(check, user if check.verdict is Verdict.RIGHT else None, second)
 
 
-def login_page(svc: Services, request: Request, it: state.Interaction, *, username: str, error: str | None,
-               status: int = 200) -> Response:
+def login_page(
+    svc: Services, request: Request, it: state.Interaction, *, username: str, error: str | None, status: int = 200
+) -> Response:
     client = svc.clients.get(it.client_id) if it.client_id else None
     response = svc.pages.render(
         "login.html",
@@ -115,9 +116,15 @@ async def login(request: Request) -> Response:
         svc.metrics.logins.labels("failure").inc()
         it.login_failures += 1
         await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
-        await emit(svc, request, "login.failed", client_id=it.client_id, account=account,
-                   user_id=attempt.check.named,
-                   **({"throttled": True} if attempt.check.verdict is Verdict.THROTTLED else {}))
+        await emit(
+            svc,
+            request,
+            "login.failed",
+            client_id=it.client_id,
+            account=account,
+            user_id=attempt.check.named,
+            **({"throttled": True} if attempt.check.verdict is Verdict.THROTTLED else {}),
+        )
         return await run_sync(login_page, svc, request, it, username=username, error=GENERIC_FAILURE, status=400)
 
     now = int(time.time())

@@ -32,7 +32,8 @@ TOO_MANY = "Too many wrong codes. Go back to the application and sign in again."
 
 def mfa_page(svc: Services, request: Request, it: state.Interaction, error: str | None, status: int = 200) -> Response:
     response = svc.pages.render(
-        "mfa.html", {"interaction": it.id, "csrf_token": csrf_token(request, svc.settings), "error": error},
+        "mfa.html",
+        {"interaction": it.id, "csrf_token": csrf_token(request, svc.settings), "error": error},
         status=status,
         form_targets=[it.request["redirect_uri"]] if "redirect_uri" in it.request else (),
     )
@@ -64,8 +65,14 @@ async def mfa(request: Request) -> Response:
             svc.metrics.mfa_failures.inc()
             await emit(svc, request, "mfa.failed", user_id=user_id, client_id=it.client_id)
         else:
-            await emit(svc, request, "mfa.throttled", user_id=user_id, client_id=it.client_id,
-                       limits=list(check.reservation.refused_by))
+            await emit(
+                svc,
+                request,
+                "mfa.throttled",
+                user_id=user_id,
+                client_id=it.client_id,
+                limits=list(check.reservation.refused_by),
+            )
         if check.verdict is Verdict.THROTTLED or check.reservation.reached(svc.throttle.rules.sign_in.name):
             await run_sync(state.finish, svc.cache, it)  # discard the half-signed-in state
             raise PageError(TOO_MANY, title="Sign-in stopped", status_code=400)

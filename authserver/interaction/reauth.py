@@ -35,16 +35,22 @@ from authserver.web.forms import read_form
 from authserver.web.oauth_edge import services
 
 WRONG = "That is not right. Enter your password and a current code from your app (or a backup code)."
-WRONG_PASSWORD = "That password is not right."
+WRONG_PASSWORD = "That password is not right."  # noqa: S105 - page text, not a secret
 TOO_MANY = "Too many wrong attempts. Wait a few minutes, then try again."
 
 
-def _page(svc: Services, request: Request, *, second_factor: bool, back_to: str, error: str | None = None,
-          status: int = 200) -> Response:
+def _page(
+    svc: Services, request: Request, *, second_factor: bool, back_to: str, error: str | None = None, status: int = 200
+) -> Response:
     response = svc.pages.render(
         "reauth.html",
-        {"csrf_token": csrf_token(request, svc.settings), "second_factor": second_factor, "next": back_to,
-         "error": error, "minutes": max(1, svc.settings.reauth_seconds // 60)},
+        {
+            "csrf_token": csrf_token(request, svc.settings),
+            "second_factor": second_factor,
+            "next": back_to,
+            "error": error,
+            "minutes": max(1, svc.settings.reauth_seconds // 60),
+        },
         status=status,
     )
     attach_csrf(request, response, svc.settings)
@@ -89,15 +95,17 @@ async def reauth(request: Request) -> Response:
     return await _confirm(request, svc, session, user, form, back_to)
 
 
-async def _confirm(request: Request, svc: Services, session: BrowserSession, user: User, form: dict[str, str],
-                   back_to: str) -> Response:
+async def _confirm(
+    request: Request, svc: Services, session: BrowserSession, user: User, form: dict[str, str], back_to: str
+) -> Response:
     who = guesser(request, svc)
     await run_sync(lambda: (svc.limits.hit("login_ip", who.ip or "unknown"), svc.limits.hit("login_account", user.id)))
     proof = await run_sync(_prove, svc, who, user, form.get("password", ""), form.get("code", ""))
     second = proof.second_factor
     if proof.verdict is Verdict.THROTTLED:
-        await emit(svc, request, "reauthentication.throttled", user_id=user.id, sid=session.sid,
-                   limits=list(proof.refused_by))
+        await emit(
+            svc, request, "reauthentication.throttled", user_id=user.id, sid=session.sid, limits=list(proof.refused_by)
+        )
         return _page(svc, request, second_factor=second, back_to=back_to, error=TOO_MANY, status=429)
     if proof.verdict is Verdict.WRONG:
         if proof.failed == "code":
@@ -105,8 +113,9 @@ async def _confirm(request: Request, svc: Services, session: BrowserSession, use
             await emit(svc, request, "mfa.failed", user_id=user.id, sid=session.sid, where="reauthentication")
         else:
             await emit(svc, request, "reauthentication.failed", user_id=user.id, sid=session.sid)
-        return _page(svc, request, second_factor=second, back_to=back_to, error=WRONG if second else WRONG_PASSWORD,
-                     status=400)
+        return _page(
+            svc, request, second_factor=second, back_to=back_to, error=WRONG if second else WRONG_PASSWORD, status=400
+        )
 
     method = proof.method
     amr = ("pwd",) if not second else (("pwd", "otp", "mfa") if method == "otp" else ("pwd", "mfa"))

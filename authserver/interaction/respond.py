@@ -19,7 +19,8 @@ def to_client(
         # OAuth 2.0 Form Post Response Mode: an auto-submitting form (script from our origin; CSP
         # forbids inline script) with a button for browsers without JavaScript.
         return svc.pages.render(
-            "form_post.html", {"action": redirect_uri, "fields": sorted(values.items())},
+            "form_post.html",
+            {"action": redirect_uri, "fields": sorted(values.items())},
             form_targets=[redirect_uri],
         )
     separator = "&" if "?" in redirect_uri else "?"
@@ -27,10 +28,19 @@ def to_client(
 
 
 def error_to_client(
-    svc: Services, redirect_uri: str, error: str, description: str | None, state: str | None, response_mode: str,
-    *, status: int = 303,
+    svc: Services,
+    redirect_uri: str,
+    error: str,
+    description: str | None,
+    state: str | None,
+    response_mode: str,
+    *,
+    status: int = 303,
 ) -> Response:
     return to_client(
-        svc, redirect_uri, {"error": error, "error_description": description, "state": state}, response_mode,
+        svc,
+        redirect_uri,
+        {"error": error, "error_description": description, "state": state},
+        response_mode,
         status=status,
     )

@@ -57,8 +57,15 @@ def start_session_sync(svc: Services, auth: Authentication, previous_cookie: str
     now = int(time.time())
     value = secrets.token_urlsafe(32)
     session = BrowserSession(
-        id_hash=token_hash(value), sid=sid, user_id=auth.user_id, auth_time=auth.auth_time,
-        amr=auth.amr, acr=auth.acr, created_at=now, last_seen_at=now, expires_at=now + svc.settings.session_ttl,
+        id_hash=token_hash(value),
+        sid=sid,
+        user_id=auth.user_id,
+        auth_time=auth.auth_time,
+        amr=auth.amr,
+        acr=auth.acr,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + svc.settings.session_ttl,
     )
     svc.store.add_session(session)
     svc.events.emit("session.started", user_id=auth.user_id, sid=session.sid, amr=list(auth.amr))

@@ -19,8 +19,11 @@ SCOPE_DESCRIPTIONS = {
     "offline_access": "Stay connected when you are not using it",
 }
 CLAIM_DESCRIPTIONS = {
-    "name": "your name", "preferred_username": "your username", "updated_at": "when your profile changed",
-    "email": "your email address", "email_verified": "whether your email address is verified",
+    "name": "your name",
+    "preferred_username": "your username",
+    "updated_at": "when your profile changed",
+    "email": "your email address",
+    "email_verified": "whether your email address is verified",
 }
 
 
@@ -95,7 +98,7 @@ def released_claims(user: User, scope: str, requested: list[str] | None = None, 
 
 def consent_items(scopes: list[str], claims_request: dict | None) -> list[str]:
     items = [SCOPE_DESCRIPTIONS.get(s, f"Access '{s}'") for s in scopes]
-    members = (claims_request or {})
+    members = claims_request or {}
     extra = sorted({c for m in ("userinfo", "id_token") for c in members.get(m, ())})
     covered = {c for s in scopes for c in SCOPE_CLAIMS.get(s, ())}
     extra = [CLAIM_DESCRIPTIONS[c] for c in extra if c not in covered]

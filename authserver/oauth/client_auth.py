@@ -75,7 +75,8 @@ class ClientAuthenticator:
 
         if client.token_endpoint_auth_method != method:
             raise _invalid_client(
-                f"This client is registered to authenticate with '{client.token_endpoint_auth_method}'")
+                f"This client is registered to authenticate with '{client.token_endpoint_auth_method}'"
+            )
         request.auth_method = method
         request.client = OAuthClient(client)
         return request.client

@@ -62,9 +62,15 @@ def device_authorization(server, request: OAuthRequest) -> tuple[int, dict, list
         try:
             server.store.add_device_code(
                 DeviceCode(
-                    device_code_hash=token_hash(device_code), user_code=user_code, client_id=record.client_id,
-                    scope=scope, resources=tuple(dict.fromkeys(resources)), status="pending",
-                    interval=settings.device_poll_interval, created_at=now, expires_at=now + settings.device_code_ttl,
+                    device_code_hash=token_hash(device_code),
+                    user_code=user_code,
+                    client_id=record.client_id,
+                    scope=scope,
+                    resources=tuple(dict.fromkeys(resources)),
+                    status="pending",
+                    interval=settings.device_poll_interval,
+                    created_at=now,
+                    expires_at=now + settings.device_code_ttl,
                 )
             )
             break

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _Revocation
 
@@ -11,7 +13,7 @@ from authserver.oauth.token_lookup import FoundToken
 
 class RevocationEndpoint(_Revocation):
     # RFC 7009 §2.1: public clients revoke their own tokens by client_id (e.g. at app logout).
-    CLIENT_AUTH_METHODS = [*CONFIDENTIAL_METHODS, "none"]
+    CLIENT_AUTH_METHODS: ClassVar[list[str]] = [*CONFIDENTIAL_METHODS, "none"]
 
     def check_params(self, request, client) -> None:  # type: ignore[no-untyped-def]
         # RFC 7009 §2.1: a hint the server does not understand only widens the search.

@@ -11,7 +11,6 @@ from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error, Unsu
 
 from authserver.audit import Events
 from authserver.cache import Cache
-from authserver.ratelimit import RateLimiter
 from authserver.oauth.client_auth import ClientAuthenticator
 from authserver.oauth.device import device_authorization
 from authserver.oauth.grants.authorization_code import AuthorizationCodeGrant
@@ -24,6 +23,7 @@ from authserver.oauth.requests import OAuthRequest
 from authserver.oauth.revocation import RevocationEndpoint
 from authserver.oauth.token_lookup import TokenLookup
 from authserver.oauth.tokens import IdTokens, TokenIssuer
+from authserver.ratelimit import RateLimiter
 from authserver.settings import Settings
 from authserver.store import Store
 

@@ -89,8 +89,12 @@ class TokenLookup:
         if access is None:
             return None
         return FoundToken(
-            "access_token", access.client_id, access.expires_at, not self.access_token_active(access),
-            access.claims, access=access,
+            "access_token",
+            access.client_id,
+            access.expires_at,
+            not self.access_token_active(access),
+            access.claims,
+            access=access,
         )
 
     def _refresh(self, value: str) -> FoundToken | None:
@@ -112,8 +116,12 @@ class TokenLookup:
             or client.disabled
         )
         claims = {
-            "scope": record.scope, "client_id": record.client_id, "sub": record.user_id,
-            "exp": record.expires_at, "iat": record.created_at, "iss": self.issuer.issuer,
+            "scope": record.scope,
+            "client_id": record.client_id,
+            "sub": record.user_id,
+            "exp": record.expires_at,
+            "iat": record.created_at,
+            "iss": self.issuer.issuer,
         }
         return FoundToken("refresh_token", record.client_id, record.expires_at, inactive, claims, refresh=record)
 
@@ -122,7 +130,7 @@ class TokenLookup:
             # RFC 7009 §2.1: revoking a refresh token also invalidates the grant's access tokens.
             self.revoke_grant(found.refresh.grant_id, reason="revoked")
             return
-        assert found.access is not None
+        assert found.access is not None  # noqa: S101 - an invariant for the type checker, not input validation
         ttl = found.expires_at - time.time() + 5
         if ttl > 0:
             self.cache.set(REVOKED_JTI + found.access.jti, "1", ttl)

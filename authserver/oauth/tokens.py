@@ -11,7 +11,7 @@ from joserfc.errors import JoseError
 
 from authserver.keyring import KeyRing
 
-ACCESS_TOKEN_TYP = "at+jwt"
+ACCESS_TOKEN_TYP = "at+jwt"  # noqa: S105 - a protocol name, not a secret
 
 
 @dataclass(frozen=True)

@@ -130,17 +130,29 @@ class Rules:
         window = settings.login_failure_window
         guess_window = settings.device_guess_window
         return cls(
-            pair=Rule("pair", settings.login_max_failures, window, lock, longest, reset_on_success=True,
-                      lock_event="account.locked"),
-            account=Rule("account", settings.login_account_max_failures, window, lock, longest,
-                         lock_event="account.locked"),
+            pair=Rule(
+                "pair",
+                settings.login_max_failures,
+                window,
+                lock,
+                longest,
+                reset_on_success=True,
+                lock_event="account.locked",
+            ),
+            account=Rule(
+                "account", settings.login_account_max_failures, window, lock, longest, lock_event="account.locked"
+            ),
             source=Rule("source", settings.login_ip_max_failures, window, lock, longest, lock_event="ip.locked"),
             # A half-finished sign-in is discarded at its limit: the lock only has to outlive it.
-            sign_in=Rule("sign-in", settings.mfa_max_attempts, settings.interaction_ttl, settings.interaction_ttl,
-                         settings.interaction_ttl),
+            sign_in=Rule(
+                "sign-in",
+                settings.mfa_max_attempts,
+                settings.interaction_ttl,
+                settings.interaction_ttl,
+                settings.interaction_ttl,
+            ),
             code_source=Rule("code-source", settings.device_guess_limit, guess_window, guess_window, guess_window),
-            code_account=Rule("code-account", settings.device_guess_limit, guess_window, guess_window,
-                              guess_window),
+            code_account=Rule("code-account", settings.device_guess_limit, guess_window, guess_window, guess_window),
         )
 
 
@@ -166,8 +178,9 @@ class Throttle:
         name = login.strip().lower()[:MAX_LOGIN_LENGTH].encode("utf-8", "surrogatepass")
         return "name:" + hmac.new(self._name_key, name, hashlib.sha256).hexdigest()[:32]
 
-    def for_account(self, account: str, source: str, *, known_device: bool = False,
-                    sign_in: str | None = None) -> tuple[Counter, ...]:
+    def for_account(
+        self, account: str, source: str, *, known_device: bool = False, sign_in: str | None = None
+    ) -> tuple[Counter, ...]:
         """The counters of a password or second-factor attempt on `account` from `source` (a source_key)."""
         r = self.rules
         counters = [Counter(r.sign_in, sign_in)] if sign_in is not None else []
@@ -212,8 +225,13 @@ class Throttle:
         counts = dict(zip(reservation.counters, reservation.counts, strict=True))
         for counter in reservation.locks:
             if counter.rule.lock_event:
-                self.events.emit(counter.rule.lock_event, user_id=user_id, ip=ip, scope=counter.rule.name,
-                                 seconds=counter.rule.lock_for(counts[counter]))
+                self.events.emit(
+                    counter.rule.lock_event,
+                    user_id=user_id,
+                    ip=ip,
+                    scope=counter.rule.name,
+                    seconds=counter.rule.lock_for(counts[counter]),
+                )
 
     def succeeded(self, reservation: Reservation, *, complete: bool) -> None:
         """The secret was right. `complete`: the whole sign-in (or re-authentication) succeeded, so the

@@ -146,10 +146,19 @@ class MfaStore(Protocol):
 
 
 class AuditStore(Protocol):
-    def add_audit_event(self, event: str, ts: int, user_id: str | None, client_id: str | None, ip: str | None,
-                        user_agent: str | None, data: dict) -> None: ...
-    def list_audit_events(self, *, user_id: str | None = None, since: int | None = None,
-                          limit: int = 1000) -> Sequence[AuditEvent]: ...
+    def add_audit_event(
+        self,
+        event: str,
+        ts: int,
+        user_id: str | None,
+        client_id: str | None,
+        ip: str | None,
+        user_agent: str | None,
+        data: dict,
+    ) -> None: ...
+    def list_audit_events(
+        self, *, user_id: str | None = None, since: int | None = None, limit: int = 1000
+    ) -> Sequence[AuditEvent]: ...
 
 
 class DeviceCodeStore(Protocol):
@@ -160,8 +169,16 @@ class DeviceCodeStore(Protocol):
     def get_device_code(self, device_code_hash: str) -> DeviceCode | None: ...
     def find_pending_user_code(self, user_code: str, now: int) -> DeviceCode | None: ...
     def decide_device_code(
-        self, device_code_hash: str, *, approved: bool, user_id: str, auth_time: int, amr: tuple[str, ...],
-        acr: str, sid: str, now: int,
+        self,
+        device_code_hash: str,
+        *,
+        approved: bool,
+        user_id: str,
+        auth_time: int,
+        amr: tuple[str, ...],
+        acr: str,
+        sid: str,
+        now: int,
     ) -> bool:
         """Approve or deny a pending, unexpired code; False if it was no longer pending."""
         ...
@@ -172,8 +189,17 @@ class DeviceCodeStore(Protocol):
 
 
 class Store(
-    ClientStore, UserStore, KeyStore, SessionStore, CodeStore, RefreshTokenStore, ConsentStore, DeviceCodeStore,
-    MfaStore, AuditStore, Protocol,
+    ClientStore,
+    UserStore,
+    KeyStore,
+    SessionStore,
+    CodeStore,
+    RefreshTokenStore,
+    ConsentStore,
+    DeviceCodeStore,
+    MfaStore,
+    AuditStore,
+    Protocol,
 ):
     def ping(self) -> None: ...
     def close(self) -> None: ...

@@ -20,14 +20,20 @@ def cookie_name(settings: Settings, base: str) -> str:
 
 def set_cookie(response: Response, settings: Settings, base: str, value: str, max_age: int | None) -> None:
     response.set_cookie(
-        cookie_name(settings, base), value, max_age=max_age, path="/", secure=settings.secure_cookies,
-        httponly=True, samesite="lax",
+        cookie_name(settings, base),
+        value,
+        max_age=max_age,
+        path="/",
+        secure=settings.secure_cookies,
+        httponly=True,
+        samesite="lax",
     )
 
 
 def clear_cookie(response: Response, settings: Settings, base: str) -> None:
-    response.delete_cookie(cookie_name(settings, base), path="/", secure=settings.secure_cookies,
-                           httponly=True, samesite="lax")
+    response.delete_cookie(
+        cookie_name(settings, base), path="/", secure=settings.secure_cookies, httponly=True, samesite="lax"
+    )
 
 
 CSRF = "as_csrf"
@@ -53,8 +59,11 @@ def check_csrf(request: Request, settings: Settings, form: dict[str, str]) -> No
     cookie = request.cookies.get(cookie_name(settings, CSRF)) or ""
     sent = form.get("csrf_token") or ""
     if not cookie or not sent or not hmac.compare_digest(cookie.encode(), sent.encode()):
-        raise PageError("This form has expired or was not sent by this site. Go back, reload and try again.",
-                        status_code=403, title="Please try again")
+        raise PageError(
+            "This form has expired or was not sent by this site. Go back, reload and try again.",
+            status_code=403,
+            title="Please try again",
+        )
 
 
 def browser_binding(token: str) -> str:

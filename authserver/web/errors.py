@@ -35,24 +35,24 @@ def _as_page(request: Request, description: str, status: int, headers: dict | No
 
 
 async def oauth_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, OAuthError)
+    assert isinstance(exc, OAuthError)  # noqa: S101 - Starlette routes only OAuthError here
     description = exc.description or "The request is malformed."
     return _as_page(request, description, exc.status_code, exc.headers) or error_response(exc)
 
 
 async def page_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, PageError)
+    assert isinstance(exc, PageError)  # noqa: S101 - Starlette routes only PageError here
     return request.state.services.pages.error(exc)
 
 
 async def authlib_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, OAuth2Error)
+    assert isinstance(exc, OAuth2Error)  # noqa: S101 - Starlette routes only OAuth2Error here
     status, body, headers = exc()
     return json_response(body, status, headers)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
+    assert isinstance(exc, HTTPException)  # noqa: S101 - Starlette routes only HTTPException here
     error = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
     headers = dict(exc.headers or {})
     return json_response({"error": error, "error_description": exc.detail}, exc.status_code, headers.items())

@@ -38,9 +38,7 @@ class Pages:
         )
         self.env.globals["product_name"] = product_name
 
-    def render(
-        self, name: str, context: dict, *, status: int = 200, form_targets: Iterable[str] = ()
-    ) -> HTMLResponse:
+    def render(self, name: str, context: dict, *, status: int = 200, form_targets: Iterable[str] = ()) -> HTMLResponse:
         html = self.env.get_template(name).render(**context)
         # Forms may post (and redirect after posting) only to us and to the client's redirect URI:
         # browsers apply form-action to the redirects that follow a submission too.
@@ -59,6 +57,4 @@ class Pages:
         return HTMLResponse(html, status_code=status, headers=headers)
 
     def error(self, exc: PageError) -> HTMLResponse:
-        return self.render(
-            "error.html", {"title": exc.title, "message": exc.description or ""}, status=exc.status_code
-        )
+        return self.render("error.html", {"title": exc.title, "message": exc.description or ""}, status=exc.status_code)

@@ -14,12 +14,17 @@ from tests.helpers import PASSWORD
 from tests.server import start, stop
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 REDIRECT_URI = "https://app.example/cb"
-PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True,
-         "has_touch": True}
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +53,19 @@ class Site:
 @pytest.fixture
 def site(env, cli, register, tmp_path) -> Iterator[Site]:  # type: ignore[no-untyped-def]
     """A running `authserver serve` with user alice and a confidential sign-in client."""
-    created = cli("user", "create", "--username", "alice", "--email", "alice@example.com",
-                  "--name", "Alice Example", "--email-verified", "--password-stdin", stdin=PASSWORD + "\n")
+    created = cli(
+        "user",
+        "create",
+        "--username",
+        "alice",
+        "--email",
+        "alice@example.com",
+        "--name",
+        "Alice Example",
+        "--email-verified",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
     assert created.code == 0, created.err
     client = register("--grant-type", "authorization_code", "--redirect-uri", REDIRECT_URI, name="Example App")
     proc, base = start(env, tmp_path)
@@ -73,8 +89,12 @@ class Tab:
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda exc: self.errors.append(f"{self.page.url}: uncaught {exc}"))
         # The relying party's callback: answer it here so Chromium never goes to the network.
-        self.page.route("https://app.example/**", lambda route: route.fulfill(
-            status=200, content_type="text/html", body="<!doctype html><title>Example App</title><p>ok</p>"))
+        self.page.route(
+            "https://app.example/**",
+            lambda route: route.fulfill(
+                status=200, content_type="text/html", body="<!doctype html><title>Example App</title><p>ok</p>"
+            ),
+        )
 
     def _request(self, request) -> None:  # type: ignore[no-untyped-def]
         if request.is_navigation_request():

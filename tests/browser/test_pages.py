@@ -17,8 +17,9 @@ from urllib.parse import urlencode
 import pytest
 
 if not os.access("/usr/bin/chromium", os.X_OK):
-    pytest.skip("needs the system Chromium at /usr/bin/chromium (tests/browser/ensure_chromium.sh)",
-                allow_module_level=True)
+    pytest.skip(
+        "needs the system Chromium at /usr/bin/chromium (tests/browser/ensure_chromium.sh)", allow_module_level=True
+    )
 pytest.importorskip("playwright.sync_api")
 
 import httpx
@@ -95,8 +96,9 @@ def enrol_totp(tab: Tab, site: Site, suffix: str = "", max_width: int | None = N
     return secret
 
 
-def sign_in_with_totp(tab: Tab, site: Site, secret: str, suffix: str = "",
-                      max_width: int | None = None) -> dict[str, str]:
+def sign_in_with_totp(
+    tab: Tab, site: Site, secret: str, suffix: str = "", max_width: int | None = None
+) -> dict[str, str]:
     """An app sends the person to /authorize: password, TOTP code, consent; return the callback query."""
     page = tab.page
     _, challenge = pkce_pair()
@@ -245,14 +247,19 @@ def test_enrolment_qr_code_is_shown_whole(site, tabs):
         tab.page.wait_for_url("**/account/mfa/totp")
         geometry = tab.page.evaluate(QR_GEOMETRY)
         shown, drawn = geometry["shown"], geometry["drawn"]
-        assert (drawn["left"] >= shown["left"] - 1 and drawn["top"] >= shown["top"] - 1
-                and drawn["right"] <= shown["right"] + 1 and drawn["bottom"] <= shown["bottom"] + 1), (name, geometry)
+        assert (
+            drawn["left"] >= shown["left"] - 1
+            and drawn["top"] >= shown["top"] - 1
+            and drawn["right"] <= shown["right"] + 1
+            and drawn["bottom"] <= shown["bottom"] + 1
+        ), (name, geometry)
 
 
 def test_device_pages(site, tabs, register):
     tv = register("--public", "--grant-type", "urn:ietf:params:oauth:grant-type:device_code", name="Living Room TV")
-    started = httpx.post(site.base + "/device_authorization",
-                         data={"client_id": tv["client_id"], "scope": "openid profile"})
+    started = httpx.post(
+        site.base + "/device_authorization", data={"client_id": tv["client_id"], "scope": "openid profile"}
+    )
     assert started.status_code == 200, started.text
     grant = started.json()
 
@@ -282,8 +289,13 @@ def test_device_pages(site, tabs, register):
     page.wait_for_selector("text=Device connected")
     check(tab, "device_done")
 
-    token = httpx.post(site.base + "/token", data={
-        "grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": grant["device_code"],
-        "client_id": tv["client_id"]})
+    token = httpx.post(
+        site.base + "/token",
+        data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+            "device_code": grant["device_code"],
+            "client_id": tv["client_id"],
+        },
+    )
     assert token.status_code == 200, token.text
     assert token.json()["access_token"]

@@ -3,9 +3,8 @@ and `authserver user reset-mfa`."""
 
 from __future__ import annotations
 
-import logging
-
 import json
+import logging
 import re
 
 import pytest
@@ -40,12 +39,22 @@ def alice(cli) -> dict:  # type: ignore[no-untyped-def]
 def app(register, alice) -> dict:  # type: ignore[no-untyped-def]
     return register(*SIGN_IN_CLIENT, name="Photo App")
 
+
 NEW_PASSWORD = "violet elephant tangerine marmalade"
 WRONG = "not the right password"
 UA = "Mozilla/5.0 (AuditTest; alice's laptop)"
-REQUEST_EVENTS = ("login.succeeded", "mfa.enrolled", "mfa.used", "mfa.failed", "mfa.disabled",
-                  "backup_code.used", "password.changed", "session.revoked", "consent.revoked",
-                  "reauthentication.succeeded")
+REQUEST_EVENTS = (
+    "login.succeeded",
+    "mfa.enrolled",
+    "mfa.used",
+    "mfa.failed",
+    "mfa.disabled",
+    "backup_code.used",
+    "password.changed",
+    "session.revoked",
+    "consent.revoked",
+    "reauthentication.succeeded",
+)
 # Typed into the username field by mistake (a pasted password): never stored or logged as typed.
 PASTED = "Tr0ub4dor&3-my-real-password"
 EXPECTED = {*REQUEST_EVENTS, "login.failed", "account.locked", "session.ended"}
@@ -87,8 +96,14 @@ def trail(make_app, cli, register, capsys, caplog):  # type: ignore[no-untyped-d
     final, _ = walk(http, submit(http, page, username="alice", password=PASSWORD))
     code = query(final.headers["location"])["code"]
     issued = exchange(http, app, code, verifier).json()
-    secrets += [code, verifier, issued["access_token"], issued["refresh_token"], issued["id_token"],
-                app["client_secret"]]
+    secrets += [
+        code,
+        verifier,
+        issued["access_token"],
+        issued["refresh_token"],
+        issued["id_token"],
+        app["client_secret"],
+    ]
 
     # Enrolment.
     authenticator, backup = enrol(http)
@@ -111,8 +126,16 @@ def trail(make_app, cli, register, capsys, caplog):  # type: ignore[no-untyped-d
     # Confirming it's you (sudo mode: this session signed in before TOTP was on), then a password change
     # (signs the second browser out), app removal, TOTP off.
     assert reauthenticate(http, code=authenticator.code()).status_code == 303
-    assert account_post(http, "/account/password", current_password=PASSWORD, new_password=NEW_PASSWORD,
-                        confirm_password=NEW_PASSWORD).status_code == 303
+    assert (
+        account_post(
+            http,
+            "/account/password",
+            current_password=PASSWORD,
+            new_password=NEW_PASSWORD,
+            confirm_password=NEW_PASSWORD,
+        ).status_code
+        == 303
+    )
     assert account_post(http, "/account/apps/revoke", client_id=app["client_id"]).status_code == 303
     assert account_post(http, "/account/mfa/totp/disable").status_code == 303
     secrets += [*authenticator.issued, wrong]
@@ -136,8 +159,7 @@ def trail(make_app, cli, register, capsys, caplog):  # type: ignore[no-untyped-d
         secrets += [v for v in (client.cookies.get("as_session"), client.cookies.get("as_csrf")) if v]
     logs = capsys.readouterr()
     records = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
-    return {"alice": alice, "bob": bob, "app": app, "secrets": secrets,
-            "logs": logs.out + logs.err + records}
+    return {"alice": alice, "bob": bob, "app": app, "secrets": secrets, "logs": logs.out + logs.err + records}
 
 
 # --- audit list -------------------------------------------------------------------------------------
@@ -146,7 +168,7 @@ def trail(make_app, cli, register, capsys, caplog):  # type: ignore[no-untyped-d
 def test_the_flows_leave_their_events(cli, trail):
     rows = audit(cli)
     names = {row["event"] for row in rows}
-    assert EXPECTED <= names, EXPECTED - names
+    assert names >= EXPECTED, EXPECTED - names
     alice_id = trail["alice"]["id"]
     for row in rows:
         assert {"id", "time", "event", "user_id", "client_id", "ip", "user_agent"} <= row.keys()
@@ -206,8 +228,7 @@ def test_user_filter(cli, trail):
     alice_id, bob_id = trail["alice"]["id"], trail["bob"]["id"]
     mine = audit(cli, "--user", "alice")
     assert mine and {r["user_id"] for r in mine} == {alice_id}
-    assert {"mfa.enrolled", "password.changed", "consent.revoked", "account.locked"} <= {
-        r["event"] for r in mine}
+    assert {"mfa.enrolled", "password.changed", "consent.revoked", "account.locked"} <= {r["event"] for r in mine}
     assert audit(cli, "--user", "alice@example.com") == mine
     assert audit(cli, "--user", alice_id) == mine
     bobs = audit(cli, "--user", "bob")
@@ -262,15 +283,19 @@ def test_reset_mfa_removes_the_second_factor(http, cli, alice, app, env):
 
     again = cli("user", "reset-mfa", "alice@example.com", "--json")
     assert again.code == 0
-    assert json.loads(again.out[again.out.index("{"):]) == {"id": alice["id"], "username": "alice",
-                                                            "mfa_removed": False}
+    assert json.loads(again.out[again.out.index("{") :]) == {
+        "id": alice["id"],
+        "username": "alice",
+        "mfa_removed": False,
+    }
 
     events = [r for r in audit(cli, "--user", "alice") if r["event"] == "mfa.reset"]
-    assert [r["data"] for r in events] == [{"by": "admin-cli", "had_factor": True},
-                                           {"by": "admin-cli", "had_factor": False}]
+    assert [r["data"] for r in events] == [
+        {"by": "admin-cli", "had_factor": True},
+        {"by": "admin-cli", "had_factor": False},
+    ]
     assert {r["user_id"] for r in events} == {alice["id"]}
-    _assert_no_secret(cli("audit", "list", "--json").out,
-                      [authenticator.secret, *backup, *authenticator.issued])
+    _assert_no_secret(cli("audit", "list", "--json").out, [authenticator.secret, *backup, *authenticator.issued])
 
 
 def test_reset_mfa_prints_only_its_result(cli, alice):

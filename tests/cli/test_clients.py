@@ -58,8 +58,18 @@ def test_create_defaults_json(cli):
     assert result.err == ""
     data = result.json()
     assert set(data) == {
-        "client_id", "name", "token_endpoint_auth_method", "public", "grant_types", "redirect_uris",
-        "post_logout_redirect_uris", "scope", "resources", "first_party", "require_mfa", "disabled",
+        "client_id",
+        "name",
+        "token_endpoint_auth_method",
+        "public",
+        "grant_types",
+        "redirect_uris",
+        "post_logout_redirect_uris",
+        "scope",
+        "resources",
+        "first_party",
+        "require_mfa",
+        "disabled",
         "created_at",
         "client_secret",
     }
@@ -78,13 +88,24 @@ def test_create_defaults_json(cli):
 
 def test_create_service_client_with_every_option(cli):
     result = cli(
-        "client", "create", "--name", "  billing  ",
-        "--grant-type", "client_credentials", "--grant-type", "client_credentials",
-        "--scope", "api:read api:write api:read",
-        "--resource", "https://api.example",
-        "--resource", "https://files.example/v1",
-        "--resource", "https://api.example",
-        "--token-endpoint-auth-method", "client_secret_post",
+        "client",
+        "create",
+        "--name",
+        "  billing  ",
+        "--grant-type",
+        "client_credentials",
+        "--grant-type",
+        "client_credentials",
+        "--scope",
+        "api:read api:write api:read",
+        "--resource",
+        "https://api.example",
+        "--resource",
+        "https://files.example/v1",
+        "--resource",
+        "https://api.example",
+        "--token-endpoint-auth-method",
+        "client_secret_post",
         "--first-party",
         "--json",
     )
@@ -104,26 +125,43 @@ def test_create_service_client_with_every_option(cli):
 
 def test_create_sign_in_client_with_redirect_uris(cli):
     result = cli(
-        "client", "create", "--name", "web app",
+        "client",
+        "create",
+        "--name",
+        "web app",
         *SIGN_IN_GRANT,
-        "--redirect-uri", "https://app.example/cb",
-        "--redirect-uri", "http://127.0.0.1:8080/cb",
-        "--redirect-uri", "http://localhost/cb",
-        "--redirect-uri", "http://[::1]:9000/cb",
-        "--redirect-uri", "com.example.app:/oauth2redirect",
-        "--redirect-uri", "https://app.example/cb?tenant=1",
-        "--redirect-uri", "https://app.example/cb",  # duplicate: kept once
-        "--post-logout-redirect-uri", "https://app.example/bye",
-        "--post-logout-redirect-uri", "http://127.0.0.1:8080/bye",
-        "--scope", "openid api:read",
+        "--redirect-uri",
+        "https://app.example/cb",
+        "--redirect-uri",
+        "http://127.0.0.1:8080/cb",
+        "--redirect-uri",
+        "http://localhost/cb",
+        "--redirect-uri",
+        "http://[::1]:9000/cb",
+        "--redirect-uri",
+        "com.example.app:/oauth2redirect",
+        "--redirect-uri",
+        "https://app.example/cb?tenant=1",
+        "--redirect-uri",
+        "https://app.example/cb",  # duplicate: kept once
+        "--post-logout-redirect-uri",
+        "https://app.example/bye",
+        "--post-logout-redirect-uri",
+        "http://127.0.0.1:8080/bye",
+        "--scope",
+        "openid api:read",
         "--json",
     )
     assert result.code == 0, result.err
     data = result.json()
     assert "authorization_code" in data["grant_types"]
     assert data["redirect_uris"] == [
-        "https://app.example/cb", "http://127.0.0.1:8080/cb", "http://localhost/cb",
-        "http://[::1]:9000/cb", "com.example.app:/oauth2redirect", "https://app.example/cb?tenant=1",
+        "https://app.example/cb",
+        "http://127.0.0.1:8080/cb",
+        "http://localhost/cb",
+        "http://[::1]:9000/cb",
+        "com.example.app:/oauth2redirect",
+        "https://app.example/cb?tenant=1",
     ]
     assert data["post_logout_redirect_uris"] == ["https://app.example/bye", "http://127.0.0.1:8080/bye"]
     assert data["scope"] == "openid api:read"
@@ -134,8 +172,9 @@ def test_create_sign_in_client_with_redirect_uris(cli):
 
 
 def test_public_sign_in_client_has_no_secret(cli):
-    result = cli("client", "create", "--name", "spa", "--public", "--redirect-uri", "http://127.0.0.1:5173/cb",
-                 "--json")
+    result = cli(
+        "client", "create", "--name", "spa", "--public", "--redirect-uri", "http://127.0.0.1:5173/cb", "--json"
+    )
     assert result.code == 0, result.err
     data = result.json()
     assert data["public"] is True
@@ -147,14 +186,19 @@ def test_public_sign_in_client_has_no_secret(cli):
     assert text.out.startswith("client_id ") and "client_secret" not in text.out
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--grant-type", "authorization_code"], "--redirect-uri"),
-    (["--grant-type", "refresh_token"], "authorization_code"),
-    (["--grant-type", "client_credentials", "--grant-type", "refresh_token"], "authorization_code"),
-    (["--post-logout-redirect-uri", "https://app.example/bye"], "--post-logout-redirect-uri"),
-    (["--grant-type", "client_credentials", "--post-logout-redirect-uri", "https://app.example/bye"],
-     "--post-logout-redirect-uri"),
-])
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--grant-type", "authorization_code"], "--redirect-uri"),
+        (["--grant-type", "refresh_token"], "authorization_code"),
+        (["--grant-type", "client_credentials", "--grant-type", "refresh_token"], "authorization_code"),
+        (["--post-logout-redirect-uri", "https://app.example/bye"], "--post-logout-redirect-uri"),
+        (
+            ["--grant-type", "client_credentials", "--post-logout-redirect-uri", "https://app.example/bye"],
+            "--post-logout-redirect-uri",
+        ),
+    ],
+)
 def test_sign_in_options_need_authorization_code_and_a_redirect_uri(cli, extra, message):
     assert_error(cli("client", "create", "--name", "x", *extra), contains=message)
     assert cli("client", "list", "--json").json() == []
@@ -170,8 +214,12 @@ def test_create_text_prints_the_secret_once_with_a_warning(cli):
     client_id = lines[0].split()[1]
     secret = lines[1].split()[1]
     assert len(secret) >= 32
-    for args in (("client", "show", "--", client_id), ("client", "show", "--json", "--", client_id),
-                 ("client", "list"), ("client", "list", "--json")):
+    for args in (
+        ("client", "show", "--", client_id),
+        ("client", "show", "--json", "--", client_id),
+        ("client", "list"),
+        ("client", "list", "--json"),
+    ):
         shown = cli(*args)
         assert shown.code == 0, shown.err
         assert client_id in shown.out
@@ -203,39 +251,81 @@ def test_json_secret_works_and_registered_resource_becomes_audience(http, regist
 
 def test_client_secret_post_client_authenticates_in_the_form(http, register):
     client = register("--token-endpoint-auth-method", "client_secret_post")
-    response = http.post("/token", data={"grant_type": "client_credentials", "client_id": client["client_id"],
-                                         "client_secret": client["client_secret"]})
+    response = http.post(
+        "/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": client["client_id"],
+            "client_secret": client["client_secret"],
+        },
+    )
     assert response.status_code == 200, response.text
     # It registered for client_secret_post, so Basic is refused.
-    assert http.post("/token", data={"grant_type": "client_credentials"},
-                     headers=basic(client["client_id"], client["client_secret"])).status_code == 401
+    assert (
+        http.post(
+            "/token",
+            data={"grant_type": "client_credentials"},
+            headers=basic(client["client_id"], client["client_secret"]),
+        ).status_code
+        == 401
+    )
 
 
 def test_private_key_jwt_client_has_no_secret_and_its_stored_keys_verify(cli, http, public_jwks, rsa_key):
-    result = cli("client", "create", "--name", "jwt", "--token-endpoint-auth-method", "private_key_jwt",
-                 "--jwks-file", public_jwks, "--json")
+    result = cli(
+        "client",
+        "create",
+        "--name",
+        "jwt",
+        "--token-endpoint-auth-method",
+        "private_key_jwt",
+        "--jwks-file",
+        public_jwks,
+        "--json",
+    )
     assert result.code == 0, result.err
     data = result.json()
     assert data["client_secret"] is None
     assert data["token_endpoint_auth_method"] == "private_key_jwt"
     assert data["public"] is False
-    text = cli("client", "create", "--name", "jwt2", "--token-endpoint-auth-method", "private_key_jwt",
-               "--jwks-file", public_jwks)
+    text = cli(
+        "client",
+        "create",
+        "--name",
+        "jwt2",
+        "--token-endpoint-auth-method",
+        "private_key_jwt",
+        "--jwks-file",
+        public_jwks,
+    )
     assert text.code == 0, text.err
     assert "client_secret" not in text.out and "shown only now" not in text.out
     now = int(time.time())
-    claims = {"iss": data["client_id"], "sub": data["client_id"], "aud": "http://testserver/token",
-              "iat": now, "exp": now + 60, "jti": uuid.uuid4().hex}
+    claims = {
+        "iss": data["client_id"],
+        "sub": data["client_id"],
+        "aud": "http://testserver/token",
+        "iat": now,
+        "exp": now + 60,
+        "jti": uuid.uuid4().hex,
+    }
     assertion = jwt.encode({"alg": "RS256", "kid": rsa_key.kid}, claims, rsa_key)
-    response = http.post("/token", data={"grant_type": "client_credentials",
-                                         "client_assertion_type": ASSERTION_TYPE, "client_assertion": assertion})
+    response = http.post(
+        "/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion,
+        },
+    )
     assert response.status_code == 200, response.text
 
 
 def test_ec_public_jwks_is_accepted(cli, tmp_path):
     path = _write(tmp_path, "ec.json", json.dumps(KeySet([ECKey.generate_key("P-256")]).as_dict(private=False)))
-    result = cli("client", "create", "--name", "ec", "--token-endpoint-auth-method", "private_key_jwt",
-                 "--jwks-file", path)
+    result = cli(
+        "client", "create", "--name", "ec", "--token-endpoint-auth-method", "private_key_jwt", "--jwks-file", path
+    )
     assert result.code == 0, result.err
 
 
@@ -252,11 +342,14 @@ def test_a_200_character_name_is_accepted(register):
 # --- create: refusals ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("extra", [
-    ["--public", "--grant-type", "client_credentials"],
-    ["--token-endpoint-auth-method", "none", "--grant-type", "client_credentials"],
-    ["--public", "--token-endpoint-auth-method", "none", "--grant-type", "client_credentials"],
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--public", "--grant-type", "client_credentials"],
+        ["--token-endpoint-auth-method", "none", "--grant-type", "client_credentials"],
+        ["--public", "--token-endpoint-auth-method", "none", "--grant-type", "client_credentials"],
+    ],
+)
 def test_public_client_with_client_credentials_is_refused(cli, extra):
     err = assert_error(cli("client", "create", "--name", "spa", *extra))
     assert "client_credentials" in err
@@ -266,8 +359,10 @@ def test_public_client_with_client_credentials_is_refused(cli, extra):
 @pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post", "private_key_jwt"])
 def test_public_with_a_confidential_method_is_refused(cli, method, public_jwks):
     extra = ["--jwks-file", public_jwks] if method == "private_key_jwt" else []
-    assert_error(cli("client", "create", "--name", "x", "--public", "--token-endpoint-auth-method", method, *extra),
-                 contains="'none'")
+    assert_error(
+        cli("client", "create", "--name", "x", "--public", "--token-endpoint-auth-method", method, *extra),
+        contains="'none'",
+    )
 
 
 @pytest.mark.parametrize("scope", ['a"b', "a\\b", "caf\u00e9", "a\x7fb", "ok bad\\one"])
@@ -277,20 +372,23 @@ def test_bad_scope_characters_are_refused(cli, scope):
 
 
 @pytest.mark.parametrize("option", ["--redirect-uri", "--post-logout-redirect-uri"])
-@pytest.mark.parametrize("uri", [
-    "https://app.example/cb#fragment",
-    "https://app.example/cb#",
-    "/relative/cb",
-    "cb",
-    "app.example/cb",
-    "//app.example/cb",
-    "http://app.example/cb",
-    "http://localhost.evil.example/cb",
-    "HTTP://app.example/cb",
-    "https:///cb",
-    "https://app.example/c b",
-    "",
-])
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://app.example/cb#fragment",
+        "https://app.example/cb#",
+        "/relative/cb",
+        "cb",
+        "app.example/cb",
+        "//app.example/cb",
+        "http://app.example/cb",
+        "http://localhost.evil.example/cb",
+        "HTTP://app.example/cb",
+        "https:///cb",
+        "https://app.example/c b",
+        "",
+    ],
+)
 def test_bad_redirect_uris_are_refused(cli, option, uri):
     args = ["client", "create", "--name", "x", *SIGN_IN_GRANT]
     if option == "--post-logout-redirect-uri":
@@ -326,8 +424,10 @@ def test_unknown_grant_type_is_a_usage_error(cli):
 
 
 def test_unknown_auth_method_is_a_usage_error(cli):
-    assert_usage_error(cli("client", "create", "--name", "x", "--token-endpoint-auth-method", "tls_client_auth"),
-                       contains="--token-endpoint-auth-method")
+    assert_usage_error(
+        cli("client", "create", "--name", "x", "--token-endpoint-auth-method", "tls_client_auth"),
+        contains="--token-endpoint-auth-method",
+    )
 
 
 def test_unknown_option_is_a_usage_error(cli):
@@ -335,25 +435,31 @@ def test_unknown_option_is_a_usage_error(cli):
 
 
 def test_private_key_jwt_needs_a_jwks_file(cli):
-    assert_error(cli("client", "create", "--name", "x", "--token-endpoint-auth-method", "private_key_jwt"),
-                 contains="--jwks-file")
+    assert_error(
+        cli("client", "create", "--name", "x", "--token-endpoint-auth-method", "private_key_jwt"),
+        contains="--jwks-file",
+    )
 
 
-@pytest.mark.parametrize("extra", [
-    [],
-    ["--token-endpoint-auth-method", "client_secret_basic"],
-    ["--token-endpoint-auth-method", "client_secret_post"],
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [],
+        ["--token-endpoint-auth-method", "client_secret_basic"],
+        ["--token-endpoint-auth-method", "client_secret_post"],
+    ],
+)
 def test_jwks_file_with_a_secret_based_method_is_refused(cli, public_jwks, extra):
-    assert_error(cli("client", "create", "--name", "x", "--jwks-file", public_jwks, *extra),
-                 contains="private_key_jwt")
+    assert_error(cli("client", "create", "--name", "x", "--jwks-file", public_jwks, *extra), contains="private_key_jwt")
     assert cli("client", "list", "--json").json() == []
 
 
 def test_private_jwks_is_refused(cli, tmp_path):
     path = _write(tmp_path, "private.json", json.dumps(KeySet([RSAKey.generate_key(2048)]).as_dict(private=True)))
-    assert_error(cli("client", "create", "--name", "x", "--token-endpoint-auth-method", "private_key_jwt",
-                     "--jwks-file", path), contains="public keys only")
+    assert_error(
+        cli("client", "create", "--name", "x", "--token-endpoint-auth-method", "private_key_jwt", "--jwks-file", path),
+        contains="public keys only",
+    )
     assert cli("client", "list", "--json").json() == []
 
 
@@ -361,26 +467,33 @@ def test_a_set_mixing_public_and_private_keys_is_refused(cli, tmp_path, rsa_key)
     private = RSAKey.generate_key(2048).as_dict(private=True)
     data = {"keys": [rsa_key.as_dict(private=False), private]}
     path = _write(tmp_path, "mixed.json", json.dumps(data))
-    assert_error(cli("client", "create", "--name", "x", "--token-endpoint-auth-method", "private_key_jwt",
-                     "--jwks-file", path), contains="public keys only")
+    assert_error(
+        cli("client", "create", "--name", "x", "--token-endpoint-auth-method", "private_key_jwt", "--jwks-file", path),
+        contains="public keys only",
+    )
 
 
-@pytest.mark.parametrize("content", [
-    "not json",
-    "",
-    "[]",
-    "{}",
-    '{"keys": []}',
-    '{"keys": [1]}',
-    '{"keys": [{"kty": "RSA"}]}',
-    '{"keys": [{"kty": "nope", "n": "x"}]}',
-    json.dumps(RSAKey.generate_key(2048).as_dict(private=False)),  # one JWK, not a JWK Set
-    b"\xff\xfe\x00binary",
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "not json",
+        "",
+        "[]",
+        "{}",
+        '{"keys": []}',
+        '{"keys": [1]}',
+        '{"keys": [{"kty": "RSA"}]}',
+        '{"keys": [{"kty": "nope", "n": "x"}]}',
+        json.dumps(RSAKey.generate_key(2048).as_dict(private=False)),  # one JWK, not a JWK Set
+        b"\xff\xfe\x00binary",
+    ],
+)
 def test_invalid_jwks_file_is_a_one_line_error(cli, tmp_path, content):
     path = _write(tmp_path, "jwks.json", content)
-    assert_error(cli("client", "create", "--name", "x", "--token-endpoint-auth-method", "private_key_jwt",
-                     "--jwks-file", path), contains="--jwks-file")
+    assert_error(
+        cli("client", "create", "--name", "x", "--token-endpoint-auth-method", "private_key_jwt", "--jwks-file", path),
+        contains="--jwks-file",
+    )
 
 
 @pytest.mark.parametrize("which", ["missing", "directory", "under-a-file", "unreadable"])
@@ -398,8 +511,10 @@ def test_unreadable_jwks_file_is_a_one_line_error(cli, tmp_path, public_jwks, wh
             pytest.skip("root reads any file")
         os.chmod(public_jwks, 0)
         path = public_jwks
-    err = assert_error(cli("client", "create", "--name", "x", "--token-endpoint-auth-method", "private_key_jwt",
-                           "--jwks-file", path), contains="cannot read --jwks-file")
+    err = assert_error(
+        cli("client", "create", "--name", "x", "--token-endpoint-auth-method", "private_key_jwt", "--jwks-file", path),
+        contains="cannot read --jwks-file",
+    )
     assert "Errno" not in err
 
 
@@ -415,8 +530,9 @@ def test_weak_rsa_key_in_jwks_is_refused(cli, tmp_path):
     path = _write(tmp_path, "weak.json", json.dumps(KeySet([weak]).as_dict(private=False)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = cli("client", "create", "--name", "x", "--token-endpoint-auth-method", "private_key_jwt",
-                     "--jwks-file", path)
+        result = cli(
+            "client", "create", "--name", "x", "--token-endpoint-auth-method", "private_key_jwt", "--jwks-file", path
+        )
     assert_error(result, contains="--jwks-file")
 
 
@@ -491,8 +607,9 @@ def test_delete_removes_the_client_and_its_access(cli, http, register):
     assert result.out == f"deleted client {client['client_id']}\n"
     assert_error(on_client(cli, "show", client["client_id"]), contains="no client")
     assert [r["client_id"] for r in cli("client", "list", "--json").json()] == [other["client_id"]]
-    response = http.post("/token", data={"grant_type": "client_credentials"},
-                         headers=basic(client["client_id"], client["client_secret"]))
+    response = http.post(
+        "/token", data={"grant_type": "client_credentials"}, headers=basic(client["client_id"], client["client_secret"])
+    )
     assert response.status_code == 401
     assert_error(on_client(cli, "delete", client["client_id"]), contains="no client")
     client_token(http, other)
@@ -511,8 +628,9 @@ def test_disable_and_enable(cli, http, register):
     result = on_client(cli, "disable", client["client_id"])
     assert (result.code, result.out, result.err) == (0, f"disabled client {client['client_id']}\n", "")
     assert on_client(cli, "show", client["client_id"], "--json").json()["disabled"] is True
-    refused = http.post("/token", data={"grant_type": "client_credentials"},
-                        headers=basic(client["client_id"], client["client_secret"]))
+    refused = http.post(
+        "/token", data={"grant_type": "client_credentials"}, headers=basic(client["client_id"], client["client_secret"])
+    )
     assert refused.status_code == 401
     again = on_client(cli, "disable", client["client_id"], "--json")
     assert again.code == 0 and again.json() == {"client_id": client["client_id"], "disabled": True}

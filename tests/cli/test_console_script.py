@@ -28,11 +28,18 @@ def workdir(tmp_path: Path) -> Path:
 def run(env, workdir):  # type: ignore[no-untyped-def]
     process_env = {**os.environ, **env}
 
-    def call(*args: str, stdin: str = "", executable: list[str] | None = None,
-             extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    def call(
+        *args: str, stdin: str = "", executable: list[str] | None = None, extra_env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [*(executable or [str(SCRIPT)]), *args], cwd=workdir, env={**process_env, **(extra_env or {})},
-            input=stdin, capture_output=True, text=True, timeout=60, check=False,
+            [*(executable or [str(SCRIPT)]), *args],
+            cwd=workdir,
+            env={**process_env, **(extra_env or {})},
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
 
     return call
@@ -94,8 +101,17 @@ def test_unknown_client_exits_1_with_one_line(run):
 
 
 def test_user_create_reads_the_password_from_a_pipe(run):
-    created = run("user", "create", "--username", "alice", "--email", "alice@example.com", "--password-stdin",
-                  "--json", stdin="correct horse battery staple\n")
+    created = run(
+        "user",
+        "create",
+        "--username",
+        "alice",
+        "--email",
+        "alice@example.com",
+        "--password-stdin",
+        "--json",
+        stdin="correct horse battery staple\n",
+    )
     assert created.returncode == 0, created.stderr
     assert json.loads(created.stdout)["username"] == "alice"
     assert "argon2" not in created.stdout and "correct horse" not in created.stdout
@@ -112,7 +128,8 @@ def test_weak_jwks_key_gives_one_line_and_a_refusal(run, tmp_path):
         weak = RSAKey.generate_key(1024)
     path = tmp_path / "weak.json"
     path.write_text(json.dumps(KeySet([weak]).as_dict(private=False)))
-    result = run("client", "create", "--name", "x", "--token-endpoint-auth-method", "private_key_jwt",
-                 "--jwks-file", str(path))
+    result = run(
+        "client", "create", "--name", "x", "--token-endpoint-auth-method", "private_key_jwt", "--jwks-file", str(path)
+    )
     assert_one_line(result.stderr)
     assert result.returncode == 1

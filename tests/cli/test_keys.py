@@ -32,8 +32,9 @@ def jwks_kids(http) -> list[str]:
 
 
 def introspect(http, client, token) -> dict:
-    response = http.post("/introspect", data={"token": token},
-                         headers=basic(client["client_id"], client["client_secret"]))
+    response = http.post(
+        "/introspect", data={"token": token}, headers=basic(client["client_id"], client["client_secret"])
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -198,8 +199,9 @@ def test_running_server_survives_a_rotation_made_with_a_different_secret(cli, ma
     client_token(http, client)
     monkeypatch.setenv("AUTHSERVER_SECRET_KEY", OTHER_SECRET)
     cli("keys", "rotate")
-    response = http.post("/token", data={"grant_type": "client_credentials"},
-                         headers=basic(client["client_id"], client["client_secret"]))
+    response = http.post(
+        "/token", data={"grant_type": "client_credentials"}, headers=basic(client["client_id"], client["client_secret"])
+    )
     assert response.status_code == 200, response.text
 
 

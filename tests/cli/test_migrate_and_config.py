@@ -109,10 +109,13 @@ def test_migrate_on_a_sqlite_file_that_does_not_exist_yet(cli, monkeypatch, tmp_
     assert path.exists()
 
 
-@pytest.mark.parametrize("url", [
-    "sqlite:////nonexistent-directory-for-authserver-tests/sub/db.sqlite",
-    UNREACHABLE_PG,
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:////nonexistent-directory-for-authserver-tests/sub/db.sqlite",
+        UNREACHABLE_PG,
+    ],
+)
 @pytest.mark.parametrize("command", [("migrate",), ("client", "list"), ("user", "list"), ("keys", "list")])
 def test_unreachable_database_is_a_one_line_error(cli, monkeypatch, url, command):
     monkeypatch.setenv("AUTHSERVER_DATABASE_URL", url)
@@ -139,29 +142,40 @@ def test_commands_on_an_unmigrated_database_say_to_migrate(cli, monkeypatch, fre
 # --- configuration errors ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, value", [
-    ("AUTHSERVER_ENV", "staging"),
-    ("AUTHSERVER_ISSUER", "ftp://x"),
-    ("AUTHSERVER_ISSUER", "https://id.example/?tenant=1"),
-    ("AUTHSERVER_ISSUER", "https://id.example/#top"),
-    ("AUTHSERVER_ISSUER", "id.example"),
-    ("AUTHSERVER_ACCESS_TOKEN_TTL", "abc"),
-    ("AUTHSERVER_ACCESS_TOKEN_TTL", "0"),
-    ("AUTHSERVER_ACCESS_TOKEN_TTL", "86401"),
-    ("AUTHSERVER_JWKS_MAX_AGE", "-1"),
-    ("AUTHSERVER_LOG_LEVEL", "verbose"),
-    ("AUTHSERVER_SIGNING_KEY_BITS", "1024"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("AUTHSERVER_ENV", "staging"),
+        ("AUTHSERVER_ISSUER", "ftp://x"),
+        ("AUTHSERVER_ISSUER", "https://id.example/?tenant=1"),
+        ("AUTHSERVER_ISSUER", "https://id.example/#top"),
+        ("AUTHSERVER_ISSUER", "id.example"),
+        ("AUTHSERVER_ACCESS_TOKEN_TTL", "abc"),
+        ("AUTHSERVER_ACCESS_TOKEN_TTL", "0"),
+        ("AUTHSERVER_ACCESS_TOKEN_TTL", "86401"),
+        ("AUTHSERVER_JWKS_MAX_AGE", "-1"),
+        ("AUTHSERVER_LOG_LEVEL", "verbose"),
+        ("AUTHSERVER_SIGNING_KEY_BITS", "1024"),
+    ],
+)
 def test_invalid_setting_is_a_one_line_error_naming_it(cli, monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     err = assert_error(cli("client", "list"), contains=name)
     assert "invalid configuration" in err
 
 
-@pytest.mark.parametrize("command", [
-    ("migrate",), ("client", "list"), ("client", "create", "--name", "x"), ("user", "list"),
-    ("keys", "list"), ("keys", "rotate"), ("serve",),
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("migrate",),
+        ("client", "list"),
+        ("client", "create", "--name", "x"),
+        ("user", "list"),
+        ("keys", "list"),
+        ("keys", "rotate"),
+        ("serve",),
+    ],
+)
 def test_every_command_reports_invalid_settings(cli, monkeypatch, uvicorn_calls, command):
     monkeypatch.setenv("AUTHSERVER_ENV", "staging")
     assert_error(cli(*command), contains="AUTHSERVER_ENV")
@@ -206,9 +220,16 @@ def _apply(monkeypatch, values: dict[str, str | None]) -> None:
 
 def test_production_names_every_insecure_setting(cli, monkeypatch, uvicorn_calls, tmp_path, env):
     db = tmp_path / "prod.db"
-    _apply(monkeypatch, {"AUTHSERVER_ENV": "production", "AUTHSERVER_ISSUER": "http://id.example",
-                         "AUTHSERVER_SECRET_KEY": None, "AUTHSERVER_DATABASE_URL": f"sqlite:///{db}",
-                         "AUTHSERVER_REDIS_URL": None})
+    _apply(
+        monkeypatch,
+        {
+            "AUTHSERVER_ENV": "production",
+            "AUTHSERVER_ISSUER": "http://id.example",
+            "AUTHSERVER_SECRET_KEY": None,
+            "AUTHSERVER_DATABASE_URL": f"sqlite:///{db}",
+            "AUTHSERVER_REDIS_URL": None,
+        },
+    )
     err = assert_error(cli("serve"), contains="refusing to start in production")
     assert "AUTHSERVER_ISSUER must be an https:// URL" in err
     assert "AUTHSERVER_SECRET_KEY must be set" in err
@@ -220,15 +241,18 @@ def test_production_names_every_insecure_setting(cli, monkeypatch, uvicorn_calls
     assert not (Path(env["AUTHSERVER_KEYS_DIR"]) / "secret_key").exists()
 
 
-@pytest.mark.parametrize("change, expected", [
-    ({"AUTHSERVER_ISSUER": "http://id.example"}, "AUTHSERVER_ISSUER must be an https:// URL"),
-    ({"AUTHSERVER_SECRET_KEY": None}, "AUTHSERVER_SECRET_KEY must be set"),
-    ({"AUTHSERVER_SECRET_KEY": "x" * 20}, "AUTHSERVER_SECRET_KEY must be at least 32 characters"),
-    ({"AUTHSERVER_SECRET_KEY": "x" * 31}, "AUTHSERVER_SECRET_KEY must be at least 32 characters"),
-    ({"AUTHSERVER_DATABASE_URL": "sqlite:///prod.db"}, "AUTHSERVER_DATABASE_URL must not be SQLite"),
-    ({"AUTHSERVER_DATABASE_URL": "sqlite://"}, "AUTHSERVER_DATABASE_URL must not be SQLite"),
-    ({"AUTHSERVER_REDIS_URL": None}, "AUTHSERVER_REDIS_URL must be set"),
-])
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"AUTHSERVER_ISSUER": "http://id.example"}, "AUTHSERVER_ISSUER must be an https:// URL"),
+        ({"AUTHSERVER_SECRET_KEY": None}, "AUTHSERVER_SECRET_KEY must be set"),
+        ({"AUTHSERVER_SECRET_KEY": "x" * 20}, "AUTHSERVER_SECRET_KEY must be at least 32 characters"),
+        ({"AUTHSERVER_SECRET_KEY": "x" * 31}, "AUTHSERVER_SECRET_KEY must be at least 32 characters"),
+        ({"AUTHSERVER_DATABASE_URL": "sqlite:///prod.db"}, "AUTHSERVER_DATABASE_URL must not be SQLite"),
+        ({"AUTHSERVER_DATABASE_URL": "sqlite://"}, "AUTHSERVER_DATABASE_URL must not be SQLite"),
+        ({"AUTHSERVER_REDIS_URL": None}, "AUTHSERVER_REDIS_URL must be set"),
+    ],
+)
 def test_production_refuses_each_insecure_setting_alone(cli, monkeypatch, uvicorn_calls, change, expected):
     _apply(monkeypatch, {**SECURE, **change})
     err = assert_error(cli("serve", "--port", "0"), contains="refusing to start in production")
@@ -266,7 +290,7 @@ def test_serve_with_redis_allows_several_workers(cli, monkeypatch, uvicorn_calls
     result = cli("serve", "--workers", "2", "--host", "0.0.0.0", "--port", "8123")
     assert result.code == 0, result.err
     assert len(uvicorn_calls) == 1
-    args, kwargs = uvicorn_calls[0]
+    _args, kwargs = uvicorn_calls[0]
     assert (kwargs["host"], kwargs["port"], kwargs["workers"]) == ("0.0.0.0", 8123, 2)
     # The first key is made once, before the workers start.
     assert [k["state"] for k in cli("keys", "list", "--json").json()] == ["active"]
@@ -291,12 +315,15 @@ def test_serve_refuses_an_unmigrated_database(cli, monkeypatch, uvicorn_calls, f
     assert uvicorn_calls == []
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--workers", "0"), "--workers"),
-    (("--workers", "65"), "--workers"),
-    (("--port", "65536"), "--port"),
-    (("--port", "-1"), "--port"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--workers", "0"), "--workers"),
+        (("--workers", "65"), "--workers"),
+        (("--port", "65536"), "--port"),
+        (("--port", "-1"), "--port"),
+    ],
+)
 def test_serve_refuses_bad_numbers(cli, uvicorn_calls, args, message):
     assert_error(cli("serve", *args), contains=message)
     assert uvicorn_calls == []
@@ -336,8 +363,11 @@ def test_development_creates_a_private_secret_once_and_reuses_it(cli, make_app, 
     # The clients' secrets were hashed, and the keys sealed, under that file's secret.
     http = make_app(secret_key=secret)
     for client in (first.json(), second.json()):
-        response = http.post("/token", data={"grant_type": "client_credentials"},
-                             headers=basic(client["client_id"], client["client_secret"]))
+        response = http.post(
+            "/token",
+            data={"grant_type": "client_credentials"},
+            headers=basic(client["client_id"], client["client_secret"]),
+        )
         assert response.status_code == 200, response.text
 
 
@@ -359,8 +389,9 @@ def test_an_existing_development_secret_file_is_used(cli, make_app, monkeypatch,
     client = cli("client", "create", "--name", "svc", "--json").json()
     assert (keys_dir / "secret_key").read_text() == chosen + "\n"
     http = make_app(secret_key=chosen)
-    response = http.post("/token", data={"grant_type": "client_credentials"},
-                         headers=basic(client["client_id"], client["client_secret"]))
+    response = http.post(
+        "/token", data={"grant_type": "client_credentials"}, headers=basic(client["client_id"], client["client_secret"])
+    )
     assert response.status_code == 200, response.text
 
 

@@ -11,10 +11,10 @@ import pytest
 
 from authserver.security import passwords
 from authserver.store.sql import SqlStore
+from tests.cli.checks import assert_error, assert_usage_error
 
 PASSWORD = "correct horse battery staple"
 HASH_MARKERS = ("$argon2", "argon2id", "password_hash", "password")
-from tests.cli.checks import assert_error, assert_usage_error
 
 
 def assert_no_secret(out: str, password: str = PASSWORD) -> None:
@@ -26,8 +26,15 @@ def assert_no_secret(out: str, password: str = PASSWORD) -> None:
 @pytest.fixture
 def create(cli):
     def run(username="alice", email="alice@example.com", *extra, password=PASSWORD, stdin=None):
-        return cli("user", "create", f"--username={username}", f"--email={email}", "--password-stdin", *extra,
-                   stdin=(password + "\n") if stdin is None else stdin)
+        return cli(
+            "user",
+            "create",
+            f"--username={username}",
+            f"--email={email}",
+            "--password-stdin",
+            *extra,
+            stdin=(password + "\n") if stdin is None else stdin,
+        )
 
     return run
 
@@ -93,24 +100,35 @@ def test_password_length_bounds_are_accepted(create, length):
     assert create(password=password).code == 0
 
 
-@pytest.mark.parametrize("password", [
-    "password1234", "qwertyuiopasdf", "iloveyou1234", "123456789012", "aaaaaaaaaaaa", "alicealice2024",
-])
+@pytest.mark.parametrize(
+    "password",
+    [
+        "password1234",
+        "qwertyuiopasdf",
+        "iloveyou1234",
+        "123456789012",
+        "aaaaaaaaaaaa",
+        "alicealice2024",
+    ],
+)
 def test_common_or_guessable_passwords_are_refused(create, password):
     result = create(password=password)
     assert result.code == 1
     assert "too common" in result.err or "too easy to guess" in result.err
 
 
-@pytest.mark.parametrize("password, message", [
-    ("p" * 11, "at least 12"),
-    ("", "no password"),
-    ("p" * 129, "at most 128"),
-    ("alice.wonderland", "username or email"),
-    ("ALICE.Wonderland", "username or email"),
-    ("alice@example.com", "username or email"),
-    ("Alice@Example.Com", "username or email"),
-])
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [
+        ("p" * 11, "at least 12"),
+        ("", "no password"),
+        ("p" * 129, "at most 128"),
+        ("alice.wonderland", "username or email"),
+        ("ALICE.Wonderland", "username or email"),
+        ("alice@example.com", "username or email"),
+        ("Alice@Example.Com", "username or email"),
+    ],
+)
 def test_password_policy(create, cli, password, message):
     result = create("alice.wonderland", "alice@example.com", password=password)
     err = assert_error(result, contains=message)
@@ -146,22 +164,37 @@ def test_username_and_email_are_required(cli, missing):
     assert_usage_error(cli("user", "create", *flat, "--password-stdin", stdin=PASSWORD + "\n"), contains=missing)
 
 
-@pytest.mark.parametrize("first, second", [
-    (("alice", "alice@example.com"), ("alice", "other@example.com")),
-    (("alice", "alice@example.com"), ("ALICE", "other@example.com")),
-    (("alice", "alice@example.com"), ("bob", "alice@example.com")),
-    (("alice", "alice@example.com"), ("bob", "ALICE@Example.Com")),
-    (("Alice", "Alice@Example.com"), ("aLiCe", "x@example.com")),
-])
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (("alice", "alice@example.com"), ("alice", "other@example.com")),
+        (("alice", "alice@example.com"), ("ALICE", "other@example.com")),
+        (("alice", "alice@example.com"), ("bob", "alice@example.com")),
+        (("alice", "alice@example.com"), ("bob", "ALICE@Example.Com")),
+        (("Alice", "Alice@Example.com"), ("aLiCe", "x@example.com")),
+    ],
+)
 def test_duplicates_are_refused_case_insensitively(create, cli, first, second):
     assert create(*first).code == 0
     assert_error(create(*second), contains="already taken")
     assert len(cli("user", "list", "--json").json()) == 1
 
 
-@pytest.mark.parametrize("username", [
-    "", "-alice", ".alice", "_alice", "al ice", "al@ice", "alic\u00e9", "a/b", "a" * 151, "\nalice",
-])
+@pytest.mark.parametrize(
+    "username",
+    [
+        "",
+        "-alice",
+        ".alice",
+        "_alice",
+        "al ice",
+        "al@ice",
+        "alic\u00e9",
+        "a/b",
+        "a" * 151,
+        "\nalice",
+    ],
+)
 def test_bad_usernames_are_refused(create, username):
     assert_error(create(username, "alice@example.com"), contains="--username")
 
@@ -169,10 +202,13 @@ def test_bad_usernames_are_refused(create, username):
 # Regression (found by these tests, fixed in e1fa2be): authserver/cli/users.py _USERNAME/_EMAIL use
 # `^...$` with .match(); `$` also matches before a trailing newline, so 'alice\n' / 'alice@example.com\n'
 # pass validation and are stored as distinct users beside 'alice'. Use re.fullmatch (or \Z)
-@pytest.mark.parametrize("username, email", [
-    ("alice\n", "other@example.com"),
-    ("other", "alice@example.com\n"),
-])
+@pytest.mark.parametrize(
+    ("username", "email"),
+    [
+        ("alice\n", "other@example.com"),
+        ("other", "alice@example.com\n"),
+    ],
+)
 def test_trailing_newline_is_not_a_valid_username_or_email(create, cli, username, email):
     assert create("alice", "alice@example.com").code == 0
     result = create(username, email)
@@ -184,10 +220,21 @@ def test_longest_username_is_accepted(create):
     assert create("a" * 150).code == 0
 
 
-@pytest.mark.parametrize("email", [
-    "", "alice", "alice@", "@example.com", "alice@example", "a b@example.com", "alice@exa mple.com",
-    "a@b@example.com", "x" * 65 + "@example.com", "a@" + "b" * 320 + ".com",
-])
+@pytest.mark.parametrize(
+    "email",
+    [
+        "",
+        "alice",
+        "alice@",
+        "@example.com",
+        "alice@example",
+        "a b@example.com",
+        "alice@exa mple.com",
+        "a@b@example.com",
+        "x" * 65 + "@example.com",
+        "a@" + "b" * 320 + ".com",
+    ],
+)
 def test_bad_emails_are_refused(create, email):
     assert_error(create("alice", email), contains="--email")
 
@@ -239,8 +286,15 @@ def test_show_by_id_username_or_email(create, cli):
 @pytest.mark.parametrize("action", ["show", "disable", "enable"])
 def test_unknown_user_is_a_one_line_error(create, cli, action):
     assert create().code == 0
-    for ref in ("nobody", "nobody@example.com", "00000000-0000-0000-0000-000000000000", "x" * 400,
-                "it's\nme", "", "alice@example.org"):
+    for ref in (
+        "nobody",
+        "nobody@example.com",
+        "00000000-0000-0000-0000-000000000000",
+        "x" * 400,
+        "it's\nme",
+        "",
+        "alice@example.org",
+    ):
         assert_error(cli("user", action, ref), contains="no user")
         assert_error(cli("user", action, ref, "--json"), contains="no user")
     assert cli("user", "show", "alice", "--json").json()["disabled"] is False

@@ -102,11 +102,38 @@ def make_settings(**extra: object) -> Settings:
 # --- what a response must never contain -------------------------------------------------------------
 
 # Compared case-sensitively / case-insensitively; a marker the request itself carried may be echoed.
-LEAKS_EXACT = ("Traceback", 'File "', "SELECT ", "INSERT INTO", "UPDATE ", "DELETE FROM", "[SQL:",
-               "RecursionError", "IntegrityError", "OperationalError", "DataError", "KeyError", "TypeError",
-               "AttributeError", "AssertionError", "UnicodeDecodeError", "ValidationError")
-LEAKS_ANY_CASE = ("/work/", "site-packages", "sqlalchemy", "psycopg", "sqlite3", ".py\"", ".py,",
-                  "authserver/", "redis.exceptions", "jinja2.exceptions", "starlette/")
+LEAKS_EXACT = (
+    "Traceback",
+    'File "',
+    "SELECT ",
+    "INSERT INTO",
+    "UPDATE ",
+    "DELETE FROM",
+    "[SQL:",
+    "RecursionError",
+    "IntegrityError",
+    "OperationalError",
+    "DataError",
+    "KeyError",
+    "TypeError",
+    "AttributeError",
+    "AssertionError",
+    "UnicodeDecodeError",
+    "ValidationError",
+)
+LEAKS_ANY_CASE = (
+    "/work/",
+    "site-packages",
+    "sqlalchemy",
+    "psycopg",
+    "sqlite3",
+    '.py"',
+    ".py,",
+    "authserver/",
+    "redis.exceptions",
+    "jinja2.exceptions",
+    "starlette/",
+)
 _FRAME = re.compile(r"line \d+, in ")  # a traceback frame
 
 
@@ -185,39 +212,192 @@ HOSTILE_JWTS = [
     _unsigned({"alg": "none", "typ": "at+jwt", "kid": "../../etc/passwd"}, {"sub": "x", "jti": "j"}),
     _unsigned({"alg": "HS256", "kid": None, "crit": ["exp"]}, {"sub": "x"}),
     _unsigned({"alg": "RS256", "jku": "http://evil.example/jwks", "x5u": "http://evil.example/c"}, {"sub": "x"}),
-    "e30.e30.e30", "." * 2, "a" * 10 + "." + "b" * 10 + "." + "%%%", "\x00.\x00.\x00",
+    "e30.e30.e30",
+    "." * 2,
+    "a" * 10 + "." + "b" * 10 + "." + "%%%",
+    "\x00.\x00.\x00",
 ]
 
 HOSTILE_WORDS = [
-    "", " ", "\t", "\x00", "a\x00b", "\r\n", "\x7f", "\x1b[31m", "\x08", "null", "None", "true", "false", "0", "-1",
-    "1e309", "NaN", "-0", "0x41", "18446744073709551616", "9" * 400, "[]", "{}", '{"a":1}', '"', "'", "\\", "%", "%%",
-    "%00", "%s%s%s%n", "{0}", "{{7*7}}", "${7*7}", "' OR '1'='1' --", "1; DROP TABLE users", "../../../../etc/passwd",
-    "..\\..\\windows\\win.ini", "/etc/passwd", "file:///etc/passwd", "<script>alert(1)</script>", "javascript:alert(1)",
-    '"><img src=x onerror=alert(1)>', "http://evil.example/", "https://app.example/cb#frag",
-    "https://app.example/cb?x=1", "HTTPS://APP.EXAMPLE/CB", "https://app.example/cb/../cb", "http://127.0.0.1:99999/cb",
-    "http://[::1]/cb", "http://[::1", "http://127.0.0.1:8080/cb", "openid openid", "OPENID", "openid\u00a0profile",
-    "S256", "plain", "s256", "code", "token", "id_token", "code id_token", "none", "none login", "login\tconsent",
-    "\u202eevil", "\ufeff", "\u0130", "ß", "\ufb01", "１２３４５６", "١٢٣٤٥٦", "\U0001f600" * 10, "\U0010ffff",
-    "e\u0301", "a.b.c", "..", "a..", NONE_JWT, DEEP_ARRAY, DEEP_OBJECT, DEEP_JWT_PAYLOAD, DEEP_JWT_HEADER,
+    "",
+    " ",
+    "\t",
+    "\x00",
+    "a\x00b",
+    "\r\n",
+    "\x7f",
+    "\x1b[31m",
+    "\x08",
+    "null",
+    "None",
+    "true",
+    "false",
+    "0",
+    "-1",
+    "1e309",
+    "NaN",
+    "-0",
+    "0x41",
+    "18446744073709551616",
+    "9" * 400,
+    "[]",
+    "{}",
+    '{"a":1}',
+    '"',
+    "'",
+    "\\",
+    "%",
+    "%%",
+    "%00",
+    "%s%s%s%n",
+    "{0}",
+    "{{7*7}}",
+    "${7*7}",
+    "' OR '1'='1' --",
+    "1; DROP TABLE users",
+    "../../../../etc/passwd",
+    "..\\..\\windows\\win.ini",
+    "/etc/passwd",
+    "file:///etc/passwd",
+    "<script>alert(1)</script>",
+    "javascript:alert(1)",
+    '"><img src=x onerror=alert(1)>',
+    "http://evil.example/",
+    "https://app.example/cb#frag",
+    "https://app.example/cb?x=1",
+    "HTTPS://APP.EXAMPLE/CB",
+    "https://app.example/cb/../cb",
+    "http://127.0.0.1:99999/cb",
+    "http://[::1]/cb",
+    "http://[::1",
+    "http://127.0.0.1:8080/cb",
+    "openid openid",
+    "OPENID",
+    "openid\u00a0profile",
+    "S256",
+    "plain",
+    "s256",
+    "code",
+    "token",
+    "id_token",
+    "code id_token",
+    "none",
+    "none login",
+    "login\tconsent",
+    "\u202eevil",
+    "\ufeff",
+    "\u0130",
+    "ß",
+    "\ufb01",
+    "１２３４５６",
+    "١٢٣٤٥٦",
+    "\U0001f600" * 10,
+    "\U0010ffff",
+    "e\u0301",
+    "a.b.c",
+    "..",
+    "a..",
+    NONE_JWT,
+    DEEP_ARRAY,
+    DEEP_OBJECT,
+    DEEP_JWT_PAYLOAD,
+    DEEP_JWT_HEADER,
     *HOSTILE_JWTS,
-    DEVICE_GRANT, ASSERTION_TYPE, "refresh_token", "client_credentials", "authorization_code", "password", "implicit",
-    "BCDF-GHJK", "bcdf ghjk", "AAAA-AAAA", "BCDF\u2011GHJK", "12345-67890", "abcde-fghjk", "000000", "999999", "12345",
-    "1234567", "allow", "deny", "yes", "no", "urn:authserver:loa:2", '{"userinfo":{"sub":{"value":1}}}',
-    '{"id_token":{"sub":{"value":"a"}},"userinfo":{"sub":{"value":"b"}}}', '{"userinfo":[]}', "[1,2,3]",
+    DEVICE_GRANT,
+    ASSERTION_TYPE,
+    "refresh_token",
+    "client_credentials",
+    "authorization_code",
+    "password",
+    "implicit",
+    "BCDF-GHJK",
+    "bcdf ghjk",
+    "AAAA-AAAA",
+    "BCDF\u2011GHJK",
+    "12345-67890",
+    "abcde-fghjk",
+    "000000",
+    "999999",
+    "12345",
+    "1234567",
+    "allow",
+    "deny",
+    "yes",
+    "no",
+    "urn:authserver:loa:2",
+    '{"userinfo":{"sub":{"value":1}}}',
+    '{"id_token":{"sub":{"value":"a"}},"userinfo":{"sub":{"value":"b"}}}',
+    '{"userinfo":[]}',
+    "[1,2,3]",
 ]
-RAW_VALUES = [b"%", b"%zz", b"%f", b"%ff", b"%c3%28", b"%ed%a0%80", b"%fe%ff", b"+", b"%2", b"&", b"=", b"==",
-              b"%%41", b"%u0041", b"%C0%AF", b"\xff", b"\xc3", b";", b"a=b=c"]
+RAW_VALUES = [
+    b"%",
+    b"%zz",
+    b"%f",
+    b"%ff",
+    b"%c3%28",
+    b"%ed%a0%80",
+    b"%fe%ff",
+    b"+",
+    b"%2",
+    b"&",
+    b"=",
+    b"==",
+    b"%%41",
+    b"%u0041",
+    b"%C0%AF",
+    b"\xff",
+    b"\xc3",
+    b";",
+    b"a=b=c",
+]
 LONG = st.builds(
     lambda ch, n: ch * n,
     st.sampled_from(["a", "0", "%", "[", " ", "&", "\u00e9", "\U0001f600", "-"]),
     st.sampled_from([65, 129, 257, 1025, 4097, 8193]),
 )
-WRONG_TYPES = st.sampled_from(["1", "0", "-5", "3.14", "true", "null", "[1,2]", '{"a":1}', '["openid"]', "[]", "{}",
-                               "1e3", " 1", "1 ", "0x10", "1_000"])
+WRONG_TYPES = st.sampled_from(
+    [
+        "1",
+        "0",
+        "-5",
+        "3.14",
+        "true",
+        "null",
+        "[1,2]",
+        '{"a":1}',
+        '["openid"]',
+        "[]",
+        "{}",
+        "1e3",
+        " 1",
+        "1 ",
+        "0x10",
+        "1_000",
+    ]
+)
 RAW_BINARY = st.binary(min_size=1, max_size=16).map(lambda b: Raw("".join(f"%{x:02X}" for x in b).encode()))
-KEY_TEXT = st.one_of(st.sampled_from(["", " ", "a[]", "a[0]", "__proto__", "constructor", "grant_type[]", "x" * 300,
-                                      "\u00e9", "client_id ", "Client_Id", "GRANT_TYPE", "%", "scope\x00"]),
-                     st.text(min_size=1, max_size=12))
+KEY_TEXT = st.one_of(
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "a[]",
+            "a[0]",
+            "__proto__",
+            "constructor",
+            "grant_type[]",
+            "x" * 300,
+            "\u00e9",
+            "client_id ",
+            "Client_Id",
+            "GRANT_TYPE",
+            "%",
+            "scope\x00",
+        ]
+    ),
+    st.text(min_size=1, max_size=12),
+)
 
 SAFE_TOKEN = st.text(alphabet=string.ascii_letters + string.digits + "-._~", min_size=1, max_size=24)
 
@@ -228,26 +408,43 @@ JSON_VALUES = st.recursive(
     max_leaves=12,
 )
 # Deeply nested JSON: "[" * n still fits the 4096-character limit on authorization parameters at n > 1000.
-DEEP = st.builds(lambda opener, n: opener * n, st.sampled_from(["[", "[", "[", '{"a":', '{"userinfo":']),
-                 st.one_of(st.integers(1, 4000), st.sampled_from([2, 100, 999, 1000, 1001, 1500, 2000, 4000])))
-CLAIMS_LIKE = st.fixed_dictionaries({}, optional={
-    "userinfo": st.one_of(JSON_VALUES, st.dictionaries(st.sampled_from(["sub", "email", "name", "x"]), JSON_VALUES)),
-    "id_token": st.one_of(JSON_VALUES, st.dictionaries(st.sampled_from(["sub", "email", "acr"]), JSON_VALUES)),
-})
+DEEP = st.builds(
+    lambda opener, n: opener * n,
+    st.sampled_from(["[", "[", "[", '{"a":', '{"userinfo":']),
+    st.one_of(st.integers(1, 4000), st.sampled_from([2, 100, 999, 1000, 1001, 1500, 2000, 4000])),
+)
+CLAIMS_LIKE = st.fixed_dictionaries(
+    {},
+    optional={
+        "userinfo": st.one_of(
+            JSON_VALUES, st.dictionaries(st.sampled_from(["sub", "email", "name", "x"]), JSON_VALUES)
+        ),
+        "id_token": st.one_of(JSON_VALUES, st.dictionaries(st.sampled_from(["sub", "email", "acr"]), JSON_VALUES)),
+    },
+)
 JSON_TEXT = st.one_of(JSON_VALUES.map(json.dumps), CLAIMS_LIKE.map(json.dumps), DEEP, DEEP)
-CLAIMS_SET = st.fixed_dictionaries({}, optional={
-    name: st.one_of(st.text(max_size=20), JSON_VALUES) for name in ("sub", "iss", "aud", "exp", "iat", "jti", "kid")
-})
-_JSON_PART = st.one_of(CLAIMS_SET.map(lambda d: json.dumps(d).encode()), DEEP.map(str.encode),
-                       JSON_VALUES.map(lambda v: json.dumps(v).encode()), st.binary(max_size=32))
+CLAIMS_SET = st.fixed_dictionaries(
+    {},
+    optional={
+        name: st.one_of(st.text(max_size=20), JSON_VALUES) for name in ("sub", "iss", "aud", "exp", "iat", "jti", "kid")
+    },
+)
+_JSON_PART = st.one_of(
+    CLAIMS_SET.map(lambda d: json.dumps(d).encode()),
+    DEEP.map(str.encode),
+    JSON_VALUES.map(lambda v: json.dumps(v).encode()),
+    st.binary(max_size=32),
+)
 _HEADER_PART = st.one_of(
-    st.fixed_dictionaries({"alg": st.sampled_from(["RS256", "ES256", "none", "HS256", ""])},
-                          optional={"kid": st.text(max_size=20), "typ": st.sampled_from(["JWT", "at+jwt", ""])})
-    .map(lambda d: json.dumps(d).encode()),
+    st.fixed_dictionaries(
+        {"alg": st.sampled_from(["RS256", "ES256", "none", "HS256", ""])},
+        optional={"kid": st.text(max_size=20), "typ": st.sampled_from(["JWT", "at+jwt", ""])},
+    ).map(lambda d: json.dumps(d).encode()),
     _JSON_PART,
 )
-JWT_SHAPED = st.builds(lambda h, p, sig: _seg(h) + "." + _seg(p) + "." + sig, _HEADER_PART, _JSON_PART,
-                       st.sampled_from(["", "sig", "%%"]))
+JWT_SHAPED = st.builds(
+    lambda h, p, sig: _seg(h) + "." + _seg(p) + "." + sig, _HEADER_PART, _JSON_PART, st.sampled_from(["", "sig", "%%"])
+)
 
 # Hostile text, by kind. The kind is chosen with these weights (hypothesis's own choice among
 # alternatives leans on a few of them); the value inside each kind comes from hypothesis.
@@ -342,29 +539,95 @@ class World:
     # -- setup ------------------------------------------------------------------------------------
     def populate(self, tmp: Path) -> None:
         cb, cb_logout = "https://app.example/cb", "https://app.example/"
-        sign_in = ["--grant-type", "authorization_code", "--grant-type", "refresh_token", "--redirect-uri", cb,
-                   "--post-logout-redirect-uri", cb_logout, "--resource", API]
+        sign_in = [
+            "--grant-type",
+            "authorization_code",
+            "--grant-type",
+            "refresh_token",
+            "--redirect-uri",
+            cb,
+            "--post-logout-redirect-uri",
+            cb_logout,
+            "--resource",
+            API,
+        ]
         self.clients["web"] = self.run_cli("client", "create", "--name", "Web", *sign_in)
         self.clients["web1p"] = self.run_cli("client", "create", "--name", "First", "--first-party", *sign_in)
-        self.clients["mfaweb"] = self.run_cli("client", "create", "--name", "Strict", "--first-party", "--require-mfa",
-                                              *sign_in)
-        self.clients["spa"] = self.run_cli("client", "create", "--name", "SPA", "--public", "--grant-type",
-                                           "authorization_code", "--grant-type", "refresh_token", "--redirect-uri",
-                                           "http://127.0.0.1/cb", "--post-logout-redirect-uri", "http://127.0.0.1/")
-        self.clients["device"] = self.run_cli("client", "create", "--name", "TV", "--public", "--grant-type",
-                                              DEVICE_GRANT, "--grant-type", "refresh_token", "--resource", API)
-        self.clients["service"] = self.run_cli("client", "create", "--name", "Billing", "--scope",
-                                               "invoices:read invoices:write", "--resource", API)
-        self.clients["post"] = self.run_cli("client", "create", "--name", "Poster", "--scope", "a b",
-                                            "--token-endpoint-auth-method", "client_secret_post", "--resource", API)
+        self.clients["mfaweb"] = self.run_cli(
+            "client", "create", "--name", "Strict", "--first-party", "--require-mfa", *sign_in
+        )
+        self.clients["spa"] = self.run_cli(
+            "client",
+            "create",
+            "--name",
+            "SPA",
+            "--public",
+            "--grant-type",
+            "authorization_code",
+            "--grant-type",
+            "refresh_token",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--post-logout-redirect-uri",
+            "http://127.0.0.1/",
+        )
+        self.clients["device"] = self.run_cli(
+            "client",
+            "create",
+            "--name",
+            "TV",
+            "--public",
+            "--grant-type",
+            DEVICE_GRANT,
+            "--grant-type",
+            "refresh_token",
+            "--resource",
+            API,
+        )
+        self.clients["service"] = self.run_cli(
+            "client", "create", "--name", "Billing", "--scope", "invoices:read invoices:write", "--resource", API
+        )
+        self.clients["post"] = self.run_cli(
+            "client",
+            "create",
+            "--name",
+            "Poster",
+            "--scope",
+            "a b",
+            "--token-endpoint-auth-method",
+            "client_secret_post",
+            "--resource",
+            API,
+        )
         jwks = tmp / "jwks.json"
         jwks.write_text(json.dumps(KeySet([self.key]).as_dict(private=False)))
-        self.clients["pkjwt"] = self.run_cli("client", "create", "--name", "Signer", "--scope", "a",
-                                             "--token-endpoint-auth-method", "private_key_jwt", "--jwks-file", str(jwks),
-                                             "--resource", API)
+        self.clients["pkjwt"] = self.run_cli(
+            "client",
+            "create",
+            "--name",
+            "Signer",
+            "--scope",
+            "a",
+            "--token-endpoint-auth-method",
+            "private_key_jwt",
+            "--jwks-file",
+            str(jwks),
+            "--resource",
+            API,
+        )
         for name in ("alice", "bob"):
-            self.users[name] = self.run_cli("user", "create", "--username", name, "--email", f"{name}@example.com",
-                                            "--name", name.title(), "--password-stdin", stdin=PASSWORD + "\n")
+            self.users[name] = self.run_cli(
+                "user",
+                "create",
+                "--username",
+                name,
+                "--email",
+                f"{name}@example.com",
+                "--name",
+                name.title(),
+                "--password-stdin",
+                stdin=PASSWORD + "\n",
+            )
             self.users[name]["hash"] = self.svc.store.get_user(self.users[name]["id"]).password_hash
         self.restore()
 
@@ -396,15 +659,15 @@ class World:
     def send(self, built: Built, client: TestClient | None = None):  # type: ignore[no-untyped-def]
         http = client or self.http
         http.cookies.clear()
-        return http.request(built.method, built.url, headers=built.headers, content=built.body,
-                            follow_redirects=False)
+        return http.request(built.method, built.url, headers=built.headers, content=built.body, follow_redirects=False)
 
     def _get(self, url: str, browser: Browser, *, session: bool = True):  # type: ignore[no-untyped-def]
         self.http.cookies.clear()
         return self.http.get(url, headers={"cookie": self.cookie(browser, session)}, follow_redirects=False)
 
-    def _post(self, url: str, data: dict, browser: Browser | None = None, headers: dict | None = None,
-              session: bool = True):  # type: ignore[no-untyped-def]
+    def _post(
+        self, url: str, data: dict, browser: Browser | None = None, headers: dict | None = None, session: bool = True
+    ):  # type: ignore[no-untyped-def]
         self.http.cookies.clear()
         headers = dict(headers or {})
         if browser is not None:
@@ -421,23 +684,39 @@ class World:
     # -- real values ------------------------------------------------------------------------------
     def start_session(self, user: str) -> tuple[str, str]:
         mfa = user == "bob"
-        auth = Authentication(user_id=self.users[user]["id"], auth_time=int(time.time()),
-                              amr=("pwd", "otp", "mfa") if mfa else ("pwd",), acr=ACR_MFA if mfa else ACR_PASSWORD)
+        auth = Authentication(
+            user_id=self.users[user]["id"],
+            auth_time=int(time.time()),
+            amr=("pwd", "otp", "mfa") if mfa else ("pwd",),
+            acr=ACR_MFA if mfa else ACR_PASSWORD,
+        )
         value, session = start_session_sync(self.svc, auth, None)
         return value, session.sid
 
     def authorize_url(self, client: str, challenge: str, **extra: str) -> str:
         c = self.clients[client]
-        params = {"response_type": "code", "client_id": c["client_id"], "redirect_uri": c["redirect_uris"][0],
-                  "scope": "openid profile email offline_access", "state": "st", "nonce": "n",
-                  "code_challenge": challenge, "code_challenge_method": "S256", **extra}
+        params = {
+            "response_type": "code",
+            "client_id": c["client_id"],
+            "redirect_uri": c["redirect_uris"][0],
+            "scope": "openid profile email offline_access",
+            "state": "st",
+            "nonce": "n",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            **extra,
+        }
         return "/authorize?" + urlencode(params)
 
     def auth_code(self, client: str) -> tuple[str | None, str, str]:
         c = self.clients[client]
         if not c.get("first_party"):
-            self.svc.store.add_consent(self.users["alice"]["id"], c["client_id"],
-                                       frozenset({"openid", "profile", "email", "offline_access"}), int(time.time()))
+            self.svc.store.add_consent(
+                self.users["alice"]["id"],
+                c["client_id"],
+                frozenset({"openid", "profile", "email", "offline_access"}),
+                int(time.time()),
+            )
         value, _ = self.start_session("alice")
         verifier, challenge = pkce_pair()
         browser = Browser(csrf=uuid.uuid4().hex, session_cookie=value)
@@ -447,8 +726,12 @@ class World:
     def user_tokens(self, client: str = "web1p") -> dict:
         code, verifier, redirect_uri = self.auth_code(client)
         c = self.clients[client]
-        data = {"grant_type": "authorization_code", "code": code or "x", "code_verifier": verifier,
-                "redirect_uri": redirect_uri}
+        data = {
+            "grant_type": "authorization_code",
+            "code": code or "x",
+            "code_verifier": verifier,
+            "redirect_uri": redirect_uri,
+        }
         headers = {}
         if c.get("client_secret"):
             headers = basic(c["client_id"], c["client_secret"])
@@ -459,8 +742,9 @@ class World:
 
     def service_token(self) -> str:
         c = self.clients["service"]
-        response = self._post("/token", {"grant_type": "client_credentials"},
-                              headers=basic(c["client_id"], c["client_secret"]))
+        response = self._post(
+            "/token", {"grant_type": "client_credentials"}, headers=basic(c["client_id"], c["client_secret"])
+        )
         return response.json().get("access_token", "x")
 
     def device_authorization(self) -> dict:
@@ -471,19 +755,22 @@ class World:
         user_code = self.device_authorization().get("user_code", "")
         if signed_in and not browser.session_cookie:
             browser = Browser(browser.csrf, "alice", *self.start_session("alice"))
-        response = self._post("/device", {"csrf_token": browser.csrf, "user_code": user_code}, browser,
-                              session=signed_in)
+        response = self._post(
+            "/device", {"csrf_token": browser.csrf, "user_code": user_code}, browser, session=signed_in
+        )
         return query(response.headers.get("location", "")).get("interaction")
 
     def approved_device_code(self) -> str:
         device = self.device_authorization()
         browser = Browser(csrf=uuid.uuid4().hex, session_user="alice")
         browser.session_cookie, browser.session_sid = self.start_session("alice")
-        response = self._post("/device", {"csrf_token": browser.csrf, "user_code": device.get("user_code", "")},
-                              browser)
+        response = self._post(
+            "/device", {"csrf_token": browser.csrf, "user_code": device.get("user_code", "")}, browser
+        )
         interaction = query(response.headers.get("location", "")).get("interaction", "")
-        self._post("/device/confirm", {"csrf_token": browser.csrf, "interaction": interaction, "decision": "allow"},
-                   browser)
+        self._post(
+            "/device/confirm", {"csrf_token": browser.csrf, "interaction": interaction, "decision": "allow"}, browser
+        )
         return device.get("device_code", "x")
 
     def login_interaction(self, browser: Browser, client: str = "web1p") -> str | None:
@@ -500,8 +787,12 @@ class World:
 
     def mfa_interaction(self, browser: Browser) -> str | None:
         interaction = self.login_interaction(browser)
-        response = self._post("/login", {"csrf_token": browser.csrf, "interaction": interaction or "",
-                                         "username": "bob", "password": PASSWORD}, browser, session=False)
+        response = self._post(
+            "/login",
+            {"csrf_token": browser.csrf, "interaction": interaction or "", "username": "bob", "password": PASSWORD},
+            browser,
+            session=False,
+        )
         return query(response.headers.get("location", "")).get("interaction")
 
     def account_interaction(self, browser: Browser) -> str | None:
@@ -511,8 +802,15 @@ class World:
     def assertion(self, client: str = "pkjwt", **overrides: object) -> str:
         client_id = self.clients[client]["client_id"]
         now = int(time.time())
-        claims = {"iss": client_id, "sub": client_id, "aud": f"{ISSUER}/token", "iat": now, "exp": now + 60,
-                  "jti": uuid.uuid4().hex, **overrides}
+        claims = {
+            "iss": client_id,
+            "sub": client_id,
+            "aud": f"{ISSUER}/token",
+            "iat": now,
+            "exp": now + 60,
+            "jti": uuid.uuid4().hex,
+            **overrides,
+        }
         return jwt.encode({"alg": "ES256", "kid": self.key.kid}, claims, self.key)
 
     def totp_now(self) -> str:
@@ -577,7 +875,9 @@ class Materialiser:
         if kind == "csrf":
             value = b.csrf
         elif kind in ("code", "code_verifier", "code_redirect_uri"):
-            code, verifier, redirect_uri = w.auth_code(client if client in ("web", "web1p", "spa", "mfaweb") else "web1p")
+            code, verifier, redirect_uri = w.auth_code(
+                client if client in ("web", "web1p", "spa", "mfaweb") else "web1p"
+            )
             self.cache.update(code=code or "no-code", code_verifier=verifier, code_redirect_uri=redirect_uri)
             value = self.cache[kind]
         elif kind == "refresh_token":
@@ -663,14 +963,19 @@ class Materialiser:
         # Authentication
         if ex.auth == "basic":
             cid, secret = ex.auth_value  # type: ignore[misc]
+
             def part(value: object) -> str:  # RFC 6749 §2.3.1: form-urlencoded, then base64
                 return quote(self.text(value).encode("utf-8", "surrogatepass"), safe="")
 
             raw = f"{part(cid)}:{part(secret)}".encode()
             headers.append(("authorization", b"Basic " + base64.b64encode(raw)))
         elif ex.auth == "basic_raw":
-            headers.append(("authorization", b"Basic " + base64.b64encode(self.text(ex.auth_value).encode(
-                "utf-8", "surrogatepass"))))
+            headers.append(
+                (
+                    "authorization",
+                    b"Basic " + base64.b64encode(self.text(ex.auth_value).encode("utf-8", "surrogatepass")),
+                )
+            )
         elif ex.auth == "bearer":
             headers.append(("authorization", b"Bearer " + _header_bytes(self.text(ex.auth_value))))
         elif ex.auth == "header":
@@ -728,8 +1033,13 @@ class Materialiser:
                 for key, value in ex.form:
                     k, v = self.text(key), self.text(value if value is not None else "")
                     self.values += [k, v]
-                    chunks.append(b'--XyZ\r\nContent-Disposition: form-data; name="' + k.encode("utf-8", "replace")
-                                  + b'"\r\n\r\n' + v.encode("utf-8", "surrogatepass") + b"\r\n")
+                    chunks.append(
+                        b'--XyZ\r\nContent-Disposition: form-data; name="'
+                        + k.encode("utf-8", "replace")
+                        + b'"\r\n\r\n'
+                        + v.encode("utf-8", "surrogatepass")
+                        + b"\r\n"
+                    )
                 body = b"".join(chunks) + b"--XyZ--\r\n"
             else:
                 body = self.urlencoded(ex.form)
@@ -766,13 +1076,18 @@ INTERACTIONS = {
     "/consent": ["interaction:consent"],
     "/device/confirm": ["interaction:device"],
 }
-VALID_CLAIMS = ['{"userinfo":{"email":null,"name":{"essential":true}}}', '{"id_token":{"email":null}}',
-                '{"userinfo":{"sub":{"value":"nobody"}}}', "{}"]
+VALID_CLAIMS = [
+    '{"userinfo":{"email":null,"name":{"essential":true}}}',
+    '{"id_token":{"email":null}}',
+    '{"userinfo":{"sub":{"value":"nobody"}}}',
+    "{}",
+]
 TOTP_PATHS = ("/mfa", "/account/reauth", "/account/mfa/totp")
 
 
-def pick(rnd: Random, good: list, bad: list | None = None, p_good: float = 0.8,
-         draw: st.DrawFn | None = None) -> object:
+def pick(
+    rnd: Random, good: list, bad: list | None = None, p_good: float = 0.8, draw: st.DrawFn | None = None
+) -> object:
     """Mostly a valid value, sometimes a plausible wrong one (a strategy in `bad` is drawn from)."""
     chosen = rnd.choice(bad) if bad and rnd.random() >= p_good else rnd.choice(good)
     if chosen is TEXT:
@@ -798,8 +1113,9 @@ def schema_value(draw: st.DrawFn, rnd: Random, schema: dict) -> object:
     return draw(SAFE_TOKEN)
 
 
-def smart_value(draw: st.DrawFn, rnd: Random, name: str, schema: dict, op: spec.Operation, world: World,
-                client: str) -> object:
+def smart_value(
+    draw: st.DrawFn, rnd: Random, name: str, schema: dict, op: spec.Operation, world: World, client: str
+) -> object:
     """A valid-ish value: a real one from the world where the parameter's name says what it is."""
     c = world.clients[client]
     if name == "client_id":
@@ -807,14 +1123,29 @@ def smart_value(draw: st.DrawFn, rnd: Random, name: str, schema: dict, op: spec.
     if name == "client_secret":
         return pick(rnd, [c.get("client_secret") or "none"], [world.clients["service"]["client_secret"]])
     if name == "client_assertion":
-        return pick(rnd, [Lazy("assertion")], [Lazy("assertion_wrong_aud"), Lazy("assertion_no_jti"),
-                                               Lazy("assertion_other_sub"), NONE_JWT, JWT_SHAPED, JWT_SHAPED,
-                                               st.sampled_from(HOSTILE_JWTS)], 0.7, draw)
+        return pick(
+            rnd,
+            [Lazy("assertion")],
+            [
+                Lazy("assertion_wrong_aud"),
+                Lazy("assertion_no_jti"),
+                Lazy("assertion_other_sub"),
+                NONE_JWT,
+                JWT_SHAPED,
+                JWT_SHAPED,
+                st.sampled_from(HOSTILE_JWTS),
+            ],
+            0.7,
+            draw,
+        )
     if name == "redirect_uri":
         if op.operation_id == "token":
             return pick(rnd, [Lazy("code_redirect_uri")], ["https://app.example/cb", "https://app.example/other"])
-        return pick(rnd, c.get("redirect_uris") or ["https://app.example/cb"],
-                    ["http://127.0.0.1:4711/cb", "https://app.example/other", "https://app.example/cb?x=1"])
+        return pick(
+            rnd,
+            c.get("redirect_uris") or ["https://app.example/cb"],
+            ["http://127.0.0.1:4711/cb", "https://app.example/other", "https://app.example/cb?x=1"],
+        )
     if name == "post_logout_redirect_uri":
         return pick(rnd, c.get("post_logout_redirect_uris") or ["https://app.example/"], ["https://evil.example/"])
     if name == "scope":
@@ -822,8 +1153,12 @@ def smart_value(draw: st.DrawFn, rnd: Random, name: str, schema: dict, op: spec.
         chosen = rnd.sample(scopes, rnd.randint(1, len(scopes)))
         if "openid" in scopes and "openid" not in chosen and rnd.random() < 0.7:
             chosen.insert(0, "openid")
-        return pick(rnd, [" ".join(chosen)], ["openid", "openid offline_access", "invoices:read", "a", "unknown",
-                                              TEXT, TEXT], draw=draw)
+        return pick(
+            rnd,
+            [" ".join(chosen)],
+            ["openid", "openid offline_access", "invoices:read", "a", "unknown", TEXT, TEXT],
+            draw=draw,
+        )
     if name == "resource":
         return pick(rnd, [API], ["https://other.example.com", "urn:x", TEXT], draw=draw)
     if name == "code_challenge":
@@ -843,8 +1178,12 @@ def smart_value(draw: st.DrawFn, rnd: Random, name: str, schema: dict, op: spec.
     if name == "device_code":
         return pick(rnd, [Lazy("device_code"), Lazy("device_code_approved")], ["unknown-device-code"])
     if name in ("token", "access_token"):
-        return pick(rnd, [Lazy("access_token_user"), Lazy("access_token_service"), Lazy("refresh_token")],
-                    [Lazy("id_token"), "opaque", JWT_SHAPED, TEXT], draw=draw)
+        return pick(
+            rnd,
+            [Lazy("access_token_user"), Lazy("access_token_service"), Lazy("refresh_token")],
+            [Lazy("id_token"), "opaque", JWT_SHAPED, TEXT],
+            draw=draw,
+        )
     if name == "token_type_hint":
         return pick(rnd, ["access_token", "refresh_token"], ["id_token", "bogus"])
     if name == "id_token_hint":
@@ -906,8 +1245,20 @@ def examples(draw: st.DrawFn, op: spec.Operation, world: World, variant: int = 0
     if rnd.random() < 0.05:
         method = rnd.choice(["PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "GET", "POST"])
     if "{path}" in path:
-        name = rnd.choice(["app.css", "form_post.js", "../app.py", "..%2f..%2fpyproject.toml", "%00", "nope.css", "",
-                           "a/b/c", ".", text_value(draw, rnd)])
+        name = rnd.choice(
+            [
+                "app.css",
+                "form_post.js",
+                "../app.py",
+                "..%2f..%2fpyproject.toml",
+                "%00",
+                "nope.css",
+                "",
+                "a/b/c",
+                ".",
+                text_value(draw, rnd),
+            ]
+        )
         path = path.replace("{path}", quote(name.encode("utf-8", "surrogatepass"), safe="/%"))
 
     # Parameters: the valid-ish baseline.
@@ -916,8 +1267,11 @@ def examples(draw: st.DrawFn, op: spec.Operation, world: World, variant: int = 0
     for name, schema in fields.items():
         if not schema.get("x-required") and rnd.random() >= include_probability(name):
             continue
-        if name in ("client_id", "client_secret", "client_assertion", "client_assertion_type") and op.forms \
-                and "clientSecretBasic" in op.security:
+        if (
+            name in ("client_id", "client_secret", "client_assertion", "client_assertion_type")
+            and op.forms
+            and "clientSecretBasic" in op.security
+        ):
             continue  # decided with the authentication below
         if schema.get("type") == "array":
             for _ in range(rnd.choice([0, 1, 1, 2])):
@@ -935,8 +1289,10 @@ def examples(draw: st.DrawFn, op: spec.Operation, world: World, variant: int = 0
         elif auth_method == "client_secret_post":
             pairs += [("client_id", c["client_id"]), ("client_secret", c["client_secret"])]
         elif auth_method == "private_key_jwt":
-            pairs += [("client_assertion_type", ASSERTION_TYPE),
-                      ("client_assertion", smart_value(draw, rnd, "client_assertion", {}, op, world, client))]
+            pairs += [
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", smart_value(draw, rnd, "client_assertion", {}, op, world, client)),
+            ]
         else:
             pairs.append(("client_id", c["client_id"]))
     if "metricsToken" in op.security and rnd.random() < 0.75:
@@ -962,8 +1318,18 @@ def examples(draw: st.DrawFn, op: spec.Operation, world: World, variant: int = 0
         if rnd.random() < 0.3:
             ex.session_mode = rnd.choice(["alice", "bob", "none", "garbage", "long"])
         if rnd.random() < 0.25:
-            header = rnd.choice(["x-request-id", "user-agent", "cookie", "host", "accept", "x-forwarded-for",
-                                 "origin", "content-length"])
+            header = rnd.choice(
+                [
+                    "x-request-id",
+                    "user-agent",
+                    "cookie",
+                    "host",
+                    "accept",
+                    "x-forwarded-for",
+                    "origin",
+                    "content-length",
+                ]
+            )
             if header == "content-length":
                 # uvicorn (h11 / httptools) refuses anything but ASCII digits before the app runs.
                 value: object = rnd.choice(["0", "1", "7", "00012", "65537", "99999999999999999999"])
@@ -983,10 +1349,14 @@ def examples(draw: st.DrawFn, op: spec.Operation, world: World, variant: int = 0
         ex.body_mode = body_mode
         if body_mode == "form":
             if rnd.random() < 0.2:
-                ex.content_type = rnd.choice(["application/x-www-form-urlencoded; charset=UTF-8",
-                                              "Application/X-WWW-Form-Urlencoded",
-                                              "application/x-www-form-urlencoded; charset=iso-8859-1",
-                                              "application/x-www-form-urlencoded;;;"])
+                ex.content_type = rnd.choice(
+                    [
+                        "application/x-www-form-urlencoded; charset=UTF-8",
+                        "Application/X-WWW-Form-Urlencoded",
+                        "application/x-www-form-urlencoded; charset=iso-8859-1",
+                        "application/x-www-form-urlencoded;;;",
+                    ]
+                )
         elif body_mode == "json":
             ex.content_type = rnd.choice(["application/json", "application/x-www-form-urlencoded"])
         elif body_mode == "multipart":
@@ -1002,8 +1372,10 @@ def examples(draw: st.DrawFn, op: spec.Operation, world: World, variant: int = 0
             ex.form, ex.raw_body = None, draw(st.binary(max_size=512))
         elif body_mode == "latin1":  # unescaped non-UTF-8 bytes
             ex.form = None
-            ex.raw_body = b"&".join(k.encode("latin-1", "replace") + b"=\xe9t\xe9" for k, _ in pairs
-                                    if isinstance(k, str)) or b"a=\xe9"
+            ex.raw_body = (
+                b"&".join(k.encode("latin-1", "replace") + b"=\xe9t\xe9" for k, _ in pairs if isinstance(k, str))
+                or b"a=\xe9"
+            )
         elif body_mode == "query_too":
             ex.query = pairs
     else:
@@ -1014,13 +1386,27 @@ def examples(draw: st.DrawFn, op: spec.Operation, world: World, variant: int = 0
     return ex
 
 
-def mutate(draw: st.DrawFn, rnd: Random, pairs: list[tuple[object, object]],
-           fields: dict) -> list[tuple[object, object]]:
+def mutate(
+    draw: st.DrawFn, rnd: Random, pairs: list[tuple[object, object]], fields: dict
+) -> list[tuple[object, object]]:
     pairs = list(pairs)
     names = list(fields) or ["x"]
-    kind = rnd.choices(["replace", "drop", "duplicate", "unknown", "other_field", "wrong_type", "bare_key",
-                        "empty_value", "case", "raw", "many"],
-                       weights=[30, 10, 15, 8, 8, 8, 4, 6, 3, 6, 2])[0]
+    kind = rnd.choices(
+        [
+            "replace",
+            "drop",
+            "duplicate",
+            "unknown",
+            "other_field",
+            "wrong_type",
+            "bare_key",
+            "empty_value",
+            "case",
+            "raw",
+            "many",
+        ],
+        weights=[30, 10, 15, 8, 8, 8, 4, 6, 3, 6, 2],
+    )[0]
     index = rnd.randrange(len(pairs)) if pairs else 0
     if kind == "replace" and pairs:
         pairs[index] = (pairs[index][0], hostile(draw, rnd))
@@ -1032,8 +1418,24 @@ def mutate(draw: st.DrawFn, rnd: Random, pairs: list[tuple[object, object]],
     elif kind == "unknown":
         pairs.append((draw(KEY_TEXT), hostile(draw, rnd)))
     elif kind == "other_field":
-        pairs.append((rnd.choice(names + ["grant_type", "client_id", "token", "interaction", "resource", "scope",
-                                          "response_type", "csrf_token"]), hostile(draw, rnd)))
+        pairs.append(
+            (
+                rnd.choice(
+                    [
+                        *names,
+                        "grant_type",
+                        "client_id",
+                        "token",
+                        "interaction",
+                        "resource",
+                        "scope",
+                        "response_type",
+                        "csrf_token",
+                    ]
+                ),
+                hostile(draw, rnd),
+            )
+        )
     elif kind == "wrong_type" and pairs:
         pairs[index] = (pairs[index][0], draw(WRONG_TYPES))
     elif kind == "bare_key":
@@ -1052,11 +1454,15 @@ def mutate(draw: st.DrawFn, rnd: Random, pairs: list[tuple[object, object]],
 
 def hostile_auth(draw: st.DrawFn, rnd: Random, world: World, client: str) -> tuple[str, object]:
     c = world.clients[client]
-    choice = rnd.choice(["basic_hostile_id", "basic_hostile_secret", "basic_raw", "bearer", "header", "two", "none",
-                         "basic_other"])
+    choice = rnd.choice(
+        ["basic_hostile_id", "basic_hostile_secret", "basic_raw", "bearer", "header", "two", "none", "basic_other"]
+    )
     if choice == "basic_hostile_id":
         nul = rnd.choice(["a\x00b", c["client_id"] + "\x00", "\x00", "%00"])
-        return "basic", (text_value(draw, rnd) if rnd.random() < 0.6 else nul, rnd.choice(["secret", c.get("client_secret") or ""]))
+        return "basic", (
+            text_value(draw, rnd) if rnd.random() < 0.6 else nul,
+            rnd.choice(["secret", c.get("client_secret") or ""]),
+        )
     if choice == "basic_hostile_secret":
         return "basic", (c["client_id"], text_value(draw, rnd))
     if choice == "basic_other":
@@ -1065,11 +1471,32 @@ def hostile_auth(draw: st.DrawFn, rnd: Random, world: World, client: str) -> tup
     if choice == "basic_raw":
         return "basic_raw", rnd.choice([text_value(draw, rnd), "nocolon", ":", ":secret", "\xff\xfe:x", "a:b:c"])
     if choice == "bearer":
-        return "bearer", rnd.choice([text_value(draw, rnd), Lazy("access_token_service"), Lazy("id_token"), DEEP_JWT_HEADER,
-                                     DEEP_JWT_PAYLOAD, NONE_JWT, "", draw(JWT_SHAPED), *HOSTILE_JWTS])
+        return "bearer", rnd.choice(
+            [
+                text_value(draw, rnd),
+                Lazy("access_token_service"),
+                Lazy("id_token"),
+                DEEP_JWT_HEADER,
+                DEEP_JWT_PAYLOAD,
+                NONE_JWT,
+                "",
+                draw(JWT_SHAPED),
+                *HOSTILE_JWTS,
+            ]
+        )
     if choice == "header":
-        return "header", rnd.choice([text_value(draw, rnd), "Basic", "Bearer", "Basic !!!", "Digest x", "Bearer  ",
-                                     "Negotiate abc", "basic " + "A" * 5000])
+        return "header", rnd.choice(
+            [
+                text_value(draw, rnd),
+                "Basic",
+                "Bearer",
+                "Basic !!!",
+                "Digest x",
+                "Bearer  ",
+                "Negotiate abc",
+                "basic " + "A" * 5000,
+            ]
+        )
     if choice == "two":
         return "two", None
     return "none", None
@@ -1197,8 +1624,10 @@ def test_fuzz_operation(world: World, op: spec.Operation, variant: int) -> None:
 
     run()
     if STATS is not None:
-        print(f"\n{_variant_id(op, variant)} {op}: "
-              + ", ".join(f"{n}x {k}" for k, n in STATS.pop(op.operation_id, Counter()).most_common()))
+        print(
+            f"\n{_variant_id(op, variant)} {op}: "
+            + ", ".join(f"{n}x {k}" for k, n in STATS.pop(op.operation_id, Counter()).most_common())
+        )
 
 
 POSTS = [op for op in OPERATIONS if op.method == "POST"]
@@ -1208,7 +1637,9 @@ def _valid_form(op: spec.Operation, world: World) -> tuple[list[tuple[str, bytes
     c = world.clients["service"]
     headers = [("content-type", b"application/x-www-form-urlencoded"), ("cookie", b"as_csrf=" + b"c" * 32)]
     if "clientSecretBasic" in op.security:
-        headers.append(("authorization", b"Basic " + base64.b64encode(f"{c['client_id']}:{c['client_secret']}".encode())))
+        headers.append(
+            ("authorization", b"Basic " + base64.b64encode(f"{c['client_id']}:{c['client_secret']}".encode()))
+        )
     first = next(iter(op.forms[0]), "x") if op.forms else "x"
     return headers, first
 
@@ -1224,9 +1655,10 @@ def test_body_over_the_limit_is_413(world: World, op: spec.Operation, how: str) 
     if how == "declared":
         response = world.small.request("POST", op.path, headers=headers, content=over)
     else:
+
         def chunks() -> Iterator[bytes]:
             for i in range(0, len(over), 256):
-                yield over[i:i + 256]
+                yield over[i : i + 256]
 
         response = world.small.request("POST", op.path, headers=headers, content=chunks())
     assert response.status_code == 413, (op, how, response.status_code, response.text[:500])
@@ -1304,9 +1736,14 @@ def test_regression_deeply_nested_client_assertion(world: World) -> None:
     oauth/client_auth.py _assertion_subject -> 500."""
     assertion = _seg(b'{"alg":"RS256"}') + "." + _seg(b"[" * 5000) + "." + _seg(b"sig")
     world.http.cookies.clear()
-    response = world.http.post("/token", data={"grant_type": "client_credentials",
-                                               "client_assertion_type": ASSERTION_TYPE,
-                                               "client_assertion": assertion})
+    response = world.http.post(
+        "/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion,
+        },
+    )
     assert response.status_code == 401, response.status_code
     assert response.json()["error"] == "invalid_client"
 
@@ -1314,8 +1751,9 @@ def test_regression_deeply_nested_client_assertion(world: World) -> None:
 @pytest.mark.parametrize("field", ["scope", "resource"])
 @pytest.mark.parametrize("value", ["\u00e9", '"', "\x7f", "\x80"])
 @pytest.mark.parametrize("endpoint", ["/token", "/device_authorization"])
-def test_regression_scope_or_resource_outside_error_charset(world: World, endpoint: str, field: str,
-                                                            value: str) -> None:
+def test_regression_scope_or_resource_outside_error_charset(
+    world: World, endpoint: str, field: str, value: str
+) -> None:
     """BUG-3: an unknown scope or resource was echoed into authlib's InvalidScopeError/InvalidTargetError,
     whose constructor raises ValueError for characters outside RFC 6749's error_description set -> 500."""
     if endpoint == "/token":
@@ -1339,8 +1777,10 @@ def test_regression_nul_in_presented_client_id(world: World, endpoint: str, how:
     if how == "basic":
         headers = basic("a\x00b", "secret")
     else:
-        data |= {"client_assertion_type": ASSERTION_TYPE,
-                 "client_assertion": _unsigned({"alg": "RS256", "kid": "k"}, {"sub": "a\x00b"})}
+        data |= {
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": _unsigned({"alg": "RS256", "kid": "k"}, {"sub": "a\x00b"}),
+        }
     world.http.cookies.clear()
     response = world.http.post(endpoint, data=data, headers=headers)
     assert response.status_code == 401, response.status_code

@@ -12,7 +12,6 @@ from tests.pages import (
     GENERIC,
     SESSION,
     SIGN_IN_CLIENT,
-    Authenticator,
     account_csrf,
     account_post,
     account_sign_in,
@@ -44,14 +43,16 @@ def alice(cli) -> dict:  # type: ignore[no-untyped-def]
 def app(register, alice) -> dict:  # type: ignore[no-untyped-def]
     return register(*SIGN_IN_CLIENT, name="Photo App")
 
+
 NEW_PASSWORD = "violet elephant tangerine marmalade"
 FULL = "openid profile email offline_access"
 
 
 def sessions_on(page) -> list[tuple[str, bool]]:  # type: ignore[no-untyped-def]
     """[(sid, is this browser)] as the account page lists them."""
-    found = re.findall(r'<strong>(This browser|Another browser)</strong>.*?name="sid" value="([^"]+)"',
-                       page.text, re.DOTALL)
+    found = re.findall(
+        r'<strong>(This browser|Another browser)</strong>.*?name="sid" value="([^"]+)"', page.text, re.DOTALL
+    )
     return [(sid, label == "This browser") for label, sid in found]
 
 
@@ -85,15 +86,21 @@ def password_works(http, password: str, username: str = "alice") -> bool:  # typ
 
 
 def introspect(http, resource_server: dict, token: str) -> dict:  # type: ignore[no-untyped-def]
-    response = http.post("/introspect", data={"token": token},
-                         headers=basic(resource_server["client_id"], resource_server["client_secret"]))
+    response = http.post(
+        "/introspect",
+        data={"token": token},
+        headers=basic(resource_server["client_id"], resource_server["client_secret"]),
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
 
 def refresh(http, client: dict, token: str):  # type: ignore[no-untyped-def]
-    return http.post("/token", data={"grant_type": "refresh_token", "refresh_token": token},
-                     headers=basic(client["client_id"], client["client_secret"]))
+    return http.post(
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": token},
+        headers=basic(client["client_id"], client["client_secret"]),
+    )
 
 
 @pytest.fixture
@@ -130,8 +137,7 @@ def test_account_page_shows_the_profile_and_only_posts_with_csrf(http, alice):
 def test_password_change_needs_the_current_password_and_a_good_new_one(http, alice):
     account_sign_in(http)
     cases = [
-        ({"current_password": "not my password at all", "new_password": NEW_PASSWORD},
-         "current password is not right"),
+        ({"current_password": "not my password at all", "new_password": NEW_PASSWORD}, "current password is not right"),
         ({"current_password": "", "new_password": NEW_PASSWORD}, "current password is not right"),
         ({"new_password": "Sh0rt-pass!"}, "at least 12 characters"),
         ({"new_password": "password1234"}, "too common"),
@@ -148,8 +154,10 @@ def test_password_change_needs_the_current_password_and_a_good_new_one(http, ali
         assert response.status_code == 400, (values, response.text)
         assert message in alert(response), (values, alert(response))
         password_form = next(f for f in forms(response.text) if f["action"] == "/account/password")
-        assert not any(password_form["fields"][k]  # nothing typed is echoed back
-                       for k in ("current_password", "new_password", "confirm_password"))
+        assert not any(
+            password_form["fields"][k]  # nothing typed is echoed back
+            for k in ("current_password", "new_password", "confirm_password")
+        )
         assert_page_headers(response)
     assert signed_in(http)
     assert password_works(http, PASSWORD)
@@ -160,8 +168,9 @@ def test_password_equal_to_the_username_is_refused(http, cli):
     create_user(cli, "bartholomew-smith", email="bart@example.com")
     account_sign_in(http, username="bartholomew-smith")
     for candidate in ("bartholomew-smith", "Bartholomew-Smith"):
-        response = account_post(http, "/account/password", current_password=PASSWORD, new_password=candidate,
-                                 confirm_password=candidate)
+        response = account_post(
+            http, "/account/password", current_password=PASSWORD, new_password=candidate, confirm_password=candidate
+        )
         assert response.status_code == 400
         assert "must not be the username" in alert(response)
     assert password_works(http, PASSWORD, username="bartholomew-smith")
@@ -175,8 +184,9 @@ def test_password_change_signs_out_the_other_sessions(http, app, alice):
     third = browser_from(http)
     account_sign_in(third)
 
-    response = account_post(http, "/account/password", current_password=PASSWORD, new_password=NEW_PASSWORD,
-                            confirm_password=NEW_PASSWORD)
+    response = account_post(
+        http, "/account/password", current_password=PASSWORD, new_password=NEW_PASSWORD, confirm_password=NEW_PASSWORD
+    )
     assert response.status_code == 303
     page = follow(http, response)
     assert notice(page) == "Your password was changed. Your other sessions were signed out."
@@ -193,13 +203,15 @@ def test_password_change_keeps_the_second_factor(http, app, alice):
     account_sign_in(http)
     authenticator, _ = enrol(http)
     # This session signed in before TOTP was on: a password change needs a code now (sudo mode).
-    response = account_post(http, "/account/password", current_password=PASSWORD, new_password=NEW_PASSWORD,
-                            confirm_password=NEW_PASSWORD)
+    response = account_post(
+        http, "/account/password", current_password=PASSWORD, new_password=NEW_PASSWORD, confirm_password=NEW_PASSWORD
+    )
     assert response.status_code == 303 and response.headers["location"].startswith("/account/reauth?")
     assert password_works(http, PASSWORD)
     assert reauthenticate(http, code=authenticator.code()).status_code == 303
-    response = account_post(http, "/account/password", current_password=PASSWORD, new_password=NEW_PASSWORD,
-                            confirm_password=NEW_PASSWORD)
+    response = account_post(
+        http, "/account/password", current_password=PASSWORD, new_password=NEW_PASSWORD, confirm_password=NEW_PASSWORD
+    )
     assert response.status_code == 303
     assert mfa_state(http.get("/account"))[0] is True
     _, _, seen = sign_in_to(browser_from(http), app, password=NEW_PASSWORD, code=authenticator.code)
@@ -325,8 +337,7 @@ def test_remove_access_deletes_the_consent_and_the_tokens(http, app, api):
 
 
 def test_remove_access_ends_access_tokens_of_apps_without_refresh_tokens(http, register, api, alice):
-    web = register("--grant-type", "authorization_code", "--redirect-uri", "https://web.example/cb",
-                   name="Web")
+    web = register("--grant-type", "authorization_code", "--redirect-uri", "https://web.example/cb", name="Web")
     callback, verifier, _ = sign_in_to(http, web)
     issued = tokens(http, web, callback, verifier)
     assert "refresh_token" not in issued
@@ -394,8 +405,7 @@ def test_new_backup_codes_replace_the_old_ones(http, app, alice):
 
 
 ACTIONS = {
-    "/account/password": {"current_password": PASSWORD, "new_password": NEW_PASSWORD,
-                          "confirm_password": NEW_PASSWORD},
+    "/account/password": {"current_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD},
     "/account/reauth": {"password": PASSWORD, "code": "000000", "next": "/account"},
     "/account/mfa/totp/start": {},
     "/account/mfa/totp": {"code": "000000"},
@@ -414,9 +424,12 @@ def test_every_account_form_needs_the_csrf_token(http, app, alice):
     account_sign_in(other, code=authenticator.code)
     # In sudo mode, so that every action below would go through if its CSRF token were not checked.
     assert reauthenticate(http, code=authenticator.code()).status_code == 303
-    values = {**ACTIONS, "/account/sessions/end": {"sid": my_sid(other)},
-              "/account/apps/revoke": {"client_id": app["client_id"]},
-              "/account/reauth": {"password": PASSWORD, "code": authenticator.code(), "next": "/account"}}
+    values = {
+        **ACTIONS,
+        "/account/sessions/end": {"sid": my_sid(other)},
+        "/account/apps/revoke": {"client_id": app["client_id"]},
+        "/account/reauth": {"password": PASSWORD, "code": authenticator.code(), "next": "/account"},
+    }
     # A forged cross-site post: the session cookie goes along, the CSRF cookie does not match.
     forger = browser_from(http)
     forger.cookies.set(SESSION, http.cookies.get(SESSION), domain="testserver.local")

@@ -31,8 +31,15 @@ ISSUER = "http://testserver"
 
 @pytest.fixture
 def client(register):
-    return register("--grant-type", "authorization_code", "--grant-type", "refresh_token",
-                    "--redirect-uri", REDIRECT, name="Photo App")
+    return register(
+        "--grant-type",
+        "authorization_code",
+        "--grant-type",
+        "refresh_token",
+        "--redirect-uri",
+        REDIRECT,
+        name="Photo App",
+    )
 
 
 @pytest.fixture
@@ -42,8 +49,18 @@ def challenge():
 
 @pytest.fixture
 def alice(cli):
-    result = cli("user", "create", "--username", "alice", "--email", "alice@example.com", "--name", "Alice",
-                 "--password-stdin", stdin=PASSWORD + "\n")
+    result = cli(
+        "user",
+        "create",
+        "--username",
+        "alice",
+        "--email",
+        "alice@example.com",
+        "--name",
+        "Alice",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
     assert result.code == 0, result.err
 
 
@@ -120,8 +137,9 @@ def test_untrusted_client_or_redirect_uri_is_an_error_page(http, client, challen
 @pytest.mark.parametrize("mode", ["query", "form_post"])
 def test_client_errors_are_a_page_before_the_redirect_uri_is_verified(http, client, challenge, mode):
     # An invalid response_type AND an unregistered redirect URI: the URI check wins.
-    params = authorize_params(client, challenge, response_type="token", response_mode=mode,
-                              redirect_uri="https://evil.example/cb")
+    params = authorize_params(
+        client, challenge, response_type="token", response_mode=mode, redirect_uri="https://evil.example/cb"
+    )
     response = authorize(http, params)
     assert_error_page(response)
     assert "evil.example" not in response.headers["content-security-policy"]
@@ -208,8 +226,9 @@ def test_confidential_loopback_client_gets_no_port_flexibility(http, register, c
     assert confidential["client_secret"]
     ok = authorize(http, authorize_params(confidential, challenge))
     assert ok.status_code == 302 and ok.headers["location"].startswith("/login?")
-    assert_error_page(authorize(http, authorize_params(confidential, challenge,
-                                                       redirect_uri="http://127.0.0.1:51234/cb")))
+    assert_error_page(
+        authorize(http, authorize_params(confidential, challenge, redirect_uri="http://127.0.0.1:51234/cb"))
+    )
 
 
 def test_public_https_client_gets_no_port_flexibility(http, register, challenge):
@@ -325,20 +344,27 @@ def test_pkce_can_be_optional_for_confidential_clients_only(make_app, register, 
 @pytest.mark.parametrize("name", ["scope", "response_type", "code_challenge", "nonce", "prompt"])
 def test_repeated_parameters_are_invalid_request(http, client, challenge, name):
     params = authorize_params(client, challenge, prompt="login")
-    pairs = list(params.items()) + [(name, params[name])]
+    pairs = [*list(params.items()), (name, params[name])]
     result = assert_redirect_error(get(http, pairs), "invalid_request", params["state"])
     assert name in result["error_description"]
 
 
 def test_repeated_state_is_not_echoed(http, client, challenge):
     params = authorize_params(client, challenge)
-    pairs = list(params.items()) + [("state", "other")]
+    pairs = [*list(params.items()), ("state", "other")]
     assert_redirect_error(get(http, pairs), "invalid_request", None)
 
 
 def test_registered_resources_may_be_repeated(http, register, challenge):
-    api = register("--redirect-uri", REDIRECT, "--resource", "https://api.example", "--resource",
-                   "https://files.example", name="With APIs")
+    api = register(
+        "--redirect-uri",
+        REDIRECT,
+        "--resource",
+        "https://api.example",
+        "--resource",
+        "https://files.example",
+        name="With APIs",
+    )
     pairs = list(authorize_params(api, challenge).items())
     pairs += [("resource", "https://api.example"), ("resource", "https://files.example")]
     response = get(http, pairs)
@@ -388,8 +414,7 @@ def test_form_post_errors_come_back_as_an_auto_submitting_form(http, client, cha
 
 def test_form_post_error_values_are_escaped(http, client, challenge):
     state = '"><script>alert(1)</script>'
-    params = authorize_params(client, challenge, response_type="token", response_mode="form_post",
-                              state=state)
+    params = authorize_params(client, challenge, response_type="token", response_mode="form_post", state=state)
     response = authorize(http, params)
     assert "<script>alert(1)" not in response.text
     assert forms(response.text)[0]["fields"]["state"] == state
@@ -418,8 +443,9 @@ def test_post_authorize_errors_redirect_like_get(http, client, challenge):
 
 
 def test_post_authorize_with_unknown_client_is_a_page(http, client, challenge):
-    response = http.post("/authorize", data=authorize_params(client, challenge, client_id="nope"),
-                         follow_redirects=False)
+    response = http.post(
+        "/authorize", data=authorize_params(client, challenge, client_id="nope"), follow_redirects=False
+    )
     assert_error_page(response)
 
 
@@ -438,9 +464,12 @@ def test_malformed_post_authorize_is_a_page(http):
 
 def test_oversized_post_authorize_is_refused(make_app):
     http = make_app(max_body_bytes=2048)
-    response = http.post("/authorize", content=b"client_id=" + b"a" * 4096,
-                         headers={"content-type": "application/x-www-form-urlencoded"},
-                         follow_redirects=False)
+    response = http.post(
+        "/authorize",
+        content=b"client_id=" + b"a" * 4096,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+        follow_redirects=False,
+    )
     assert response.status_code == 413
     assert "location" not in response.headers
 
@@ -463,8 +492,9 @@ def test_malformed_query_is_an_error_page_not_a_500(http):
 
 def test_non_utf8_after_a_valid_client_is_still_a_page(http, client, challenge):
     # The query cannot be decoded, so nothing in it (not even redirect_uri) can be trusted.
-    response = http.get("/authorize?" + urlencode(authorize_params(client, challenge)) + "&nonce=%ff",
-                        follow_redirects=False)
+    response = http.get(
+        "/authorize?" + urlencode(authorize_params(client, challenge)) + "&nonce=%ff", follow_redirects=False
+    )
     assert_error_page(response)
 
 
@@ -473,20 +503,19 @@ def test_nul_in_client_id_is_an_error_page(http, client, challenge):
 
 
 def test_nul_in_nonce_never_causes_a_server_error(http, client, alice):
-    verifier, challenge = pkce_pair()
+    _, challenge = pkce_pair()
     response = authorize(http, authorize_params(client, challenge, nonce="a\x00b"))
     if response.status_code == 400:  # refused up front: fine
         assert_error_page(response)
         return
-    result, verifier, _ = sign_in(http, client, nonce="a\x00b")
+    result, _verifier, _ = sign_in(http, client, nonce="a\x00b")
     assert "code" in result
 
 
 def test_errors_never_redirect_to_a_url_built_from_the_request_host(http, client, challenge):
     # iss is the configured issuer, not the Host header.
     params = authorize_params(client, challenge, response_type="token")
-    response = http.get("/authorize?" + urlencode(params), headers={"host": "evil.example"},
-                        follow_redirects=False)
+    response = http.get("/authorize?" + urlencode(params), headers={"host": "evil.example"}, follow_redirects=False)
     result = assert_redirect_error(response, "unsupported_response_type", params["state"])
     assert result["iss"] == ISSUER
     assert urlsplit(response.headers["location"]).netloc == "app.example"

@@ -20,8 +20,16 @@ from tests.helpers import basic, exchange, jwt_parts, pkce_pair, sign_in
 REDIRECT = "https://app.example/cb"
 OTHER_REDIRECT = "https://app.example/other"
 ACR_PASSWORD = "urn:authserver:loa:1"
-SIGN_IN_CLIENT = ("--grant-type", "authorization_code", "--grant-type", "refresh_token",
-                  "--redirect-uri", REDIRECT, "--post-logout-redirect-uri", "https://app.example/bye")
+SIGN_IN_CLIENT = (
+    "--grant-type",
+    "authorization_code",
+    "--grant-type",
+    "refresh_token",
+    "--redirect-uri",
+    REDIRECT,
+    "--post-logout-redirect-uri",
+    "https://app.example/bye",
+)
 
 
 @pytest.fixture
@@ -58,8 +66,11 @@ def code_form(code: str, verifier: str | None, redirect_uri: str | None = REDIRE
 
 
 def introspect(http, resource_server: dict, token: str) -> dict:  # type: ignore[no-untyped-def]
-    response = http.post("/introspect", data={"token": token},
-                         headers=basic(resource_server["client_id"], resource_server["client_secret"]))
+    response = http.post(
+        "/introspect",
+        data={"token": token},
+        headers=basic(resource_server["client_id"], resource_server["client_secret"]),
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -115,8 +126,11 @@ def test_public_client_redeems_its_code_with_pkce_alone(http, spa, alice):
 def test_client_secret_post_client_redeems_its_code(http, register, alice):
     client = register(*SIGN_IN_CLIENT, "--token-endpoint-auth-method", "client_secret_post", name="post")
     callback, verifier, _ = sign_in(http, client)
-    form = {**code_form(callback["code"], verifier), "client_id": client["client_id"],
-            "client_secret": client["client_secret"]}
+    form = {
+        **code_form(callback["code"], verifier),
+        "client_id": client["client_id"],
+        "client_secret": client["client_secret"],
+    }
     response = http.post("/token", data=form)
     assert response.status_code == 200, response.text
 
@@ -297,8 +311,7 @@ def test_a_failed_verifier_burns_the_code(http, app, alice):
 
 def test_missing_redirect_uri(http, app, alice):
     callback, verifier, _ = sign_in(http, app)
-    assert_error(token_request(http, app, **code_form(callback["code"], verifier, redirect_uri=None)),
-                 "invalid_grant")
+    assert_error(token_request(http, app, **code_form(callback["code"], verifier, redirect_uri=None)), "invalid_grant")
 
 
 @pytest.mark.parametrize("redirect_uri", [OTHER_REDIRECT, REDIRECT + "/", "https://evil.example/cb"])
@@ -348,16 +361,16 @@ def test_disabled_user_cannot_redeem_a_code(http, cli, app, alice):
 
 def test_public_client_sending_a_client_secret(http, spa, alice):
     callback, verifier, _ = sign_in(http, spa)
-    form = {**code_form(callback["code"], verifier), "client_id": spa["client_id"],
-            "client_secret": "made-up"}
+    form = {**code_form(callback["code"], verifier), "client_id": spa["client_id"], "client_secret": "made-up"}
     response = http.post("/token", data=form)
     assert_error(response, "invalid_client", 401)
 
 
 def test_public_client_sending_basic_credentials(http, spa, alice):
     callback, verifier, _ = sign_in(http, spa)
-    response = http.post("/token", data=code_form(callback["code"], verifier),
-                         headers=basic(spa["client_id"], "made-up"))
+    response = http.post(
+        "/token", data=code_form(callback["code"], verifier), headers=basic(spa["client_id"], "made-up")
+    )
     assert_error(response, "invalid_client", 401)
     assert "www-authenticate" in response.headers
 
@@ -380,8 +393,9 @@ def test_confidential_client_naming_itself_without_a_secret(http, app, alice):
 
 def test_confidential_client_with_a_wrong_secret(http, app, alice):
     callback, verifier, _ = sign_in(http, app)
-    response = http.post("/token", data=code_form(callback["code"], verifier),
-                         headers=basic(app["client_id"], "wrong-secret"))
+    response = http.post(
+        "/token", data=code_form(callback["code"], verifier), headers=basic(app["client_id"], "wrong-secret")
+    )
     assert_error(response, "invalid_client", 401)
     assert exchange(http, app, callback["code"], verifier).status_code == 200
 

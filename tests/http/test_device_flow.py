@@ -37,8 +37,19 @@ SLOW_DOWN_STEP = 5  # RFC 8628 §3.5
 
 
 def create_user(cli, username: str) -> dict:  # type: ignore[no-untyped-def]
-    result = cli("user", "create", "--username", username, "--email", f"{username}@example.com",
-                 "--name", username.title(), "--password-stdin", "--json", stdin=PASSWORD + "\n")
+    result = cli(
+        "user",
+        "create",
+        "--username",
+        username,
+        "--email",
+        f"{username}@example.com",
+        "--name",
+        username.title(),
+        "--password-stdin",
+        "--json",
+        stdin=PASSWORD + "\n",
+    )
     assert result.code == 0, result.err
     return result.json()
 
@@ -51,8 +62,7 @@ def alice(cli) -> dict:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def tv(register) -> dict:  # type: ignore[no-untyped-def]
     """A public device client (no secret) that may also refresh."""
-    return register("--public", "--grant-type", DEVICE_GRANT, "--grant-type", "refresh_token",
-                    name="Living Room TV")
+    return register("--public", "--grant-type", DEVICE_GRANT, "--grant-type", "refresh_token", name="Living Room TV")
 
 
 @pytest.fixture
@@ -192,8 +202,14 @@ def test_device_response_fields(http, tv):
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["pragma"] == "no-cache"
     body = response.json()
-    assert set(body) >= {"device_code", "user_code", "verification_uri", "verification_uri_complete",
-                         "expires_in", "interval"}
+    assert set(body) >= {
+        "device_code",
+        "user_code",
+        "verification_uri",
+        "verification_uri_complete",
+        "expires_in",
+        "interval",
+    }
     assert len(body["device_code"]) >= 32
     assert USER_CODE.match(body["user_code"]), body["user_code"]
     assert body["verification_uri"] == f"{ISSUER}/device"
@@ -267,8 +283,9 @@ def test_no_client_at_all_is_invalid_client(http):
 
 
 def test_wrong_secret_is_invalid_client_with_www_authenticate(http, box):
-    response = http.post("/device_authorization", data={"scope": "openid"},
-                         headers=basic(box["client_id"], "not-the-secret"))
+    response = http.post(
+        "/device_authorization", data={"scope": "openid"}, headers=basic(box["client_id"], "not-the-secret")
+    )
     assert_oauth_error(response, "invalid_client", 401)
     assert response.headers["www-authenticate"].lower().startswith("basic")
 
@@ -294,8 +311,15 @@ def test_sign_in_client_without_the_device_grant_is_unauthorized_client(http, re
 
 
 def test_registered_resource_becomes_the_audience(http, register, alice):
-    client = register("--grant-type", DEVICE_GRANT, "--resource", "https://api.example.com",
-                      "--resource", "https://files.example.com", name="Resourceful TV")
+    client = register(
+        "--grant-type",
+        DEVICE_GRANT,
+        "--resource",
+        "https://api.example.com",
+        "--resource",
+        "https://files.example.com",
+        name="Resourceful TV",
+    )
     body = start(http, client, resource="https://files.example.com")
     decide(http, body["user_code"])
     response = poll(http, client, body["device_code"])
@@ -305,8 +329,7 @@ def test_registered_resource_becomes_the_audience(http, register, alice):
 
 
 def test_unregistered_resource_is_invalid_target(http, register):
-    client = register("--grant-type", DEVICE_GRANT, "--resource", "https://api.example.com",
-                      name="Resourceful TV")
+    client = register("--grant-type", DEVICE_GRANT, "--resource", "https://api.example.com", name="Resourceful TV")
     response = device_request(http, client, resource="https://evil.example.com")
     assert_oauth_error(response, "invalid_target")
 
@@ -339,8 +362,12 @@ def test_approve_flow_end_to_end(http, tv, alice):
     text = page.text
     assert "Living Room TV" in text
     assert body["user_code"] in text
-    for words in ("Know who you are (sign you in)", "See your name and username", "See your email address",
-                  "Stay connected when you are not using it"):
+    for words in (
+        "Know who you are (sign you in)",
+        "See your name and username",
+        "See your email address",
+        "Stay connected when you are not using it",
+    ):
         assert words in text, words
     assert "alice" in text
     form = forms(text)[0]
@@ -463,8 +490,11 @@ def test_missing_device_code_is_invalid_request(http, tv, box):
 
 def test_polling_with_a_wrong_secret_is_invalid_client(http, box):
     body = start(http, box, scope="openid")
-    response = http.post("/token", data={"grant_type": DEVICE_GRANT, "device_code": body["device_code"]},
-                         headers=basic(box["client_id"], "wrong"))
+    response = http.post(
+        "/token",
+        data={"grant_type": DEVICE_GRANT, "device_code": body["device_code"]},
+        headers=basic(box["client_id"], "wrong"),
+    )
     assert_oauth_error(response, "invalid_client", 401)
 
 
@@ -584,8 +614,9 @@ def test_device_codes_per_client_are_rate_limited(make_app, register):
     http = make_app(device_codes_per_minute=2)
     client = register("--public", "--grant-type", "urn:ietf:params:oauth:grant-type:device_code")
     other = register("--public", "--grant-type", "urn:ietf:params:oauth:grant-type:device_code", name="other")
-    statuses = [http.post("/device_authorization", data={"client_id": client["client_id"]}).status_code
-                for _ in range(2)]
+    statuses = [
+        http.post("/device_authorization", data={"client_id": client["client_id"]}).status_code for _ in range(2)
+    ]
     assert statuses == [200, 200]
     third = http.post("/device_authorization", data={"client_id": client["client_id"]})
     if third.status_code == 200:  # the minute rolled over between requests; the next one must be limited

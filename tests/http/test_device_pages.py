@@ -44,8 +44,7 @@ def alice(cli) -> dict:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def tv(register) -> dict:  # type: ignore[no-untyped-def]
-    return register("--public", "--grant-type", DEVICE_GRANT, "--grant-type", "refresh_token",
-                    name="Living Room TV")
+    return register("--public", "--grant-type", DEVICE_GRANT, "--grant-type", "refresh_token", name="Living Room TV")
 
 
 @pytest.fixture
@@ -159,14 +158,16 @@ def test_code_is_accepted_in_any_case_and_spacing(http, tv, alice):
 def test_code_with_unicode_spaces_and_dashes_is_accepted(http, tv, alice):
     # Pasted no-break spaces, an IME's full-width space, a typographic dash.
     sign_in_browser(http, tv)
-    for variant in (lambda c: f"\u00a0{c}\u00a0", lambda c: c.replace("-", "\u3000"),
-                    lambda c: c.replace("-", "\u2013")):
+    for variant in (
+        lambda c: f"\u00a0{c}\u00a0",
+        lambda c: c.replace("-", "\u3000"),
+        lambda c: c.replace("-", "\u2013"),
+    ):
         body = start(http, tv)
         confirm_page(http, enter_code(http, variant(body["user_code"])))
 
 
-MALFORMED_CODES = ["", "-", "BCDF-GHJ", "BCDF-GHJKL", "BCDA-GHJK", "BCDF-GHJ1", "BCDF_GHJK", "ВСDF-GHJK",
-                   "X" * 64]
+MALFORMED_CODES = ["", "-", "BCDF-GHJ", "BCDF-GHJKL", "BCDA-GHJK", "BCDF-GHJ1", "BCDF_GHJK", "ВСDF-GHJK", "X" * 64]
 
 
 def test_malformed_codes_get_the_wrong_code_message(make_app):
@@ -357,8 +358,9 @@ def test_client_disabled_while_the_user_confirms(http, cli, tv, alice):
     body = start(http, tv)
     page = reach_confirm(http, body["user_code"])
     assert cli("client", "disable", tv["client_id"]).code == 0
-    again = http.get("/device/confirm?interaction=" + forms(page.text)[0]["fields"]["interaction"],
-                     follow_redirects=False)
+    again = http.get(
+        "/device/confirm?interaction=" + forms(page.text)[0]["fields"]["interaction"], follow_redirects=False
+    )
     assert_error_page(again)
     assert "no longer registered" in again.text
     allowed = submit(http, page, decision="allow")
@@ -480,8 +482,9 @@ def test_entry_without_csrf_token_is_forbidden(http, tv):
 def test_entry_with_a_wrong_csrf_token_is_forbidden(http, tv):
     body = start(http, tv)
     csrf_of(http)
-    response = http.post("/device", data={"user_code": body["user_code"], "csrf_token": "x" * 43},
-                         follow_redirects=False)
+    response = http.post(
+        "/device", data={"user_code": body["user_code"], "csrf_token": "x" * 43}, follow_redirects=False
+    )
     assert_error_page(response, 403)
 
 
@@ -489,8 +492,7 @@ def test_entry_with_a_token_but_no_cookie_is_forbidden(http, tv):
     body = start(http, tv)
     token = csrf_of(http)
     fresh = browser_from(http, "192.0.2.55")  # a cross-site form post: the victim has no matching cookie
-    response = fresh.post("/device", data={"user_code": body["user_code"], "csrf_token": token},
-                          follow_redirects=False)
+    response = fresh.post("/device", data={"user_code": body["user_code"], "csrf_token": token}, follow_redirects=False)
     assert_error_page(response, 403)
 
 
@@ -527,12 +529,21 @@ def test_non_utf8_forms_on_the_pages(http, tv, alice):
     page = reach_confirm(http, body["user_code"])
     interaction = forms(page.text)[0]["fields"]["interaction"]
     for junk in (b"\xff\xfe", b"%FF%FE"):
-        response = http.post("/device", content=b"user_code=" + junk + b"&csrf_token=" + token.encode(),
-                             headers=FORM)
+        response = http.post("/device", content=b"user_code=" + junk + b"&csrf_token=" + token.encode(), headers=FORM)
         assert_error_page(response, 400)
-        confirm = http.post("/device/confirm", headers=FORM, follow_redirects=False, content=(
-            b"decision=allow&interaction=" + interaction.encode() + b"&csrf_token=" + token.encode()
-            + b"&note=" + junk))
+        confirm = http.post(
+            "/device/confirm",
+            headers=FORM,
+            follow_redirects=False,
+            content=(
+                b"decision=allow&interaction="
+                + interaction.encode()
+                + b"&csrf_token="
+                + token.encode()
+                + b"&note="
+                + junk
+            ),
+        )
         assert_error_page(confirm, 400)
     assert_still_pending(http, tv, body["device_code"])
 
@@ -552,8 +563,11 @@ def test_non_utf8_device_code_at_the_token_endpoint(http, tv):
 
 def test_wrong_content_type_at_the_device_endpoint(http, tv):
     for content_type in ("application/json", "text/plain", "multipart/form-data; boundary=x"):
-        response = http.post("/device_authorization", headers={"Content-Type": content_type},
-                             content=f'{{"client_id": "{tv["client_id"]}"}}'.encode())
+        response = http.post(
+            "/device_authorization",
+            headers={"Content-Type": content_type},
+            content=f'{{"client_id": "{tv["client_id"]}"}}'.encode(),
+        )
         assert_oauth_error(response, "invalid_request")
 
 
@@ -572,16 +586,22 @@ def test_repeated_or_nul_parameters_on_the_entry_page(http):
 
 def test_repeated_device_code_at_the_token_endpoint(http, tv):
     body = start(http, tv)
-    response = http.post("/token", headers=FORM, content=(
-        f"grant_type={DEVICE_GRANT}&client_id={tv['client_id']}"
-        f"&device_code={body['device_code']}&device_code={body['device_code']}").encode())
+    response = http.post(
+        "/token",
+        headers=FORM,
+        content=(
+            f"grant_type={DEVICE_GRANT}&client_id={tv['client_id']}"
+            f"&device_code={body['device_code']}&device_code={body['device_code']}"
+        ).encode(),
+    )
     assert_oauth_error(response, "invalid_request")
 
 
 def test_repeated_scope_at_the_device_endpoint(http, tv):
     # Repeated scope (RFC 6749 §3.2: parameters must not repeat).
-    response = http.post("/device_authorization", headers=FORM,
-                         content=f"client_id={tv['client_id']}&scope=openid&scope=email".encode())
+    response = http.post(
+        "/device_authorization", headers=FORM, content=f"client_id={tv['client_id']}&scope=openid&scope=email".encode()
+    )
     assert_oauth_error(response, "invalid_request")
 
 

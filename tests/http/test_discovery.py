@@ -20,10 +20,16 @@ def test_metadata_lists_the_endpoints_that_exist(http, path):
     meta = response.json()
     assert meta["issuer"] == "http://testserver"
     assert set(meta["grant_types_supported"]) == {
-        "authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+        "urn:ietf:params:oauth:grant-type:device_code",
     }
     assert set(meta["token_endpoint_auth_methods_supported"]) == {
-        "client_secret_basic", "client_secret_post", "private_key_jwt", "none"
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "none",
     }
     assert meta["response_types_supported"] == ["code"]
     assert meta["response_modes_supported"] == ["query", "form_post"]

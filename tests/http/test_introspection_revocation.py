@@ -10,13 +10,15 @@ from tests.helpers import basic, client_token
 
 
 def introspect(http, client, token, **extra):
-    return http.post("/introspect", data={"token": token, **extra},
-                     headers=basic(client["client_id"], client["client_secret"]))
+    return http.post(
+        "/introspect", data={"token": token, **extra}, headers=basic(client["client_id"], client["client_secret"])
+    )
 
 
 def revoke(http, client, token, **extra):
-    return http.post("/revoke", data={"token": token, **extra},
-                     headers=basic(client["client_id"], client["client_secret"]))
+    return http.post(
+        "/revoke", data={"token": token, **extra}, headers=basic(client["client_id"], client["client_secret"])
+    )
 
 
 def test_active_token_is_described(http, register):
@@ -111,7 +113,7 @@ def test_revocation_is_seen_by_another_app_instance(make_app, register):
     token = client_token(first, client)["access_token"]
     assert revoke(first, client, token).status_code == 200
     seen = introspect(second, client, token).json()["active"]
-    assert seen is (False if REDIS_URL else True)
+    assert seen is (not REDIS_URL)
 
 
 def test_a_client_cannot_revoke_another_clients_token(http, register):

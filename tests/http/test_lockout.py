@@ -45,6 +45,7 @@ def alice(cli) -> dict:  # type: ignore[no-untyped-def]
 def app(register, alice) -> dict:  # type: ignore[no-untyped-def]
     return register(*SIGN_IN_CLIENT, name="Photo App")
 
+
 WRONG = "not the right password"
 
 
@@ -239,8 +240,9 @@ def test_wrong_passwords_on_the_account_page_count_too(make_app, app, where):
             assert reauthenticate(http, password=WRONG, code=authenticator.wrong()).status_code == 400
     else:
         for _ in range(3):
-            response = account_post(http, "/account/password", current_password=WRONG, new_password=new,
-                                    confirm_password=new)
+            response = account_post(
+                http, "/account/password", current_password=WRONG, new_password=new, confirm_password=new
+            )
             assert response.status_code == 400
     # Locked: a new sign-in with the right password is refused ...
     assert refused(LoginForm(browser_from(http), app).attempt("alice", PASSWORD))
@@ -252,8 +254,9 @@ def test_wrong_passwords_on_the_account_page_count_too(make_app, app, where):
         assert off.status_code == 303 and off.headers["location"].startswith("/account/reauth?")
         assert mfa_state(http.get("/account"))[0] is True
     else:
-        response = account_post(http, "/account/password", current_password=PASSWORD, new_password=new,
-                                confirm_password=new)
+        response = account_post(
+            http, "/account/password", current_password=PASSWORD, new_password=new, confirm_password=new
+        )
         assert response.status_code == 429 and "Too many wrong attempts" in alert(response)
         assert refused(LoginForm(browser_from(http), app).attempt("alice", new))
 

@@ -23,13 +23,32 @@ from tests.helpers import (
 REDIRECT = "https://app.example/cb"
 BYE = "https://app.example/bye"
 SESSION = "as_session"
-SIGN_IN_CLIENT = ("--grant-type", "authorization_code", "--grant-type", "refresh_token",
-                  "--redirect-uri", REDIRECT, "--post-logout-redirect-uri", BYE)
+SIGN_IN_CLIENT = (
+    "--grant-type",
+    "authorization_code",
+    "--grant-type",
+    "refresh_token",
+    "--redirect-uri",
+    REDIRECT,
+    "--post-logout-redirect-uri",
+    BYE,
+)
 
 
 def create_user(cli, username: str) -> dict:  # type: ignore[no-untyped-def]
-    result = cli("user", "create", "--username", username, "--email", f"{username}@example.com",
-                 "--name", username.title(), "--password-stdin", "--json", stdin=PASSWORD + "\n")
+    result = cli(
+        "user",
+        "create",
+        "--username",
+        username,
+        "--email",
+        f"{username}@example.com",
+        "--name",
+        username.title(),
+        "--password-stdin",
+        "--json",
+        stdin=PASSWORD + "\n",
+    )
     assert result.code == 0, result.err
     return result.json()
 
@@ -140,11 +159,17 @@ def test_id_token_hint_without_state_redirects_without_a_query(http, app, alice)
 
 
 def test_registered_uri_with_a_query_keeps_it(http, register, alice):
-    client = register("--grant-type", "authorization_code", "--redirect-uri", REDIRECT,
-                      "--post-logout-redirect-uri", BYE + "?from=op", name="q")
+    client = register(
+        "--grant-type",
+        "authorization_code",
+        "--redirect-uri",
+        REDIRECT,
+        "--post-logout-redirect-uri",
+        BYE + "?from=op",
+        name="q",
+    )
     tokens = signed_in(http, client)
-    response = logout(http, id_token_hint=tokens["id_token"], post_logout_redirect_uri=BYE + "?from=op",
-                      state="s")
+    response = logout(http, id_token_hint=tokens["id_token"], post_logout_redirect_uri=BYE + "?from=op", state="s")
     assert response.status_code == 303, response.text
     assert response.headers["location"] == BYE + "?from=op&state=s"
 
@@ -178,16 +203,18 @@ def test_expired_id_token_is_still_a_valid_hint(make_app, app, alice):
 
 def test_hint_and_matching_client_id(http, app, alice):
     tokens = signed_in(http, app)
-    response = logout(http, id_token_hint=tokens["id_token"], client_id=app["client_id"],
-                      post_logout_redirect_uri=BYE, state="s")
+    response = logout(
+        http, id_token_hint=tokens["id_token"], client_id=app["client_id"], post_logout_redirect_uri=BYE, state="s"
+    )
     assert response.status_code == 303, response.text
 
 
 def test_hint_and_a_different_client_id_is_an_error(http, app, register, alice):
     other = register(*SIGN_IN_CLIENT, name="other")
     tokens = signed_in(http, app)
-    response = logout(http, id_token_hint=tokens["id_token"], client_id=other["client_id"],
-                      post_logout_redirect_uri=BYE)
+    response = logout(
+        http, id_token_hint=tokens["id_token"], client_id=other["client_id"], post_logout_redirect_uri=BYE
+    )
     assert_error_page(response)
     assert_session_alive(http, app)
 
@@ -216,8 +243,7 @@ def test_unregistered_post_logout_redirect_uri_is_an_error_page(http, app, alice
 def test_uri_registered_for_another_client_is_an_error_page(http, app, register, alice):
     register(*SIGN_IN_CLIENT[:-1], "https://other.example/bye", name="other")
     tokens = signed_in(http, app)
-    response = logout(http, id_token_hint=tokens["id_token"],
-                      post_logout_redirect_uri="https://other.example/bye")
+    response = logout(http, id_token_hint=tokens["id_token"], post_logout_redirect_uri="https://other.example/bye")
     assert_error_page(response)
 
 
@@ -354,16 +380,13 @@ def bobs_id_token_and_alices_session(http, cli, app, alice) -> str:
 
 
 def test_hint_for_another_user_asks_for_confirmation(http, app, bobs_id_token_and_alices_session):
-    page = logout(http, id_token_hint=bobs_id_token_and_alices_session, post_logout_redirect_uri=BYE,
-                  state="s")
+    page = logout(http, id_token_hint=bobs_id_token_and_alices_session, post_logout_redirect_uri=BYE, state="s")
     assert_confirmation_page(page)
     assert_session_alive(http, app)
 
 
-def test_confirming_after_a_hint_for_another_user_returns_to_the_app(http, app,
-                                                                    bobs_id_token_and_alices_session):
-    page = logout(http, id_token_hint=bobs_id_token_and_alices_session, post_logout_redirect_uri=BYE,
-                  state="s")
+def test_confirming_after_a_hint_for_another_user_returns_to_the_app(http, app, bobs_id_token_and_alices_session):
+    page = logout(http, id_token_hint=bobs_id_token_and_alices_session, post_logout_redirect_uri=BYE, state="s")
     assert_confirmation_page(page)
     done = submit(http, page, confirm="yes")
     assert done.status_code == 303, done.text
@@ -408,8 +431,11 @@ def test_signed_out_and_error_page_headers(http, app):
 
 
 def introspect(http, resource_server: dict, token: str) -> dict:  # type: ignore[no-untyped-def]
-    response = http.post("/introspect", data={"token": token},
-                         headers=basic(resource_server["client_id"], resource_server["client_secret"]))
+    response = http.post(
+        "/introspect",
+        data={"token": token},
+        headers=basic(resource_server["client_id"], resource_server["client_secret"]),
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -426,8 +452,15 @@ def test_logout_revokes_the_session_bound_grant(http, app, register, alice):
 
 def test_logout_revokes_access_tokens_of_a_client_without_refresh_tokens(http, register, alice):
     api = register(name="api")
-    client = register("--grant-type", "authorization_code", "--redirect-uri", REDIRECT,
-                      "--post-logout-redirect-uri", BYE, name="norefresh")
+    client = register(
+        "--grant-type",
+        "authorization_code",
+        "--redirect-uri",
+        REDIRECT,
+        "--post-logout-redirect-uri",
+        BYE,
+        name="norefresh",
+    )
     tokens = signed_in(http, client)
     assert "refresh_token" not in tokens
     assert introspect(http, api, tokens["access_token"])["active"] is True

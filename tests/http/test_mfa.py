@@ -176,8 +176,9 @@ def test_confirming_shows_ten_backup_codes_once(http, alice):
     assert SECRET_RE.search(account.text) is None
 
     # Posting another code to the enrolment form does not replace the active factor.
-    stray = http.post("/account/mfa/totp", data={"csrf_token": account_csrf(http), "code": "123456"},
-                      follow_redirects=False)
+    stray = http.post(
+        "/account/mfa/totp", data={"csrf_token": account_csrf(http), "code": "123456"}, follow_redirects=False
+    )
     assert stray.status_code == 400
     assert not backup_codes_on(stray)
     assert mfa_state(http.get("/account")) == (True, 10)
@@ -189,13 +190,20 @@ def test_totp_secret_and_backup_codes_are_not_stored_in_clear(http, alice, env):
     secret = grouped.replace(" ", "")
     engine = sa.create_engine(env["AUTHSERVER_DATABASE_URL"])
     try:
+
         def rows(table: str) -> list[dict]:
             with engine.connect() as conn:
-                return [dict(r._mapping) for r in conn.execute(sa.text(f"SELECT * FROM {table}"))]
+                return [dict(r._mapping) for r in conn.execute(sa.text(f"SELECT * FROM {table}"))]  # noqa: S608 - table names are literals in this test
 
         raw = base64.b32decode(secret)
-        forms_of_secret = [secret, secret.lower(), grouped, raw.hex(), base64.b64encode(raw).decode(),
-                           base64.urlsafe_b64encode(raw).decode().rstrip("=")]
+        forms_of_secret = [
+            secret,
+            secret.lower(),
+            grouped,
+            raw.hex(),
+            base64.b64encode(raw).decode(),
+            base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        ]
 
         def assert_sealed() -> None:
             [factor] = rows("totp_factors")
@@ -269,9 +277,15 @@ def test_password_leads_to_the_mfa_page_without_a_session(http, app, enrolled):
     thief.get("/account", follow_redirects=False)  # picks up a CSRF cookie of its own
     stolen = thief.get(response.headers["location"], follow_redirects=False)
     assert stolen.status_code == 400 and not forms(stolen.text)
-    taken = thief.post("/mfa", data={"interaction": form["fields"]["interaction"],
-                                     "code": authenticator.code(), "csrf_token": thief.cookies.get(CSRF)},
-                       follow_redirects=False)
+    taken = thief.post(
+        "/mfa",
+        data={
+            "interaction": form["fields"]["interaction"],
+            "code": authenticator.code(),
+            "csrf_token": thief.cookies.get(CSRF),
+        },
+        follow_redirects=False,
+    )
     assert taken.status_code == 400 and not forms(taken.text)
     assert thief.cookies.get(SESSION) is None
 
@@ -400,8 +414,7 @@ def test_too_many_wrong_codes_discard_the_half_signed_in_state(make_app, app, al
 
     # The interaction is gone: even the right code does not finish it now.
     interaction = mfa_form["fields"]["interaction"]
-    late = browser.post("/mfa", data={**mfa_form["fields"], "code": authenticator.code()},
-                        follow_redirects=False)
+    late = browser.post("/mfa", data={**mfa_form["fields"], "code": authenticator.code()}, follow_redirects=False)
     assert late.status_code == 400 and not forms(late.text)
     assert browser.cookies.get(SESSION) is None
     for page_path in ("/mfa", "/login"):
@@ -558,8 +571,10 @@ def test_mfa_form_needs_the_csrf_token(http, app, enrolled):
     page, _, _ = password_step(browser, app)
     fields = forms(page.text)[0]["fields"]
     code = authenticator.code()
-    for data in ({"interaction": fields["interaction"], "code": code},
-                 {"interaction": fields["interaction"], "code": code, "csrf_token": "y" * 43}):
+    for data in (
+        {"interaction": fields["interaction"], "code": code},
+        {"interaction": fields["interaction"], "code": code, "csrf_token": "y" * 43},
+    ):
         response = browser.post("/mfa", data=data, follow_redirects=False)
         assert response.status_code == 403
         assert_page_headers(response)

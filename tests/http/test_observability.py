@@ -15,8 +15,19 @@ def test_metrics_count_requests_tokens_and_logins(http, register, cli):
     client = register()
     token = client_token(http, client)["access_token"]
     http.get("/no/such/path/secret-looking-value")
-    assert cli("user", "create", "--username", "alice", "--email", "alice@example.com",
-               "--password-stdin", stdin=PASSWORD + "\n").code == 0
+    assert (
+        cli(
+            "user",
+            "create",
+            "--username",
+            "alice",
+            "--email",
+            "alice@example.com",
+            "--password-stdin",
+            stdin=PASSWORD + "\n",
+        ).code
+        == 0
+    )
     web = register("--grant-type", "authorization_code", "--redirect-uri", "https://app.example/cb", name="web")
     page = follow(http, authorize(http, authorize_params(web, pkce_pair()[1])))
     submit(http, page, username="alice", password="not the password")
@@ -25,7 +36,10 @@ def test_metrics_count_requests_tokens_and_logins(http, register, cli):
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
-    assert f'authserver_tokens_issued_total{{client_id="{client["client_id"]}",grant_type="client_credentials"}} 1.0' in text
+    assert (
+        f'authserver_tokens_issued_total{{client_id="{client["client_id"]}",grant_type="client_credentials"}} 1.0'
+        in text
+    )
     assert 'authserver_http_requests_total{method="POST",route="/token",status="200"}' in text
     assert 'authserver_logins_total{result="failure"} 1.0' in text
     assert 'route="unmatched"' in text
@@ -54,18 +68,39 @@ def test_metrics_can_require_a_token(make_app):
 
 @pytest.mark.slow
 def test_logs_are_json_with_request_ids_and_never_carry_secrets(env, cli, register, tmp_path):
-    assert cli("user", "create", "--username", "alice", "--email", "alice@example.com",
-               "--password-stdin", stdin=PASSWORD + "\n").code == 0
+    assert (
+        cli(
+            "user",
+            "create",
+            "--username",
+            "alice",
+            "--email",
+            "alice@example.com",
+            "--password-stdin",
+            stdin=PASSWORD + "\n",
+        ).code
+        == 0
+    )
     client = register()
-    web = register("--grant-type", "authorization_code", "--grant-type", "refresh_token",
-                   "--redirect-uri", "https://app.example/cb", "--first-party", name="web")
+    web = register(
+        "--grant-type",
+        "authorization_code",
+        "--grant-type",
+        "refresh_token",
+        "--redirect-uri",
+        "https://app.example/cb",
+        "--first-party",
+        name="web",
+    )
     proc, base = start(env, tmp_path)
     secrets_seen: list[str] = [PASSWORD, client["client_secret"], web["client_secret"]]
     try:
         with httpx.Client(base_url=base) as http:
-            token = http.post("/token", data={"grant_type": "client_credentials"},
-                              headers={**basic(client["client_id"], client["client_secret"]),
-                                       "X-Request-ID": "trace-abc-123"}).json()["access_token"]
+            token = http.post(
+                "/token",
+                data={"grant_type": "client_credentials"},
+                headers={**basic(client["client_id"], client["client_secret"]), "X-Request-ID": "trace-abc-123"},
+            ).json()["access_token"]
             secrets_seen.append(token)
             http.post("/revoke", data={"token": token}, headers=basic(client["client_id"], client["client_secret"]))
             verifier, challenge = pkce_pair()
@@ -74,9 +109,16 @@ def test_logs_are_json_with_request_ids_and_never_carry_secrets(env, cli, regist
             done = submit(http, page, username="alice", password=PASSWORD)
             code = httpx.URL(done.headers["location"]).params["code"]
             secrets_seen.append(code)
-            tokens = http.post("/token", data={"grant_type": "authorization_code", "code": code,
-                                               "code_verifier": verifier, "redirect_uri": params["redirect_uri"]},
-                               headers=basic(web["client_id"], web["client_secret"])).json()
+            tokens = http.post(
+                "/token",
+                data={
+                    "grant_type": "authorization_code",
+                    "code": code,
+                    "code_verifier": verifier,
+                    "redirect_uri": params["redirect_uri"],
+                },
+                headers=basic(web["client_id"], web["client_secret"]),
+            ).json()
             secrets_seen += [tokens["access_token"], tokens["refresh_token"], tokens["id_token"], verifier]
     finally:
         out = stop(proc)

@@ -27,16 +27,29 @@ def jwt_client(register, key, tmp_path):
 
 def assertion(client_id, key, **overrides):
     now = int(time.time())
-    claims = {"iss": client_id, "sub": client_id, "aud": "http://testserver/token",
-              "iat": now, "exp": now + 60, "jti": uuid.uuid4().hex}
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": "http://testserver/token",
+        "iat": now,
+        "exp": now + 60,
+        "jti": uuid.uuid4().hex,
+    }
     claims.update(overrides)
     claims = {k: v for k, v in claims.items() if v is not None}
     return jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key)
 
 
 def token_request(http, value, **form):
-    return http.post("/token", data={"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
-                                     "client_assertion": value, **form})
+    return http.post(
+        "/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": value,
+            **form,
+        },
+    )
 
 
 def test_signed_assertion_authenticates(http, jwt_client, key):
@@ -59,14 +72,17 @@ def test_assertion_is_single_use(http, jwt_client, key):
     assert replay.json()["error"] == "invalid_client"
 
 
-@pytest.mark.parametrize("overrides", [
-    {"aud": "https://elsewhere.example/token"},
-    {"exp": int(time.time()) - 3600},
-    {"exp": int(time.time()) + 7200},
-    {"jti": None},
-    {"exp": None},
-    {"iss": "someone-else"},
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"aud": "https://elsewhere.example/token"},
+        {"exp": int(time.time()) - 3600},
+        {"exp": int(time.time()) + 7200},
+        {"jti": None},
+        {"exp": None},
+        {"iss": "someone-else"},
+    ],
+)
 def test_bad_claims_are_invalid_client(http, jwt_client, key, overrides):
     response = token_request(http, assertion(jwt_client["client_id"], key, **overrides))
     assert response.status_code == 401
@@ -80,14 +96,27 @@ def test_assertion_signed_with_another_key_is_refused(http, jwt_client):
 
 
 def test_unsigned_assertion_is_refused(http, jwt_client):
-    from joserfc import jws
     import base64
+
+    from joserfc import jws
 
     header = base64.urlsafe_b64encode(b'{"alg":"none"}').rstrip(b"=").decode()
     now = int(time.time())
-    payload = base64.urlsafe_b64encode(json.dumps({
-        "iss": jwt_client["client_id"], "sub": jwt_client["client_id"], "aud": "http://testserver/token",
-        "exp": now + 60, "jti": "x"}).encode()).rstrip(b"=").decode()
+    payload = (
+        base64.urlsafe_b64encode(
+            json.dumps(
+                {
+                    "iss": jwt_client["client_id"],
+                    "sub": jwt_client["client_id"],
+                    "aud": "http://testserver/token",
+                    "exp": now + 60,
+                    "jti": "x",
+                }
+            ).encode()
+        )
+        .rstrip(b"=")
+        .decode()
+    )
     assert jws  # the library refuses alg=none; so must we
     response = token_request(http, f"{header}.{payload}.")
     assert response.status_code == 401
@@ -101,8 +130,14 @@ def test_malformed_assertions_are_invalid_client(http, jwt_client, value):
 
 
 def test_wrong_assertion_type_is_invalid_request(http, jwt_client, key):
-    response = http.post("/token", data={"grant_type": "client_credentials", "client_assertion_type": "saml",
-                                         "client_assertion": assertion(jwt_client["client_id"], key)})
+    response = http.post(
+        "/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": "saml",
+            "client_assertion": assertion(jwt_client["client_id"], key),
+        },
+    )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
 
@@ -115,7 +150,13 @@ def test_secret_client_cannot_use_an_assertion(http, register, key):
 
 def test_assertion_client_works_at_introspection(http, jwt_client, key):
     token = token_request(http, assertion(jwt_client["client_id"], key)).json()["access_token"]
-    response = http.post("/introspect", data={"token": token, "client_assertion_type": ASSERTION_TYPE,
-                                              "client_assertion": assertion(jwt_client["client_id"], key)})
+    response = http.post(
+        "/introspect",
+        data={
+            "token": token,
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion(jwt_client["client_id"], key),
+        },
+    )
     assert response.status_code == 200
     assert response.json()["active"] is True

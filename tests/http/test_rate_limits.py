@@ -17,8 +17,9 @@ def test_token_endpoint_is_limited_per_client(make_app, register):
     assert limited.json()["error"] == "too_many_requests"
     assert 1 <= int(limited.headers["retry-after"]) <= 61
     assert limited.headers["cache-control"] == "no-store"
-    other = http.post("/token", data={"grant_type": "client_credentials"},
-                      headers=basic(calm["client_id"], calm["client_secret"]))
+    other = http.post(
+        "/token", data={"grant_type": "client_credentials"}, headers=basic(calm["client_id"], calm["client_secret"])
+    )
     assert other.status_code == 200
 
 
@@ -39,8 +40,19 @@ def test_unauthenticated_requests_are_counted_per_address(make_app):
 
 def test_login_form_is_limited_per_account_with_a_page(make_app, cli, register):
     http = make_app(rate_limit_login_account="2/minute", login_max_failures=50)
-    assert cli("user", "create", "--username", "alice", "--email", "alice@example.com",
-               "--password-stdin", stdin=PASSWORD + "\n").code == 0
+    assert (
+        cli(
+            "user",
+            "create",
+            "--username",
+            "alice",
+            "--email",
+            "alice@example.com",
+            "--password-stdin",
+            stdin=PASSWORD + "\n",
+        ).code
+        == 0
+    )
     client = register("--grant-type", "authorization_code", "--redirect-uri", "https://app.example/cb")
     page = follow(http, authorize(http, authorize_params(client, pkce_pair()[1])))
     for _ in range(2):
@@ -56,8 +68,10 @@ def test_limits_can_be_switched_off(make_app, register):
     http = make_app(rate_limit_token="1/minute", rate_limits_enabled=False)
     client = register()
     auth = basic(client["client_id"], client["client_secret"])
-    assert all(http.post("/token", data={"grant_type": "client_credentials"}, headers=auth).status_code == 200
-               for _ in range(3))
+    assert all(
+        http.post("/token", data={"grant_type": "client_credentials"}, headers=auth).status_code == 200
+        for _ in range(3)
+    )
 
 
 def test_malformed_limit_setting_is_refused(cli, monkeypatch):

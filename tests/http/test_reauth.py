@@ -101,8 +101,10 @@ def test_a_fresh_sign_in_is_recent_enough_and_then_it_runs_out(make_app, alice):
 
     confirmed = submit(http, wrong, password=NEW_PASSWORD)
     assert confirmed.status_code == 303 and confirmed.headers["location"] == "/account?done=confirmed"
-    assert notice(follow(http, confirmed)) == ("Thank you. For the next few minutes you can change your password "
-                                               "and two-step verification without confirming again.")
+    assert notice(follow(http, confirmed)) == (
+        "Thank you. For the next few minutes you can change your password "
+        "and two-step verification without confirming again."
+    )
     final = change_password(http, NEW_PASSWORD, "tangerine violet marmalade elephant")
     assert final.status_code == 303 and final.headers["location"] == "/account?done=password"
     assert password_works(http, "tangerine violet marmalade elephant")
@@ -129,8 +131,9 @@ def test_a_second_factor_must_be_part_of_the_recent_proof(http, app, alice):
     account_sign_in(http)
     authenticator, _ = enrol(http)
     for action in ("/account/mfa/totp/disable", "/account/mfa/backup-codes", "/account/password"):
-        response = account_post(http, action, current_password=PASSWORD, new_password=NEW_PASSWORD,
-                                confirm_password=NEW_PASSWORD)
+        response = account_post(
+            http, action, current_password=PASSWORD, new_password=NEW_PASSWORD, confirm_password=NEW_PASSWORD
+        )
         assert response.status_code == 303 and response.headers["location"] == reauth_location(), action
     page = http.get(reauth_location(), follow_redirects=False)
     assert set(forms(page.text)[0]["fields"]) == {"csrf_token", "next", "password", "code"}
@@ -170,15 +173,30 @@ def test_a_spent_backup_code_does_not_confirm(http, app, alice):
 # --- where it sends you back -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/logout", "/token",
-                                    "/account/../logout", "javascript:alert(1)", "/accountx", "/account\\..",
-                                    "/account#x", ""])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/logout",
+        "/token",
+        "/account/../logout",
+        "javascript:alert(1)",
+        "/accountx",
+        "/account\\..",
+        "/account#x",
+        "",
+    ],
+)
 def test_the_way_back_stays_on_the_account_pages(http, alice, target):
     account_sign_in(http)
     page = http.get("/account/reauth?" + urlencode({"next": target}), follow_redirects=False)
     assert forms(page.text)[0]["fields"]["next"] == "/account"
-    posted = http.post("/account/reauth", data={"csrf_token": forms(page.text)[0]["fields"]["csrf_token"],
-                                                "password": PASSWORD, "next": target}, follow_redirects=False)
+    posted = http.post(
+        "/account/reauth",
+        data={"csrf_token": forms(page.text)[0]["fields"]["csrf_token"], "password": PASSWORD, "next": target},
+        follow_redirects=False,
+    )
     assert posted.status_code == 303 and posted.headers["location"] == "/account?done=confirmed"
 
 

@@ -27,8 +27,16 @@ from tests.helpers import (
 
 REDIRECT = "https://app.example/cb"
 BYE = "https://app.example/bye"
-SIGN_IN_CLIENT = ("--grant-type", "authorization_code", "--grant-type", "refresh_token",
-                  "--redirect-uri", REDIRECT, "--post-logout-redirect-uri", BYE)
+SIGN_IN_CLIENT = (
+    "--grant-type",
+    "authorization_code",
+    "--grant-type",
+    "refresh_token",
+    "--redirect-uri",
+    REDIRECT,
+    "--post-logout-redirect-uri",
+    BYE,
+)
 FULL = "openid profile email offline_access"
 
 
@@ -69,8 +77,9 @@ def tokens_for(http, client: dict, scope: str = FULL, **extra: str) -> dict:  # 
 
 
 def introspect(http, client: dict, token: str) -> dict:  # type: ignore[no-untyped-def]
-    response = http.post("/introspect", data={"token": token},
-                         headers=basic(client["client_id"], client["client_secret"]))
+    response = http.post(
+        "/introspect", data={"token": token}, headers=basic(client["client_id"], client["client_secret"])
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -246,8 +255,7 @@ def test_public_client_must_identify_itself(http, spa, alice):
 
 def test_confidential_client_must_authenticate(http, app, alice):
     first = tokens_for(http, app)
-    form = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"],
-            "client_id": app["client_id"]}
+    form = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": app["client_id"]}
     response = http.post("/token", data=form)
     assert response.status_code == 401, response.text
     assert response.json()["error"] == "invalid_client"
@@ -333,8 +341,11 @@ def test_rotation_never_extends_the_absolute_lifetime(make_app, app, alice, cloc
 
 
 def logout(http, id_token: str):  # type: ignore[no-untyped-def]
-    response = http.get("/logout", params={"id_token_hint": id_token, "post_logout_redirect_uri": BYE,
-                                           "state": "s"}, follow_redirects=False)
+    response = http.get(
+        "/logout",
+        params={"id_token_hint": id_token, "post_logout_redirect_uri": BYE, "state": "s"},
+        follow_redirects=False,
+    )
     assert response.status_code == 303, response.text
     assert response.headers["location"] == BYE + "?state=s"
     return response
@@ -395,8 +406,11 @@ def test_logout_only_ends_grants_of_that_session(http, make_app, app, alice):
 def test_revoking_a_refresh_token_revokes_its_family(http, app, api, alice):
     first = tokens_for(http, app)
     second = refreshed(http, app, first["refresh_token"])
-    response = http.post("/revoke", headers=basic(app["client_id"], app["client_secret"]),
-                         data={"token": second["refresh_token"], "token_type_hint": "refresh_token"})
+    response = http.post(
+        "/revoke",
+        headers=basic(app["client_id"], app["client_secret"]),
+        data={"token": second["refresh_token"], "token_type_hint": "refresh_token"},
+    )
     assert response.status_code == 200, response.text
     assert_invalid_grant(refresh(http, app, second["refresh_token"]))
     # RFC 7009 §2.1: the access tokens of the same grant are invalidated too.
@@ -407,16 +421,18 @@ def test_revoking_a_refresh_token_revokes_its_family(http, app, api, alice):
 
 def test_revoking_without_a_hint_finds_the_refresh_token(http, app, alice):
     first = tokens_for(http, app)
-    response = http.post("/revoke", data={"token": first["refresh_token"]},
-                         headers=basic(app["client_id"], app["client_secret"]))
+    response = http.post(
+        "/revoke", data={"token": first["refresh_token"]}, headers=basic(app["client_id"], app["client_secret"])
+    )
     assert response.status_code == 200, response.text
     assert_invalid_grant(refresh(http, app, first["refresh_token"]))
 
 
 def test_another_client_cannot_revoke_a_refresh_token(http, app, api, alice):
     first = tokens_for(http, app)
-    response = http.post("/revoke", data={"token": first["refresh_token"]},
-                         headers=basic(api["client_id"], api["client_secret"]))
+    response = http.post(
+        "/revoke", data={"token": first["refresh_token"]}, headers=basic(api["client_id"], api["client_secret"])
+    )
     assert response.status_code in (200, 400), response.text
     refreshed(http, app, first["refresh_token"])
 
@@ -475,8 +491,9 @@ def test_without_offline_access_refresh_ends_when_the_session_idles_out(make_app
 
 
 def test_signing_in_as_someone_else_ends_the_previous_users_grants(http, cli, app, alice):
-    result = cli("user", "create", "--username", "bob", "--email", "bob@example.com",
-                 "--password-stdin", stdin=PASSWORD + "\n")
+    result = cli(
+        "user", "create", "--username", "bob", "--email", "bob@example.com", "--password-stdin", stdin=PASSWORD + "\n"
+    )
     assert result.code == 0, result.err
     alices = tokens_for(http, app, scope="openid profile")
     tokens_for(http, app, scope="openid profile", username="bob", prompt="login")

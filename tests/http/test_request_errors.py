@@ -29,14 +29,19 @@ def test_wrong_content_type_is_invalid_request(http, auth, path, content_type):
 
 @pytest.mark.parametrize("path", ENDPOINTS)
 def test_repeated_parameter_is_invalid_request(http, auth, path):
-    response = http.post(path, content="grant_type=client_credentials&grant_type=client_credentials&token=a&token=b",
-                         headers={**auth, "content-type": "application/x-www-form-urlencoded"})
+    response = http.post(
+        path,
+        content="grant_type=client_credentials&grant_type=client_credentials&token=a&token=b",
+        headers={**auth, "content-type": "application/x-www-form-urlencoded"},
+    )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
     assert "repeated" in response.json()["error_description"]
 
 
-@pytest.mark.parametrize("body", [b"grant_type=%ff%fe", b"\xff\xfe=1", b"token=a%00b", b"&".join([b"a%d=1" % i for i in range(200)])])
+@pytest.mark.parametrize(
+    "body", [b"grant_type=%ff%fe", b"\xff\xfe=1", b"token=a%00b", b"&".join([b"a%d=1" % i for i in range(200)])]
+)
 @pytest.mark.parametrize("path", ENDPOINTS)
 def test_undecodable_or_hostile_bodies_are_invalid_request(http, auth, path, body):
     response = http.post(path, content=body, headers={**auth, "content-type": "application/x-www-form-urlencoded"})
@@ -47,8 +52,9 @@ def test_undecodable_or_hostile_bodies_are_invalid_request(http, auth, path, bod
 @pytest.mark.parametrize("path", ENDPOINTS)
 def test_oversized_body_is_413(make_app, auth, path):
     http = make_app(max_body_bytes=2048)
-    response = http.post(path, content=b"token=" + b"a" * 4096,
-                         headers={**auth, "content-type": "application/x-www-form-urlencoded"})
+    response = http.post(
+        path, content=b"token=" + b"a" * 4096, headers={**auth, "content-type": "application/x-www-form-urlencoded"}
+    )
     assert response.status_code == 413
     assert response.json()["error"] == "invalid_request"
 
@@ -60,8 +66,9 @@ def test_oversized_chunked_body_is_413(make_app, auth):
         for _ in range(10):
             yield b"a" * 1024
 
-    response = http.post("/token", content=chunks(),
-                         headers={**auth, "content-type": "application/x-www-form-urlencoded"})
+    response = http.post(
+        "/token", content=chunks(), headers={**auth, "content-type": "application/x-www-form-urlencoded"}
+    )
     assert response.status_code == 413
 
 

@@ -11,8 +11,16 @@ import pytest
 from tests.helpers import PASSWORD, basic, client_token, exchange, jwt_parts, sign_in
 
 REDIRECT = "https://app.example/cb"
-SIGN_IN_CLIENT = ("--grant-type", "authorization_code", "--grant-type", "refresh_token",
-                  "--redirect-uri", REDIRECT, "--post-logout-redirect-uri", "https://app.example/bye")
+SIGN_IN_CLIENT = (
+    "--grant-type",
+    "authorization_code",
+    "--grant-type",
+    "refresh_token",
+    "--redirect-uri",
+    REDIRECT,
+    "--post-logout-redirect-uri",
+    "https://app.example/bye",
+)
 
 
 @pytest.fixture
@@ -92,8 +100,9 @@ def test_token_in_the_query_string_is_not_accepted(http, tokens):
 
 def test_token_in_header_and_body_is_invalid_request(http, tokens):
     # RFC 6750 §2: clients MUST NOT use more than one method in each request.
-    response = http.post("/userinfo", data={"access_token": tokens["access_token"]},
-                         headers=bearer(tokens["access_token"]))
+    response = http.post(
+        "/userinfo", data={"access_token": tokens["access_token"]}, headers=bearer(tokens["access_token"])
+    )
     assert_bearer_error(response, "invalid_request", 400)
 
 
@@ -130,7 +139,7 @@ def test_invalid_token(http, token):
 
 
 def test_tampered_token(http, tokens):
-    header, payload, signature = tokens["access_token"].split(".")
+    header, _payload, signature = tokens["access_token"].split(".")
     claims = jwt_parts(tokens["access_token"])[1]
     claims["sub"] = "someone-else"
     forged_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
@@ -155,15 +164,17 @@ def test_expired_token(make_app, app, alice):
 
 def test_revoked_token(http, app, tokens):
     assert http.get("/userinfo", headers=bearer(tokens["access_token"])).status_code == 200
-    response = http.post("/revoke", data={"token": tokens["access_token"]},
-                         headers=basic(app["client_id"], app["client_secret"]))
+    response = http.post(
+        "/revoke", data={"token": tokens["access_token"]}, headers=basic(app["client_id"], app["client_secret"])
+    )
     assert response.status_code == 200, response.text
     assert_bearer_error(http.get("/userinfo", headers=bearer(tokens["access_token"])), "invalid_token", 401)
 
 
 def test_token_of_a_revoked_grant(http, app, tokens):
-    response = http.post("/revoke", data={"token": tokens["refresh_token"]},
-                         headers=basic(app["client_id"], app["client_secret"]))
+    response = http.post(
+        "/revoke", data={"token": tokens["refresh_token"]}, headers=basic(app["client_id"], app["client_secret"])
+    )
     assert response.status_code == 200, response.text
     assert_bearer_error(http.get("/userinfo", headers=bearer(tokens["access_token"])), "invalid_token", 401)
 
@@ -214,8 +225,7 @@ def test_refreshed_token_narrowed_away_from_openid(http, app, tokens):
         ("openid", {"sub"}),
         ("openid profile", {"sub", "name", "preferred_username", "updated_at"}),
         ("openid email", {"sub", "email", "email_verified"}),
-        ("openid profile email",
-         {"sub", "name", "preferred_username", "updated_at", "email", "email_verified"}),
+        ("openid profile email", {"sub", "name", "preferred_username", "updated_at", "email", "email_verified"}),
         ("openid offline_access", {"sub"}),
     ],
 )
@@ -242,8 +252,18 @@ def test_sub_matches_the_id_token(http, tokens, alice):
 
 
 def test_verified_email_is_reported(http, cli, app):
-    result = cli("user", "create", "--username", "bob", "--email", "bob@example.com", "--email-verified",
-                 "--password-stdin", "--json", stdin=PASSWORD + "\n")
+    result = cli(
+        "user",
+        "create",
+        "--username",
+        "bob",
+        "--email",
+        "bob@example.com",
+        "--email-verified",
+        "--password-stdin",
+        "--json",
+        stdin=PASSWORD + "\n",
+    )
     assert result.code == 0, result.err
     tokens = tokens_for(http, app, username="bob")
     claims = http.get("/userinfo", headers=bearer(tokens["access_token"])).json()

@@ -34,7 +34,7 @@ from tests.server import AUTHSERVER, free_port
 NEEDS_BACKENDS = pytest.mark.skipif(
     not (PG_URL and REDIS_URL),
     reason="operations tests run a multi-node deployment: they need PostgreSQL and Redis "
-           "(set AUTHSERVER_TEST_DATABASE_URL and AUTHSERVER_TEST_REDIS_URL)",
+    "(set AUTHSERVER_TEST_DATABASE_URL and AUTHSERVER_TEST_REDIS_URL)",
 )
 SIGN_IN_GRANTS = ("--grant-type", "authorization_code", "--grant-type", "refresh_token")
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -59,8 +59,17 @@ class Node:
         return self.log.read_text(errors="replace")
 
 
-def start_node(env: dict[str, str], cwd: Path, name: str, *, issuer: str | None = None, port: int | None = None,
-               extra: dict[str, str] | None = None, args: tuple[str, ...] = (), ready_within: float = 30) -> Node:
+def start_node(
+    env: dict[str, str],
+    cwd: Path,
+    name: str,
+    *,
+    issuer: str | None = None,
+    port: int | None = None,
+    extra: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
+    ready_within: float = 30,
+) -> Node:
     port = port or free_port()
     base = f"http://127.0.0.1:{port}"
     issuer = issuer or base
@@ -68,8 +77,11 @@ def start_node(env: dict[str, str], cwd: Path, name: str, *, issuer: str | None 
     handle = log.open("w")
     proc = subprocess.Popen(
         [AUTHSERVER, "serve", "--port", str(port), *args],
-        env={**os.environ, **env, **(extra or {}), "AUTHSERVER_ISSUER": issuer}, cwd=cwd,
-        stdout=handle, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, **env, **(extra or {}), "AUTHSERVER_ISSUER": issuer},
+        cwd=cwd,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     handle.close()
     node = Node(name, proc, base, issuer, log)
@@ -104,19 +116,30 @@ def stop_node(node: Node, timeout: float = 30) -> str:
     return out
 
 
-def start_cluster(env: dict[str, str], cwd: Path, count: int = 2, *, extra: dict[str, str] | None = None,
-                  names: str = "ABCDEFGH", ready_within: float = 30) -> list[Node]:
+def start_cluster(
+    env: dict[str, str],
+    cwd: Path,
+    count: int = 2,
+    *,
+    extra: dict[str, str] | None = None,
+    names: str = "ABCDEFGH",
+    ready_within: float = 30,
+) -> list[Node]:
     """`count` nodes of one deployment, started in parallel; the issuer is the first node's URL."""
     ports = [free_port() for _ in range(count)]
     issuer = f"http://127.0.0.1:{ports[0]}"
     with ThreadPoolExecutor(count) as pool:
-        futures = [pool.submit(start_node, env, cwd, names[i], issuer=issuer, port=ports[i], extra=extra,
-                               ready_within=ready_within) for i in range(count)]
+        futures = [
+            pool.submit(
+                start_node, env, cwd, names[i], issuer=issuer, port=ports[i], extra=extra, ready_within=ready_within
+            )
+            for i in range(count)
+        ]
         errors, nodes = [], []
         for future in futures:
             try:
                 nodes.append(future.result())
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 errors.append(exc)
     if errors:
         for node in nodes:
@@ -135,8 +158,11 @@ def shutdown(nodes: list[Node]) -> None:
         except AssertionError as exc:
             problems.append(str(exc))
             continue
-        errors = [line for line in out.splitlines()
-                  if "Traceback" in line or '"level": "error"' in line or '"level": "critical"' in line]
+        errors = [
+            line
+            for line in out.splitlines()
+            if "Traceback" in line or '"level": "error"' in line or '"level": "critical"' in line
+        ]
         if errors:
             problems.append(f"node {node.name} logged errors:\n" + "\n".join(errors)[-6000:])
     assert not problems, "\n".join(problems)
@@ -146,8 +172,19 @@ def shutdown(nodes: list[Node]) -> None:
 
 
 def create_user(cli, username: str, password: str = PASSWORD) -> dict:  # type: ignore[no-untyped-def]
-    result = cli("user", "create", "--username", username, "--email", f"{username}@example.com",
-                 "--name", username.title(), "--password-stdin", "--json", stdin=password + "\n")
+    result = cli(
+        "user",
+        "create",
+        "--username",
+        username,
+        "--email",
+        f"{username}@example.com",
+        "--name",
+        username.title(),
+        "--password-stdin",
+        "--json",
+        stdin=password + "\n",
+    )
     assert result.code == 0, result.err
     return result.json()
 
@@ -168,8 +205,14 @@ def client_credentials(node: Node, client: dict, **form: str) -> httpx.Response:
 
 
 def redeem(node: Node, client: dict, code: str, verifier: str) -> httpx.Response:
-    return token(node, client, grant_type="authorization_code", code=code, code_verifier=verifier,
-                 redirect_uri=client["redirect_uris"][0])
+    return token(
+        node,
+        client,
+        grant_type="authorization_code",
+        code=code,
+        code_verifier=verifier,
+        redirect_uri=client["redirect_uris"][0],
+    )
 
 
 def refresh(node: Node, client: dict, refresh_token: str) -> httpx.Response:
@@ -177,16 +220,21 @@ def refresh(node: Node, client: dict, refresh_token: str) -> httpx.Response:
 
 
 def introspect(node: Node, resource_server: dict, value: str) -> dict:
-    response = httpx.post(node.url("/introspect"), data={"token": value}, timeout=TIMEOUT,
-                          headers=basic(resource_server["client_id"], resource_server["client_secret"]))
+    response = httpx.post(
+        node.url("/introspect"),
+        data={"token": value},
+        timeout=TIMEOUT,
+        headers=basic(resource_server["client_id"], resource_server["client_secret"]),
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
 
 def revoke(node: Node, client: dict, value: str, hint: str | None = None) -> httpx.Response:
     data = {"token": value, **({"token_type_hint": hint} if hint else {})}
-    return httpx.post(node.url("/revoke"), data=data, timeout=TIMEOUT,
-                      headers=basic(client["client_id"], client["client_secret"]))
+    return httpx.post(
+        node.url("/revoke"), data=data, timeout=TIMEOUT, headers=basic(client["client_id"], client["client_secret"])
+    )
 
 
 def jwks(node: Node) -> KeySet:
@@ -217,9 +265,11 @@ def lock_waiters(engine) -> int:  # type: ignore[no-untyped-def]
     """Backends of this database waiting for a lock (a new connection each time: pg_stat_activity is a
     snapshot per transaction)."""
     with engine.connect() as probe:
-        return probe.execute(sa.text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )).scalar_one()
+        return probe.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        ).scalar_one()
 
 
 def parallel(calls: list, workers: int = 16) -> list:  # type: ignore[type-arg]
@@ -310,8 +360,16 @@ class Steps:
         return node
 
 
-def walk(browser: Browser, steps: Steps, response: httpx.Response, *, username: str, password: str = PASSWORD,
-         code=None, consent: str = "allow") -> tuple[httpx.Response, list[str]]:  # type: ignore[no-untyped-def]
+def walk(
+    browser: Browser,
+    steps: Steps,
+    response: httpx.Response,
+    *,
+    username: str,
+    password: str = PASSWORD,
+    code=None,
+    consent: str = "allow",
+) -> tuple[httpx.Response, list[str]]:  # type: ignore[no-untyped-def]
     """Follow /login, /mfa and /consent redirects like a person; return (first other response, pages)."""
     seen: list[str] = []
     while response.status_code in (302, 303):
@@ -335,8 +393,9 @@ def walk(browser: Browser, steps: Steps, response: httpx.Response, *, username: 
     return response, seen
 
 
-def sign_in(browser: Browser, steps: Steps, client: dict, *, username: str, password: str = PASSWORD,
-            code=None, **extra: str) -> tuple[dict, str, list[str]]:  # type: ignore[no-untyped-def]
+def sign_in(
+    browser: Browser, steps: Steps, client: dict, *, username: str, password: str = PASSWORD, code=None, **extra: str
+) -> tuple[dict, str, list[str]]:  # type: ignore[no-untyped-def]
     """authorize -> hosted pages -> back at the client: (callback query, PKCE verifier, pages seen)."""
     verifier, challenge = pkce_pair()
     params = authorize_params(client, challenge, **extra)

@@ -113,14 +113,15 @@ def test_twenty_sign_ins_at_once_across_nodes_none_lost_each_code_once(nodes, cl
     first = parallel([lambda i=i, r=r: redeem(nodes[i % 2], app, r[1]["code"], r[2]) for i, r in enumerate(results)])
     assert [r.status_code for r in first] == [200] * flows, [r.text for r in first if r.status_code != 200]
     keys = jwks(b)
-    for (user, callback, _, _), response in zip(results, first):
+    for (user, callback, _, _), response in zip(results, first, strict=True):
         claims = verify(response.json()["id_token"], keys, a.base)
         assert claims["sub"] == user["id"] and claims["nonce"] == callback["nonce"], "flows got mixed up"
     assert len({jwt_parts(r.json()["access_token"])[1]["gid"] for r in first}) == flows
 
     # The same codes again, each on the node that did not redeem it: all refused.
-    second = parallel([lambda i=i, r=r: redeem(nodes[(i + 1) % 2], app, r[1]["code"], r[2])
-                       for i, r in enumerate(results)])
+    second = parallel(
+        [lambda i=i, r=r: redeem(nodes[(i + 1) % 2], app, r[1]["code"], r[2]) for i, r in enumerate(results)]
+    )
     assert [error_of(r) for r in second] == ["invalid_grant"] * flows
     # ... and the replay revoked what each first redemption issued (RFC 6749 §4.1.2).
     for response in first[:5]:
@@ -170,8 +171,9 @@ def test_code_replayed_during_its_first_redemption_revokes_what_that_redemption_
     assert Counter(error_of(r) for r in responses) == {None: 1, "invalid_grant": 1}, [r.text for r in responses]
     issued = next(r.json() for r in responses if r.status_code == 200)
     assert introspect(nodes[0], api, issued["access_token"]) == {"active": False}
-    assert error_of(refresh(nodes[0], app, issued["refresh_token"])) == "invalid_grant", \
+    assert error_of(refresh(nodes[0], app, issued["refresh_token"])) == "invalid_grant", (
         "the replay left the first redemption's refresh token alive"
+    )
 
 
 # --- (d) one refresh token, many refreshes ------------------------------------------------------------
@@ -206,8 +208,12 @@ def attempts(nodes, app: dict, username: str, count: int, password: str = WRONG_
     browsers = [Browser() for _ in range(count)]
     try:
         pages = parallel([lambda b=b, i=i: login_page(b, nodes[i % 2], app) for i, b in enumerate(browsers)])
-        return parallel([lambda b=b, p=p, i=i: b.submit(nodes[(i + 1) % 2], p, username=username, password=password)
-                         for i, (b, p) in enumerate(zip(browsers, pages))])
+        return parallel(
+            [
+                lambda b=b, p=p, i=i: b.submit(nodes[(i + 1) % 2], p, username=username, password=password)
+                for i, (b, p) in enumerate(zip(browsers, pages, strict=True))
+            ]
+        )
     finally:
         for browser in browsers:
             browser.close()
@@ -216,8 +222,11 @@ def attempts(nodes, app: dict, username: str, count: int, password: str = WRONG_
 def failed_logins(cli, user: dict) -> list[dict]:  # type: ignore[no-untyped-def]
     result = cli("audit", "list", "--json")
     assert result.code == 0, result.err
-    return [e for e in result.json()
-            if e["event"] == "login.failed" and (e.get("data") or {}).get("account") == f"user:{user['id']}"]
+    return [
+        e
+        for e in result.json()
+        if e["event"] == "login.failed" and (e.get("data") or {}).get("account") == f"user:{user['id']}"
+    ]
 
 
 def test_concurrent_wrong_passwords_lock_the_account_and_are_all_audited(nodes, cli, app):

@@ -122,8 +122,12 @@ def login_attempt(node: Node, app: dict) -> Callable[[], httpx.Response]:
         cookies = dict(browser.http.cookies.items())
 
     def call() -> httpx.Response:
-        return httpx.post(node.url("/login"), data={**fields, "username": "nobody", "password": "wrong password!"},
-                          cookies=cookies, timeout=TIMEOUT)
+        return httpx.post(
+            node.url("/login"),
+            data={**fields, "username": "nobody", "password": "wrong password!"},
+            cookies=cookies,
+            timeout=TIMEOUT,
+        )
 
     return call
 
@@ -135,11 +139,11 @@ class ResetDuringShutdown(AssertionError):
 
 @pytest.mark.xfail(
     reason="Documented limitation without a drain period (intermittent: 1 run in 2-4 here, so not strict): a request whose connection B accepted "
-           "(or the kernel queued) just before its listener closed is reset (ReadError 'Connection reset by "
-           "peer' / RemoteProtocolError 'Server disconnected without sending a response'): uvicorn closes "
-           "the listener (resetting its accept queue) and closes every connection with no complete request "
-           "yet, and authserver (authserver/workers.py) has no drain phase; the deterministic case is "
-           "test_a_request_partly_received_before_sigterm_is_answered",
+    "(or the kernel queued) just before its listener closed is reset (ReadError 'Connection reset by "
+    "peer' / RemoteProtocolError 'Server disconnected without sending a response'): uvicorn closes "
+    "the listener (resetting its accept queue) and closes every connection with no complete request "
+    "yet, and authserver (authserver/workers.py) has no drain phase; the deterministic case is "
+    "test_a_request_partly_received_before_sigterm_is_answered",
     strict=False,
     raises=ResetDuringShutdown,
 )
@@ -195,9 +199,11 @@ def raw_token_request(node: Node, client: dict) -> tuple[bytes, bytes]:
     """A client-credentials request as raw HTTP/1.1: (head, body)."""
     body = b"grant_type=client_credentials"
     auth = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
-    head = (f"POST /token HTTP/1.1\r\nHost: {node.base.split('//')[1]}\r\nAuthorization: Basic {auth}\r\n"
-            f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n"
-            f"Connection: close\r\n\r\n").encode()
+    head = (
+        f"POST /token HTTP/1.1\r\nHost: {node.base.split('//')[1]}\r\nAuthorization: Basic {auth}\r\n"
+        f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n"
+        f"Connection: close\r\n\r\n"
+    ).encode()
     return head, body
 
 
@@ -245,9 +251,9 @@ def test_a_request_being_received_at_sigterm_is_answered_and_new_connections_ref
 
 @pytest.mark.xfail(
     reason="Documented limitation without a drain period (README, Graceful shutdown): a request whose first "
-           "bytes arrived before SIGTERM but whose headers were not complete is dropped: uvicorn's shutdown "
-           "closes every connection that has no parsed request (httptools_impl.py shutdown()). "
-           "AUTHSERVER_SHUTDOWN_DRAIN_SECONDS (compose: 6) keeps serving while the proxy takes the node out",
+    "bytes arrived before SIGTERM but whose headers were not complete is dropped: uvicorn's shutdown "
+    "closes every connection that has no parsed request (httptools_impl.py shutdown()). "
+    "AUTHSERVER_SHUTDOWN_DRAIN_SECONDS (compose: 6) keeps serving while the proxy takes the node out",
     strict=True,
 )
 def test_a_request_partly_received_before_sigterm_is_answered(lone_node, service):

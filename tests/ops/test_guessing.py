@@ -9,7 +9,6 @@ would: `mfa.failed` / `login.failed` without `throttled` / `device_code.rejected
 were actually checked and wrong.
 """
 
-# ruff: noqa: F811  (pytest fixtures imported from tests.ops.cluster, then used as test arguments)
 from __future__ import annotations
 
 import itertools
@@ -74,8 +73,9 @@ def post_as(browser: Browser, node: Node, page: httpx.Response, **values: str) -
     """Submit `page`'s first form with `browser`'s cookies and address, on a connection of its own (so
     many can be in flight at once for one browser)."""
     form = forms(page.text)[0]
-    with httpx.Client(cookies=dict(browser.http.cookies), headers=dict(browser.http.headers),
-                      follow_redirects=False, timeout=PATIENCE) as client:
+    with httpx.Client(
+        cookies=dict(browser.http.cookies), headers=dict(browser.http.headers), follow_redirects=False, timeout=PATIENCE
+    ) as client:
         return client.post(node.url(form["action"]), data={**form["fields"], **values})
 
 
@@ -109,10 +109,14 @@ def wrong_codes(authenticator: Authenticator, count: int) -> list[str]:
 # --- finding: parallel guesses beat the counters ---------------------------------------------------------
 
 
-@pytest.mark.parametrize(("settings", "checked"), [
-    ({"AUTHSERVER_MFA_MAX_ATTEMPTS": "3", "AUTHSERVER_LOGIN_MAX_FAILURES": "10"}, 3),
-    ({"AUTHSERVER_MFA_MAX_ATTEMPTS": "20", "AUTHSERVER_LOGIN_MAX_FAILURES": "4"}, 4),
-], ids=["the sign-in's own limit", "the account's lock"])
+@pytest.mark.parametrize(
+    ("settings", "checked"),
+    [
+        ({"AUTHSERVER_MFA_MAX_ATTEMPTS": "3", "AUTHSERVER_LOGIN_MAX_FAILURES": "10"}, 3),
+        ({"AUTHSERVER_MFA_MAX_ATTEMPTS": "20", "AUTHSERVER_LOGIN_MAX_FAILURES": "4"}, 4),
+    ],
+    ids=["the sign-in's own limit", "the account's lock"],
+)
 def test_fifty_parallel_wrong_codes_on_one_sign_in_check_exactly_the_limit(deploy, cli, app, settings, checked):
     nodes = deploy(**settings)
     alice, authenticator = enrolled_alice(cli, nodes)
@@ -123,10 +127,16 @@ def test_fifty_parallel_wrong_codes_on_one_sign_in_check_exactly_the_limit(deplo
     mfa_page = attacker.get(nodes[0], response.headers["location"])
     assert mfa_page.status_code == 200
 
-    responses = parallel([lambda i=i, c=c: post_as(attacker, nodes[i % len(nodes)], mfa_page, code=c)
-                          for i, c in enumerate(wrong_codes(authenticator, BURST))], workers=BURST)
-    assert [r.status_code for r in responses] == [400] * BURST, [r.text[:300] for r in responses
-                                                                 if r.status_code != 400]
+    responses = parallel(
+        [
+            lambda i=i, c=c: post_as(attacker, nodes[i % len(nodes)], mfa_page, code=c)
+            for i, c in enumerate(wrong_codes(authenticator, BURST))
+        ],
+        workers=BURST,
+    )
+    assert [r.status_code for r in responses] == [400] * BURST, [
+        r.text[:300] for r in responses if r.status_code != 400
+    ]
     assert len(audit_events(cli, "mfa.failed", alice)) == checked, "exactly the configured number was checked"
 
     # The right code now: refused (the half-finished sign-in is gone), no session.
@@ -146,10 +156,15 @@ def test_parallel_wrong_passwords_check_exactly_the_limit(deploy, cli, app):
     browsers = [Browser(ATTACKER, PATIENCE) for _ in range(PASSWORD_BURST)]
     try:
         pages = parallel([lambda b=b, i=i: login_page(b, nodes[i % len(nodes)], app) for i, b in enumerate(browsers)])
-        responses = parallel([lambda b=b, p=p, i=i: b.submit(nodes[(i + 1) % len(nodes)], p, username="alice",
-                                                              password="not the right password")
-                              for i, (b, p) in enumerate(zip(browsers, pages, strict=True))],
-                             workers=PASSWORD_BURST)
+        responses = parallel(
+            [
+                lambda b=b, p=p, i=i: b.submit(
+                    nodes[(i + 1) % len(nodes)], p, username="alice", password="not the right password"
+                )
+                for i, (b, p) in enumerate(zip(browsers, pages, strict=True))
+            ],
+            workers=PASSWORD_BURST,
+        )
     finally:
         for browser in browsers:
             browser.close()
@@ -179,8 +194,10 @@ def test_fifty_parallel_wrong_user_codes_check_exactly_the_limit(deploy, cli, re
     letters = "BCDFGHJKLMNPQRSTVWXZ"
     guesses = [f"{letters[i % 20]}{letters[i // 20]}BBBBBB" for i in range(BURST)]
     guesses = [g for g in guesses if g != user_code.replace("-", "")][:BURST]
-    responses = parallel([lambda i=i, g=g: post_as(guesser, nodes[i % len(nodes)], page, user_code=g)
-                          for i, g in enumerate(guesses)], workers=BURST)
+    responses = parallel(
+        [lambda i=i, g=g: post_as(guesser, nodes[i % len(nodes)], page, user_code=g) for i, g in enumerate(guesses)],
+        workers=BURST,
+    )
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [400] * 6 + [429] * (len(guesses) - 6), statuses
     assert len(audit_events(cli, "device_code.rejected")) == 6
@@ -203,8 +220,13 @@ def test_parallel_wrong_codes_on_the_reauthentication_page_check_at_most_the_lim
     page = thief.get(nodes[0], "/account/reauth?next=/account")
     assert page.status_code == 200
     codes = wrong_codes(authenticator, PASSWORD_BURST + 4)
-    responses = parallel([lambda i=i, c=c: post_as(thief, nodes[i % len(nodes)], page, password=PASSWORD, code=c)
-                          for i, c in enumerate(codes[:PASSWORD_BURST])], workers=PASSWORD_BURST)
+    responses = parallel(
+        [
+            lambda i=i, c=c: post_as(thief, nodes[i % len(nodes)], page, password=PASSWORD, code=c)
+            for i, c in enumerate(codes[:PASSWORD_BURST])
+        ],
+        workers=PASSWORD_BURST,
+    )
     assert {r.status_code for r in responses} <= {400, 429}
 
     def checked() -> int:
@@ -240,9 +262,15 @@ def test_the_owner_signs_in_from_a_known_browser_while_attackers_hammer(deploy, 
     pages = parallel([lambda b=b, i=i: login_page(b, nodes[i % len(nodes)], app) for i, b in enumerate(attackers)])
 
     def attack() -> list[httpx.Response]:
-        return parallel([lambda b=b, p=p, i=i: b.submit(nodes[(i + 1) % len(nodes)], p, username="alice",
-                                                         password="not the right password")
-                         for i, (b, p) in enumerate(zip(attackers, pages, strict=True))], workers=12)
+        return parallel(
+            [
+                lambda b=b, p=p, i=i: b.submit(
+                    nodes[(i + 1) % len(nodes)], p, username="alice", password="not the right password"
+                )
+                for i, (b, p) in enumerate(zip(attackers, pages, strict=True))
+            ],
+            workers=12,
+        )
 
     def owner_signs_in() -> list[list[str]]:
         return [sign_in(owner, Steps(*reversed(nodes)), app, username="alice", prompt="login")[2] for _ in range(3)]

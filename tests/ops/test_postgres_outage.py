@@ -48,8 +48,9 @@ REDIS_URL = os.environ.get("AUTHSERVER_TEST_REDIS_URL")
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (PG_URL and REDIS_URL),
-                       reason="needs AUTHSERVER_TEST_DATABASE_URL and AUTHSERVER_TEST_REDIS_URL"),
+    pytest.mark.skipif(
+        not (PG_URL and REDIS_URL), reason="needs AUTHSERVER_TEST_DATABASE_URL and AUTHSERVER_TEST_REDIS_URL"
+    ),
 ]
 
 REDIRECT = "https://app.example/cb"
@@ -119,10 +120,14 @@ def terminate_connections(env: dict[str, str]) -> int:
     engine = sa.create_engine(env["AUTHSERVER_DATABASE_URL"], isolation_level="AUTOCOMMIT", poolclass=NullPool)
     try:
         with engine.connect() as conn:
-            return len(conn.execute(sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )).all())
+            return len(
+                conn.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                ).all()
+            )
     finally:
         engine.dispose()
 
@@ -131,9 +136,12 @@ def _allow_connections(admin: sa.Engine, name: str, allowed: bool) -> None:
     with admin.connect() as conn:
         conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"true" if allowed else "false"}'))
         if not allowed:
-            conn.execute(sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name AND pid <> pg_backend_pid()"
-            ), {"name": name})
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
 
 
 @contextlib.contextmanager
@@ -165,18 +173,33 @@ def wait_until_ready(base: str) -> float:
 
 @pytest.fixture
 def app(register, alice) -> dict:  # type: ignore[no-untyped-def]
-    return register("--grant-type", "authorization_code", "--grant-type", "refresh_token",
-                    "--redirect-uri", REDIRECT, name="Photo App")
+    return register(
+        "--grant-type",
+        "authorization_code",
+        "--grant-type",
+        "refresh_token",
+        "--redirect-uri",
+        REDIRECT,
+        name="Photo App",
+    )
 
 
 def client_credentials(base: str, client: dict) -> httpx.Response:
-    return httpx.post(base + "/token", data={"grant_type": "client_credentials"},
-                      headers=basic(client["client_id"], client["client_secret"]), timeout=10)
+    return httpx.post(
+        base + "/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic(client["client_id"], client["client_secret"]),
+        timeout=10,
+    )
 
 
 def introspect(base: str, client: dict, token: str) -> httpx.Response:
-    return httpx.post(base + "/introspect", data={"token": token},
-                      headers=basic(client["client_id"], client["client_secret"]), timeout=10)
+    return httpx.post(
+        base + "/introspect",
+        data={"token": token},
+        headers=basic(client["client_id"], client["client_secret"]),
+        timeout=10,
+    )
 
 
 def assert_unavailable_json(response: httpx.Response) -> None:
@@ -205,9 +228,13 @@ def test_dropped_connections_are_replaced_without_a_single_error(env, server, se
 
     statuses = []
     for i in range(20):
-        response = (client_credentials(base, service) if i % 3 == 0 else
-                    introspect(base, service, token) if i % 3 == 1 else
-                    httpx.get(base + "/readyz", timeout=10))
+        response = (
+            client_credentials(base, service)
+            if i % 3 == 0
+            else introspect(base, service, token)
+            if i % 3 == 1
+            else httpx.get(base + "/readyz", timeout=10)
+        )
         statuses.append(response.status_code)
     assert statuses == [200] * 20, statuses
 
@@ -245,12 +272,16 @@ def test_token_endpoints_answer_503_json_during_an_outage_and_recover(env, serve
         for _ in range(3):
             assert_unavailable_json(client_credentials(base, service))
         assert_unavailable_json(introspect(base, service, token))
-        revoked = httpx.post(base + "/revoke", data={"token": token},
-                             headers=basic(service["client_id"], service["client_secret"]))
+        revoked = httpx.post(
+            base + "/revoke", data={"token": token}, headers=basic(service["client_id"], service["client_secret"])
+        )
         assert_unavailable_json(revoked)
         # A wrong secret cannot be checked either: 503, not invalid_client (nothing was decided).
-        wrong = httpx.post(base + "/token", data={"grant_type": "client_credentials"},
-                           headers=basic(service["client_id"], "not-the-secret"))
+        wrong = httpx.post(
+            base + "/token",
+            data={"grant_type": "client_credentials"},
+            headers=basic(service["client_id"], "not-the-secret"),
+        )
         assert_unavailable_json(wrong)
     wait_until_ready(base)
     deadline = time.monotonic() + RECOVERY_SECONDS
@@ -355,14 +386,18 @@ def connection_lost_on_refresh_token_insert(env: dict[str, str]) -> Iterator[Non
     engine = sa.create_engine(env["AUTHSERVER_DATABASE_URL"], isolation_level="AUTOCOMMIT", poolclass=NullPool)
     try:
         with engine.connect() as conn:
-            conn.execute(sa.text(
-                "CREATE FUNCTION ops_test_lose_connection() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NEW; END $$"
-            ))
-            conn.execute(sa.text(
-                "CREATE TRIGGER ops_test_lose_connection BEFORE INSERT ON refresh_tokens "
-                "FOR EACH ROW EXECUTE FUNCTION ops_test_lose_connection()"
-            ))
+            conn.execute(
+                sa.text(
+                    "CREATE FUNCTION ops_test_lose_connection() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NEW; END $$"
+                )
+            )
+            conn.execute(
+                sa.text(
+                    "CREATE TRIGGER ops_test_lose_connection BEFORE INSERT ON refresh_tokens "
+                    "FOR EACH ROW EXECUTE FUNCTION ops_test_lose_connection()"
+                )
+            )
         yield
     finally:
         with engine.connect() as conn:

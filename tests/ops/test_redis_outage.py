@@ -54,8 +54,9 @@ REDIS_URL = os.environ.get("AUTHSERVER_TEST_REDIS_URL")
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (PG_URL and REDIS_URL),
-                       reason="needs AUTHSERVER_TEST_DATABASE_URL and AUTHSERVER_TEST_REDIS_URL"),
+    pytest.mark.skipif(
+        not (PG_URL and REDIS_URL), reason="needs AUTHSERVER_TEST_DATABASE_URL and AUTHSERVER_TEST_REDIS_URL"
+    ),
     pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server on PATH"),
 ]
 
@@ -79,9 +80,23 @@ class RedisProcess:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--daemonize", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         probe = redis_py.Redis(port=self.port, socket_connect_timeout=0.5)
         deadline = time.monotonic() + 10
@@ -149,8 +164,15 @@ def outage_then_recovery(redis: RedisProcess, base: str) -> None:
 
 @pytest.fixture
 def app(register, alice) -> dict:  # type: ignore[no-untyped-def]
-    return register("--grant-type", "authorization_code", "--grant-type", "refresh_token",
-                    "--redirect-uri", REDIRECT, name="Photo App")
+    return register(
+        "--grant-type",
+        "authorization_code",
+        "--grant-type",
+        "refresh_token",
+        "--redirect-uri",
+        REDIRECT,
+        name="Photo App",
+    )
 
 
 @pytest.fixture
@@ -159,18 +181,27 @@ def tv(register, alice) -> dict:  # type: ignore[no-untyped-def]
 
 
 def client_credentials(base: str, client: dict) -> httpx.Response:
-    return httpx.post(base + "/token", data={"grant_type": "client_credentials"},
-                      headers=basic(client["client_id"], client["client_secret"]), timeout=10)
+    return httpx.post(
+        base + "/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic(client["client_id"], client["client_secret"]),
+        timeout=10,
+    )
 
 
 def introspect(base: str, client: dict, token: str) -> httpx.Response:
-    return httpx.post(base + "/introspect", data={"token": token},
-                      headers=basic(client["client_id"], client["client_secret"]), timeout=10)
+    return httpx.post(
+        base + "/introspect",
+        data={"token": token},
+        headers=basic(client["client_id"], client["client_secret"]),
+        timeout=10,
+    )
 
 
 def revoke(base: str, client: dict, token: str) -> httpx.Response:
-    return httpx.post(base + "/revoke", data={"token": token},
-                      headers=basic(client["client_id"], client["client_secret"]), timeout=10)
+    return httpx.post(
+        base + "/revoke", data={"token": token}, headers=basic(client["client_id"], client["client_secret"]), timeout=10
+    )
 
 
 def assert_unavailable_json(response: httpx.Response) -> None:
@@ -192,8 +223,9 @@ def sessions_of(env: dict[str, str], user_id: str) -> int:
     engine = sa.create_engine(env["AUTHSERVER_DATABASE_URL"], poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as conn:
-            return conn.execute(sa.text("SELECT count(*) FROM browser_sessions WHERE user_id = :u"),
-                                {"u": user_id}).scalar_one()
+            return conn.execute(
+                sa.text("SELECT count(*) FROM browser_sessions WHERE user_id = :u"), {"u": user_id}
+            ).scalar_one()
     finally:
         engine.dispose()
 
@@ -208,14 +240,23 @@ def jwt_service(register, tmp_path) -> tuple[dict, RSAKey]:  # type: ignore[no-u
 
 def assertion(client_id: str, key: RSAKey, audience: str) -> str:
     now = int(time.time())
-    claims = {"iss": client_id, "sub": client_id, "aud": audience, "iat": now, "exp": now + 120,
-              "jti": uuid.uuid4().hex}
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": audience,
+        "iat": now,
+        "exp": now + 120,
+        "jti": uuid.uuid4().hex,
+    }
     return jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key)
 
 
 def assertion_token(base: str, value: str) -> httpx.Response:
-    return httpx.post(base + "/token", data={"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
-                                             "client_assertion": value}, timeout=10)
+    return httpx.post(
+        base + "/token",
+        data={"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE, "client_assertion": value},
+        timeout=10,
+    )
 
 
 # --- readiness --------------------------------------------------------------------------------------
@@ -287,8 +328,7 @@ def test_sign_in_recovers_without_restart(server, redis, app):
 # --- token endpoints ---------------------------------------------------------------------------------
 
 
-def test_token_introspection_and_revocation_fail_closed_while_redis_is_down(server, redis, service, api,
-                                                                             jwt_service):
+def test_token_introspection_and_revocation_fail_closed_while_redis_is_down(server, redis, service, api, jwt_service):
     base = server.base
     revoked = client_credentials(base, service).json()["access_token"]
     live = client_credentials(base, service).json()["access_token"]
@@ -335,16 +375,22 @@ def test_device_pages_and_polling_fail_closed_while_redis_is_down(server, redis,
         assert_unavailable_page(submit(phone, page, user_code="BCDF-GHJK"))
         # New device codes are rate-limited per client in Redis; polling paces itself there too.
         assert_unavailable_json(httpx.post(base + "/device_authorization", data={"client_id": tv["client_id"]}))
-        assert_unavailable_json(httpx.post(base + "/token", data={
-            "grant_type": DEVICE_GRANT, "device_code": device["device_code"], "client_id": tv["client_id"]}))
+        assert_unavailable_json(
+            httpx.post(
+                base + "/token",
+                data={"grant_type": DEVICE_GRANT, "device_code": device["device_code"], "client_id": tv["client_id"]},
+            )
+        )
 
         outage_then_recovery(redis, base)
         # The device code itself lives in the database: the user can still enter it.
         entered = submit(phone, phone.get("/device"), user_code=device["user_code"])
         assert entered.status_code == 303, entered.text
         assert entered.headers["location"].startswith("/login?interaction=")
-        polled = httpx.post(base + "/token", data={
-            "grant_type": DEVICE_GRANT, "device_code": device["device_code"], "client_id": tv["client_id"]})
+        polled = httpx.post(
+            base + "/token",
+            data={"grant_type": DEVICE_GRANT, "device_code": device["device_code"], "client_id": tv["client_id"]},
+        )
         assert polled.status_code == 400 and polled.json()["error"] == "authorization_pending", polled.text
     assert_no_tracebacks(server.stop())
 
@@ -377,9 +423,11 @@ def test_revocations_do_not_survive_a_redis_wipe_documented(server, redis, servi
     assert introspect(base, api, token).json()["active"] is True
     assert introspect(base, api, user_tokens["access_token"]).json()["active"] is True
     # The refresh token's revocation is in the database: it stays revoked.
-    refreshed = httpx.post(base + "/token", data={"grant_type": "refresh_token",
-                                                  "refresh_token": user_tokens["refresh_token"]},
-                           headers=basic(app["client_id"], app["client_secret"]))
+    refreshed = httpx.post(
+        base + "/token",
+        data={"grant_type": "refresh_token", "refresh_token": user_tokens["refresh_token"]},
+        headers=basic(app["client_id"], app["client_secret"]),
+    )
     assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
     assert_no_tracebacks(server.stop())
 

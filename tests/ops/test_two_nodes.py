@@ -147,11 +147,19 @@ def test_code_from_a_redeemed_on_b_refreshed_on_a_revoked_on_b(nodes, cli, app, 
     assert second["refresh_token"] != first["refresh_token"]
     verify(second["id_token"], jwks(b), a.base)
     assert introspect(b, api, second["access_token"])["active"] is True
-    rt = httpx.post(b.url("/introspect"), data={"token": second["refresh_token"]},
-                    headers=basic(app["client_id"], app["client_secret"]), timeout=TIMEOUT).json()
+    rt = httpx.post(
+        b.url("/introspect"),
+        data={"token": second["refresh_token"]},
+        headers=basic(app["client_id"], app["client_secret"]),
+        timeout=TIMEOUT,
+    ).json()
     assert rt["active"] is True and rt["token_type"] == "refresh_token"
-    old = httpx.post(b.url("/introspect"), data={"token": first["refresh_token"]},
-                     headers=basic(app["client_id"], app["client_secret"]), timeout=TIMEOUT).json()
+    old = httpx.post(
+        b.url("/introspect"),
+        data={"token": first["refresh_token"]},
+        headers=basic(app["client_id"], app["client_secret"]),
+        timeout=TIMEOUT,
+    ).json()
     assert old == {"active": False}
 
     # Revoke the access token on B: A sees it at once (the denylist is in Redis).
@@ -169,8 +177,9 @@ def test_device_started_on_a_approved_on_b_polled_on_a(nodes, cli, register):
     a, b = nodes
     create_user(cli, "alice")
     tv = register("--public", "--grant-type", DEVICE_GRANT, "--grant-type", "refresh_token", name="Living Room TV")
-    response = httpx.post(a.url("/device_authorization"),
-                          data={"client_id": tv["client_id"], "scope": "openid profile offline_access"})
+    response = httpx.post(
+        a.url("/device_authorization"), data={"client_id": tv["client_id"], "scope": "openid profile offline_access"}
+    )
     assert response.status_code == 200, response.text
     device = response.json()
     assert device["interval"] == 1

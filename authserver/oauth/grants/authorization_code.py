@@ -11,7 +11,13 @@ from authlib.oauth2.rfc6749.grants.base import BaseGrant, TokenEndpointMixin
 
 from authserver.domain import GRANT_AUTHORIZATION_CODE
 from authserver.oauth import pkce
-from authserver.oauth.grants.user_tokens import GrantContext, new_refresh_token, now, token_response, wants_refresh_token
+from authserver.oauth.grants.user_tokens import (
+    GrantContext,
+    new_refresh_token,
+    now,
+    token_response,
+    wants_refresh_token,
+)
 from authserver.security.secrets import token_hash
 
 ALL_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
@@ -72,16 +78,22 @@ class AuthorizationCodeGrant(BaseGrant, TokenEndpointMixin):
         issued = now()
         if wants_refresh_token(client):
             refresh_value, refresh = new_refresh_token(
-                ctx, client, user, expires_at=issued + settings.refresh_token_ttl,
-                idle_ttl=settings.refresh_token_idle_ttl, now=issued,
+                ctx,
+                client,
+                user,
+                expires_at=issued + settings.refresh_token_ttl,
+                idle_ttl=settings.refresh_token_idle_ttl,
+                now=issued,
             )
         # Spending the code and storing its refresh token is one transaction: a failure in between
         # leaves the code redeemable, and of concurrent redemptions exactly one wins.
         if not self.server.store.redeem_code(record.code_hash, issued, refresh):
             self.server.tokens.revoke_grant(record.grant_id, reason="code_replayed")
             raise InvalidGrantError("The authorization code has already been used")
-        body = token_response(self.server, ctx, client, user, scope=record.scope, nonce=record.nonce,
-                              refresh_token=refresh_value)
-        self.server.events.emit("authorization_code.redeemed", client_id=client.client_id, user_id=user.id,
-                                grant_id=record.grant_id)
+        body = token_response(
+            self.server, ctx, client, user, scope=record.scope, nonce=record.nonce, refresh_token=refresh_value
+        )
+        self.server.events.emit(
+            "authorization_code.redeemed", client_id=client.client_id, user_id=user.id, grant_id=record.grant_id
+        )
         return 200, body, self.TOKEN_RESPONSE_HEADER

@@ -76,8 +76,14 @@ class DeviceCodeGrant(BaseGrant, TokenEndpointMixin):
         if not self.server.store.consume_device_code(record.device_code_hash, int(time.time())):
             raise InvalidGrantError("The device code has already been used")
         ctx = GrantContext(
-            grant_id=secrets.token_urlsafe(16), scope=record.scope, sid=record.sid or "", auth_time=record.auth_time or 0,
-            amr=record.amr or (), acr=record.acr or "", claims=None, resources=record.resources,
+            grant_id=secrets.token_urlsafe(16),
+            scope=record.scope,
+            sid=record.sid or "",
+            auth_time=record.auth_time or 0,
+            amr=record.amr or (),
+            acr=record.acr or "",
+            claims=None,
+            resources=record.resources,
         )
         refresh_value = None
         if wants_refresh_token(client):
@@ -86,8 +92,13 @@ class DeviceCodeGrant(BaseGrant, TokenEndpointMixin):
             # The device has no browser session: its tokens must not end when the phone that
             # approved it signs out, so they are offline whatever the scope.
             refresh_value, refresh = new_refresh_token(
-                ctx, client, user, expires_at=issued + settings.refresh_token_ttl,
-                idle_ttl=settings.refresh_token_idle_ttl, now=issued, offline=True,
+                ctx,
+                client,
+                user,
+                expires_at=issued + settings.refresh_token_ttl,
+                idle_ttl=settings.refresh_token_idle_ttl,
+                now=issued,
+                offline=True,
             )
             self.server.store.add_refresh_token(refresh)
         body = token_response(self.server, ctx, client, user, scope=record.scope, refresh_token=refresh_value)

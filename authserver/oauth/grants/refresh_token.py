@@ -72,8 +72,13 @@ class RefreshTokenGrant(BaseGrant, TokenEndpointMixin):
         ctx = GrantContext.of(record)
         issued = now()
         value, new = new_refresh_token(
-            ctx, client, user, expires_at=record.expires_at,
-            idle_ttl=self.server.settings.refresh_token_idle_ttl, now=issued, offline=record.offline,
+            ctx,
+            client,
+            user,
+            expires_at=record.expires_at,
+            idle_ttl=self.server.settings.refresh_token_idle_ttl,
+            now=issued,
+            offline=record.offline,
         )
         if not self.server.store.rotate_refresh_token(record.token_hash, new, issued):
             # Someone else used it between our read and our write: a reuse like any other.

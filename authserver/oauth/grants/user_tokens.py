@@ -29,13 +29,25 @@ class GrantContext:
     def of(cls, record: AuthCode | RefreshToken) -> GrantContext:
         """The grant a code or a refresh token carries forward."""
         return cls(
-            grant_id=record.grant_id, scope=record.scope, sid=record.sid, auth_time=record.auth_time,
-            amr=record.amr, acr=record.acr, claims=record.claims, resources=record.resources,
+            grant_id=record.grant_id,
+            scope=record.scope,
+            sid=record.sid,
+            auth_time=record.auth_time,
+            amr=record.amr,
+            acr=record.acr,
+            claims=record.claims,
+            resources=record.resources,
         )
 
 
 def new_refresh_token(
-    ctx: GrantContext, client: Client, user: User, *, expires_at: int, idle_ttl: int, now: int,
+    ctx: GrantContext,
+    client: Client,
+    user: User,
+    *,
+    expires_at: int,
+    idle_ttl: int,
+    now: int,
     offline: bool | None = None,
 ) -> tuple[str, RefreshToken]:
     value = secrets.token_urlsafe(32)
@@ -64,7 +76,13 @@ def wants_refresh_token(client: Client) -> bool:
 
 
 def token_response(
-    server, ctx: GrantContext, client: Client, user: User, *, scope: str, nonce: str | None = None,
+    server,
+    ctx: GrantContext,
+    client: Client,
+    user: User,
+    *,
+    scope: str,
+    nonce: str | None = None,
     refresh_token: str | None = None,
 ) -> dict:  # type: ignore[no-untyped-def]
     """Sign the access token (and ID token when `openid` was granted) for `scope`."""

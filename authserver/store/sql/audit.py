@@ -12,10 +12,17 @@ class SqlAuditStore:
 
     def add_audit_event(self, event, ts, user_id, client_id, ip, user_agent, data) -> None:  # type: ignore[no-untyped-def]
         with self.db.begin() as conn:
-            conn.execute(t.insert().values(
-                event=event, ts=ts, user_id=user_id, client_id=client_id, ip=ip,
-                user_agent=(user_agent or "")[:300] or None, data=data,
-            ))
+            conn.execute(
+                t.insert().values(
+                    event=event,
+                    ts=ts,
+                    user_id=user_id,
+                    client_id=client_id,
+                    ip=ip,
+                    user_agent=(user_agent or "")[:300] or None,
+                    data=data,
+                )
+            )
 
     def list_audit_events(self, *, user_id=None, since=None, limit=1000) -> list[AuditEvent]:  # type: ignore[no-untyped-def]
         query = sa.select(t).order_by(t.c.ts, t.c.id).limit(limit)

@@ -11,9 +11,7 @@ class SqlConsentStore:
 
     def get_consent(self, user_id: str, client_id: str) -> frozenset[str]:
         with self.db.connect() as conn:
-            row = conn.execute(
-                sa.select(t.c.scopes).where(t.c.user_id == user_id, t.c.client_id == client_id)
-            ).first()
+            row = conn.execute(sa.select(t.c.scopes).where(t.c.user_id == user_id, t.c.client_id == client_id)).first()
         return frozenset(row[0]) if row else frozenset()
 
     def add_consent(self, user_id: str, client_id: str, scopes: frozenset[str], now: int) -> None:
@@ -23,9 +21,15 @@ class SqlConsentStore:
             if row is None:
                 try:
                     with conn.begin_nested():
-                        conn.execute(t.insert().values(
-                            user_id=user_id, client_id=client_id, scopes=sorted(scopes), created_at=now, updated_at=now
-                        ))
+                        conn.execute(
+                            t.insert().values(
+                                user_id=user_id,
+                                client_id=client_id,
+                                scopes=sorted(scopes),
+                                created_at=now,
+                                updated_at=now,
+                            )
+                        )
                     return
                 except sa.exc.IntegrityError:  # a concurrent consent won; merge into it
                     row = conn.execute(sa.select(t.c.scopes).where(key)).first()

@@ -44,8 +44,14 @@ class SqlDeviceCodeStore:
             result = conn.execute(
                 t.update()
                 .where(t.c.device_code_hash == device_code_hash, t.c.status == "pending", t.c.expires_at > now)
-                .values(status="approved" if approved else "denied", user_id=user_id, auth_time=auth_time,
-                        amr=list(amr), acr=acr, sid=sid)
+                .values(
+                    status="approved" if approved else "denied",
+                    user_id=user_id,
+                    auth_time=auth_time,
+                    amr=list(amr),
+                    acr=acr,
+                    sid=sid,
+                )
             )
             return result.rowcount == 1
 

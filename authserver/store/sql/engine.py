@@ -28,9 +28,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
         return engine
     # pre_ping replaces connections a database restart has closed, so recovery needs no server restart.
-    return sa.create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
-    )
+    return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800)
 
 
 @contextlib.contextmanager

@@ -66,7 +66,9 @@ class SqlRefreshTokenStore:
                     grants.append(grant_id)
             grants = list(dict.fromkeys(grants))
             if grants:
-                conn.execute(t.update().where(t.c.grant_id.in_(grants), t.c.revoked_at.is_(None)).values(revoked_at=now))
+                conn.execute(
+                    t.update().where(t.c.grant_id.in_(grants), t.c.revoked_at.is_(None)).values(revoked_at=now)
+                )
             return grants
 
     def revoke_user_client_grants(self, user_id: str, client_id: str, now: int) -> list[str]:
@@ -75,10 +77,14 @@ class SqlRefreshTokenStore:
             grants = [r[0] for r in conn.execute(sa.select(t.c.grant_id).where(live).distinct())]
             # Grants without refresh tokens still have live access tokens for a while: found via their codes.
             recent = sa.select(codes.c.grant_id).where(
-                codes.c.user_id == user_id, codes.c.client_id == client_id, codes.c.used_at.is_not(None),
+                codes.c.user_id == user_id,
+                codes.c.client_id == client_id,
+                codes.c.used_at.is_not(None),
                 codes.c.expires_at > now - 86400,
             )
             grants = list(dict.fromkeys(grants + [r[0] for r in conn.execute(recent)]))
             if grants:
-                conn.execute(t.update().where(t.c.grant_id.in_(grants), t.c.revoked_at.is_(None)).values(revoked_at=now))
+                conn.execute(
+                    t.update().where(t.c.grant_id.in_(grants), t.c.revoked_at.is_(None)).values(revoked_at=now)
+                )
             return grants
