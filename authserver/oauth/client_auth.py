@@ -32,6 +32,9 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
 ASSERTION_MAX_LIFETIME = 3600
 LEEWAY = 60
+# The one answer for every client that could not be authenticated: unknown, disabled, wrong secret,
+# no credentials for a confidential client, an assertion whose signature does not verify.
+FAILED = "Client authentication failed"
 
 
 def _invalid_client(description: str) -> InvalidClientError:
@@ -67,9 +70,16 @@ class ClientAuthenticator:
         if method in ("client_secret_basic", "client_secret_post"):
             ok = self._hasher.verify(credential or "", client.secret_hash if client else None)
             if client is None or not ok:
-                raise _invalid_client("Client authentication failed")
+                raise _invalid_client(FAILED)
+        elif method == "none":
+            if client is None or not client.is_public:
+                # A confidential client named without credentials answers exactly like an unknown one,
+                # after the same work (a dummy secret check): neither the reply nor its timing tells an
+                # enumerator which client_ids exist.
+                self._hasher.verify("", None)
+                raise _invalid_client(FAILED)
         elif client is None:
-            raise _invalid_client("Client authentication failed")
+            raise _invalid_client(FAILED)
         elif method == "private_key_jwt":
             self._verify_assertion(client, credential or "")
 
@@ -108,11 +118,15 @@ class ClientAuthenticator:
 
     def _verify_assertion(self, client: Client, assertion: str) -> None:
         if not client.jwks:
-            raise _invalid_client("Client authentication failed")
+            raise _invalid_client(FAILED)
         try:
             keys = KeySet.import_key_set(client.jwks)
             token = jwt.decode(assertion, keys, algorithms=ASSERTION_ALGS)
-            claims = token.claims
+        except (JoseError, ValueError, TypeError, RecursionError) as exc:
+            # Before the signature is proven the presenter may be anyone: the unknown-client answer.
+            raise _invalid_client(FAILED) from exc
+        claims = token.claims
+        try:
             jwt.JWTClaimsRegistry(
                 leeway=LEEWAY,
                 iss={"essential": True, "value": client.client_id},
