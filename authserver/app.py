@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ from authserver.endpoints import (
     userinfo,
 )
 from authserver.interaction import account, authorize, consent, device, login, logout, mfa, reauth
+from authserver.jobs.outbox import OutboxRunner
 from authserver.logs import configure_logging
 from authserver.metrics import Metrics, MetricsMiddleware
 from authserver.resources import resource_dir
@@ -65,9 +67,14 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[dict]:
         svc = await run_sync(_start, settings, app_metrics)
         app.state.discovery = discovery.metadata_bytes(svc)
+        runner = OutboxRunner(svc.store, svc.outbox, {"email": svc.mail.deliver}, settings)
+        delivery = asyncio.create_task(runner.run(), name="outbox-delivery")
         try:
             yield {"services": svc}
         finally:
+            delivery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await delivery
             await run_sync(svc.close)
 
     routes = [

@@ -178,3 +178,40 @@ class AuditEvent:
     ip: str | None
     user_agent: str | None
     data: dict
+
+
+OUTBOX_PENDING = "pending"
+OUTBOX_SENT = "sent"
+OUTBOX_FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """Work for the outside world (an email, later a back-channel call), stored in the same transaction
+    as what caused it and delivered by the background loop (jobs/outbox.py)."""
+
+    id: str
+    kind: str
+    destination: str
+    summary: str
+    # Sealed JSON (security/crypto.Sealer): it may carry single-use links. Emptied once delivered.
+    payload: str = field(repr=False)
+    created_at: int
+    status: str = OUTBOX_PENDING
+    attempts: int = 0
+    next_attempt_at: int = 0
+    last_error: str | None = None
+    sent_at: int | None = None
+
+
+@dataclass(frozen=True)
+class AccountLink:
+    """A single-use link sent by email (verify an address, reset a password, confirm a new address)."""
+
+    token_hash: str
+    user_id: str
+    purpose: str
+    email: str
+    created_at: int
+    expires_at: int
+    used_at: int | None = None

@@ -7,12 +7,15 @@ from dataclasses import dataclass
 from authserver.audit import Events
 from authserver.cache import Cache, build_cache
 from authserver.client_cache import ClientCache
+from authserver.delivery.email import Mailer
+from authserver.delivery.smtp import build_transport
 from authserver.keyring import KeyManager, KeyPolicy, KeyRing
 from authserver.metrics import Metrics
 from authserver.oauth.client_auth import ClientAuthenticator
 from authserver.oauth.server import AuthorizationServer
 from authserver.oauth.token_lookup import TokenLookup
 from authserver.oauth.tokens import IdTokens, TokenIssuer
+from authserver.outbox import Outbox
 from authserver.ratelimit import RateLimiter
 from authserver.resources import resource_dir
 from authserver.security.crypto import Sealer
@@ -22,6 +25,8 @@ from authserver.settings import Settings
 from authserver.store import Store
 from authserver.store.sql import SqlStore
 from authserver.web.pages import Pages
+
+PRODUCT = "authserver"
 
 
 @dataclass
@@ -40,6 +45,9 @@ class Services:
     metrics: Metrics
     # Every guessable secret (passwords, second-factor codes, device user codes) is counted here.
     throttle: Throttle
+    # Messages stored with their cause and sent by the delivery loop (jobs/outbox.py).
+    outbox: Outbox
+    mail: Mailer
 
     def close(self) -> None:
         self.cache.close()
@@ -56,6 +64,11 @@ def key_policy(settings: Settings) -> KeyPolicy:
 
 def build_store(settings: Settings) -> Store:
     return SqlStore.from_url(settings.database_url, pool_size=settings.db_pool_size)
+
+
+def build_mailer(settings: Settings, outbox: Outbox | None = None) -> Mailer:
+    outbox = outbox or Outbox(settings.secret_bytes())
+    return Mailer(resource_dir("templates"), settings, outbox, build_transport(settings), product=PRODUCT)
 
 
 def build_key_manager(settings: Settings, store: Store) -> KeyManager:
@@ -87,6 +100,7 @@ def build_services(settings: Settings, *, metrics: Metrics | None = None) -> Ser
             )
         )
     limits = RateLimiter(settings, on_reject=lambda name: metrics.rate_limited.labels(name).inc())
+    mail = build_mailer(settings)
     id_tokens = IdTokens(settings.issuer, keyring, settings.id_token_ttl)
     tokens = TokenLookup(issuer, cache, clients.get, store, events, store.get_user)
     server = AuthorizationServer(
@@ -110,8 +124,10 @@ def build_services(settings: Settings, *, metrics: Metrics | None = None) -> Ser
         server=server,
         events=events,
         clients=clients,
-        pages=Pages(resource_dir("templates")),
+        pages=Pages(resource_dir("templates"), product_name=PRODUCT),
         limits=limits,
         metrics=metrics,
         throttle=Throttle.from_settings(cache, settings, events),
+        outbox=mail.outbox,
+        mail=mail,
     )

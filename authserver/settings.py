@@ -140,6 +140,29 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
     db_pool_size: int = Field(default=10, ge=1, le=200)
 
+    # Email (delivery/, jobs/outbox.py). Unset in development: messages are written to the log in full.
+    smtp_url: SecretStr | None = Field(
+        default=None,
+        description="smtp://host:port (STARTTLS whenever the server offers it) or smtps://host:port (TLS from the "
+        "start); a user and password may be given in the URL",
+    )
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = Field(default=None, description="the From address; default noreply@<issuer host>")
+    smtp_timeout: float = Field(default=10, ge=1, le=120)
+    mail_poll_seconds: float = Field(
+        default=5, ge=0.05, le=300, description="how often each worker looks for messages queued by other processes"
+    )
+    mail_retry_seconds: int = Field(default=30, ge=1, le=3600, description="first retry delay, doubling each time")
+    mail_max_retry_seconds: int = Field(default=1800, ge=1, le=86400, description="longest retry delay")
+    mail_max_attempts: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="attempts before a message the mail server refuses for good (5xx) is marked failed; messages "
+        "that meet an outage or a temporary refusal are retried until they are delivered",
+    )
+
     @field_validator("issuer")
     @classmethod
     def _issuer_shape(cls, value: str) -> str:
@@ -148,6 +171,37 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
             raise ValueError("must be an http(s) URL with no query or fragment")
         return value.rstrip("/")
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.get_secret_value())
+        try:
+            parts.port  # noqa: B018 - raises ValueError when the port is not a number
+        except ValueError:
+            raise ValueError("the port must be a number") from None
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("must look like smtp://host:port or smtps://host:port")
+        return value
+
+    @field_validator("smtp_from")
+    @classmethod
+    def _smtp_from_shape(cls, value: str | None) -> str | None:
+        from email.utils import parseaddr
+
+        if value is not None and "@" not in parseaddr(value)[1]:
+            raise ValueError("must be an email address, optionally with a name: 'Example <noreply@example.com>'")
+        return value
+
+    @property
+    def mail_from(self) -> str:
+        return self.smtp_from or f"noreply@{urlsplit(self.issuer).hostname}"
+
+    def mail_features(self) -> list[str]:
+        """The settings that turn on features that send email (production needs SMTP for them)."""
+        return []
 
     @property
     def is_sqlite(self) -> bool:
@@ -206,6 +260,12 @@ class Settings(BaseSettings):
             problems.append("AUTHSERVER_DATABASE_URL must not be SQLite in production (use postgresql+psycopg://)")
         if not self.redis_url:
             problems.append("AUTHSERVER_REDIS_URL must be set in production (limits and revocations are shared)")
+        if self.smtp_url is None and self.mail_features():
+            problems.append(
+                "AUTHSERVER_SMTP_URL must be set in production when a feature that sends email is on ("
+                + ", ".join(self.mail_features())
+                + ")"
+            )
         return problems
 
 

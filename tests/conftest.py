@@ -200,6 +200,16 @@ def api(register) -> dict:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def mailbox() -> Iterator:
+    """A running SMTP server (aiosmtpd) on a free port; `mailbox.url` is its AUTHSERVER_SMTP_URL."""
+    from tests.mailbox import Mailbox
+
+    box = Mailbox().start()
+    yield box
+    box.stop()
+
+
+@pytest.fixture
 def cheap_argon2(monkeypatch):  # type: ignore[no-untyped-def]
     """argon2id at its cheapest parameters, for the modules that ask for it
     (`pytestmark = pytest.mark.usefixtures("cheap_argon2")`).

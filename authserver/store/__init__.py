@@ -15,6 +15,7 @@ from authserver.domain import (
     BrowserSession,
     Client,
     DeviceCode,
+    OutboxMessage,
     RefreshToken,
     SigningKey,
     TotpFactor,
@@ -188,6 +189,26 @@ class DeviceCodeStore(Protocol):
         ...
 
 
+class OutboxStore(Protocol):
+    """Messages for the outside world. Other stores accept `messages` on the methods that cause them
+    and insert them in the same transaction (store/sql/outbox.insert_messages)."""
+
+    def enqueue(self, messages: Sequence[OutboxMessage]) -> None: ...
+    def claim_outbox(self, owner: str, now: int, lease_seconds: int, limit: int) -> list[OutboxMessage]:
+        """Lease up to `limit` due messages to `owner`; no two concurrent callers get the same one."""
+        ...
+
+    def outbox_sent(self, message_id: str, owner: str, now: int) -> bool: ...
+    def outbox_retry(self, message_id: str, owner: str, error: str, retry_at: int | None) -> bool:
+        """A failed attempt: due again at `retry_at`, or failed for good when it is None."""
+        ...
+
+    def list_outbox(self, statuses: Sequence[str]) -> list[OutboxMessage]: ...
+    def retry_outbox(self, message_id: str, now: int) -> bool:
+        """Make a failed message pending again (an operator's decision)."""
+        ...
+
+
 class Store(
     ClientStore,
     UserStore,
@@ -199,6 +220,7 @@ class Store(
     DeviceCodeStore,
     MfaStore,
     AuditStore,
+    OutboxStore,
     Protocol,
 ):
     def ping(self) -> None: ...

@@ -10,6 +10,7 @@ from authserver.store.sql.device_codes import SqlDeviceCodeStore
 from authserver.store.sql.engine import Database, make_engine
 from authserver.store.sql.keys import SqlKeyStore
 from authserver.store.sql.mfa import SqlMfaStore
+from authserver.store.sql.outbox import SqlOutboxStore
 from authserver.store.sql.refresh_tokens import SqlRefreshTokenStore
 from authserver.store.sql.sessions import SqlSessionStore
 from authserver.store.sql.users import SqlUserStore
@@ -26,6 +27,7 @@ class SqlStore(
     SqlDeviceCodeStore,
     SqlMfaStore,
     SqlAuditStore,
+    SqlOutboxStore,
 ):
     def __init__(self, db: Database) -> None:
         self.db = db
