@@ -71,6 +71,10 @@ class SqlOutboxStore:
             t.c.next_attempt_at <= now,
             sa.or_(t.c.lease_until.is_(None), t.c.lease_until < now),
         )
+        with self.db.connect() as conn:
+            # A read first: most rounds find nothing, and should not take SQLite's write lock for it.
+            if conn.execute(sa.select(t.c.id).where(due).limit(1)).first() is None:
+                return []
         with self.db.begin() as conn:
             candidates = sa.select(t.c.id).where(due).order_by(t.c.next_attempt_at, t.c.created_at).limit(limit)
             if conn.dialect.name == "postgresql":
