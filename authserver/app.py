@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -64,7 +65,7 @@ def create_app(settings: Settings) -> Starlette:
     app_metrics = Metrics()
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         svc = await run_sync(_start, settings, app_metrics)
         app.state.discovery = discovery.metadata_bytes(svc)
         runner = OutboxRunner(svc.store, svc.outbox, {"email": svc.mail.deliver}, settings)
@@ -113,7 +114,7 @@ def create_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=routes,
         middleware=[Middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes), observer],
-        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=HANDLERS,
         lifespan=lifespan,
     )
 

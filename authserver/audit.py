@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 from authserver.errors import StorageUnavailable
 
@@ -31,7 +31,7 @@ class AuditSink(Protocol):
         client_id: str | None,
         ip: str | None,
         user_agent: str | None,
-        data: dict,
+        data: dict[str, Any],
     ) -> None: ...
 
 

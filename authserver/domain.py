@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 AUTH_METHODS_WITH_SECRET = ("client_secret_basic", "client_secret_post")
 AUTH_METHODS = (*AUTH_METHODS_WITH_SECRET, "private_key_jwt", "none")
@@ -31,7 +32,7 @@ class Client:
     # RFC 8707 resource indicators this client may ask tokens for; they become the token's `aud`.
     resources: tuple[str, ...] = ()
     # Public keys for private_key_jwt (RFC 7523), as a JWK Set dict.
-    jwks: dict | None = None
+    jwks: dict[str, Any] | None = None
     secret_hash: str | None = field(default=None, repr=False)
     first_party: bool = False
     disabled: bool = False
@@ -60,7 +61,7 @@ class User:
 class SigningKey:
     kid: str
     alg: str
-    public_jwk: dict
+    public_jwk: dict[str, Any]
     private_key_enc: str = field(repr=False)
     created_at: int
     # When it starts signing; before then it is only published (RFC 7517 key rollover).
@@ -110,7 +111,7 @@ class AuthCode:
     amr: tuple[str, ...]
     acr: str
     sid: str
-    claims: dict | None
+    claims: dict[str, Any] | None
     resources: tuple[str, ...]
     created_at: int
     expires_at: int
@@ -129,7 +130,7 @@ class RefreshToken:
     auth_time: int
     amr: tuple[str, ...]
     acr: str
-    claims: dict | None
+    claims: dict[str, Any] | None
     resources: tuple[str, ...]
     created_at: int
     expires_at: int
@@ -177,7 +178,7 @@ class AuditEvent:
     client_id: str | None
     ip: str | None
     user_agent: str | None
-    data: dict
+    data: dict[str, Any]
 
 
 OUTBOX_PENDING = "pending"

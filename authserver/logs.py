@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import structlog
+from structlog.typing import EventDict, Processor
 
 
-def _drop_terminal_colours(_logger, _name, event: dict) -> dict:  # type: ignore[no-untyped-def]
+def _drop_terminal_colours(_logger: Any, _name: str, event: EventDict) -> EventDict:
     event.pop("color_message", None)  # uvicorn's ANSI-coloured copy of the message
     return event
 
 
-_SHARED = [
+_SHARED: list[Processor] = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
@@ -47,6 +49,7 @@ def configure_logging(level: str) -> None:
             root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    # Marks our handler so a second configure_logging() replaces it instead of adding another.
     handler._authserver = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level.upper())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -38,12 +39,12 @@ class Metrics:
         self.rate_limited = Counter(
             "authserver_rate_limited", "Requests refused by a rate limit", ["limit"], registry=r
         )
-        self._pool_sources: list = []
+        self._pool_sources: list[Callable[[], tuple[int, int, int]]] = []
 
     def token_issued(self, grant_type: str, client_id: str) -> None:
         self.tokens.labels(grant_type, client_id).inc()
 
-    def watch_pool(self, describe) -> None:  # type: ignore[no-untyped-def]
+    def watch_pool(self, describe: Callable[[], tuple[int, int, int]]) -> None:
         """`describe()` returns the database pool's (size, checked_out, overflow)."""
         self._pool_sources.append(describe)
 
@@ -63,7 +64,7 @@ class Metrics:
     def exposition(self) -> tuple[bytes, str]:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             registry = CollectorRegistry()
-            MultiProcessCollector(registry)
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
             body = generate_latest(registry)
         else:
             body = generate_latest(self.registry)
@@ -73,10 +74,10 @@ class Metrics:
 
 
 class _Static:
-    def __init__(self, families: list) -> None:
+    def __init__(self, families: list[GaugeMetricFamily]) -> None:
         self.families = families
 
-    def collect(self):  # type: ignore[no-untyped-def]
+    def collect(self) -> list[GaugeMetricFamily]:
         return self.families
 
 

@@ -4,10 +4,11 @@ or in memory. A storage failure raises StorageUnavailable: limits fail closed (5
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from limits import RateLimitItem, parse
 from limits.errors import StorageError
-from limits.storage import MemoryStorage, RedisStorage
+from limits.storage import MemoryStorage, RedisStorage, Storage
 from limits.strategies import FixedWindowRateLimiter
 
 from authserver.errors import OAuthError, StorageUnavailable
@@ -26,7 +27,7 @@ class RateLimited(OAuthError):
 
 
 class RateLimiter:
-    def __init__(self, settings: Settings, on_reject=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, settings: Settings, on_reject: Callable[[str], None] | None = None) -> None:
         self.enabled = settings.rate_limits_enabled
         self._on_reject = on_reject
         self._items: dict[str, RateLimitItem] = {
@@ -34,6 +35,7 @@ class RateLimiter:
         }
         # Device codes per client: every live user code is one more target for a blind guess (§5.1).
         self._items["device_authorization"] = parse(f"{settings.device_codes_per_minute}/minute")
+        storage: Storage
         if settings.redis_url:
             storage = RedisStorage(
                 settings.redis_url,
@@ -60,3 +62,8 @@ class RateLimiter:
         if self._on_reject is not None:
             self._on_reject(name)
         raise RateLimited(max(1, int(reset - time.time()) + 1))
+
+    def hit_sign_in(self, ip: str | None, account: str) -> None:
+        """Count one password or second-factor attempt against its source address and its account."""
+        self.hit("login_ip", ip or "unknown")
+        self.hit("login_account", account)

@@ -10,7 +10,7 @@ import os
 import secrets
 import stat
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
@@ -269,9 +269,9 @@ class Settings(BaseSettings):
         return problems
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Read the environment; in development, create (once) and use a secret under ``keys/``."""
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = Settings(**overrides)
     if settings.secret_key is None and settings.env == "development":
         settings = settings.model_copy(update={"secret_key": SecretStr(_dev_secret(settings.keys_dir))})
     return settings

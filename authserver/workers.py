@@ -19,6 +19,7 @@ import socket
 import tempfile
 import threading
 import time
+from types import FrameType
 
 import uvicorn
 
@@ -37,15 +38,15 @@ class DrainingServer(uvicorn.Server):
         super().__init__(config)
         self.drain = drain
 
-    def handle_exit(self, sig: int, frame: object) -> None:
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.drain > 0 and not lifecycle.draining.is_set():
             lifecycle.draining.set()
             logger.info("draining for %.1f s before shutting down", self.drain)
-            timer = threading.Timer(self.drain, lambda: uvicorn.Server.handle_exit(self, sig, frame))  # type: ignore[arg-type]
+            timer = threading.Timer(self.drain, lambda: uvicorn.Server.handle_exit(self, sig, frame))
             timer.daemon = True
             timer.start()
             return
-        super().handle_exit(sig, frame)  # type: ignore[arg-type]
+        super().handle_exit(sig, frame)
 
 
 def _config(log_level: str, forwarded_allow_ips: str) -> uvicorn.Config:
@@ -84,7 +85,8 @@ def _free_port(host: str) -> int:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def serve(host: str, port: int, workers: int, log_level: str, forwarded_allow_ips: str = "", drain: float = 0) -> None:

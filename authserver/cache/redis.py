@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import cast
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -56,11 +57,11 @@ class RedisCache:
 
     def get(self, key: str) -> str | None:
         with _translate():
-            return self._redis.get(self._prefix + key)
+            return cast("str | None", self._redis.get(self._prefix + key))
 
     def get_many(self, keys: list[str]) -> list[str | None]:
         with _translate():
-            return self._redis.mget([self._prefix + k for k in keys])
+            return cast("list[str | None]", self._redis.mget([self._prefix + k for k in keys]))
 
     def set(self, key: str, value: str, ttl: float) -> None:
         with _translate():
@@ -80,7 +81,7 @@ class RedisCache:
 
     def take(self, key: str) -> str | None:
         with _translate():
-            return self._redis.getdel(self._prefix + key)
+            return cast("str | None", self._redis.getdel(self._prefix + key))
 
     def delete(self, key: str) -> None:
         with _translate():

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from authserver.cli.output import CommandError, emit
 
+if TYPE_CHECKING:
+    from argparse import Namespace
 
-def register(commands) -> None:  # type: ignore[no-untyped-def]
+    from authserver.cli.context import Commands, Context
+
+
+def register(commands: Commands) -> None:
     parser = commands.add_parser("audit", help="read security events")
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = sub.add_parser("list", help="list audit events")
@@ -31,7 +37,7 @@ def parse_since(value: str) -> int:
     return int(moment.timestamp())
 
 
-def list_events(args, ctx) -> int:  # type: ignore[no-untyped-def]
+def list_events(args: Namespace, ctx: Context) -> int:
     if not 1 <= args.limit <= 100_000:
         raise CommandError("--limit must be between 1 and 100000")
     user_id = None
@@ -41,7 +47,7 @@ def list_events(args, ctx) -> int:  # type: ignore[no-untyped-def]
             raise CommandError(f"no user {args.user!r}")
         user_id = user.id
     since = parse_since(args.since) if args.since else None
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": e.id,
             "time": datetime.fromtimestamp(e.ts, UTC).isoformat(),

@@ -6,6 +6,7 @@ import json
 import re
 import secrets
 import time
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from authserver.cli.output import CommandError, emit
@@ -22,11 +23,16 @@ from authserver.domain import (
 from authserver.security.secrets import SecretHasher
 from authserver.store import DuplicateError
 
+if TYPE_CHECKING:
+    from argparse import Namespace
+
+    from authserver.cli.context import Commands, Context
+
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
 
 
-def register(commands) -> None:  # type: ignore[no-untyped-def]
+def register(commands: Commands) -> None:
     parser = commands.add_parser("client", help="manage OAuth clients")
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
@@ -75,7 +81,7 @@ def register(commands) -> None:  # type: ignore[no-untyped-def]
     listing.set_defaults(handler=list_clients)
 
 
-def describe(client: Client) -> dict:
+def describe(client: Client) -> dict[str, Any]:
     return {
         "client_id": client.client_id,
         "name": client.name,
@@ -125,7 +131,7 @@ def _check_resource(uri: str) -> str:
     return uri
 
 
-def _load_jwks(path: str) -> dict:
+def _load_jwks(path: str) -> dict[str, Any]:
     import warnings
 
     from joserfc.errors import JoseError
@@ -153,10 +159,10 @@ def _load_jwks(path: str) -> dict:
         # RFC 7518 §3.3: RSA keys for RS*/PS* must be at least 2048 bits.
         if isinstance(key, RSAKey) and key.public_key.key_size < 2048:
             raise CommandError("--jwks-file has an RSA key shorter than 2048 bits")
-    return keys.as_dict(private=False)
+    return dict(keys.as_dict(private=False))
 
 
-def create_client(args, ctx) -> int:  # type: ignore[no-untyped-def]
+def create_client(args: Namespace, ctx: Context) -> int:
     name = args.name.strip()
     if not name or len(name) > 200:
         raise CommandError("--name must be 1 to 200 characters")
@@ -227,19 +233,19 @@ def create_client(args, ctx) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-def _get(ctx, client_id: str) -> Client:  # type: ignore[no-untyped-def]
+def _get(ctx: Context, client_id: str) -> Client:
     client = ctx.store.get_client(client_id)
     if client is None:
         raise CommandError(f"no client {client_id!r}")
     return client
 
 
-def show_client(args, ctx) -> int:  # type: ignore[no-untyped-def]
+def show_client(args: Namespace, ctx: Context) -> int:
     emit(args, describe(_get(ctx, args.client_id)))
     return 0
 
 
-def list_clients(args, ctx) -> int:  # type: ignore[no-untyped-def]
+def list_clients(args: Namespace, ctx: Context) -> int:
     rows = [describe(c) for c in ctx.store.list_clients()]
     if not args.json and not rows:
         print("no clients")
@@ -248,14 +254,14 @@ def list_clients(args, ctx) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-def delete_client(args, ctx) -> int:  # type: ignore[no-untyped-def]
+def delete_client(args: Namespace, ctx: Context) -> int:
     if not ctx.store.delete_client(args.client_id):
         raise CommandError(f"no client {args.client_id!r}")
     emit(args, {"client_id": args.client_id, "deleted": True}, text=f"deleted client {args.client_id}")
     return 0
 
 
-def _set_disabled(args, ctx, disabled: bool) -> int:  # type: ignore[no-untyped-def]
+def _set_disabled(args: Namespace, ctx: Context, disabled: bool) -> int:
     if not ctx.store.set_client_disabled(args.client_id, disabled):
         raise CommandError(f"no client {args.client_id!r}")
     state = "disabled" if disabled else "enabled"
@@ -263,9 +269,9 @@ def _set_disabled(args, ctx, disabled: bool) -> int:  # type: ignore[no-untyped-
     return 0
 
 
-def disable_client(args, ctx) -> int:  # type: ignore[no-untyped-def]
+def disable_client(args: Namespace, ctx: Context) -> int:
     return _set_disabled(args, ctx, True)
 
 
-def enable_client(args, ctx) -> int:  # type: ignore[no-untyped-def]
+def enable_client(args: Namespace, ctx: Context) -> int:
     return _set_disabled(args, ctx, False)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 from functools import cached_property
+from typing import TypeAlias
 
 from authserver.settings import Settings, load_settings
 from authserver.store import Store
+
+# What each command module's register() adds its sub-command to.
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 class Context:

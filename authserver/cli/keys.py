@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from authserver.cli.output import CommandError, emit
 from authserver.keyring import KeyState
 from authserver.security.crypto import DecryptionError
 from authserver.services import build_key_manager
 
+if TYPE_CHECKING:
+    from argparse import Namespace
 
-def register(commands) -> None:  # type: ignore[no-untyped-def]
+    from authserver.cli.context import Commands, Context
+
+
+def register(commands: Commands) -> None:
     parser = commands.add_parser("keys", help="manage signing keys")
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = sub.add_parser("list", help="list signing keys and their state")
@@ -25,7 +31,7 @@ def _iso(ts: int | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
 
 
-def describe(state: KeyState) -> dict:
+def describe(state: KeyState) -> dict[str, Any]:
     return {
         "kid": state.key.kid,
         "alg": state.key.alg,
@@ -37,7 +43,7 @@ def describe(state: KeyState) -> dict:
     }
 
 
-def list_keys(args, ctx) -> int:  # type: ignore[no-untyped-def]
+def list_keys(args: Namespace, ctx: Context) -> int:
     manager = build_key_manager(ctx.settings, ctx.store)
     rows = [describe(s) for s in manager.describe()]
     if not args.json and not rows:
@@ -47,7 +53,7 @@ def list_keys(args, ctx) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-def rotate_keys(args, ctx) -> int:  # type: ignore[no-untyped-def]
+def rotate_keys(args: Namespace, ctx: Context) -> int:
     manager = build_key_manager(ctx.settings, ctx.store)
     try:
         manager.ensure_key()

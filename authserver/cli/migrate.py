@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from authserver.cli.output import emit
 
+if TYPE_CHECKING:
+    from argparse import Namespace
 
-def register(commands) -> None:  # type: ignore[no-untyped-def]
+    from authserver.cli.context import Commands, Context
+
+
+def register(commands: Commands) -> None:
     parser = commands.add_parser("migrate", help="create or upgrade the database schema")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(handler=run)
 
 
-def run(args, ctx) -> int:  # type: ignore[no-untyped-def]
+def run(args: Namespace, ctx: Context) -> int:
     # alembic is imported only here: server workers re-import the console script and never need it.
     from authserver.store.sql import migrate as sql_migrate
 

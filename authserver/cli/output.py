@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from argparse import Namespace
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 
 class CommandError(Exception):
     """A one-line failure message; the CLI exits 1 with it."""
 
 
-def emit(args, data: dict | Sequence[dict], *, text: str | None = None) -> None:  # type: ignore[no-untyped-def]
+def emit(args: Namespace, data: Mapping[str, Any] | Sequence[Mapping[str, Any]], *, text: str | None = None) -> None:
     if getattr(args, "json", False):
         json.dump(data, sys.stdout, indent=2, sort_keys=False)
         sys.stdout.write("\n")
@@ -19,7 +21,7 @@ def emit(args, data: dict | Sequence[dict], *, text: str | None = None) -> None:
     if text is not None:
         print(text)
         return
-    rows = [data] if isinstance(data, dict) else list(data)
+    rows = [data] if isinstance(data, Mapping) else list(data)
     for i, row in enumerate(rows):
         if i:
             print()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from authserver import workers
 from authserver.app import ConfigurationError, check_settings
 from authserver.cli.output import CommandError
@@ -9,8 +11,13 @@ from authserver.logs import configure_logging
 from authserver.security.crypto import DecryptionError
 from authserver.services import build_key_manager
 
+if TYPE_CHECKING:
+    from argparse import Namespace
 
-def register(commands) -> None:  # type: ignore[no-untyped-def]
+    from authserver.cli.context import Commands, Context
+
+
+def register(commands: Commands) -> None:
     parser = commands.add_parser("serve", help="run the server")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
@@ -18,7 +25,7 @@ def register(commands) -> None:  # type: ignore[no-untyped-def]
     parser.set_defaults(handler=run)
 
 
-def run(args, ctx) -> int:  # type: ignore[no-untyped-def]
+def run(args: Namespace, ctx: Context) -> int:
     settings = ctx.settings
     if not 1 <= args.workers <= 64:
         raise CommandError("--workers must be between 1 and 64")

@@ -6,18 +6,24 @@ import re
 import sys
 import time
 import uuid
+from typing import TYPE_CHECKING, Any
 
 from authserver.cli.output import CommandError, emit
 from authserver.domain import User
 from authserver.security import passwords
 from authserver.store import DuplicateError
 
+if TYPE_CHECKING:
+    from argparse import Namespace
+
+    from authserver.cli.context import Commands, Context
+
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,149}$")
 # Deliberately loose (RFC 5321 allows much); it must look like one address with a domain.
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
 
-def register(commands) -> None:  # type: ignore[no-untyped-def]
+def register(commands: Commands) -> None:
     parser = commands.add_parser("user", help="manage users")
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = sub.add_parser("create", help="create a user; the password is read from standard input")
@@ -51,7 +57,7 @@ def register(commands) -> None:  # type: ignore[no-untyped-def]
     listing.set_defaults(handler=list_users)
 
 
-def describe(user: User) -> dict:
+def describe(user: User) -> dict[str, Any]:
     return {
         "id": user.id,
         "username": user.username,
@@ -63,7 +69,7 @@ def describe(user: User) -> dict:
     }
 
 
-def create_user(args, ctx) -> int:  # type: ignore[no-untyped-def]
+def create_user(args: Namespace, ctx: Context) -> int:
     if not _USERNAME.fullmatch(args.username):
         raise CommandError("--username must be 1-150 letters, digits, '.', '_' or '-', starting with a letter or digit")
     if not _EMAIL.fullmatch(args.email) or len(args.email) > 320:
@@ -94,19 +100,19 @@ def create_user(args, ctx) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-def _find(ctx, ref: str) -> User:  # type: ignore[no-untyped-def]
+def _find(ctx: Context, ref: str) -> User:
     user = ctx.store.get_user(ref) or ctx.store.find_user(ref)
     if user is None:
         raise CommandError(f"no user {ref!r}")
     return user
 
 
-def show_user(args, ctx) -> int:  # type: ignore[no-untyped-def]
+def show_user(args: Namespace, ctx: Context) -> int:
     emit(args, describe(_find(ctx, args.user)))
     return 0
 
 
-def list_users(args, ctx) -> int:  # type: ignore[no-untyped-def]
+def list_users(args: Namespace, ctx: Context) -> int:
     rows = [describe(u) for u in ctx.store.list_users()]
     if not args.json and not rows:
         print("no users")
@@ -115,7 +121,7 @@ def list_users(args, ctx) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-def _set_disabled(args, ctx, disabled: bool) -> int:  # type: ignore[no-untyped-def]
+def _set_disabled(args: Namespace, ctx: Context, disabled: bool) -> int:
     user = _find(ctx, args.user)
     ctx.store.set_user_disabled(user.id, disabled)
     state = "disabled" if disabled else "enabled"
@@ -123,15 +129,15 @@ def _set_disabled(args, ctx, disabled: bool) -> int:  # type: ignore[no-untyped-
     return 0
 
 
-def disable_user(args, ctx) -> int:  # type: ignore[no-untyped-def]
+def disable_user(args: Namespace, ctx: Context) -> int:
     return _set_disabled(args, ctx, True)
 
 
-def enable_user(args, ctx) -> int:  # type: ignore[no-untyped-def]
+def enable_user(args: Namespace, ctx: Context) -> int:
     return _set_disabled(args, ctx, False)
 
 
-def reset_mfa(args, ctx) -> int:  # type: ignore[no-untyped-def]
+def reset_mfa(args: Namespace, ctx: Context) -> int:
     from authserver.audit import Events
 
     user = _find(ctx, args.user)

@@ -5,6 +5,8 @@ Built from what is actually registered, so nothing is advertised that does not w
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -19,7 +21,7 @@ from authserver.web.responses import json_bytes
 MAX_AGE = 300
 
 
-def metadata(svc: Services) -> dict:
+def metadata(svc: Services) -> dict[str, Any]:
     issuer = svc.settings.issuer
     all_methods = [*CONFIDENTIAL_METHODS, "none"]
     return {

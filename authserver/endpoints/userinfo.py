@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -51,7 +53,7 @@ async def _token(request: Request, svc: Services) -> str:
     return token
 
 
-def _claims(svc: Services, token: str) -> dict:
+def _claims(svc: Services, token: str) -> dict[str, Any]:
     svc.keyring.refresh_if_stale()
     access = svc.server.issuer.verify_access_token(token)
     if access is None or not svc.server.tokens.access_token_active(access):

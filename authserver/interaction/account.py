@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -37,7 +38,7 @@ def _when(ts: int | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC") if ts else ""
 
 
-def _overview(svc: Services, session: BrowserSession, user: User) -> dict:
+def _overview(svc: Services, session: BrowserSession, user: User) -> dict[str, Any]:
     factor = svc.store.get_totp(user.id)
     sessions = [
         {
@@ -70,7 +71,7 @@ def _overview(svc: Services, session: BrowserSession, user: User) -> dict:
     }
 
 
-def _render(svc: Services, request: Request, template: str, context: dict, status: int = 200) -> Response:
+def _render(svc: Services, request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
     response = svc.pages.render(template, {"csrf_token": csrf_token(request, svc.settings), **context}, status=status)
     attach_csrf(request, response, svc.settings)
     return response

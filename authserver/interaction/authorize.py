@@ -14,7 +14,7 @@ from authserver.interaction import state
 from authserver.interaction.flow import advance
 from authserver.interaction.respond import error_to_client
 from authserver.interaction.sessions import current_session
-from authserver.oauth.authorize_request import AuthorizeError, AuthorizeFatal, validate
+from authserver.oauth.authorize_request import AuthorizationRequest, AuthorizeError, AuthorizeFatal, validate
 from authserver.web.cookies import attach_csrf, browser_binding, csrf_token
 from authserver.web.forms import read_form
 from authserver.web.oauth_edge import services
@@ -39,7 +39,7 @@ async def authorize(request: Request) -> Response:
     svc = services(request)
     pairs = await _params(request, svc.settings.max_body_bytes)
 
-    def check() -> object:
+    def check() -> AuthorizationRequest:
         svc.keyring.refresh_if_stale()
         return validate(
             pairs,
@@ -58,7 +58,7 @@ async def authorize(request: Request) -> Response:
         )
     session = await current_session(request, svc)
     token = csrf_token(request, svc.settings)
-    it = state.new_interaction(authz.to_dict(), browser_binding(token), int(time.time()))  # type: ignore[attr-defined]
+    it = state.new_interaction(authz.to_dict(), browser_binding(token), int(time.time()))
     response = await advance(request, svc, it, session, persisted=False, status=302)
     attach_csrf(request, response, svc.settings)
     return response

@@ -26,7 +26,7 @@ from authserver.web.pages import PageError
 
 
 def _page(svc: Services, request: Request, it: state.Interaction, username: str) -> Response:
-    client = svc.clients.get(it.client_id)
+    client = svc.clients.get(it.client_id) if it.client_id else None
     if client is None:
         raise PageError("The application that sent you here is no longer registered.")
     response = svc.pages.render(
@@ -78,7 +78,8 @@ async def consent(request: Request) -> Response:
             svc, req["redirect_uri"], "access_denied", "The user denied the request", req["state"], req["response_mode"]
         )
     granted = consent_scopes(req["scopes"], req["claims"])
-    await run_sync(svc.store.add_consent, session.user_id, it.client_id, granted, int(time.time()))
+    # An authorization request (no "kind", checked above) always names its client.
+    await run_sync(svc.store.add_consent, session.user_id, req["client_id"], granted, int(time.time()))
     await emit(
         svc,
         request,

@@ -104,7 +104,7 @@ async def confirm(request: Request) -> Response:
     session = await current_session(request, svc)
     if session is None:
         return RedirectResponse(f"/login?{urlencode({'interaction': it.id})}", status_code=303)
-    client = await run_sync(svc.clients.get, it.client_id)
+    client = await run_sync(svc.clients.get, it.client_id) if it.client_id else None
     if client is None or client.disabled:
         raise PageError("The device's application is no longer registered.")
 

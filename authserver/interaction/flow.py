@@ -64,7 +64,7 @@ async def advance(
         target = "/login" if session is None else "/device/confirm"
         await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
         return RedirectResponse(f"{target}?" + urlencode({"interaction": it.id}), status_code=303)
-    client = await run_sync(svc.clients.get, it.client_id)
+    client = await run_sync(svc.clients.get, it.client_id) if it.client_id else None
     if client is None or client.disabled:
         raise PageError("The application that sent you here is no longer registered.")
     now = int(time.time())

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -25,7 +26,7 @@ from authserver.web.pages import PageError
 FIELDS = ("id_token_hint", "post_logout_redirect_uri", "state", "client_id", "logout_hint", "ui_locales")
 
 
-def _resolve(svc: Services, params: dict[str, str]) -> tuple[dict | None, Client | None, str | None]:
+def _resolve(svc: Services, params: dict[str, str]) -> tuple[dict[str, Any] | None, Client | None, str | None]:
     svc.keyring.refresh_if_stale()
     hint = None
     if params.get("id_token_hint"):

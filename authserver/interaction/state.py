@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from authserver.cache import Cache
 
@@ -18,14 +19,14 @@ PREFIX = "interaction:"
 @dataclass
 class Interaction:
     id: str
-    request: dict
+    request: dict[str, Any]
     browser: str
     created_at: int
     # Set when the user signed in (or re-authenticated) during this interaction.
     authenticated_user: str | None = None
     consented: bool = False
     login_failures: int = 0
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def client_id(self) -> str | None:
@@ -36,7 +37,7 @@ class Interaction:
         return set(self.request["prompt"])
 
 
-def new_interaction(request: dict, browser: str, now: int) -> Interaction:
+def new_interaction(request: dict[str, Any], browser: str, now: int) -> Interaction:
     return Interaction(id=secrets.token_urlsafe(24), request=request, browser=browser, created_at=now)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from authserver.domain import GRANT_AUTHORIZATION_CODE, Client
@@ -51,10 +52,10 @@ class AuthorizationRequest:
     login_hint: str | None = None
     hint_subject: str | None = None
     acr_values: list[str] = field(default_factory=list)
-    claims: dict | None = None
+    claims: dict[str, Any] | None = None
     resources: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
         data["client_id"] = data.pop("client").client_id
         data["prompt"] = sorted(self.prompt)
@@ -85,7 +86,7 @@ def validate(
     find_client: Callable[[str], Client | None],
     *,
     require_pkce: bool,
-    verify_id_token_hint: Callable[[str], dict | None],
+    verify_id_token_hint: Callable[[str], dict[str, Any] | None],
 ) -> AuthorizationRequest:
     counts: dict[str, int] = {}
     for key, _ in pairs:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from authserver.domain import User
 
@@ -31,7 +32,7 @@ class ClaimsRequestError(ValueError):
     pass
 
 
-def parse_claims_request(raw: str | None) -> dict | None:
+def parse_claims_request(raw: str | None) -> dict[str, Any] | None:
     """Validate the OIDC `claims` request parameter (§5.5); keep only claims we can supply."""
     if raw is None:
         return None
@@ -41,7 +42,7 @@ def parse_claims_request(raw: str | None) -> dict | None:
         raise ClaimsRequestError("claims must be a JSON object") from None
     if not isinstance(data, dict):
         raise ClaimsRequestError("claims must be a JSON object")
-    result: dict = {}
+    result: dict[str, Any] = {}
     subjects = set()
     for member in ("userinfo", "id_token"):
         requested = data.get(member)
@@ -65,7 +66,7 @@ def parse_claims_request(raw: str | None) -> dict | None:
     return result
 
 
-def consent_scopes(scopes: list[str], claims_request: dict | None) -> frozenset[str]:
+def consent_scopes(scopes: list[str], claims_request: dict[str, Any] | None) -> frozenset[str]:
     """The scopes a grant really needs consent for: those asked, plus the scope behind each claim
     asked for by name (claims must not slip past a consent given for fewer scopes)."""
     needed = set(scopes)
@@ -75,7 +76,7 @@ def consent_scopes(scopes: list[str], claims_request: dict | None) -> frozenset[
     return frozenset(needed)
 
 
-def user_claims(user: User) -> dict:
+def user_claims(user: User) -> dict[str, Any]:
     return {
         "name": user.name or None,
         "preferred_username": user.username,
@@ -85,7 +86,9 @@ def user_claims(user: User) -> dict:
     }
 
 
-def released_claims(user: User, scope: str, requested: list[str] | None = None, *, by_scope: bool = True) -> dict:
+def released_claims(
+    user: User, scope: str, requested: list[str] | None = None, *, by_scope: bool = True
+) -> dict[str, Any]:
     """Claims for the granted scopes (if by_scope) plus the ones asked for by name."""
     names: list[str] = []
     if by_scope:
@@ -96,7 +99,7 @@ def released_claims(user: User, scope: str, requested: list[str] | None = None, 
     return {n: values[n] for n in dict.fromkeys(names) if values.get(n) is not None}
 
 
-def consent_items(scopes: list[str], claims_request: dict | None) -> list[str]:
+def consent_items(scopes: list[str], claims_request: dict[str, Any] | None) -> list[str]:
     items = [SCOPE_DESCRIPTIONS.get(s, f"Access '{s}'") for s in scopes]
     members = claims_request or {}
     extra = sorted({c for m in ("userinfo", "id_token") for c in members.get(m, ())})

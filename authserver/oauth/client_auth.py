@@ -14,13 +14,14 @@ import base64
 import binascii
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
+from typing import cast
 from urllib.parse import unquote
 
 from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidRequestError
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+from joserfc.jwk import KeySet, KeySetSerialization
 
 from authserver.cache import Cache
 from authserver.domain import Client
@@ -56,7 +57,7 @@ class ClientAuthenticator:
         self._cache = cache
         self._audiences = list(audiences)
 
-    def __call__(self, request: OAuthRequest, methods: Sequence[str], endpoint: str) -> OAuthClient:
+    def __call__(self, request: OAuthRequest, methods: Collection[str], endpoint: str) -> OAuthClient:
         method, client_id, credential = self._presented(request)
         if method not in methods:
             raise _invalid_client(f"'{method}' is not accepted at this endpoint")
@@ -93,7 +94,7 @@ class ClientAuthenticator:
 
     def _presented(self, request: OAuthRequest) -> tuple[str, str | None, str | None]:
         form = request.form
-        found = []
+        found: list[tuple[str, str | None, str]] = []
         authorization = request.headers.get("authorization")
         if authorization:
             scheme, _, value = authorization.partition(" ")
@@ -120,7 +121,8 @@ class ClientAuthenticator:
         if not client.jwks:
             raise _invalid_client(FAILED)
         try:
-            keys = KeySet.import_key_set(client.jwks)
+            # Checked to be a public JWK Set when the client was registered.
+            keys = KeySet.import_key_set(cast(KeySetSerialization, client.jwks))
             token = jwt.decode(assertion, keys, algorithms=ASSERTION_ALGS)
         except (JoseError, ValueError, TypeError, RecursionError) as exc:
             # Before the signature is proven the presenter may be anyone: the unknown-client answer.

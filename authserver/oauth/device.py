@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 import time
 import unicodedata
+from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2.rfc6749.errors import InvalidRequestError, UnauthorizedClientError
 
@@ -21,6 +22,9 @@ from authserver.oauth.grants.authorization_code import ALL_METHODS
 from authserver.oauth.requests import OAuthRequest
 from authserver.security.secrets import token_hash
 from authserver.store import DuplicateError
+
+if TYPE_CHECKING:
+    from authserver.oauth.server import AuthorizationServer
 
 ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
 USER_CODE_LENGTH = 8
@@ -43,7 +47,9 @@ def normalise(entered: str) -> str | None:
     return cleaned
 
 
-def device_authorization(server, request: OAuthRequest) -> tuple[int, dict, list[tuple[str, str]]]:  # type: ignore[no-untyped-def]
+def device_authorization(
+    server: AuthorizationServer, request: OAuthRequest
+) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
     client = server.authenticate_client(request, ALL_METHODS, "device_authorization")
     record = client.record
     if GRANT_DEVICE_CODE not in record.grant_types:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _Introspection
 
 from authserver.oauth.grants.client_credentials import CONFIDENTIAL_METHODS
+from authserver.oauth.models import OAuthClient
+from authserver.oauth.requests import OAuthRequest
 from authserver.oauth.token_lookup import FoundToken
 
 _CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti", "username")
@@ -14,20 +18,21 @@ _CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti"
 class IntrospectionEndpoint(_Introspection):
     CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
 
-    def check_params(self, request, client) -> None:  # type: ignore[no-untyped-def]
+    def check_params(self, request: OAuthRequest, client: OAuthClient) -> None:
         # RFC 7662 §2.1: an unknown token_type_hint is not an error; the server searches all types.
         if not request.form.get("token"):
             raise InvalidRequestError("The 'token' parameter is required")
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> FoundToken | None:
-        return self.server.tokens.find(token_string, token_type_hint)
+        found: FoundToken | None = self.server.tokens.find(token_string, token_type_hint)
+        return found
 
-    def check_permission(self, token: FoundToken, client, request) -> bool:  # type: ignore[no-untyped-def]
+    def check_permission(self, token: FoundToken, client: OAuthClient, request: OAuthRequest) -> bool:
         # Any authenticated confidential client (a resource server) may introspect access tokens
         # (RFC 7662 §4 leaves the policy to us); a refresh token only concerns the client holding it.
         return token.kind == "access_token" or token.check_client(client)
 
-    def introspect_token(self, token: FoundToken) -> dict:
+    def introspect_token(self, token: FoundToken) -> dict[str, Any]:
         claims = token.claims
         body = {"active": True, "token_type": "Bearer" if token.kind == "access_token" else "refresh_token"}
         body.update({k: claims[k] for k in _CLAIMS if k in claims})

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from authlib.oauth2.rfc6749.requests import OAuth2Payload
 from authlib.oauth2.rfc6749.requests import OAuth2Request as _AuthlibRequest
 
+from authserver.oauth.models import OAuthClient
+
 
 class FormPayload(OAuth2Payload):
     def __init__(self, pairs: Sequence[tuple[str, str]]) -> None:
-        datalist: defaultdict[str, list] = defaultdict(list)
+        datalist: defaultdict[str, list[Any]] = defaultdict(list)
         for key, value in pairs:
             datalist[key].append(value)
         self._datalist = datalist
@@ -22,7 +25,7 @@ class FormPayload(OAuth2Payload):
         return self._data
 
     @property
-    def datalist(self) -> defaultdict[str, list]:
+    def datalist(self) -> defaultdict[str, list[Any]]:
         return self._datalist
 
 
@@ -32,6 +35,10 @@ class OAuthRequest(_AuthlibRequest):
     authlib's constructor rejects plain-http URIs unless they are loopback; transport security is
     enforced where it belongs instead: production refuses to start without an https issuer.
     """
+
+    headers: Mapping[str, str]
+    payload: FormPayload
+    client: OAuthClient | None
 
     def __init__(
         self,
@@ -46,7 +53,7 @@ class OAuthRequest(_AuthlibRequest):
         self.uri = uri
         self.headers = headers
         self._body = None
-        self._args = dict(query)
+        self._args: dict[str, str | None] = dict(query)
         self._form = dict(form)
         self.payload = FormPayload(list(query) + list(form) if method == "GET" else list(form))
         self.client = None
@@ -59,7 +66,7 @@ class OAuthRequest(_AuthlibRequest):
         self.client_ip = client_ip
 
     @property
-    def args(self) -> dict[str, str]:
+    def args(self) -> dict[str, str | None]:
         return self._args
 
     @property

@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _Revocation
 
 from authserver.oauth.grants.client_credentials import CONFIDENTIAL_METHODS
+from authserver.oauth.models import OAuthClient
+from authserver.oauth.requests import OAuthRequest
 from authserver.oauth.token_lookup import FoundToken
 
 
 class RevocationEndpoint(_Revocation):
     # RFC 7009 §2.1: public clients revoke their own tokens by client_id (e.g. at app logout).
-    CLIENT_AUTH_METHODS: ClassVar[list[str]] = [*CONFIDENTIAL_METHODS, "none"]
+    CLIENT_AUTH_METHODS = (*CONFIDENTIAL_METHODS, "none")
 
-    def check_params(self, request, client) -> None:  # type: ignore[no-untyped-def]
+    def check_params(self, request: OAuthRequest, client: OAuthClient) -> None:
         # RFC 7009 §2.1: a hint the server does not understand only widens the search.
         if not request.form.get("token"):
             raise InvalidRequestError("The 'token' parameter is required")
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> FoundToken | None:
-        return self.server.tokens.find(token_string, token_type_hint)
+        found: FoundToken | None = self.server.tokens.find(token_string, token_type_hint)
+        return found
 
-    def revoke_token(self, token: FoundToken, request) -> None:  # type: ignore[no-untyped-def]
+    def revoke_token(self, token: FoundToken, request: OAuthRequest) -> None:
         if not token.is_revoked():
             self.server.tokens.revoke(token)

@@ -6,8 +6,12 @@ lifetimes), no token logging, client auth in one strict pass, no default redirec
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any, cast
+
 from authlib.oauth2 import AuthorizationServer as _AuthorizationServer
 from authlib.oauth2.rfc6749.errors import InvalidRequestError, OAuth2Error, UnsupportedGrantTypeError
+from authlib.oauth2.rfc6749.requests import OAuth2Request
 
 from authserver.audit import Events
 from authserver.cache import Cache
@@ -27,7 +31,7 @@ from authserver.ratelimit import RateLimiter
 from authserver.settings import Settings
 from authserver.store import Store
 
-Response = tuple[int, dict, list[tuple[str, str]]]
+Response = tuple[int, dict[str, Any], list[tuple[str, str]]]
 
 
 class AuthorizationServer(_AuthorizationServer):
@@ -63,45 +67,58 @@ class AuthorizationServer(_AuthorizationServer):
 
     @property
     def grant_types(self) -> list[str]:
-        return [grant.GRANT_TYPE for grant, _ in self._token_grants]
+        grants = self._token_grants  # type: ignore[attr-defined]  # authlib's registry; the stubs omit it
+        return [grant.GRANT_TYPE for grant, _ in grants]
 
-    def query_client(self, client_id: str) -> OAuthClient | None:  # pragma: no cover - unused by design
+    def query_client(self, client_id: str) -> OAuthClient:  # pragma: no cover - unused by design
         raise NotImplementedError("clients are found by ClientAuthenticator")
 
-    def authenticate_client(self, request, methods, endpoint="token"):  # type: ignore[no-untyped-def]
+    # authlib only ever passes the OAuthRequest create_oauth2_request returned.
+    def authenticate_client(  # type: ignore[override]
+        self, request: OAuthRequest, methods: Collection[str], endpoint: str = "token"
+    ) -> OAuthClient:
         return self._authenticator(request, methods, endpoint)
 
-    def save_token(self, token, request) -> None:  # type: ignore[no-untyped-def]
+    def save_token(self, token: dict[str, str | int], request: OAuth2Request) -> None:
         # Access tokens are self-contained JWTs; nothing to store for them.
         return None
 
     def create_oauth2_request(self, request: OAuthRequest) -> OAuthRequest:
         return request
 
-    def handle_response(self, status, body, headers) -> Response:  # type: ignore[no-untyped-def]
+    # authlib passes the headers as (name, value) pairs; the stubs call them a mapping.
+    def handle_response(  # type: ignore[override]
+        self, status: int, body: Mapping[str, Any], headers: Iterable[tuple[str, str]]
+    ) -> Response:
         return status, dict(body) if not isinstance(body, dict) else body, list(headers)
 
-    def send_signal(self, name, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def send_signal(self, name: str, *args: object, **kwargs: object) -> None:
         return None
 
     def token_response(self, request: OAuthRequest) -> Response:
         grant_type = request.payload.grant_type
         if not grant_type:
-            return self.handle_error_response(request, InvalidRequestError("The 'grant_type' parameter is required"))
+            return self._error(request, InvalidRequestError("The 'grant_type' parameter is required"))
         if grant_type not in self.grant_types:
             error = UnsupportedGrantTypeError(grant_type)
             error.description = f"Unsupported grant_type; supported: {' '.join(self.grant_types)}"
-            return self.handle_error_response(request, error)
-        return self.create_token_response(request)
+            return self._error(request, error)
+        # authlib returns what handle_response (above) made of the grant's answer.
+        return cast(Response, self.create_token_response(request))
 
     def device_authorization_response(self, request: OAuthRequest) -> Response:
         try:
             return self.handle_response(*device_authorization(self, request))
         except OAuth2Error as error:
-            return self.handle_error_response(request, error)
+            return self._error(request, error)
 
     def endpoint_response(self, name: str, request: OAuthRequest) -> Response:
         try:
-            return self.create_endpoint_response(name, request)
+            # The stubs leave this one unannotated; it returns what handle_response made.
+            return cast(Response, self.create_endpoint_response(name, request))  # type: ignore[no-untyped-call]
         except OAuth2Error as error:  # raised outside authlib's own try (e.g. in authentication)
-            return self.handle_error_response(request, error)
+            return self._error(request, error)
+
+    def _error(self, request: OAuthRequest, error: OAuth2Error) -> Response:
+        # authlib renders the error through handle_response, so the answer is a Response.
+        return cast(Response, self.handle_error_response(request, error))

@@ -11,6 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+from authlib.oauth2.rfc6749 import ClientMixin
 
 from authserver.audit import Events
 from authserver.cache import Cache
@@ -31,11 +34,11 @@ class FoundToken:
     client_id: str
     expires_at: int
     revoked: bool
-    claims: dict
+    claims: dict[str, Any]
     access: AccessToken | None = None
     refresh: RefreshToken | None = None
 
-    def check_client(self, client) -> bool:  # type: ignore[no-untyped-def]
+    def check_client(self, client: ClientMixin) -> bool:
         return self.client_id == client.get_client_id()
 
     def is_expired(self) -> bool:

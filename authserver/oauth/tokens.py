@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
@@ -18,15 +19,17 @@ ACCESS_TOKEN_TYP = "at+jwt"  # noqa: S105 - a protocol name, not a secret
 class AccessToken:
     """A verified access token's claims."""
 
-    claims: dict
+    claims: dict[str, Any]
 
     @property
     def jti(self) -> str:
-        return self.claims["jti"]
+        jti: str = self.claims["jti"]
+        return jti
 
     @property
     def client_id(self) -> str:
-        return self.claims["client_id"]
+        client_id: str = self.claims["client_id"]
+        return client_id
 
     @property
     def expires_at(self) -> int:
@@ -40,8 +43,14 @@ class TokenIssuer:
         self.access_ttl = access_ttl
 
     def issue_access_token(
-        self, *, client_id: str, subject: str, scope: str, audience: str | list[str], extra: dict | None = None
-    ) -> tuple[str, dict]:
+        self,
+        *,
+        client_id: str,
+        subject: str,
+        scope: str,
+        audience: str | list[str],
+        extra: dict[str, Any] | None = None,
+    ) -> tuple[str, dict[str, Any]]:
         key = self.keyring.signing_key()
         now = int(time.time())
         # RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti are required; scope when granted.
@@ -115,11 +124,11 @@ class IdTokens:
         sid: str,
         nonce: str | None = None,
         access_token: str | None = None,
-        extra: dict | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> str:
         key = self.keyring.signing_key()
         now = int(time.time())
-        claims: dict = {
+        claims: dict[str, Any] = {
             "iss": self.issuer,
             "sub": subject,
             "aud": client_id,
@@ -139,7 +148,7 @@ class IdTokens:
             claims.update({k: v for k, v in extra.items() if k not in claims})
         return jwt.encode({"alg": "RS256", "typ": "JWT", "kid": key.kid}, claims, key)
 
-    def verify_hint(self, token: str) -> dict | None:
+    def verify_hint(self, token: str) -> dict[str, Any] | None:
         """An ID token we issued, signature and issuer checked; expiry is not (OIDC Core §3.1.2.1:
         an expired ID token is still a valid hint)."""
         try:

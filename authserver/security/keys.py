@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc.jwk import RSAKey
@@ -9,7 +11,7 @@ from joserfc.jwk import RSAKey
 ALG = "RS256"
 
 
-def generate_rsa(bits: int) -> tuple[str, dict, bytes]:
+def generate_rsa(bits: int) -> tuple[str, dict[str, Any], bytes]:
     """Return (kid, public JWK, private key PEM)."""
     private = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     pem = private.private_bytes(
@@ -26,5 +28,5 @@ def load_private(pem: bytes, kid: str) -> RSAKey:
     return RSAKey.import_key(pem, parameters={"kid": kid, "use": "sig", "alg": ALG})
 
 
-def load_public(jwk: dict) -> RSAKey:
+def load_public(jwk: dict[str, Any]) -> RSAKey:
     return RSAKey.import_key(jwk)

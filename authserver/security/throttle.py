@@ -79,7 +79,7 @@ class Rule:
 
     def lock_for(self, count: int) -> int:
         """Lock duration once `count` attempts were reserved: the first lock at the limit, doubling after."""
-        return min(self.lock_seconds * 2 ** min(max(count - self.limit, 0), 32), self.max_lock_seconds)
+        return min(self.lock_seconds * (1 << min(max(count - self.limit, 0), 32)), self.max_lock_seconds)
 
 
 @dataclass(frozen=True)

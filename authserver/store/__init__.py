@@ -7,7 +7,7 @@ A backend that cannot be reached raises ``errors.StorageUnavailable``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from authserver.domain import (
     AuditEvent,
@@ -155,7 +155,7 @@ class AuditStore(Protocol):
         client_id: str | None,
         ip: str | None,
         user_agent: str | None,
-        data: dict,
+        data: dict[str, Any],
     ) -> None: ...
     def list_audit_events(
         self, *, user_id: str | None = None, since: int | None = None, limit: int = 1000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from starlette.exceptions import HTTPException
@@ -10,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authserver.errors import OAuthError, StorageUnavailable, TemporarilyUnavailable
-from authserver.web.pages import PageError
+from authserver.web.pages import PageError, Pages
 from authserver.web.responses import error_response, json_response
 
 logger = logging.getLogger("authserver.errors")
@@ -24,11 +25,12 @@ def is_page(path: str) -> bool:
     return path in PAGE_PATHS or path == "/account" or path.startswith("/account/")
 
 
-def _as_page(request: Request, description: str, status: int, headers: dict | None = None) -> Response | None:
+def _as_page(request: Request, description: str, status: int, headers: dict[str, Any] | None = None) -> Response | None:
     if not is_page(request.url.path) or not hasattr(request.state, "services"):
         return None
     title = {503: "Service unavailable", 429: "Too many attempts"}.get(status, "Something went wrong")
-    page = request.state.services.pages.error(PageError(description, status_code=status, title=title))
+    pages: Pages = request.state.services.pages
+    page = pages.error(PageError(description, status_code=status, title=title))
     for key, value in (headers or {}).items():
         page.headers[key] = value
     return page
@@ -42,7 +44,8 @@ async def oauth_error(request: Request, exc: Exception) -> Response:
 
 async def page_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PageError)  # noqa: S101 - Starlette routes only PageError here
-    return request.state.services.pages.error(exc)
+    pages: Pages = request.state.services.pages
+    return pages.error(exc)
 
 
 async def authlib_error(request: Request, exc: Exception) -> Response:

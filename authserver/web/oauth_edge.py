@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 from starlette.requests import Request
@@ -15,11 +16,12 @@ from authserver.services import Services
 from authserver.web.forms import read_form
 from authserver.web.responses import json_response
 
-CoreCall = Callable[[OAuthRequest], tuple[int, dict, list[tuple[str, str]]]]
+CoreCall = Callable[[OAuthRequest], tuple[int, dict[str, Any], list[tuple[str, str]]]]
 
 
 def services(request: Request) -> Services:
-    return request.state.services
+    svc: Services = request.state.services
+    return svc
 
 
 async def form_oauth_request(request: Request, svc: Services) -> OAuthRequest:
@@ -54,7 +56,7 @@ async def run_core(request: Request, call: Callable[[Services], CoreCall], *, li
     svc = services(request)
     oauth_request = await form_oauth_request(request, svc)
 
-    def work() -> tuple[int, dict, list[tuple[str, str]]]:
+    def work() -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         if limit is not None:
             svc.limits.hit(limit, client_identity(oauth_request))
         svc.keyring.refresh_if_stale()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
@@ -38,7 +39,9 @@ class Pages:
         )
         self.env.globals["product_name"] = product_name
 
-    def render(self, name: str, context: dict, *, status: int = 200, form_targets: Iterable[str] = ()) -> HTMLResponse:
+    def render(
+        self, name: str, context: dict[str, Any], *, status: int = 200, form_targets: Iterable[str] = ()
+    ) -> HTMLResponse:
         html = self.env.get_template(name).render(**context)
         # Forms may post (and redirect after posting) only to us and to the client's redirect URI:
         # browsers apply form-action to the redirects that follow a submission too.

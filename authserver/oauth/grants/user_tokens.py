@@ -5,11 +5,15 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from authserver.domain import GRANT_REFRESH_TOKEN, AuthCode, Client, RefreshToken, User
 from authserver.oauth import scopes as scope_rules
 from authserver.oauth.claims import released_claims
 from authserver.security.secrets import token_hash
+
+if TYPE_CHECKING:
+    from authserver.oauth.server import AuthorizationServer
 
 
 @dataclass(frozen=True)
@@ -22,7 +26,7 @@ class GrantContext:
     auth_time: int
     amr: tuple[str, ...]
     acr: str
-    claims: dict | None
+    claims: dict[str, Any] | None
     resources: tuple[str, ...]
 
     @classmethod
@@ -76,7 +80,7 @@ def wants_refresh_token(client: Client) -> bool:
 
 
 def token_response(
-    server,
+    server: AuthorizationServer,
     ctx: GrantContext,
     client: Client,
     user: User,
@@ -84,18 +88,18 @@ def token_response(
     scope: str,
     nonce: str | None = None,
     refresh_token: str | None = None,
-) -> dict:  # type: ignore[no-untyped-def]
+) -> dict[str, Any]:
     """Sign the access token (and ID token when `openid` was granted) for `scope`."""
     audience = scope_rules.audience(client, list(ctx.resources))
     # gid ties the token to its grant so revoking the grant (reuse, replay, logout) reaches it;
     # uic carries the claims the `claims` parameter asked /userinfo to return.
-    extra: dict = {"gid": ctx.grant_id, "auth_time": ctx.auth_time, "acr": ctx.acr}
+    extra: dict[str, Any] = {"gid": ctx.grant_id, "auth_time": ctx.auth_time, "acr": ctx.acr}
     if ctx.claims and ctx.claims.get("userinfo"):
         extra["uic"] = ctx.claims["userinfo"]
     access, claims = server.issuer.issue_access_token(
         client_id=client.client_id, subject=user.id, scope=scope, audience=audience, extra=extra
     )
-    body: dict = {
+    body: dict[str, Any] = {
         "access_token": access,
         "token_type": "Bearer",
         "expires_in": claims["exp"] - claims["iat"],

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from authserver.domain import AuditEvent
@@ -10,7 +12,16 @@ from authserver.store.sql.tables import audit_events as t
 class SqlAuditStore:
     db: Database
 
-    def add_audit_event(self, event, ts, user_id, client_id, ip, user_agent, data) -> None:  # type: ignore[no-untyped-def]
+    def add_audit_event(
+        self,
+        event: str,
+        ts: int,
+        user_id: str | None,
+        client_id: str | None,
+        ip: str | None,
+        user_agent: str | None,
+        data: dict[str, Any],
+    ) -> None:
         with self.db.begin() as conn:
             conn.execute(
                 t.insert().values(
@@ -24,7 +35,9 @@ class SqlAuditStore:
                 )
             )
 
-    def list_audit_events(self, *, user_id=None, since=None, limit=1000) -> list[AuditEvent]:  # type: ignore[no-untyped-def]
+    def list_audit_events(
+        self, *, user_id: str | None = None, since: int | None = None, limit: int = 1000
+    ) -> list[AuditEvent]:
         query = sa.select(t).order_by(t.c.ts, t.c.id).limit(limit)
         if user_id is not None:
             query = query.where(t.c.user_id == user_id)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -10,7 +11,7 @@ from authserver.store.sql.engine import Database
 from authserver.store.sql.tables import clients
 
 
-def _row_to_client(row: sa.Row) -> Client:
+def _row_to_client(row: sa.Row[Any]) -> Client:
     m = row._mapping
     return Client(
         client_id=m["client_id"],

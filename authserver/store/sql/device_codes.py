@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from authserver.domain import DeviceCode
@@ -8,7 +10,7 @@ from authserver.store.sql.engine import Database
 from authserver.store.sql.tables import device_codes as t
 
 
-def _row(row: sa.Row | None) -> DeviceCode | None:
+def _row(row: sa.Row[Any] | None) -> DeviceCode | None:
     if row is None:
         return None
     m = dict(row._mapping)
@@ -39,7 +41,18 @@ class SqlDeviceCodeStore:
         with self.db.connect() as conn:
             return _row(conn.execute(query).first())
 
-    def decide_device_code(self, device_code_hash, *, approved, user_id, auth_time, amr, acr, sid, now) -> bool:  # type: ignore[no-untyped-def]
+    def decide_device_code(
+        self,
+        device_code_hash: str,
+        *,
+        approved: bool,
+        user_id: str,
+        auth_time: int,
+        amr: tuple[str, ...],
+        acr: str,
+        sid: str,
+        now: int,
+    ) -> bool:
         with self.db.begin() as conn:
             result = conn.execute(
                 t.update()

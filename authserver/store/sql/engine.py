@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from authserver.errors import StorageUnavailable
 
@@ -17,7 +19,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
             # WAL lets readers run beside a writer (several workers on one file);
             # foreign keys are off by default in SQLite.
             cursor = dbapi_conn.cursor()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -9,7 +10,7 @@ from authserver.store.sql.engine import Database
 from authserver.store.sql.tables import signing_keys
 
 
-def _values(key: SigningKey) -> dict:
+def _values(key: SigningKey) -> dict[str, Any]:
     return {
         "kid": key.kid,
         "alg": key.alg,

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from authserver.domain import RefreshToken
@@ -8,7 +10,7 @@ from authserver.store.sql.tables import auth_codes as codes
 from authserver.store.sql.tables import refresh_tokens as t
 
 
-def _values(token: RefreshToken) -> dict:
+def _values(token: RefreshToken) -> dict[str, Any]:
     values = dict(token.__dict__)
     values["amr"] = list(token.amr)
     values["resources"] = list(token.resources)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -9,7 +10,7 @@ from authserver.store.sql.engine import Database
 from authserver.store.sql.tables import browser_sessions as t
 
 
-def _row(row: sa.Row | None) -> BrowserSession | None:
+def _row(row: sa.Row[Any] | None) -> BrowserSession | None:
     if row is None:
         return None
     m = dict(row._mapping)

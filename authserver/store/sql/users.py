@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -10,7 +11,7 @@ from authserver.store.sql.engine import Database
 from authserver.store.sql.tables import users
 
 
-def _row_to_user(row: sa.Row) -> User:
+def _row_to_user(row: sa.Row[Any]) -> User:
     m = row._mapping
     return User(
         id=m["id"],
