@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from authserver.domain import OutboxMessage
 from authserver.security.crypto import Sealer
@@ -26,7 +27,7 @@ class Outbox:
         self._listeners: list[Callable[[], None]] = []
         self._lock = threading.Lock()
 
-    def message(self, kind: str, destination: str, summary: str, payload: dict) -> OutboxMessage:
+    def message(self, kind: str, destination: str, summary: str, payload: dict[str, Any]) -> OutboxMessage:
         message_id = str(uuid.uuid4())
         now = int(time.time())
         return OutboxMessage(
@@ -39,9 +40,10 @@ class Outbox:
             next_attempt_at=now,
         )
 
-    def open(self, message: OutboxMessage) -> dict:
+    def open(self, message: OutboxMessage) -> dict[str, Any]:
         """The payload; raises security.crypto.DecryptionError if it was sealed under another secret."""
-        return json.loads(self._sealer.open(message.payload, message.id))
+        payload: dict[str, Any] = json.loads(self._sealer.open(message.payload, message.id))
+        return payload
 
     def listen(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call `callback` (from any thread) whenever a message is queued here; returns the unsubscribe."""

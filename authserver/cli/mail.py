@@ -5,16 +5,23 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from authserver.cli.output import CommandError, emit
 from authserver.delivery import DeliveryError
 from authserver.delivery.email import Email
 from authserver.domain import OUTBOX_FAILED, OUTBOX_PENDING, OUTBOX_SENT, OutboxMessage
 
+if TYPE_CHECKING:
+    from argparse import Namespace
+
+    from authserver.cli.context import Commands, Context
+    from authserver.delivery.email import Mailer
+
 _ADDRESS = re.compile(r"^[^@\s<>]{1,64}@[^@\s<>]+\.[^@\s<>]+$")
 
 
-def register(commands) -> None:  # type: ignore[no-untyped-def]
+def register(commands: Commands) -> None:
     parser = commands.add_parser("mail", help="email: send a test message, show the outbox")
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     test = sub.add_parser("test", help="send a test message now, with the configured settings")
@@ -34,13 +41,13 @@ def register(commands) -> None:  # type: ignore[no-untyped-def]
     retry.set_defaults(handler=retry_message)
 
 
-def _mailer(ctx):  # type: ignore[no-untyped-def]
+def _mailer(ctx: Context) -> Mailer:
     from authserver.services import build_mailer
 
     return build_mailer(ctx.settings)
 
 
-def test_mail(args, ctx) -> int:  # type: ignore[no-untyped-def]
+def test_mail(args: Namespace, ctx: Context) -> int:
     if not _ADDRESS.fullmatch(args.to) or len(args.to) > 320:
         raise CommandError("--to must be an email address")
     mailer = _mailer(ctx)
@@ -63,7 +70,7 @@ def _when(ts: int | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat() if ts else None
 
 
-def describe(message: OutboxMessage, now: int) -> dict:
+def describe(message: OutboxMessage, now: int) -> dict[str, Any]:
     if message.status == OUTBOX_PENDING:
         why = "due now" if message.next_attempt_at <= now else "waiting to retry after a failed attempt"
         if message.attempts == 0 and message.next_attempt_at <= now:
@@ -87,7 +94,7 @@ def describe(message: OutboxMessage, now: int) -> dict:
     }
 
 
-def show_queue(args, ctx) -> int:  # type: ignore[no-untyped-def]
+def show_queue(args: Namespace, ctx: Context) -> int:
     statuses = [OUTBOX_PENDING, OUTBOX_FAILED] + ([OUTBOX_SENT] if args.all else [])
     now = int(time.time())
     rows = [describe(m, now) for m in ctx.store.list_outbox(statuses)]
@@ -98,7 +105,7 @@ def show_queue(args, ctx) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-def retry_message(args, ctx) -> int:  # type: ignore[no-untyped-def]
+def retry_message(args: Namespace, ctx: Context) -> int:
     if not ctx.store.retry_outbox(args.id[:36], int(time.time())):
         raise CommandError(f"no failed message {args.id!r}")
     emit(args, {"id": args.id, "status": OUTBOX_PENDING}, text=f"{args.id} is queued again")

@@ -9,6 +9,7 @@ import time
 from dataclasses import asdict, dataclass
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
@@ -75,6 +76,6 @@ class Mailer:
         message.add_alternative(mail.html, subtype="html")
         return message
 
-    def deliver(self, payload: dict) -> None:
+    def deliver(self, payload: dict[str, Any]) -> None:
         """The outbox handler for KIND; raises delivery.DeliveryError."""
         self.transport.send(self.build(Email(**payload)))

@@ -15,6 +15,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from authserver.concurrency import run_sync
 from authserver.delivery import DeliveryError
@@ -26,14 +27,14 @@ from authserver.settings import Settings
 from authserver.store import OutboxStore
 
 logger = logging.getLogger("authserver.outbox")
-Handler = Callable[[dict], None]
+Handler = Callable[[dict[str, Any]], None]
 BATCH = 20
 
 
 def retry_delay(attempt: int, first: int, longest: int) -> int:
     """Seconds before attempt number `attempt + 1`: first, 2*first, 4*first, ... at most `longest`,
     with up to 10% jitter so messages that failed together do not all return together."""
-    delay = min(first * 2 ** max(0, attempt - 1), longest)
+    delay = min(first * (1 << max(0, attempt - 1)), longest)
     return delay + secrets.randbelow(max(1, delay // 10) + 1)
 
 

@@ -10,6 +10,7 @@ a sender dies between the SMTP answer and marking it sent).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -35,7 +36,7 @@ _FIELDS = (
 )
 
 
-def _message(row: sa.Row) -> OutboxMessage:
+def _message(row: sa.Row[Any]) -> OutboxMessage:
     m = row._mapping
     return OutboxMessage(**{k: m[k] for k in _FIELDS})
 
