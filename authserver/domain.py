@@ -39,6 +39,10 @@ class Client:
     created_at: int = 0
     # Every sign-in for this client needs a second factor (acr urn:authserver:loa:2).
     require_mfa: bool = False
+    # RFC 9126 §6: authorization requests must come through the pushed authorization endpoint.
+    require_par: bool = False
+    # RFC 9101 §10.5: authorization requests must be signed request objects.
+    require_signed_request_object: bool = False
 
     @property
     def is_public(self) -> bool:

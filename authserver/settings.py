@@ -128,6 +128,8 @@ class Settings(BaseSettings):
     rate_limit_device_entry_ip: str = "30/minute"
     # PKCE for every client, confidential ones too (RFC 9700 §2.1.1); public clients always need it.
     require_pkce: bool = True
+    # RFC 9126 §5: every client must push its authorization requests (per client: --require-par).
+    require_pushed_authorization_requests: bool = False
     # How long clients may cache the JWKS (Cache-Control max-age). A rotated key starts signing only
     # after this (plus key_refresh_seconds) has passed, so no verifier meets an unknown kid.
     jwks_max_age: int = Field(default=300, ge=0, le=86400)

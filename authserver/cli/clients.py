@@ -56,12 +56,24 @@ def register(commands: Commands) -> None:
     )
     create.add_argument("--public", action="store_true", help="a public client (no secret)")
     create.add_argument("--token-endpoint-auth-method", choices=AUTH_METHODS, dest="auth_method")
-    create.add_argument("--jwks-file", help="JWK Set with the client's public keys (private_key_jwt)")
+    create.add_argument(
+        "--jwks-file", help="JWK Set with the client's public keys (private_key_jwt, signed request objects)"
+    )
     create.add_argument("--first-party", action="store_true", help="trusted app: no consent screen")
     create.add_argument(
         "--require-mfa",
         action="store_true",
         help="every sign-in for this client needs a second factor (acr urn:authserver:loa:2)",
+    )
+    create.add_argument(
+        "--require-par",
+        action="store_true",
+        help="accept authorization requests only through the pushed authorization request endpoint (RFC 9126)",
+    )
+    create.add_argument(
+        "--require-signed-request-object",
+        action="store_true",
+        help="accept authorization requests only as request objects signed with --jwks-file keys (RFC 9101)",
     )
     create.add_argument("--json", action="store_true")
     create.set_defaults(handler=create_client)
@@ -94,6 +106,8 @@ def describe(client: Client) -> dict[str, Any]:
         "resources": list(client.resources),
         "first_party": client.first_party,
         "require_mfa": client.require_mfa,
+        "require_pushed_authorization_requests": client.require_par,
+        "require_signed_request_object": client.require_signed_request_object,
         "disabled": client.disabled,
         "created_at": client.created_at,
     }
@@ -186,13 +200,18 @@ def create_client(args: Namespace, ctx: Context) -> int:
         args.scope = ""
         if user_grants:
             args.scope = "openid profile email" + (" offline_access" if GRANT_REFRESH_TOKEN in grant_types else "")
-    jwks = None
-    if method == "private_key_jwt":
-        if not args.jwks_file:
-            raise CommandError("private_key_jwt needs --jwks-file with the client's public keys")
-        jwks = _load_jwks(args.jwks_file)
-    elif args.jwks_file:
-        raise CommandError("--jwks-file is only for --token-endpoint-auth-method private_key_jwt")
+    if method == "private_key_jwt" and not args.jwks_file:
+        raise CommandError("private_key_jwt needs --jwks-file with the client's public keys")
+    if args.require_signed_request_object and not args.jwks_file:
+        raise CommandError("--require-signed-request-object needs --jwks-file with the keys that sign them")
+    if (args.require_par or args.require_signed_request_object) and not signs_in:
+        raise CommandError("--require-par and --require-signed-request-object are for authorization_code clients")
+    if args.jwks_file and method != "private_key_jwt" and not signs_in:
+        raise CommandError(
+            "--jwks-file is for private_key_jwt or for signed request objects (authorization_code clients)"
+        )
+    # The keys verify private_key_jwt assertions and signed request objects (RFC 9101), whatever the method.
+    jwks = _load_jwks(args.jwks_file) if args.jwks_file else None
     scopes = args.scope.split()
     for scope in scopes:
         if not _SCOPE_TOKEN.fullmatch(scope):
@@ -216,6 +235,8 @@ def create_client(args: Namespace, ctx: Context) -> int:
         secret_hash=hasher.hash(secret) if hasher and secret else None,
         first_party=args.first_party,
         require_mfa=args.require_mfa,
+        require_par=args.require_par,
+        require_signed_request_object=args.require_signed_request_object,
         created_at=int(time.time()),
     )
     try:

@@ -15,6 +15,7 @@ from authserver.oauth.authorize_request import PROMPTS, RESPONSE_MODES
 from authserver.oauth.claims import STANDARD_SCOPES, SUPPORTED_CLAIMS
 from authserver.oauth.client_auth import ASSERTION_ALGS
 from authserver.oauth.grants.client_credentials import CONFIDENTIAL_METHODS
+from authserver.oauth.jar import ALGORITHMS as REQUEST_OBJECT_ALGS
 from authserver.services import Services
 from authserver.web.responses import json_bytes
 
@@ -34,6 +35,8 @@ def metadata(svc: Services) -> dict[str, Any]:
         "device_authorization_endpoint": f"{issuer}/device_authorization",
         "introspection_endpoint": f"{issuer}/introspect",
         "revocation_endpoint": f"{issuer}/revoke",
+        "pushed_authorization_request_endpoint": f"{issuer}/par",
+        "require_pushed_authorization_requests": svc.settings.require_pushed_authorization_requests,
         "scopes_supported": list(STANDARD_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": list(RESPONSE_MODES),
@@ -65,7 +68,10 @@ def metadata(svc: Services) -> dict[str, Any]:
         ],
         "acr_values_supported": [ACR_PASSWORD, ACR_MFA],
         "claims_parameter_supported": True,
-        "request_parameter_supported": False,
+        # RFC 9101: signed request objects at /authorize and /par; request_uri only from our own
+        # PAR endpoint (nothing is fetched), so the general request_uri parameter is not advertised.
+        "request_parameter_supported": True,
+        "request_object_signing_alg_values_supported": REQUEST_OBJECT_ALGS,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
         "resource_indicators_supported": True,

@@ -14,7 +14,8 @@ from authserver.interaction import state
 from authserver.interaction.flow import advance
 from authserver.interaction.respond import error_to_client
 from authserver.interaction.sessions import current_session
-from authserver.oauth.authorize_request import AuthorizationRequest, AuthorizeError, AuthorizeFatal, validate
+from authserver.oauth.authorize_request import AuthorizationRequest, AuthorizeError, AuthorizeFatal
+from authserver.oauth.request_sources import resolve
 from authserver.web.cookies import attach_csrf, browser_binding, csrf_token
 from authserver.web.forms import read_form
 from authserver.web.oauth_edge import services
@@ -41,10 +42,13 @@ async def authorize(request: Request) -> Response:
 
     def check() -> AuthorizationRequest:
         svc.keyring.refresh_if_stale()
-        return validate(
+        return resolve(
             pairs,
             svc.clients.get,
+            pushed_requests=svc.server.pushed_requests,
+            request_objects=svc.server.request_objects,
             require_pkce=svc.settings.require_pkce,
+            require_par=svc.settings.require_pushed_authorization_requests,
             verify_id_token_hint=svc.server.id_tokens.verify_hint,
         )
 

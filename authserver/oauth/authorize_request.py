@@ -87,7 +87,11 @@ def validate(
     *,
     require_pkce: bool,
     verify_id_token_hint: Callable[[str], dict[str, Any] | None],
+    require_par: bool = False,
+    pushed: bool = False,
+    signed: bool = False,
 ) -> AuthorizationRequest:
+    """Check the parameters of one request; `pushed` / `signed` say they came from PAR / a request object."""
     counts: dict[str, int] = {}
     for key, _ in pairs:
         counts[key] = counts.get(key, 0) + 1
@@ -121,11 +125,15 @@ def validate(
         raise fail("invalid_request", f"Parameter too long: {', '.join(too_long)}")
     if "response_mode" in params and params["response_mode"] not in RESPONSE_MODES:
         raise fail("invalid_request", "response_mode must be query or form_post")
-    # OIDC Core §6: request objects are not supported, and say so with their own error codes.
-    if "request" in params:
-        raise fail("request_not_supported", "Request objects are not supported")
-    if "request_uri" in params:
-        raise fail("request_uri_not_supported", "request_uri is not supported")
+    # request and request_uri were resolved by oauth.request_sources; nested ones are refused.
+    if "request" in params or "request_uri" in params:
+        raise fail("invalid_request", "request and request_uri cannot be nested")
+    if (require_par or client.require_par) and not pushed:
+        # RFC 9126 §5/§6: the request must have come through the pushed authorization request endpoint.
+        raise fail("invalid_request", "This client must use pushed authorization requests (RFC 9126)")
+    if client.require_signed_request_object and not signed:
+        # RFC 9101 §10.5: require_signed_request_object.
+        raise fail("invalid_request", "This client must send a signed request object (RFC 9101)")
     if "registration" in params:
         raise fail("registration_not_supported", "The registration parameter is not supported")
 

@@ -22,7 +22,10 @@ from authserver.oauth.grants.client_credentials import ClientCredentialsGrant
 from authserver.oauth.grants.device_code import DeviceCodeGrant
 from authserver.oauth.grants.refresh_token import RefreshTokenGrant
 from authserver.oauth.introspection import IntrospectionEndpoint
+from authserver.oauth.jar import RequestObjects
 from authserver.oauth.models import OAuthClient
+from authserver.oauth.par import PushedRequests
+from authserver.oauth.pushed_authorization import pushed_authorization_response
 from authserver.oauth.requests import OAuthRequest
 from authserver.oauth.revocation import RevocationEndpoint
 from authserver.oauth.token_lookup import TokenLookup
@@ -58,6 +61,8 @@ class AuthorizationServer(_AuthorizationServer):
         self.id_tokens = id_tokens
         self.tokens = tokens
         self.events = events
+        self.pushed_requests = PushedRequests(cache)
+        self.request_objects = RequestObjects(settings.issuer, cache)
         self.register_grant(AuthorizationCodeGrant)
         self.register_grant(RefreshTokenGrant)
         self.register_grant(ClientCredentialsGrant)
@@ -109,6 +114,12 @@ class AuthorizationServer(_AuthorizationServer):
     def device_authorization_response(self, request: OAuthRequest) -> Response:
         try:
             return self.handle_response(*device_authorization(self, request))
+        except OAuth2Error as error:
+            return self._error(request, error)
+
+    def pushed_authorization(self, request: OAuthRequest) -> Response:
+        try:
+            return pushed_authorization_response(self, request)
         except OAuth2Error as error:
             return self._error(request, error)
 

@@ -69,6 +69,8 @@ def test_create_defaults_json(cli):
         "resources",
         "first_party",
         "require_mfa",
+        "require_pushed_authorization_requests",
+        "require_signed_request_object",
         "disabled",
         "created_at",
         "client_secret",

@@ -269,8 +269,9 @@ CLIENT_ERRORS = [
     ("huge-max-age", {"max_age": "9" * 40}, "invalid_request"),
     ("garbage-id-token-hint", {"id_token_hint": "not-a-jwt"}, "invalid_request"),
     ("unsigned-id-token-hint", {"id_token_hint": "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."}, "invalid_request"),
-    ("request-object", {"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
-    ("request-uri", {"request_uri": "https://app.example/request.jwt"}, "request_uri_not_supported"),
+    # RFC 9101: an unsigned request object is refused; a request_uri is dereferenced only from our PAR store.
+    ("request-object", {"request": "eyJhbGciOiJub25lIn0.e30."}, "invalid_request_object"),
+    ("request-uri", {"request_uri": "https://app.example/request.jwt"}, "invalid_request_uri"),
     ("registration", {"registration": "{}"}, "registration_not_supported"),
     ("claims-not-json", {"claims": "not json"}, "invalid_request"),
     ("claims-not-object", {"claims": "[1, 2]"}, "invalid_request"),

@@ -38,9 +38,19 @@ def test_metadata_lists_the_endpoints_that_exist(http, path):
     assert meta["subject_types_supported"] == ["public"]
     assert set(meta["scopes_supported"]) == {"openid", "profile", "email", "offline_access"}
     assert meta["authorization_response_iss_parameter_supported"] is True
-    assert meta["request_parameter_supported"] is False
+    assert meta["request_parameter_supported"] is True
+    assert meta["request_object_signing_alg_values_supported"] == ["RS256", "PS256", "ES256"]
+    assert meta["request_uri_parameter_supported"] is False  # only our own PAR request_uris
+    assert meta["pushed_authorization_request_endpoint"] == "http://testserver/par"
+    assert meta["require_pushed_authorization_requests"] is False
     # Every advertised endpoint answers at the advertised URL (nothing advertised that does not work).
-    for key in ("token_endpoint", "introspection_endpoint", "revocation_endpoint", "device_authorization_endpoint"):
+    for key in (
+        "token_endpoint",
+        "introspection_endpoint",
+        "revocation_endpoint",
+        "device_authorization_endpoint",
+        "pushed_authorization_request_endpoint",
+    ):
         assert meta[key].startswith("http://testserver/")
         assert http.post(meta[key].removeprefix("http://testserver"), data={}).status_code in (400, 401)
     for key in ("jwks_uri", "authorization_endpoint", "end_session_endpoint"):

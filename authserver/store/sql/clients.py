@@ -28,6 +28,8 @@ def _row_to_client(row: sa.Row[Any]) -> Client:
         disabled=m["disabled"],
         created_at=m["created_at"],
         require_mfa=m["require_mfa"],
+        require_par=m["require_par"],
+        require_signed_request_object=m["require_signed_request_object"],
     )
 
 
@@ -55,6 +57,8 @@ class SqlClientStore:
             "disabled": client.disabled,
             "created_at": client.created_at,
             "require_mfa": client.require_mfa,
+            "require_par": client.require_par,
+            "require_signed_request_object": client.require_signed_request_object,
         }
         try:
             with self.db.begin() as conn:

@@ -23,6 +23,11 @@ clients = sa.Table(
     sa.Column("disabled", sa.Boolean, nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("require_mfa", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("require_par", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("require_signed_request_object", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("dpop_bound_access_tokens", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("backchannel_logout_uri", sa.Text),
+    sa.Column("backchannel_logout_session_required", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 users = sa.Table(
@@ -200,4 +205,13 @@ account_links = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("expires_at", sa.BigInteger, nullable=False),
     sa.Column("used_at", sa.BigInteger),
+)
+
+session_clients = sa.Table(
+    "session_clients",
+    metadata,
+    sa.Column("sid", sa.String(64), primary_key=True),
+    sa.Column("client_id", sa.String(64), sa.ForeignKey("clients.client_id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
 )

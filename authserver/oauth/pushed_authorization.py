@@ -1,0 +1,64 @@
+"""POST /par: the pushed authorization request endpoint (RFC 9126 §2).
+
+The client authenticates exactly as at the token endpoint; the request is validated at once, as
+/authorize would validate it (§2.1), and stored under a fresh single-use request_uri.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from authserver.oauth.authorize_request import AuthorizeError, AuthorizeFatal, validate
+from authserver.oauth.grants.authorization_code import ALL_METHODS
+from authserver.oauth.jar import RequestObjectError
+from authserver.oauth.par import EXPIRES_IN
+from authserver.oauth.requests import OAuthRequest
+
+if TYPE_CHECKING:
+    from authserver.oauth.server import AuthorizationServer
+
+Response = tuple[int, dict[str, Any], list[tuple[str, str]]]
+# Client authentication travels with the push; it is not part of the authorization request.
+_AUTH_PARAMS = frozenset({"client_secret", "client_assertion", "client_assertion_type"})
+
+
+def _error(error: str, description: str) -> Response:
+    return 400, {"error": error, "error_description": description}, []
+
+
+def pushed_authorization_response(server: AuthorizationServer, request: OAuthRequest) -> Response:
+    # Authentication failures raise authlib's errors; the server renders them as at /token.
+    client = server.authenticate_client(request, ALL_METHODS, "pushed_authorization").record
+    pairs = [(k, v) for k, values in request.payload.datalist.items() if k not in _AUTH_PARAMS for v in values]
+    names = [k for k, _ in pairs]
+    if "request_uri" in names:
+        # RFC 9126 §2.1: "The request_uri authorization request parameter MUST NOT be provided".
+        return _error("invalid_request", "request_uri must not be pushed")
+    if "client_id" not in names:
+        pairs.insert(0, ("client_id", client.client_id))
+    signed = False
+    if "request" in names:
+        if names.count("request") > 1:
+            return _error("invalid_request", "Send one request object")
+        try:
+            # RFC 9126 §3: the request object's parameters replace the pushed ones.
+            pairs = server.request_objects.decode(client, dict(pairs)["request"])
+        except RequestObjectError as exc:
+            return _error("invalid_request_object", str(exc))
+        signed = True
+    try:
+        validate(
+            pairs,
+            lambda client_id: client if client_id == client.client_id else None,
+            require_pkce=server.settings.require_pkce,
+            verify_id_token_hint=server.id_tokens.verify_hint,
+            pushed=True,
+            signed=signed,
+        )
+    except AuthorizeFatal as exc:
+        return _error("invalid_request", str(exc).rstrip("."))
+    except AuthorizeError as exc:
+        return _error(exc.error, exc.description)
+    request_uri = server.pushed_requests.push(client.client_id, pairs, signed=signed)
+    server.events.emit("authorization_request.pushed", client_id=client.client_id, signed=signed)
+    return 201, {"request_uri": request_uri, "expires_in": EXPIRES_IN}, []
