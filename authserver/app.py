@@ -26,7 +26,18 @@ from authserver.endpoints import (
     token,
     userinfo,
 )
-from authserver.interaction import account, authorize, consent, device, login, logout, mfa, reauth
+from authserver.interaction import (
+    account,
+    authorize,
+    consent,
+    device,
+    login,
+    logout,
+    mfa,
+    reauth,
+    signup,
+    verify_email,
+)
 from authserver.jobs.outbox import OutboxRunner
 from authserver.logs import configure_logging
 from authserver.metrics import Metrics, MetricsMiddleware
@@ -91,6 +102,9 @@ def create_app(settings: Settings) -> Starlette:
         Route("/login", login.login, methods=["GET", "POST"]),
         Route("/consent", consent.consent, methods=["GET", "POST"]),
         Route("/mfa", mfa.mfa, methods=["GET", "POST"]),
+        Route("/signup", signup.signup, methods=["GET", "POST"]),
+        Route("/email/verify", verify_email.verify, methods=["GET", "POST"]),
+        Route("/email/verify/resend", verify_email.resend, methods=["POST"]),
         Route("/account", account.account, methods=["GET"]),
         Route("/account/password", account.change_password, methods=["POST"]),
         Route("/account/reauth", reauth.reauth, methods=["GET", "POST"]),

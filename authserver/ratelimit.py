@@ -14,7 +14,17 @@ from limits.strategies import FixedWindowRateLimiter
 from authserver.errors import OAuthError, StorageUnavailable
 from authserver.settings import Settings
 
-LIMITS = ("token", "introspect", "revoke", "login_ip", "login_account", "device_entry_ip")
+LIMITS = (
+    "token",
+    "introspect",
+    "revoke",
+    "login_ip",
+    "login_account",
+    "device_entry_ip",
+    "signup_ip",
+    "mail_address",
+    "mail_ip",
+)
 
 
 class RateLimited(OAuthError):

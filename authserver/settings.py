@@ -142,6 +142,20 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
     db_pool_size: int = Field(default=10, ge=1, le=200)
 
+    # Self-service accounts (README "Sign-up"): /signup and OIDC prompt=create when open.
+    signup: Literal["closed", "open"] = "closed"
+    require_verified_email: bool = Field(
+        default=False, description="sign-in is refused until the account's email address is verified"
+    )
+    verify_link_ttl: int = Field(
+        default=86400, ge=300, le=30 * 86400, description="lifetime of an email-verification link, seconds"
+    )
+    rate_limit_signup_ip: str = "20/hour"
+    # Messages a visitor can make us send to one address (sign-up, new verification or reset links),
+    # and requests for them from one source address.
+    rate_limit_mail_address: str = "5/hour"
+    rate_limit_mail_ip: str = "30/hour"
+
     # Email (delivery/, jobs/outbox.py). Unset in development: messages are written to the log in full.
     smtp_url: SecretStr | None = Field(
         default=None,
@@ -203,7 +217,12 @@ class Settings(BaseSettings):
 
     def mail_features(self) -> list[str]:
         """The settings that turn on features that send email (production needs SMTP for them)."""
-        return []
+        features = []
+        if self.signup == "open":
+            features.append("AUTHSERVER_SIGNUP=open")
+        if self.require_verified_email:
+            features.append("AUTHSERVER_REQUIRE_VERIFIED_EMAIL=true")
+        return features
 
     @property
     def is_sqlite(self) -> bool:
@@ -224,6 +243,9 @@ class Settings(BaseSettings):
         "rate_limit_login_ip",
         "rate_limit_login_account",
         "rate_limit_device_entry_ip",
+        "rate_limit_signup_ip",
+        "rate_limit_mail_address",
+        "rate_limit_mail_ip",
     )
     @classmethod
     def _rate_limit_shape(cls, value: str) -> str:

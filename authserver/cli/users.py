@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import re
 import sys
-import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from authserver.cli.output import CommandError, emit
 from authserver.domain import User
-from authserver.security import passwords
+from authserver.manage import users as rules
 from authserver.store import DuplicateError
 
 if TYPE_CHECKING:
     from argparse import Namespace
 
     from authserver.cli.context import Commands, Context
-
-_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,149}$")
-# Deliberately loose (RFC 5321 allows much); it must look like one address with a domain.
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
 
 def register(commands: Commands) -> None:
@@ -70,28 +63,19 @@ def describe(user: User) -> dict[str, Any]:
 
 
 def create_user(args: Namespace, ctx: Context) -> int:
-    if not _USERNAME.fullmatch(args.username):
-        raise CommandError("--username must be 1-150 letters, digits, '.', '_' or '-', starting with a letter or digit")
-    if not _EMAIL.fullmatch(args.email) or len(args.email) > 320:
+    if rules.username_problem(args.username):
+        raise CommandError("--username must be " + (rules.username_problem(args.username) or ""))
+    if rules.email_problem(args.email):
         raise CommandError("--email must be an email address")
-    if len(args.name) > 200:
-        raise CommandError("--name must be at most 200 characters")
+    if len(args.name) > rules.MAX_NAME:
+        raise CommandError(f"--name must be at most {rules.MAX_NAME} characters")
     password = sys.stdin.readline().rstrip("\r\n")
     if not password:
         raise CommandError("no password on standard input")
-    try:
-        passwords.check_policy(password, username=args.username, email=args.email)
-    except passwords.PasswordPolicyError as exc:
-        raise CommandError(str(exc)) from None
-    user = User(
-        id=str(uuid.uuid4()),
-        username=args.username.lower(),
-        email=args.email.lower(),
-        name=args.name,
-        password_hash=passwords.hash_password(password),
-        email_verified=args.email_verified,
-        created_at=int(time.time()),
-    )
+    problem = rules.password_problem(password, username=args.username, email=args.email)
+    if problem:
+        raise CommandError(problem)
+    user = rules.new_user(args.username, args.email, args.name, password, email_verified=args.email_verified)
     try:
         ctx.store.add_user(user)
     except DuplicateError as exc:

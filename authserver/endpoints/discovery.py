@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authserver.domain import ACR_MFA, ACR_PASSWORD
-from authserver.oauth.authorize_request import PROMPTS, RESPONSE_MODES
+from authserver.oauth.authorize_request import RESPONSE_MODES, supported_prompts
 from authserver.oauth.claims import STANDARD_SCOPES, SUPPORTED_CLAIMS
 from authserver.oauth.client_auth import ASSERTION_ALGS
 from authserver.oauth.grants.client_credentials import CONFIDENTIAL_METHODS
@@ -51,7 +51,7 @@ def metadata(svc: Services) -> dict[str, Any]:
         "revocation_endpoint_auth_methods_supported": all_methods,
         "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "code_challenge_methods_supported": ["S256"],
-        "prompt_values_supported": list(PROMPTS),
+        "prompt_values_supported": list(supported_prompts(svc.settings.signup == "open")),
         "claims_supported": [
             "iss",
             "aud",

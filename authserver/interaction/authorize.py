@@ -14,7 +14,7 @@ from authserver.interaction import state
 from authserver.interaction.flow import advance
 from authserver.interaction.respond import error_to_client
 from authserver.interaction.sessions import current_session
-from authserver.oauth.authorize_request import AuthorizationRequest, AuthorizeError, AuthorizeFatal
+from authserver.oauth.authorize_request import AuthorizationRequest, AuthorizeError, AuthorizeFatal, supported_prompts
 from authserver.oauth.request_sources import resolve
 from authserver.web.cookies import attach_csrf, browser_binding, csrf_token
 from authserver.web.forms import read_form
@@ -50,6 +50,7 @@ async def authorize(request: Request) -> Response:
             require_pkce=svc.settings.require_pkce,
             require_par=svc.settings.require_pushed_authorization_requests,
             verify_id_token_hint=svc.server.id_tokens.verify_hint,
+            prompts=supported_prompts(svc.settings.signup == "open"),
         )
 
     try:

@@ -70,6 +70,10 @@ async def advance(
     now = int(time.time())
     redirect_uri, mode, client_state = req["redirect_uri"], req["response_mode"], req["state"]
 
+    if "create" in it.prompt and it.authenticated_user is None:
+        # Registration §4: the sign-up page first; it links to sign-in, and either continues this request.
+        await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
+        return RedirectResponse("/signup?" + urlencode({"interaction": it.id}), status_code=status)
     if needs_login(it, session, now):
         if "none" in it.prompt:
             return error_to_client(

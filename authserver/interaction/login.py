@@ -29,6 +29,7 @@ from authserver.interaction.credentials import (
 from authserver.interaction.events import emit
 from authserver.interaction.flow import advance, load_for_browser
 from authserver.interaction.sessions import SESSION, set_session_cookie, start_session_sync
+from authserver.interaction.verify_email import remember_unverified
 from authserver.services import Services
 from authserver.web.cookies import attach_csrf, browser_binding, check_csrf, cookie_name, csrf_token
 from authserver.web.forms import read_form
@@ -66,6 +67,7 @@ def login_page(
             "username": username,
             "error": error,
             "client_name": client.name if client else "",
+            "signup_open": svc.settings.signup == "open",
         },
         status=status,
         form_targets=[it.request["redirect_uri"]] if "redirect_uri" in it.request else (),
@@ -76,6 +78,21 @@ def login_page(
 
 async def finish_sign_in(request: Request, svc: Services, it: state.Interaction, auth: Authentication) -> Response:
     """Both factors (or the only one) are done: a fresh session, then the next step of the flow."""
+    if svc.settings.require_verified_email:
+        user = await run_sync(svc.store.get_user, auth.user_id)
+        if user is not None and not user.email_verified:
+            # Proven who they are, but the address is not: no session until it is ("send it again").
+            await remember_unverified(svc, it, user.id)
+            await emit(
+                svc, request, "login.refused", user_id=user.id, client_id=it.client_id, reason="email_unverified"
+            )
+            blocked = svc.pages.render(
+                "verify_required.html",
+                {"csrf_token": csrf_token(request, svc.settings), "interaction": it.id, "email": user.email},
+                status=403,
+            )
+            attach_csrf(request, blocked, svc.settings)
+            return blocked
     previous = request.cookies.get(cookie_name(svc.settings, SESSION))
     value, session = await run_sync(start_session_sync, svc, auth, previous)
     svc.metrics.logins.labels("success").inc()

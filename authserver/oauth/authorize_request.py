@@ -18,6 +18,14 @@ from authserver.oauth.claims import ClaimsRequestError, parse_claims_request
 
 RESPONSE_MODES = ("query", "form_post")
 PROMPTS = ("none", "login", "consent", "select_account")
+# Initiating User Registration via OpenID Connect 1.0 §4: offered only while sign-up is open.
+PROMPT_CREATE = "create"
+
+
+def supported_prompts(signup_open: bool) -> tuple[str, ...]:
+    return (*PROMPTS, PROMPT_CREATE) if signup_open else PROMPTS
+
+
 MAX_VALUE_LENGTH = 4096
 MULTI_VALUED = frozenset({"resource"})
 
@@ -90,6 +98,7 @@ def validate(
     require_par: bool = False,
     pushed: bool = False,
     signed: bool = False,
+    prompts: Sequence[str] = PROMPTS,
 ) -> AuthorizationRequest:
     """Check the parameters of one request; `pushed` / `signed` say they came from PAR / a request object."""
     counts: dict[str, int] = {}
@@ -167,8 +176,9 @@ def validate(
             raise fail("invalid_request", "code_challenge must be 43 base64url characters (S256)")
 
     prompt = frozenset(params.get("prompt", "").split())
-    if prompt - set(PROMPTS):
-        raise fail("invalid_request", f"Unsupported prompt value: {' '.join(sorted(prompt - set(PROMPTS)))}")
+    # Registration §4.1: a prompt value not in prompt_values_supported is invalid_request.
+    if prompt - set(prompts):
+        raise fail("invalid_request", f"Unsupported prompt value: {' '.join(sorted(prompt - set(prompts)))}")
     if "none" in prompt and len(prompt) > 1:
         raise fail("invalid_request", "prompt=none cannot be combined with other values")
 

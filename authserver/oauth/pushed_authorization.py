@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from authserver.oauth.authorize_request import AuthorizeError, AuthorizeFatal, validate
+from authserver.oauth.authorize_request import AuthorizeError, AuthorizeFatal, supported_prompts, validate
 from authserver.oauth.grants.authorization_code import ALL_METHODS
 from authserver.oauth.jar import RequestObjectError
 from authserver.oauth.par import EXPIRES_IN
@@ -54,6 +54,7 @@ def pushed_authorization_response(server: AuthorizationServer, request: OAuthReq
             verify_id_token_hint=server.id_tokens.verify_hint,
             pushed=True,
             signed=signed,
+            prompts=supported_prompts(server.settings.signup == "open"),
         )
     except AuthorizeFatal as exc:
         return _error("invalid_request", str(exc).rstrip("."))

@@ -13,6 +13,7 @@ from typing import Any
 
 from authserver.domain import Client
 from authserver.oauth.authorize_request import (
+    PROMPTS,
     AuthorizationRequest,
     AuthorizeError,
     AuthorizeFatal,
@@ -32,6 +33,7 @@ def resolve(
     require_pkce: bool,
     require_par: bool,
     verify_id_token_hint: Callable[[str], dict[str, Any] | None],
+    prompts: Sequence[str] = PROMPTS,
 ) -> AuthorizationRequest:
     def check(inner: Sequence[tuple[str, str]], *, pushed: bool = False, signed: bool = False) -> AuthorizationRequest:
         return validate(
@@ -42,6 +44,7 @@ def resolve(
             require_par=require_par,
             pushed=pushed,
             signed=signed,
+            prompts=prompts,
         )
 
     names = [k for k, _ in pairs]

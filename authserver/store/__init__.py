@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from authserver.domain import (
+    AccountLink,
     AuditEvent,
     AuthCode,
     BrowserSession,
@@ -36,7 +37,11 @@ class ClientStore(Protocol):
 
 
 class UserStore(Protocol):
-    def add_user(self, user: User) -> None: ...
+    def add_user(self, user: User, *, link: AccountLink | None = None, messages: Sequence[OutboxMessage] = ()) -> None:
+        """Raises DuplicateError. With `link` and `messages` (sign-up: the verification email), all in one
+        transaction."""
+        ...
+
     def get_user(self, user_id: str) -> User | None: ...
     def find_user(self, login: str) -> User | None:
         """By username or email, case-insensitively."""
@@ -44,7 +49,24 @@ class UserStore(Protocol):
 
     def list_users(self) -> Sequence[User]: ...
     def set_user_disabled(self, user_id: str, disabled: bool) -> bool: ...
-    def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
+    def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        """Also voids every unused password-reset link of the user."""
+        ...
+
+
+class AccountLinkStore(Protocol):
+    def add_account_link(self, link: AccountLink, messages: Sequence[OutboxMessage] = ()) -> None:
+        """Store the link (voiding the user's older unused ones of its purpose) and its email, together."""
+        ...
+
+    def get_account_link(self, token_hash: str) -> AccountLink | None: ...
+    def use_account_link(self, token_hash: str, purpose: str, now: int) -> AccountLink | None:
+        """Mark a live link used; only one caller ever gets it back."""
+        ...
+
+    def verify_email(self, token_hash: str, now: int) -> User | None:
+        """Use a verification link and mark its address verified (if still the user's)."""
+        ...
 
 
 class KeyStore(Protocol):
@@ -221,6 +243,7 @@ class Store(
     MfaStore,
     AuditStore,
     OutboxStore,
+    AccountLinkStore,
     Protocol,
 ):
     def ping(self) -> None: ...

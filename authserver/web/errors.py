@@ -18,7 +18,20 @@ logger = logging.getLogger("authserver.errors")
 
 
 # Hosted pages answer people, so their failures are pages too.
-PAGE_PATHS = frozenset({"/authorize", "/login", "/consent", "/logout", "/device", "/device/confirm", "/mfa"})
+PAGE_PATHS = frozenset(
+    {
+        "/authorize",
+        "/login",
+        "/consent",
+        "/logout",
+        "/device",
+        "/device/confirm",
+        "/mfa",
+        "/signup",
+        "/email/verify",
+        "/email/verify/resend",
+    }
+)
 
 
 def is_page(path: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from authserver.store.sql.account_links import SqlAccountLinkStore
 from authserver.store.sql.audit import SqlAuditStore
 from authserver.store.sql.clients import SqlClientStore
 from authserver.store.sql.codes import SqlCodeStore
@@ -28,6 +29,7 @@ class SqlStore(
     SqlMfaStore,
     SqlAuditStore,
     SqlOutboxStore,
+    SqlAccountLinkStore,
 ):
     def __init__(self, db: Database) -> None:
         self.db = db

@@ -5,10 +5,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from authserver.domain import User
+from authserver.domain import AccountLink, OutboxMessage, User
 from authserver.store import DuplicateError
+from authserver.store.sql.account_links import insert_link
 from authserver.store.sql.engine import Database
-from authserver.store.sql.tables import users
+from authserver.store.sql.outbox import insert_messages
+from authserver.store.sql.tables import account_links, users
 
 
 def _row_to_user(row: sa.Row[Any]) -> User:
@@ -28,7 +30,7 @@ def _row_to_user(row: sa.Row[Any]) -> User:
 class SqlUserStore:
     db: Database
 
-    def add_user(self, user: User) -> None:
+    def add_user(self, user: User, *, link: AccountLink | None = None, messages: Sequence[OutboxMessage] = ()) -> None:
         # Usernames and emails are stored lower-cased, so uniqueness and login are case-insensitive.
         try:
             with self.db.begin() as conn:
@@ -44,6 +46,9 @@ class SqlUserStore:
                         created_at=user.created_at,
                     )
                 )
+                if link is not None:
+                    insert_link(conn, link)
+                insert_messages(conn, messages)
         except sa.exc.IntegrityError as exc:
             raise DuplicateError("username or email already taken") from exc
 
@@ -71,3 +76,7 @@ class SqlUserStore:
     def set_password_hash(self, user_id: str, password_hash: str) -> None:
         with self.db.begin() as conn:
             conn.execute(users.update().where(users.c.id == user_id).values(password_hash=password_hash))
+            # Any password change voids the reset links still out (they were for the old password).
+            conn.execute(
+                account_links.delete().where(account_links.c.user_id == user_id, account_links.c.purpose == "reset")
+            )

@@ -1,0 +1,188 @@
+"""GET/POST /signup: a new account (when AUTHSERVER_SIGNUP=open), then a link to verify its email.
+
+The answer never says whether an email address is taken: a sign-up with a known address ends on the
+same "check your email" page, and that address gets "you already have an account" instead of a
+verification link. (A taken username is said plainly: usernames are not secret, and the person must
+choose another.) Both paths cost the same argon2 hash. Sign-ups are rate-limited per source address and
+per email address. Reached directly or through OIDC prompt=create (the `interaction` continues the
+authorization request after sign-in).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from authserver.concurrency import run_sync
+from authserver.domain import OutboxMessage, User
+from authserver.interaction import links, state
+from authserver.interaction.events import client_ip, emit
+from authserver.interaction.flow import load_for_browser
+from authserver.manage import users as rules
+from authserver.security import passwords
+from authserver.services import Services
+from authserver.store import DuplicateError
+from authserver.web.cookies import attach_csrf, browser_binding, check_csrf, csrf_token
+from authserver.web.forms import read_form
+from authserver.web.oauth_edge import services
+from authserver.web.pages import PageError
+
+VERIFY_PATH = "/email/verify"
+
+
+class Outcome(StrEnum):
+    CREATED = "created"
+    USERNAME_TAKEN = "username_taken"
+    EMAIL_TAKEN = "email_taken"
+
+
+@dataclass(frozen=True)
+class Registration:
+    outcome: Outcome
+    user_id: str | None
+
+
+def require_open(svc: Services) -> None:
+    if svc.settings.signup != "open":
+        raise PageError(
+            "This site does not offer sign-up. Ask the people who run it for an account.",
+            status_code=404,
+            title="Sign-up is closed",
+        )
+
+
+def verification_message(svc: Services, user: User, token: str) -> OutboxMessage:
+    return svc.mail.compose(
+        "verify",
+        user.email,
+        name=user.name or user.username,
+        link=links.url(svc.settings.issuer, VERIFY_PATH, token),
+        valid_for=links.lifetime(svc.settings.verify_link_ttl),
+    )
+
+
+def register(svc: Services, username: str, email: str, name: str, password: str) -> Registration:
+    """Create the account with its verification link and email in one transaction (blocking)."""
+    user = rules.new_user(username, email, name, password)  # the hash first: every path pays for it
+    for _ in range(2):  # a second pass only when a concurrent sign-up took a name between check and insert
+        if svc.store.find_user(user.username) is not None:
+            return Registration(Outcome.USERNAME_TAKEN, None)
+        existing = svc.store.find_user(user.email)
+        if existing is not None:
+            notice = svc.mail.compose(
+                "account_exists",
+                existing.email,
+                name=existing.name or existing.username,
+                username=existing.username,
+                sign_in=f"{svc.settings.issuer}/account",
+            )
+            svc.store.enqueue([notice])
+            return Registration(Outcome.EMAIL_TAKEN, existing.id)
+        token, link = links.new_link(user.id, links.VERIFY, user.email, svc.settings.verify_link_ttl)
+        try:
+            svc.store.add_user(user, link=link, messages=[verification_message(svc, user, token)])
+        except DuplicateError:
+            continue
+        return Registration(Outcome.CREATED, user.id)
+    return Registration(Outcome.USERNAME_TAKEN, None)
+
+
+def _page(
+    svc: Services,
+    request: Request,
+    it: state.Interaction | None,
+    values: dict[str, str],
+    errors: dict[str, str],
+    status: int = 200,
+) -> Response:
+    response = svc.pages.render(
+        "signup.html",
+        {
+            "csrf_token": csrf_token(request, svc.settings),
+            "interaction": it.id if it else "",
+            "sign_in": _continue_url(it),
+            "values": values,
+            "errors": errors,
+            "min_length": passwords.MIN_LENGTH,
+        },
+        status=status,
+    )
+    attach_csrf(request, response, svc.settings)
+    return response
+
+
+def _continue_url(it: state.Interaction | None) -> str:
+    return "/login?" + urlencode({"interaction": it.id}) if it else "/account"
+
+
+async def _interaction(request: Request, svc: Services, interaction_id: str | None) -> state.Interaction | None:
+    if not interaction_id:
+        return None
+    return await load_for_browser(request, svc, interaction_id, browser_binding(csrf_token(request, svc.settings)))
+
+
+def _check(values: dict[str, str], password: str) -> dict[str, str]:
+    errors = {}
+    for field, problem in (
+        ("username", rules.username_problem(values["username"])),
+        ("email", rules.email_problem(values["email"])),
+        ("name", rules.name_problem(values["name"])),
+    ):
+        if problem:
+            errors[field] = f"Use {problem}."
+    if not errors:
+        problem = rules.password_problem(password, username=values["username"], email=values["email"])
+        if problem:
+            errors["password"] = problem[0].upper() + problem[1:] + "."
+    return errors
+
+
+async def signup(request: Request) -> Response:
+    svc = services(request)
+    require_open(svc)
+    if request.method == "GET":
+        it = await _interaction(request, svc, request.query_params.get("interaction"))
+        hint = (it.request.get("login_hint") or "") if it else ""
+        values = {"username": "", "email": hint if "@" in hint else "", "name": ""}
+        return _page(svc, request, it, values, {})
+
+    form = dict(await read_form(request, svc.settings.max_body_bytes))
+    check_csrf(request, svc.settings, form)
+    it = await _interaction(request, svc, form.get("interaction"))
+    values = {
+        "username": form.get("username", "").strip()[:200],
+        "email": form.get("email", "").strip()[: rules.MAX_EMAIL + 1],
+        "name": form.get("name", "").strip()[: rules.MAX_NAME + 1],
+    }
+    password = form.get("password", "")
+    if len(password) > passwords.MAX_LENGTH * 4:
+        password = password[: passwords.MAX_LENGTH + 1]  # refused by the policy, never hashed at full length
+    errors = await run_sync(_check, values, password)
+    if errors:
+        return _page(svc, request, it, values, errors, status=400)
+
+    def throttle() -> None:
+        svc.limits.hit("signup_ip", client_ip(request) or "unknown")
+        svc.limits.hit("mail_address", values["email"].lower())
+
+    await run_sync(throttle)
+    result = await run_sync(register, svc, values["username"], values["email"], values["name"], password)
+    if result.outcome is Outcome.USERNAME_TAKEN:
+        await emit(svc, request, "user.registration_refused", reason="username_taken")
+        errors = {"username": "That username is taken. Choose another."}
+        return _page(svc, request, it, values, errors, status=400)
+    svc.outbox.wake()
+    if result.outcome is Outcome.CREATED:
+        await emit(svc, request, "user.registered", user_id=result.user_id, client_id=it.client_id if it else None)
+    else:
+        await emit(svc, request, "user.registration_refused", user_id=result.user_id, reason="email_taken")
+    response = svc.pages.render(
+        "check_email.html",
+        {"email": values["email"].lower(), "continue_url": _continue_url(it), "interaction": bool(it)},
+    )
+    attach_csrf(request, response, svc.settings)
+    return response
