@@ -21,8 +21,9 @@ run: install
 	$(BIN)/authserver migrate
 	$(BIN)/authserver serve --host 127.0.0.1 --port 8000
 
-# Several processes, one test file each (module fixtures such as the browser stay in one process).
-PYTEST_ARGS ?= -n 4 --dist loadfile
+# Several processes, one test file each (module fixtures such as the browser stay in one process);
+# the tests that start multi-node deployments run one after another (tests/conftest.py groups them).
+PYTEST_ARGS ?= -n 4 --dist loadgroup
 
 test: install
 	@sh tests/browser/ensure_chromium.sh  # Debian's chromium for the browser tests (root only; else they skip)

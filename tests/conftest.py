@@ -31,6 +31,16 @@ PG_URL = os.environ.get("AUTHSERVER_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("AUTHSERVER_TEST_REDIS_URL")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`--dist loadgroup`): one test file per group, so module fixtures (a browser) are
+    built once; every test that starts a cluster of real server processes shares one group, so that at most
+    one such deployment competes for this machine's cores at a time."""
+    for item in items:
+        path = item.path.relative_to(Path(__file__).parent).as_posix()
+        group = "deployments" if path.startswith("ops/") or path == "test_serve.py" else path
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return f"authserver backends: database={'postgresql' if PG_URL else 'sqlite'} cache={'redis' if REDIS_URL else 'memory'}"
 

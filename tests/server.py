@@ -32,7 +32,7 @@ def start(env: dict[str, str], cwd: Path, *args: str) -> tuple[subprocess.Popen,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # generous: a loaded CI machine starts Python slowly
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"serve exited: {proc.stdout.read()}")

@@ -68,7 +68,7 @@ def start_node(
     port: int | None = None,
     extra: dict[str, str] | None = None,
     args: tuple[str, ...] = (),
-    ready_within: float = 30,
+    ready_within: float = 90,
 ) -> Node:
     port = port or free_port()
     base = f"http://127.0.0.1:{port}"
@@ -123,7 +123,7 @@ def start_cluster(
     *,
     extra: dict[str, str] | None = None,
     names: str = "ABCDEFGH",
-    ready_within: float = 30,
+    ready_within: float = 90,
 ) -> list[Node]:
     """`count` nodes of one deployment, started in parallel; the issuer is the first node's URL."""
     ports = [free_port() for _ in range(count)]
