@@ -34,6 +34,7 @@ from authserver.interaction import (
     login,
     logout,
     mfa,
+    password_reset,
     reauth,
     signup,
     verify_email,
@@ -80,7 +81,8 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         svc = await run_sync(_start, settings, app_metrics)
         app.state.discovery = discovery.metadata_bytes(svc)
-        runner = OutboxRunner(svc.store, svc.outbox, {"email": svc.mail.deliver}, settings)
+        handlers = {"email": svc.mail.deliver, password_reset.REQUEST_KIND: password_reset.reset_request_handler(svc)}
+        runner = OutboxRunner(svc.store, svc.outbox, handlers, settings)
         delivery = asyncio.create_task(runner.run(), name="outbox-delivery")
         try:
             yield {"services": svc}
@@ -105,6 +107,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/signup", signup.signup, methods=["GET", "POST"]),
         Route("/email/verify", verify_email.verify, methods=["GET", "POST"]),
         Route("/email/verify/resend", verify_email.resend, methods=["POST"]),
+        Route("/password/forgot", password_reset.forgot, methods=["GET", "POST"]),
+        Route("/password/reset", password_reset.reset, methods=["GET", "POST"]),
         Route("/account", account.account, methods=["GET"]),
         Route("/account/password", account.change_password, methods=["POST"]),
         Route("/account/reauth", reauth.reauth, methods=["GET", "POST"]),

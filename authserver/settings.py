@@ -150,6 +150,10 @@ class Settings(BaseSettings):
     verify_link_ttl: int = Field(
         default=86400, ge=300, le=30 * 86400, description="lifetime of an email-verification link, seconds"
     )
+    password_reset: bool = Field(
+        default=True, description="'Forgot your password?': a reset link by email (production then needs SMTP)"
+    )
+    reset_link_ttl: int = Field(default=1800, ge=300, le=86400, description="lifetime of a password-reset link")
     rate_limit_signup_ip: str = "20/hour"
     # Messages a visitor can make us send to one address (sign-up, new verification or reset links),
     # and requests for them from one source address.
@@ -222,6 +226,8 @@ class Settings(BaseSettings):
             features.append("AUTHSERVER_SIGNUP=open")
         if self.require_verified_email:
             features.append("AUTHSERVER_REQUIRE_VERIFIED_EMAIL=true")
+        if self.password_reset:
+            features.append("AUTHSERVER_PASSWORD_RESET=true (the default; set it to false to turn reset links off)")
         return features
 
     @property

@@ -68,6 +68,7 @@ def login_page(
             "error": error,
             "client_name": client.name if client else "",
             "signup_open": svc.settings.signup == "open",
+            "password_reset": svc.settings.password_reset,
         },
         status=status,
         form_targets=[it.request["redirect_uri"]] if "redirect_uri" in it.request else (),

@@ -79,6 +79,7 @@ def register(svc: Services, username: str, email: str, name: str, password: str)
                 name=existing.name or existing.username,
                 username=existing.username,
                 sign_in=f"{svc.settings.issuer}/account",
+                forgot=f"{svc.settings.issuer}/password/forgot" if svc.settings.password_reset else None,
             )
             svc.store.enqueue([notice])
             return Registration(Outcome.EMAIL_TAKEN, existing.id)

@@ -68,6 +68,12 @@ class AccountLinkStore(Protocol):
         """Use a verification link and mark its address verified (if still the user's)."""
         ...
 
+    def reset_password(
+        self, token_hash: str, now: int, password_hash: str, messages: Sequence[OutboxMessage] = ()
+    ) -> AccountLink | None:
+        """Use a reset link, set the password, void the other reset links, queue `messages`: one transaction."""
+        ...
+
 
 class KeyStore(Protocol):
     def list_keys(self) -> Sequence[SigningKey]:
@@ -135,6 +141,10 @@ class RefreshTokenStore(Protocol):
 
     def revoke_user_client_grants(self, user_id: str, client_id: str, now: int) -> list[str]:
         """Revoke every live refresh token a user gave one client; their grant ids."""
+        ...
+
+    def revoke_user_grants(self, user_id: str, now: int) -> list[str]:
+        """Revoke every refresh-token family of the user (offline ones too); their grant ids."""
         ...
 
 

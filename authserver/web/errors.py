@@ -30,6 +30,8 @@ PAGE_PATHS = frozenset(
         "/signup",
         "/email/verify",
         "/email/verify/resend",
+        "/password/forgot",
+        "/password/reset",
     }
 )
 

@@ -95,3 +95,50 @@ def test_sign_up_verify_then_sign_in(mailbox_site, tabs, mailbox, device):
     callback = query(page.url)
     assert callback["code"] and callback["state"] == params["state"]
     assert tab.errors == []
+
+
+def test_forgot_password_then_reset_and_sign_in(mailbox_site, tabs, mailbox, cli):
+    site = mailbox_site
+    created = cli(
+        "user",
+        "create",
+        "--username",
+        "carol",
+        "--email",
+        "carol@example.com",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
+    assert created.code == 0, created.err
+    tab = tabs(site.base, viewport={"width": 1280, "height": 800})
+    page = tab.page
+    to_app(tab, site)
+    page.get_by_role("link", name="Forgot your password?").click()
+    page.wait_for_url("**/password/forgot")
+    check(tab, "forgot_password")
+    page.fill("#email", "carol@example.com")
+    page.get_by_role("button", name="Send me a link").click()
+    page.wait_for_selector("h1:text('Check your email')")
+    check(tab, "reset_sent")
+
+    link = link_to(mailbox.last("carol@example.com"), "/password/reset")
+    page.goto(link)
+    check(tab, "reset_password")
+    new = "a brand new passphrase"
+    page.fill("#password", "short")
+    page.get_by_role("button", name="Set new password").click()
+    page.wait_for_selector("#reset-error")
+    check(tab, "reset_password_error")
+    page.fill("#password", new)
+    page.get_by_role("button", name="Set new password").click()
+    page.wait_for_selector("h1:text('Password changed')")
+    check(tab, "reset_done")
+
+    page.get_by_role("link", name="Sign in").click()
+    page.wait_for_url("**/login?interaction=*")
+    page.fill("#username", "carol")
+    page.fill("#password", new)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/account")
+    assert page.get_by_role("heading", level=1).inner_text() == "Your account"
+    assert tab.errors == []

@@ -206,8 +206,16 @@ SECURE = {
     "AUTHSERVER_SECRET_KEY": "s" * 48,
     "AUTHSERVER_DATABASE_URL": UNREACHABLE_PG,
     "AUTHSERVER_REDIS_URL": UNREACHABLE_REDIS,
+    # Password reset (on by default) sends email.
+    "AUTHSERVER_SMTP_URL": "smtps://mail.example:465",
 }
-ALL_NAMES = ("AUTHSERVER_ISSUER", "AUTHSERVER_SECRET_KEY", "AUTHSERVER_DATABASE_URL", "AUTHSERVER_REDIS_URL")
+ALL_NAMES = (
+    "AUTHSERVER_ISSUER",
+    "AUTHSERVER_SECRET_KEY",
+    "AUTHSERVER_DATABASE_URL",
+    "AUTHSERVER_REDIS_URL",
+    "AUTHSERVER_SMTP_URL",
+)
 
 
 def _apply(monkeypatch, values: dict[str, str | None]) -> None:
@@ -235,6 +243,7 @@ def test_production_names_every_insecure_setting(cli, monkeypatch, uvicorn_calls
     assert "AUTHSERVER_SECRET_KEY must be set" in err
     assert "AUTHSERVER_DATABASE_URL must not be SQLite" in err
     assert "AUTHSERVER_REDIS_URL must be set" in err
+    assert "AUTHSERVER_SMTP_URL must be set" in err and "AUTHSERVER_PASSWORD_RESET" in err
     assert uvicorn_calls == []
     assert not db.exists()  # refused before touching the database
     # Production never invents a secret.
@@ -251,6 +260,7 @@ def test_production_names_every_insecure_setting(cli, monkeypatch, uvicorn_calls
         ({"AUTHSERVER_DATABASE_URL": "sqlite:///prod.db"}, "AUTHSERVER_DATABASE_URL must not be SQLite"),
         ({"AUTHSERVER_DATABASE_URL": "sqlite://"}, "AUTHSERVER_DATABASE_URL must not be SQLite"),
         ({"AUTHSERVER_REDIS_URL": None}, "AUTHSERVER_REDIS_URL must be set"),
+        ({"AUTHSERVER_SMTP_URL": None}, "AUTHSERVER_SMTP_URL must be set in production when a feature that sends"),
     ],
 )
 def test_production_refuses_each_insecure_setting_alone(cli, monkeypatch, uvicorn_calls, change, expected):
@@ -268,6 +278,11 @@ def test_production_with_secure_settings_passes_the_checks(cli, monkeypatch, uvi
     err = assert_error(cli("serve"), contains="database unavailable")
     assert "refusing" not in err
     assert uvicorn_calls == []
+
+
+def test_production_without_smtp_passes_with_every_mail_feature_off(cli, monkeypatch, uvicorn_calls):
+    _apply(monkeypatch, {**SECURE, "AUTHSERVER_SMTP_URL": None, "AUTHSERVER_PASSWORD_RESET": "false"})
+    assert "refusing" not in assert_error(cli("serve"), contains="database unavailable")
 
 
 def test_production_secret_of_exactly_32_characters_is_enough(cli, monkeypatch, uvicorn_calls):

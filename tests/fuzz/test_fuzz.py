@@ -92,6 +92,7 @@ OVERRIDES: dict[str, object] = {
     "rate_limit_device_entry_ip": "100000/minute",
     "metrics_token": "fuzz-metrics-token",
     "signup": "open",
+    "password_reset": True,
     "rate_limit_signup_ip": "100000/minute",
     "rate_limit_mail_address": "100000/minute",
     "rate_limit_mail_ip": "100000/minute",

@@ -354,6 +354,7 @@ def test_production_refuses_mail_features_without_smtp():
         "secret_key": "s" * 40,
         "database_url": "postgresql+psycopg://db/x",
         "redis_url": "redis://r:6379/0",
+        "password_reset": False,
     }
     assert Settings(**base).production_problems() == []
     for extra, named in (

@@ -73,3 +73,17 @@ class SqlAccountLinkStore:
             )
             row = conn.execute(sa.select(users).where(users.c.id == link.user_id)).first()
             return _row_to_user(row) if row is not None else None
+
+    def reset_password(
+        self, token_hash: str, now: int, password_hash: str, messages: Sequence[OutboxMessage] = ()
+    ) -> AccountLink | None:
+        """Use a reset link and set the new password (voiding every other reset link) with the
+        notification, in one transaction; None if the link is not live."""
+        with self.db.begin() as conn:
+            link = _consume(conn, token_hash, "reset", now)
+            if link is None:
+                return None
+            conn.execute(users.update().where(users.c.id == link.user_id).values(password_hash=password_hash))
+            conn.execute(t.delete().where(t.c.user_id == link.user_id, t.c.purpose == "reset"))
+            insert_messages(conn, messages)
+            return link

@@ -90,3 +90,18 @@ class SqlRefreshTokenStore:
                     t.update().where(t.c.grant_id.in_(grants), t.c.revoked_at.is_(None)).values(revoked_at=now)
                 )
             return grants
+
+    def revoke_user_grants(self, user_id: str, now: int) -> list[str]:
+        """Revoke every live refresh-token family of the user, offline ones too; their grant ids."""
+        with self.db.begin() as conn:
+            live = sa.and_(t.c.user_id == user_id, t.c.revoked_at.is_(None))
+            grants = [r[0] for r in conn.execute(sa.select(t.c.grant_id).where(live).distinct())]
+            recent = sa.select(codes.c.grant_id).where(
+                codes.c.user_id == user_id, codes.c.used_at.is_not(None), codes.c.expires_at > now - 86400
+            )
+            grants = list(dict.fromkeys(grants + [r[0] for r in conn.execute(recent)]))
+            if grants:
+                conn.execute(
+                    t.update().where(t.c.grant_id.in_(grants), t.c.revoked_at.is_(None)).values(revoked_at=now)
+                )
+            return grants

@@ -1,0 +1,199 @@
+"""Password reset: GET/POST /password/forgot asks for a link, GET/POST /password/reset uses it.
+
+No account enumeration: /password/forgot answers the same page, after the same work (one outbox row), for
+every well-formed address; whether an account has it is decided later by the delivery loop, which then
+writes the reset link and its email (or nothing). Links are single use, expire after `reset_link_ttl`,
+are superseded by a newer one, and die with any password change. An account with a second factor must
+also give a code (a backup code works) on the reset page: the inbox alone must not take it over. A reset
+ends every session, revokes every refresh-token family (offline ones too) and tells the user by email.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from authserver.concurrency import run_sync
+from authserver.domain import AccountLink, User
+from authserver.interaction import links
+from authserver.interaction.credentials import Verdict, check_second_factor, guesser, has_second_factor
+from authserver.interaction.events import client_ip, emit, who
+from authserver.interaction.sessions import clear_session_cookie, end_session_sync
+from authserver.manage import users as rules
+from authserver.security import passwords
+from authserver.services import Services
+from authserver.web.cookies import attach_csrf, check_csrf, csrf_token
+from authserver.web.forms import read_form
+from authserver.web.oauth_edge import services
+from authserver.web.pages import PageError
+
+FORGOT = "/password/forgot"
+RESET = "/password/reset"
+# The outbox kind of a reset request: resolved to a link (or nothing) by the delivery loop.
+REQUEST_KIND = "password_reset_request"
+TOO_MANY = "Too many wrong codes. Wait a few minutes, then try again."
+
+
+def require_enabled(svc: Services) -> None:
+    if not svc.settings.password_reset:
+        raise PageError(
+            "Password reset by email is turned off here. Ask the people who run this site for help.",
+            status_code=404,
+            title="Password reset is off",
+        )
+
+
+def _render(svc: Services, request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
+    response = svc.pages.render(template, {"csrf_token": csrf_token(request, svc.settings), **context}, status=status)
+    attach_csrf(request, response, svc.settings)
+    return response
+
+
+async def forgot(request: Request) -> Response:
+    svc = services(request)
+    require_enabled(svc)
+    if request.method == "GET":
+        return _render(svc, request, "forgot.html", {"email": "", "error": None})
+    form = dict(await read_form(request, svc.settings.max_body_bytes))
+    check_csrf(request, svc.settings, form)
+    email = form.get("email", "").strip()[: rules.MAX_EMAIL + 1]
+    if rules.email_problem(email):
+        error = "Enter the email address of your account, such as name@example.com."
+        return _render(svc, request, "forgot.html", {"email": email, "error": error}, status=400)
+    email = email.lower()
+    job = svc.outbox.message(REQUEST_KIND, email, "password reset requested", {"email": email, **who(request)})
+
+    def queue() -> None:
+        svc.limits.hit("mail_ip", client_ip(request) or "unknown")
+        svc.limits.hit("mail_address", email)
+        svc.store.enqueue([job])
+
+    await run_sync(queue)
+    svc.outbox.wake()
+    return _render(svc, request, "reset_sent.html", {"email": email})
+
+
+def reset_request_handler(svc: Services) -> Callable[[dict[str, Any]], None]:
+    """The delivery loop's handler for REQUEST_KIND: a reset link and its email, if the address has an
+    account that may sign in; otherwise nothing (the audit trail notes the request either way)."""
+
+    def handle(payload: dict[str, Any]) -> None:
+        email = str(payload.get("email", ""))
+        seen = {"ip": payload.get("ip"), "user_agent": payload.get("user_agent")}
+        user = svc.store.find_user(email) if "@" in email else None
+        if user is None or user.disabled or user.email != email:
+            svc.events.emit("password.reset_requested", found=False, **seen)
+            return
+        token, link = links.new_link(user.id, links.RESET, user.email, svc.settings.reset_link_ttl)
+        message = svc.mail.compose(
+            "reset",
+            user.email,
+            name=user.name or user.username,
+            username=user.username,
+            link=links.url(svc.settings.issuer, RESET, token),
+            valid_for=links.lifetime(svc.settings.reset_link_ttl),
+        )
+        svc.store.add_account_link(link, [message])
+        svc.outbox.wake()
+        svc.events.emit("password.reset_requested", user_id=user.id, found=True, **seen)
+
+    return handle
+
+
+def _invalid() -> PageError:
+    return PageError(
+        links.INVALID + f" Ask for a new one on the “Forgot your password?” page ({FORGOT}).",
+        title="Link expired",
+        status_code=400,
+    )
+
+
+def _live_link(svc: Services, token: str | None) -> tuple[AccountLink, User] | None:
+    digest = links.hashed(token)
+    link = svc.store.get_account_link(digest) if digest else None
+    if link is None or not links.live(link, links.RESET, int(time.time())):
+        return None
+    user = svc.store.get_user(link.user_id)
+    if user is None or user.disabled:
+        return None
+    return link, user
+
+
+def _page(
+    svc: Services, request: Request, token: str, user: User, mfa: bool, error: str | None = None, status: int = 200
+) -> Response:
+    context = {
+        "token": token,
+        "username": user.username,
+        "mfa": mfa,
+        "error": error,
+        "min_length": passwords.MIN_LENGTH,
+    }
+    return _render(svc, request, "reset.html", context, status)
+
+
+def _apply(svc: Services, user: User, digest: str, new_password: str) -> tuple[int, int] | None:
+    """Set the password through the link, then end every session and revoke every grant (blocking)."""
+    notice = svc.mail.compose(
+        "password_changed",
+        user.email,
+        name=user.name or user.username,
+        forgot=svc.settings.issuer + FORGOT,
+    )
+    now = int(time.time())
+    if svc.store.reset_password(digest, now, passwords.hash_password(new_password), [notice]) is None:
+        return None
+    sessions = svc.store.list_user_sessions(user.id)
+    for session in sessions:
+        end_session_sync(svc, session, reason="password_reset")
+    grants = svc.store.revoke_user_grants(user.id, now)
+    for grant_id in grants:
+        svc.server.tokens.revoke_grant(grant_id, reason="password_reset")
+    return len(sessions), len(grants)
+
+
+async def reset(request: Request) -> Response:
+    svc = services(request)
+    require_enabled(svc)
+    if request.method == "GET":
+        token = request.query_params.get("token") or ""
+        found = await run_sync(_live_link, svc, token)
+        if found is None:
+            raise _invalid()
+        return _page(svc, request, token, found[1], await run_sync(has_second_factor, svc, found[1].id))
+
+    form = dict(await read_form(request, svc.settings.max_body_bytes))
+    check_csrf(request, svc.settings, form)
+    token = form.get("token", "")
+    found = await run_sync(_live_link, svc, token)
+    digest = links.hashed(token)
+    if found is None or digest is None:
+        await emit(svc, request, "password.reset_failed", reason="link")
+        raise _invalid()
+    user = found[1]
+    mfa = await run_sync(has_second_factor, svc, user.id)
+    new = form.get("password", "")
+    problem = rules.password_problem(new[: passwords.MAX_LENGTH + 1], username=user.username, email=user.email)
+    if problem:
+        return _page(svc, request, token, user, mfa, problem[0].upper() + problem[1:] + ".", status=400)
+    if mfa:
+        check = await run_sync(lambda: check_second_factor(svc, guesser(request, svc), user.id, form.get("code", "")))
+        if check.verdict is Verdict.THROTTLED:
+            return _page(svc, request, token, user, mfa, TOO_MANY, status=429)
+        if check.verdict is Verdict.WRONG:
+            await emit(svc, request, "password.reset_failed", user_id=user.id, reason="code")
+            error = "That code is not right. Enter a current code from your app, or a backup code."
+            return _page(svc, request, token, user, mfa, error, status=400)
+    done = await run_sync(_apply, svc, user, digest, new)
+    if done is None:
+        await emit(svc, request, "password.reset_failed", user_id=user.id, reason="link")
+        raise _invalid()
+    svc.outbox.wake()
+    await emit(svc, request, "password.reset", user_id=user.id, sessions_ended=done[0], grants_revoked=done[1])
+    response = svc.pages.render("reset_done.html", {})
+    clear_session_cookie(response, svc)
+    return response
