@@ -133,7 +133,10 @@ def create_app(settings: Settings) -> Starlette:
     observer = Middleware(MetricsMiddleware, metrics=app_metrics, routes=paths, access_log=settings.access_log)
     return Starlette(
         routes=routes,
-        middleware=[Middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes), observer],
+        middleware=[
+            Middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, https=settings.secure_cookies),
+            observer,
+        ],
         exception_handlers=HANDLERS,
         lifespan=lifespan,
     )

@@ -18,14 +18,26 @@ API_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
 ]
+# Pages (HTML) also keep other origins' windows and no-cors loads away: no opener handle to a sign-in
+# window from a page that opened it (tab-nabbing, XS-Leaks through window references), and no embedding
+# of our pages' bytes by another site.
+PAGE_HEADERS = [
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+]
+# RFC 6797: browsers that once reached the https issuer refuse plain http to it for a year. Sent on
+# every response (browsers ignore it over http, §8.1); no includeSubDomains: the issuer's host says
+# nothing about its sibling hosts.
+HSTS = (b"strict-transport-security", b"max-age=31536000")
 
 
 class EdgeMiddleware:
     """Adds security headers and X-Request-ID to every response; refuses oversized bodies early."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, https: bool) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.always = [*API_HEADERS, HSTS] if https else API_HEADERS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -50,7 +62,9 @@ class EdgeMiddleware:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                headers.extend(h for h in API_HEADERS if h[0] not in present)
+                headers.extend(h for h in self.always if h[0] not in present)
+                if any(n.lower() == b"content-type" and v.startswith(b"text/html") for n, v in headers):
+                    headers.extend(h for h in PAGE_HEADERS if h[0] not in present)
                 headers.append((b"x-request-id", rid))
                 message["headers"] = headers
             await send(message)
