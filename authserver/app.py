@@ -67,6 +67,7 @@ def _start(settings: Settings, metrics: Metrics) -> Services:
         svc.keys.ensure_key()
         svc.keys.check_secret()  # a wrong AUTHSERVER_SECRET_KEY must stop start-up, not serve half-working
         svc.keyring.reload()
+        svc.denylist.warm()
     except Exception:
         svc.close()
         raise

@@ -220,3 +220,15 @@ class AccountLink:
     created_at: int
     expires_at: int
     used_at: int | None = None
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """A denylist entry kept until it can no longer matter: a revoked access token's `jti`, a revoked
+    grant (every access token carrying its `gid`), or a used single-use value (a client assertion's `jti`)."""
+
+    kind: str  # jti | grant | assertion
+    value: str
+    reason: str
+    created_at: int
+    expires_at: int

@@ -18,6 +18,7 @@ from authserver.oauth.tokens import IdTokens, TokenIssuer
 from authserver.outbox import Outbox
 from authserver.ratelimit import RateLimiter
 from authserver.resources import resource_dir
+from authserver.revocations import Denylist
 from authserver.security.crypto import Sealer
 from authserver.security.secrets import SecretHasher
 from authserver.security.throttle import Throttle
@@ -48,6 +49,8 @@ class Services:
     # Messages stored with their cause and sent by the delivery loop (jobs/outbox.py).
     outbox: Outbox
     mail: Mailer
+    # Revoked tokens and grants, used assertion ids: in the cache and the database.
+    denylist: Denylist
 
     def close(self) -> None:
         self.cache.close()
@@ -71,6 +74,10 @@ def build_mailer(settings: Settings, outbox: Outbox | None = None) -> Mailer:
     return Mailer(resource_dir("templates"), settings, outbox, build_transport(settings), product=PRODUCT)
 
 
+def build_denylist(settings: Settings, cache: Cache, store: Store) -> Denylist:
+    return Denylist(cache, store, sync_seconds=settings.revocation_sync_seconds)
+
+
 def build_key_manager(settings: Settings, store: Store) -> KeyManager:
     sealer = Sealer(settings.secret_bytes(), "signing-key")
     return KeyManager(store, sealer, key_policy(settings), settings.signing_key_bits)
@@ -88,7 +95,8 @@ def build_services(settings: Settings, *, metrics: Metrics | None = None) -> Ser
     # RFC 7523 §3 item 3: the assertion's audience is the token endpoint (or the issuer, which
     # OIDC Core §9 and most client libraries also use).
     audiences = [settings.issuer, settings.issuer + "/token"]
-    authenticator = ClientAuthenticator(clients.get, hasher, cache, audiences)
+    denylist = build_denylist(settings, cache, store)
+    authenticator = ClientAuthenticator(clients.get, hasher, denylist, audiences)
     metrics = metrics or Metrics()
     pool = store.db.engine.pool if isinstance(store, SqlStore) else None
     if pool is not None:
@@ -102,7 +110,7 @@ def build_services(settings: Settings, *, metrics: Metrics | None = None) -> Ser
     limits = RateLimiter(settings, on_reject=lambda name: metrics.rate_limited.labels(name).inc())
     mail = build_mailer(settings)
     id_tokens = IdTokens(settings.issuer, keyring, settings.id_token_ttl)
-    tokens = TokenLookup(issuer, cache, clients.get, store, events, store.get_user)
+    tokens = TokenLookup(issuer, denylist, clients.get, store, events, store.get_user)
     server = AuthorizationServer(
         settings=settings,
         store=store,
@@ -130,4 +138,5 @@ def build_services(settings: Settings, *, metrics: Metrics | None = None) -> Ser
         throttle=Throttle.from_settings(cache, settings, events),
         outbox=mail.outbox,
         mail=mail,
+        denylist=denylist,
     )

@@ -138,6 +138,9 @@ class Settings(BaseSettings):
     # How long a worker may serve a client record from memory. Deleting or disabling a client takes
     # effect everywhere within this time; 0 reads the database on every request.
     client_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    # How often each worker copies revocations made elsewhere (the CLI) from the database into the
+    # cache; 0 checks the database on every token check.
+    revocation_sync_seconds: float = Field(default=1.0, ge=0, le=300)
     signing_key_bits: int = Field(default=2048, ge=2048, le=8192)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
     db_pool_size: int = Field(default=10, ge=1, le=200)

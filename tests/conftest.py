@@ -82,6 +82,7 @@ def base_env(migrated: str, tmp_path: Path) -> dict[str, str]:
         "AUTHSERVER_CACHE_PREFIX": f"authserver-test:{uuid.uuid4().hex}:",
         "AUTHSERVER_CLIENT_CACHE_SECONDS": "0",
         "AUTHSERVER_KEY_REFRESH_SECONDS": "0",
+        "AUTHSERVER_REVOCATION_SYNC_SECONDS": "0",
         # Tests sign in many times a minute from one address; tests of the limits set their own.
         "AUTHSERVER_RATE_LIMIT_LOGIN_IP": "100000/minute",
         "AUTHSERVER_RATE_LIMIT_LOGIN_ACCOUNT": "100000/minute",

@@ -23,11 +23,11 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, KeySetSerialization
 
-from authserver.cache import Cache
 from authserver.domain import Client
 from authserver.oauth.models import OAuthClient
 from authserver.oauth.requests import OAuthRequest
-from authserver.security.secrets import SecretHasher
+from authserver.revocations import Denylist
+from authserver.security.secrets import SecretHasher, token_hash
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
@@ -49,12 +49,12 @@ class ClientAuthenticator:
         self,
         find_client: Callable[[str], Client | None],
         hasher: SecretHasher,
-        cache: Cache,
+        denylist: Denylist,
         audiences: Sequence[str],
     ) -> None:
         self._find = find_client
         self._hasher = hasher
-        self._cache = cache
+        self._denylist = denylist
         self._audiences = list(audiences)
 
     def __call__(self, request: OAuthRequest, methods: Collection[str], endpoint: str) -> OAuthClient:
@@ -145,9 +145,10 @@ class ClientAuthenticator:
             raise _invalid_client("Client assertion lifetime is too long")
         if not isinstance(claims["jti"], str):
             raise _invalid_client("Invalid client assertion")
-        # RFC 7523 §3 item 7: the AS may ensure the JWT is not replayed; we require it.
-        ttl = max(exp - now + LEEWAY, 1)
-        if not self._cache.add(f"assertion-jti:{client.client_id}:{claims['jti']}", "1", ttl):
+        # RFC 7523 §3 item 7: the AS may ensure the JWT is not replayed; we require it, in the cache
+        # and the database (a replay after the cache was emptied still fails). Hashed: jti is any length.
+        used = token_hash(f"{client.client_id}:{claims['jti']}")
+        if not self._denylist.use_once(used, expires_at=int(exp) + LEEWAY):
             raise _invalid_client("Client assertion has already been used")
 
 

@@ -1,9 +1,10 @@
 """What a presented token is, and how to revoke it (RFC 7662, RFC 7009, RFC 9700 §4.14).
 
-Access tokens are JWTs: revoking one denies its `jti` in the shared cache until it would have
-expired. Tokens of a user grant carry the grant id (`gid`); revoking the grant (refresh-token
-reuse, code replay, logout) revokes its refresh tokens in the database and denies the whole grant's
-access tokens in the cache for one access-token lifetime.
+Access tokens are JWTs: revoking one denies its `jti` until it would have expired. Tokens of a user
+grant carry the grant id (`gid`); revoking the grant (refresh-token reuse, code replay, logout, a
+password change) revokes its refresh tokens in the database and denies the whole grant's access
+tokens for one access-token lifetime. Denials live in the database and the shared cache
+(revocations.Denylist), so an emptied cache forgets none of them.
 """
 
 from __future__ import annotations
@@ -16,14 +17,11 @@ from typing import Any
 from authlib.oauth2.rfc6749 import ClientMixin
 
 from authserver.audit import Events
-from authserver.cache import Cache
 from authserver.domain import Client, RefreshToken, User
 from authserver.oauth.tokens import AccessToken, TokenIssuer
+from authserver.revocations import GRANT, JTI, Denylist
 from authserver.security.secrets import token_hash
 from authserver.store import RefreshTokenStore
-
-REVOKED_JTI = "revoked-jti:"
-REVOKED_GRANT = "revoked-grant:"
 
 
 @dataclass(frozen=True)
@@ -52,7 +50,7 @@ class TokenLookup:
     def __init__(
         self,
         issuer: TokenIssuer,
-        cache: Cache,
+        denylist: Denylist,
         find_client: Callable[[str], Client | None],
         refresh_tokens: RefreshTokenStore,
         events: Events,
@@ -60,7 +58,7 @@ class TokenLookup:
     ) -> None:
         self.find_user = find_user
         self.issuer = issuer
-        self.cache = cache
+        self.denylist = denylist
         self.find_client = find_client
         self.refresh_tokens = refresh_tokens
         self.events = events
@@ -75,11 +73,8 @@ class TokenLookup:
         return None
 
     def access_token_active(self, access: AccessToken) -> bool:
-        keys = [REVOKED_JTI + access.jti]
         gid = access.claims.get("gid")
-        if gid:
-            keys.append(REVOKED_GRANT + gid)
-        if any(v is not None for v in self.cache.get_many(keys)):
+        if self.denylist.is_denied(access.jti, gid if isinstance(gid, str) else None):
             return False
         # Deleting or disabling a client ends its tokens too.
         client = self.find_client(access.client_id)
@@ -134,12 +129,19 @@ class TokenLookup:
             self.revoke_grant(found.refresh.grant_id, reason="revoked")
             return
         assert found.access is not None  # noqa: S101 - an invariant for the type checker, not input validation
-        ttl = found.expires_at - time.time() + 5
-        if ttl > 0:
-            self.cache.set(REVOKED_JTI + found.access.jti, "1", ttl)
+        entry = self.denylist.entry(JTI, found.access.jti, reason="revoked", expires_at=found.expires_at + 5)
+        self.denylist.revoke([entry])
         self.events.emit("token.revoked", client_id=found.client_id, jti=found.access.jti, kind="access_token")
 
     def revoke_grant(self, grant_id: str, *, reason: str) -> None:
         self.refresh_tokens.revoke_grant(grant_id, int(time.time()))
-        self.cache.set(REVOKED_GRANT + grant_id, reason, self.issuer.access_ttl + 60)
-        self.events.emit("grant.revoked", grant_id=grant_id, reason=reason)
+        self.deny_grants([grant_id], reason=reason)
+
+    def deny_grants(self, grant_ids: list[str], *, reason: str) -> None:
+        """Deny the access tokens of grants whose refresh tokens the store has already revoked."""
+        # A grant's last access token was issued before its refresh tokens were revoked: it expires
+        # within one access-token lifetime (plus a minute of clock skew between nodes).
+        expires_at = int(time.time()) + self.issuer.access_ttl + 60
+        self.denylist.revoke([self.denylist.entry(GRANT, g, reason=reason, expires_at=expires_at) for g in grant_ids])
+        for grant_id in grant_ids:
+            self.events.emit("grant.revoked", grant_id=grant_id, reason=reason)

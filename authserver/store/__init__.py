@@ -18,6 +18,7 @@ from authserver.domain import (
     DeviceCode,
     OutboxMessage,
     RefreshToken,
+    Revocation,
     SigningKey,
     TotpFactor,
     User,
@@ -148,6 +149,23 @@ class RefreshTokenStore(Protocol):
         ...
 
 
+class RevocationStore(Protocol):
+    """The durable copy of the denylist (the cache holds the fast one; an emptied cache reloads from here)."""
+
+    def add_revocations(self, entries: Sequence[Revocation], now: int) -> None:
+        """Remember these (an entry already present is kept as it is); drops entries past their expiry."""
+        ...
+
+    def add_single_use(self, entry: Revocation, now: int) -> bool:
+        """Remember a once-only value; False when it was already there (a replay). Atomic."""
+        ...
+
+    def list_revocations(self, *, after_id: int, since: int, now: int) -> tuple[list[Revocation], int]:
+        """Unexpired jti and grant entries with an id above `after_id` or created at `since` or later,
+        and the highest id seen (`after_id` when none)."""
+        ...
+
+
 class ConsentStore(Protocol):
     def get_consent(self, user_id: str, client_id: str) -> frozenset[str]: ...
     def add_consent(self, user_id: str, client_id: str, scopes: frozenset[str], now: int) -> None:
@@ -248,6 +266,7 @@ class Store(
     SessionStore,
     CodeStore,
     RefreshTokenStore,
+    RevocationStore,
     ConsentStore,
     DeviceCodeStore,
     MfaStore,

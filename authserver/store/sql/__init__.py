@@ -13,6 +13,7 @@ from authserver.store.sql.keys import SqlKeyStore
 from authserver.store.sql.mfa import SqlMfaStore
 from authserver.store.sql.outbox import SqlOutboxStore
 from authserver.store.sql.refresh_tokens import SqlRefreshTokenStore
+from authserver.store.sql.revocations import SqlRevocationStore
 from authserver.store.sql.sessions import SqlSessionStore
 from authserver.store.sql.users import SqlUserStore
 
@@ -24,6 +25,7 @@ class SqlStore(
     SqlSessionStore,
     SqlCodeStore,
     SqlRefreshTokenStore,
+    SqlRevocationStore,
     SqlConsentStore,
     SqlDeviceCodeStore,
     SqlMfaStore,

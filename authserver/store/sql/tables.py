@@ -215,3 +215,15 @@ session_clients = sa.Table(
     sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
 )
+
+revocations = sa.Table(
+    "revocations",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("value", sa.String(300), nullable=False),
+    sa.Column("reason", sa.String(40), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("kind", "value", name="uq_revocations_kind_value"),
+)

@@ -1,0 +1,130 @@
+"""The denylist of revoked access tokens and grants, and the record of used single-use values.
+
+The cache holds the copy every token check reads (one round trip); the database holds the durable
+copy, written first, so an emptied or failed-over Redis (or a restarted process with the in-process
+cache) forgets nothing that still matters:
+- a marker key `revocations-loaded` lives beside the entries; a check that finds it missing reloads
+  every unexpired entry from the database before answering (fail closed if it cannot);
+- each worker copies entries written elsewhere (the CLI, which cannot reach an in-process cache)
+  every `revocation_sync_seconds`;
+- a single-use value (a private_key_jwt assertion id) is refused if the cache or the database has
+  seen it, so a replay after a wipe still fails.
+Entries are dropped once they can no longer matter: when the token, the grant's last access token or
+the assertion would have expired anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from authserver.cache import Cache
+from authserver.domain import Revocation
+from authserver.errors import StorageUnavailable
+from authserver.store import RevocationStore
+
+JTI = "jti"
+GRANT = "grant"
+ASSERTION = "assertion"
+_PREFIX = {JTI: "revoked-jti:", GRANT: "revoked-grant:", ASSERTION: "used-assertion:"}
+LOADED = "revocations-loaded"
+# The marker is renewed by a full reload at least this often, whatever happens to the cache.
+_LOADED_TTL = 3600
+# Ids are not handed out in commit order; re-reading the last minute catches a late commit.
+_OVERLAP = 60
+
+logger = logging.getLogger(__name__)
+
+
+class Denylist:
+    def __init__(
+        self,
+        cache: Cache,
+        store: RevocationStore,
+        *,
+        sync_seconds: float,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self._cache = cache
+        self._store = store
+        self._sync_seconds = sync_seconds
+        self._clock = clock or (lambda: time.time())
+        self._lock = threading.Lock()
+        self._cursor = 0
+        self._synced_at = float("-inf")
+
+    def revoke(self, entries: Sequence[Revocation]) -> None:
+        """Deny these: durably first, then in the cache for every worker and node at once."""
+        if not entries:
+            return
+        now = int(self._clock())
+        self._store.add_revocations(entries, now)
+        for entry in entries:
+            self._cache_entry(entry, now)
+
+    def entry(self, kind: str, value: str, *, reason: str, expires_at: int) -> Revocation:
+        return Revocation(kind, value, reason, int(self._clock()), int(expires_at))
+
+    def is_denied(self, jti: str, grant_id: str | None) -> bool:
+        self._sync_if_stale()
+        keys = [_PREFIX[JTI] + jti, *([_PREFIX[GRANT] + grant_id] if grant_id else []), LOADED]
+        values = self._cache.get_many(keys)
+        if values[-1] is None:
+            # An emptied cache (or a fresh in-process one): reload before trusting its silence.
+            self._reload()
+            values = self._cache.get_many(keys)
+        return any(v is not None for v in values[:-1])
+
+    def warm(self) -> None:
+        """At start-up: make sure the cache holds every revocation, so that checks keep working
+        through a later database outage. Unreachable storage is left to the first check."""
+        try:
+            if self._cache.get(LOADED) is None:
+                self._reload()
+        except StorageUnavailable:
+            logger.warning("revocations not loaded at start-up: storage unavailable")
+
+    def use_once(self, value: str, *, expires_at: int) -> bool:
+        """True the first time `value` is presented before `expires_at`; False for any replay."""
+        now = int(self._clock())
+        if not self._cache.add(_PREFIX[ASSERTION] + value, "1", max(expires_at - now, 1)):
+            return False
+        entry = Revocation(ASSERTION, value, "used", now, int(expires_at))
+        return self._store.add_single_use(entry, now)
+
+    def _cache_entry(self, entry: Revocation, now: int) -> None:
+        ttl = entry.expires_at - now
+        if ttl > 0:
+            self._cache.set(_PREFIX[entry.kind] + entry.value, entry.reason or "revoked", ttl)
+
+    def _reload(self) -> None:
+        with self._lock:
+            if self._cache.get(LOADED) is not None:
+                return  # another thread reloaded meanwhile
+            now = int(self._clock())
+            entries, top = self._store.list_revocations(after_id=0, since=now, now=now)
+            for entry in entries:
+                self._cache_entry(entry, now)
+            self._cache.set(LOADED, str(now), _LOADED_TTL)
+            self._cursor, self._synced_at = top, self._clock()
+            logger.info("revocations reloaded into the cache", extra={"entries": len(entries)})
+
+    def _sync_if_stale(self) -> None:
+        if self._clock() - self._synced_at < self._sync_seconds:
+            return
+        if not self._lock.acquire(blocking=False):
+            return  # another thread of this worker is syncing
+        try:
+            now = int(self._clock())
+            entries, top = self._store.list_revocations(after_id=self._cursor, since=now - _OVERLAP, now=now)
+            for entry in entries:
+                self._cache_entry(entry, now)
+            self._cursor, self._synced_at = top, self._clock()
+        except StorageUnavailable:
+            # The cache still answers for everything revoked through a server; CLI revocations wait
+            # for the database to come back. A cache that must be reloaded fails closed instead.
+            self._synced_at = self._clock()
+        finally:
+            self._lock.release()
