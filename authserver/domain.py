@@ -43,6 +43,8 @@ class Client:
     require_par: bool = False
     # RFC 9101 §10.5: authorization requests must be signed request objects.
     require_signed_request_object: bool = False
+    # RFC 9449 §5.2 dpop_bound_access_tokens: every token request must carry a DPoP proof.
+    dpop_bound_access_tokens: bool = False
 
     @property
     def is_public(self) -> bool:
@@ -141,6 +143,8 @@ class RefreshToken:
     idle_expires_at: int
     used_at: int | None = None
     revoked_at: int | None = None
+    # RFC 9449 §5: a public client's refresh token works only with proofs of this key (RFC 7638 thumbprint).
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     require_pkce: bool = True
     # RFC 9126 §5: every client must push its authorization requests (per client: --require-par).
     require_pushed_authorization_requests: bool = False
+    # RFC 9449: how old a DPoP proof's iat may be, and whether proofs must carry a server nonce (§8, §9).
+    dpop_proof_max_age: int = Field(default=60, ge=5, le=600)
+    dpop_require_nonce: bool = False
     # How long clients may cache the JWKS (Cache-Control max-age). A rotated key starts signing only
     # after this (plus key_refresh_seconds) has passed, so no verifier meets an unknown kid.
     jwks_max_age: int = Field(default=300, ge=0, le=86400)

@@ -75,6 +75,11 @@ def register(commands: Commands) -> None:
         action="store_true",
         help="accept authorization requests only as request objects signed with --jwks-file keys (RFC 9101)",
     )
+    create.add_argument(
+        "--require-dpop",
+        action="store_true",
+        help="every token request must carry a DPoP proof; tokens are bound to its key (RFC 9449)",
+    )
     create.add_argument("--json", action="store_true")
     create.set_defaults(handler=create_client)
 
@@ -108,6 +113,7 @@ def describe(client: Client) -> dict[str, Any]:
         "require_mfa": client.require_mfa,
         "require_pushed_authorization_requests": client.require_par,
         "require_signed_request_object": client.require_signed_request_object,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "disabled": client.disabled,
         "created_at": client.created_at,
     }
@@ -237,6 +243,7 @@ def create_client(args: Namespace, ctx: Context) -> int:
         require_mfa=args.require_mfa,
         require_par=args.require_par,
         require_signed_request_object=args.require_signed_request_object,
+        dpop_bound_access_tokens=args.require_dpop,
         created_at=int(time.time()),
     )
     try:

@@ -14,6 +14,7 @@ from authserver.domain import ACR_MFA, ACR_PASSWORD
 from authserver.oauth.authorize_request import RESPONSE_MODES, supported_prompts
 from authserver.oauth.claims import STANDARD_SCOPES, SUPPORTED_CLAIMS
 from authserver.oauth.client_auth import ASSERTION_ALGS
+from authserver.oauth.dpop import ALGORITHMS as DPOP_ALGS
 from authserver.oauth.grants.client_credentials import CONFIDENTIAL_METHODS
 from authserver.oauth.jar import ALGORITHMS as REQUEST_OBJECT_ALGS
 from authserver.services import Services
@@ -75,6 +76,8 @@ def metadata(svc: Services) -> dict[str, Any]:
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
         "resource_indicators_supported": True,
+        # RFC 9449 §5.1: at /token for every grant, and at /userinfo.
+        "dpop_signing_alg_values_supported": DPOP_ALGS,
     }
 
 

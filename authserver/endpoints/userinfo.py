@@ -1,7 +1,8 @@
-"""GET/POST /userinfo (OIDC Core §5.3) with a Bearer access token (RFC 6750)."""
+"""GET/POST /userinfo (OIDC Core §5.3) with a Bearer (RFC 6750) or DPoP-bound (RFC 9449 §7) access token."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -10,34 +11,58 @@ from starlette.responses import Response
 from authserver.concurrency import run_sync
 from authserver.errors import OAuthError
 from authserver.oauth.claims import released_claims
+from authserver.oauth.dpop import ALGORITHMS, DPoPError
 from authserver.services import Services
 from authserver.web.forms import FORM_TYPE, read_form
 from authserver.web.oauth_edge import services
 from authserver.web.responses import json_response
 
+DPOP_CHALLENGE = 'DPoP algs="' + " ".join(ALGORITHMS) + '"'
+
 
 def bearer_error(error: str | None, description: str | None, status: int) -> OAuthError:
-    # RFC 6750 §3: no error code when the request had no token at all.
+    # RFC 6750 §3: no error code when the request had no token at all; RFC 9449 §7.1: a resource that
+    # accepts DPoP says so (and with which algorithms) in a second challenge.
     challenge = 'Bearer realm="authserver"'
     if error:
         challenge += f', error="{error}"'
         if description:
             challenge += f', error_description="{description}"'
+    else:
+        challenge += f", {DPOP_CHALLENGE}"
     exc = OAuthError(
         description, error=error or "invalid_request", status_code=status, headers={"www-authenticate": challenge}
     )
     return exc
 
 
-async def _token(request: Request, svc: Services) -> str:
+def dpop_error(error: str, description: str, headers: list[tuple[str, str]] | None = None) -> OAuthError:
+    """RFC 9449 §7.1: a DPoP-scheme failure is a 401 with a DPoP challenge (and DPoP-Nonce for §9)."""
+    challenge = f'{DPOP_CHALLENGE}, error="{error}", error_description="{description}"'
+    return OAuthError(
+        description, error=error, status_code=401, headers={"www-authenticate": challenge, **dict(headers or [])}
+    )
+
+
+@dataclass(frozen=True)
+class Presented:
+    token: str
+    dpop: bool  # sent as "Authorization: DPoP <token>" (RFC 9449 §7.1) rather than as a Bearer token
+
+
+async def _token(request: Request, svc: Services) -> Presented:
     header = request.headers.get("authorization")
     from_header = None
+    dpop = False
     if header:
         scheme, _, value = header.partition(" ")
-        if scheme.lower() != "bearer":
+        if scheme.lower() not in ("bearer", "dpop"):
             # RFC 6750 §3.1: no usable credentials is a bare 401 challenge.
             raise bearer_error(None, None, 401)
+        dpop = scheme.lower() == "dpop"
         if not value.strip():
+            if dpop:
+                raise dpop_error("invalid_request", "The DPoP token is empty")
             raise bearer_error("invalid_request", "The Bearer token is empty", 400)
         from_header = value.strip()
     from_body = None
@@ -50,14 +75,35 @@ async def _token(request: Request, svc: Services) -> str:
     token = from_header or from_body
     if not token:
         raise bearer_error(None, None, 401)
-    return token
+    return Presented(token, dpop)
 
 
-def _claims(svc: Services, token: str) -> dict[str, Any]:
+def _check_binding(svc: Services, presented: Presented, claims: dict[str, Any], proofs: list[str], method: str) -> None:
+    """RFC 9449 §7: a bound token needs the DPoP scheme and a proof by its key for this request."""
+    bound = (claims.get("cnf") or {}).get("jkt") if isinstance(claims.get("cnf"), dict) else None
+    if not presented.dpop:
+        if bound:
+            # §7.2: a DPoP-bound token presented as a Bearer token is refused.
+            raise dpop_error("invalid_token", "This access token is DPoP-bound: use the DPoP scheme with a proof")
+        return  # an unbound Bearer token; a stray DPoP header proves nothing and is ignored
+    if not bound:
+        raise dpop_error("invalid_token", "This access token is not DPoP-bound: use the Bearer scheme")
+    try:
+        proof = svc.server.dpop_proof(proofs, method, svc.settings.issuer + "/userinfo", presented.token)
+    except DPoPError as exc:
+        raise dpop_error(exc.error, exc.description, svc.server.dpop_nonce_header()) from None
+    if proof.jkt != bound:
+        raise dpop_error("invalid_dpop_proof", "The DPoP proof is not signed by the key the token is bound to")
+
+
+def _claims(svc: Services, presented: Presented, proofs: list[str], method: str) -> dict[str, Any]:
     svc.keyring.refresh_if_stale()
-    access = svc.server.issuer.verify_access_token(token)
+    access = svc.server.issuer.verify_access_token(presented.token)
     if access is None or not svc.server.tokens.access_token_active(access):
+        if presented.dpop:
+            raise dpop_error("invalid_token", "The access token is invalid, expired or revoked")
         raise bearer_error("invalid_token", "The access token is invalid, expired or revoked", 401)
+    _check_binding(svc, presented, access.claims, proofs, method)
     scope = access.claims.get("scope", "").split()
     if "openid" not in scope or access.claims.get("sub") == access.client_id:
         raise bearer_error("insufficient_scope", "The access token has no openid scope", 403)
@@ -71,5 +117,7 @@ def _claims(svc: Services, token: str) -> dict[str, Any]:
 
 async def userinfo(request: Request) -> Response:
     svc = services(request)
-    token = await _token(request, svc)
-    return json_response(await run_sync(_claims, svc, token))
+    presented = await _token(request, svc)
+    proofs = request.headers.getlist("dpop")
+    claims = await run_sync(_claims, svc, presented, proofs, request.method)
+    return json_response(claims, headers=svc.server.dpop_nonce_header() if presented.dpop else ())

@@ -12,7 +12,7 @@ from authserver.oauth.models import OAuthClient
 from authserver.oauth.requests import OAuthRequest
 from authserver.oauth.token_lookup import FoundToken
 
-_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti", "username")
+_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti", "username", "cnf")
 
 
 class IntrospectionEndpoint(_Introspection):
@@ -34,6 +34,10 @@ class IntrospectionEndpoint(_Introspection):
 
     def introspect_token(self, token: FoundToken) -> dict[str, Any]:
         claims = token.claims
-        body = {"active": True, "token_type": "Bearer" if token.kind == "access_token" else "refresh_token"}
+        kind = "refresh_token"
+        if token.kind == "access_token":
+            # RFC 9449 §6.2: a DPoP-bound token introspects as token_type DPoP with its cnf.jkt.
+            kind = "DPoP" if isinstance(claims.get("cnf"), dict) else "Bearer"
+        body = {"active": True, "token_type": kind}
         body.update({k: claims[k] for k in _CLAIMS if k in claims})
         return body

@@ -9,6 +9,7 @@ from typing import Any
 from authlib.oauth2.rfc6749.requests import OAuth2Payload
 from authlib.oauth2.rfc6749.requests import OAuth2Request as _AuthlibRequest
 
+from authserver.oauth.dpop import DPoPProof
 from authserver.oauth.models import OAuthClient
 
 
@@ -48,6 +49,7 @@ class OAuthRequest(_AuthlibRequest):
         query: Sequence[tuple[str, str]] = (),
         form: Sequence[tuple[str, str]] = (),
         client_ip: str | None = None,
+        dpop_proofs: Sequence[str] = (),
     ) -> None:
         self.method = method
         self.uri = uri
@@ -64,6 +66,9 @@ class OAuthRequest(_AuthlibRequest):
         self.credential = None
         self._scope = None
         self.client_ip = client_ip
+        # Every DPoP header field sent (RFC 9449 §4.3 item 1 allows one), and the verified proof.
+        self.dpop_proofs = list(dpop_proofs)
+        self.dpop: DPoPProof | None = None
 
     @property
     def args(self) -> dict[str, str | None]:

@@ -17,6 +17,7 @@ from authserver.audit import Events
 from authserver.cache import Cache
 from authserver.oauth.client_auth import ClientAuthenticator
 from authserver.oauth.device import device_authorization
+from authserver.oauth.dpop import DPoPError, DPoPNonces, DPoPProof, DPoPVerifier
 from authserver.oauth.grants.authorization_code import AuthorizationCodeGrant
 from authserver.oauth.grants.client_credentials import ClientCredentialsGrant
 from authserver.oauth.grants.device_code import DeviceCodeGrant
@@ -62,6 +63,8 @@ class AuthorizationServer(_AuthorizationServer):
         self.tokens = tokens
         self.events = events
         self.pushed_requests = PushedRequests(cache)
+        nonces = DPoPNonces(settings.secret_bytes()) if settings.dpop_require_nonce else None
+        self.dpop = DPoPVerifier(cache, nonces, settings.dpop_proof_max_age)
         self.request_objects = RequestObjects(settings.issuer, cache)
         self.register_grant(AuthorizationCodeGrant)
         self.register_grant(RefreshTokenGrant)
@@ -108,8 +111,26 @@ class AuthorizationServer(_AuthorizationServer):
             error = UnsupportedGrantTypeError(grant_type)
             error.description = f"Unsupported grant_type; supported: {' '.join(self.grant_types)}"
             return self._error(request, error)
+        if request.dpop_proofs:
+            try:
+                request.dpop = self.dpop_proof(request.dpop_proofs, "POST", self.settings.issuer + "/token")
+            except DPoPError as exc:
+                # RFC 9449 §5 / §8: 400 invalid_dpop_proof, or use_dpop_nonce with a nonce to retry with.
+                return 400, {"error": exc.error, "error_description": exc.description}, self.dpop_nonce_header()
         # authlib returns what handle_response (above) made of the grant's answer.
-        return cast(Response, self.create_token_response(request))
+        status, body, headers = cast(Response, self.create_token_response(request))
+        if request.dpop is not None:
+            headers = [*headers, *self.dpop_nonce_header()]
+        return status, body, headers
+
+    def dpop_proof(self, proofs: list[str], htm: str, htu: str, access_token: str | None = None) -> DPoPProof:
+        if len(proofs) != 1:
+            raise DPoPError("Send exactly one DPoP header")  # RFC 9449 §4.3 item 1
+        return self.dpop.verify(proofs[0], htm=htm, htu=htu, access_token=access_token)
+
+    def dpop_nonce_header(self) -> list[tuple[str, str]]:
+        """The nonce to use next (RFC 9449 §8), when nonces are required."""
+        return [("DPoP-Nonce", self.dpop.nonces.current())] if self.dpop.nonces else []
 
     def device_authorization_response(self, request: OAuthRequest) -> Response:
         try:

@@ -32,6 +32,7 @@ async def form_oauth_request(request: Request, svc: Services) -> OAuthRequest:
         request.headers,
         form=form,
         client_ip=request.client.host if request.client else None,
+        dpop_proofs=request.headers.getlist("dpop"),
     )
 
 

@@ -71,6 +71,7 @@ def test_create_defaults_json(cli):
         "require_mfa",
         "require_pushed_authorization_requests",
         "require_signed_request_object",
+        "dpop_bound_access_tokens",
         "disabled",
         "created_at",
         "client_secret",

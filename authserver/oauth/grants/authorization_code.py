@@ -11,6 +11,7 @@ from authlib.oauth2.rfc6749.grants.base import BaseGrant, TokenEndpointMixin
 
 from authserver.domain import GRANT_AUTHORIZATION_CODE
 from authserver.oauth import pkce
+from authserver.oauth.grants.dpop_binding import proof_key, refresh_binding
 from authserver.oauth.grants.user_tokens import (
     GrantContext,
     new_refresh_token,
@@ -34,6 +35,7 @@ class AuthorizationCodeGrant(BaseGrant, TokenEndpointMixin):
         client = authenticated(self.authenticate_token_endpoint_client())
         if not client.check_grant_type(self.GRANT_TYPE):
             raise UnauthorizedClientError("This client may not use the authorization_code grant")
+        self.jkt = proof_key(self.request, client.record)
         form = self.request.form
         code = form.get("code")
         if not code:
@@ -88,6 +90,7 @@ class AuthorizationCodeGrant(BaseGrant, TokenEndpointMixin):
                 expires_at=issued + settings.refresh_token_ttl,
                 idle_ttl=settings.refresh_token_idle_ttl,
                 now=issued,
+                dpop_jkt=refresh_binding(client, self.jkt),
             )
         # Spending the code and storing its refresh token is one transaction: a failure in between
         # leaves the code redeemable, and of concurrent redemptions exactly one wins.
@@ -95,7 +98,14 @@ class AuthorizationCodeGrant(BaseGrant, TokenEndpointMixin):
             self.server.tokens.revoke_grant(record.grant_id, reason="code_replayed")
             raise InvalidGrantError("The authorization code has already been used")
         body = token_response(
-            self.server, ctx, client, user, scope=record.scope, nonce=record.nonce, refresh_token=refresh_value
+            self.server,
+            ctx,
+            client,
+            user,
+            scope=record.scope,
+            nonce=record.nonce,
+            refresh_token=refresh_value,
+            jkt=self.jkt,
         )
         self.server.events.emit(
             "authorization_code.redeemed", client_id=client.client_id, user_id=user.id, grant_id=record.grant_id

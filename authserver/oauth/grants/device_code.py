@@ -20,6 +20,7 @@ from authlib.oauth2.rfc8628.errors import AuthorizationPendingError, ExpiredToke
 
 from authserver.domain import GRANT_DEVICE_CODE
 from authserver.oauth.grants.authorization_code import ALL_METHODS
+from authserver.oauth.grants.dpop_binding import proof_key, refresh_binding
 from authserver.oauth.grants.user_tokens import GrantContext, new_refresh_token, token_response, wants_refresh_token
 from authserver.oauth.models import GrantResponse, authenticated
 from authserver.oauth.requests import OAuthRequest
@@ -38,6 +39,7 @@ class DeviceCodeGrant(BaseGrant, TokenEndpointMixin):
         client = authenticated(self.authenticate_token_endpoint_client())
         if not client.check_grant_type(self.GRANT_TYPE):
             raise UnauthorizedClientError("This client may not use the device_code grant")
+        self.jkt = proof_key(self.request, client.record)
         value = self.request.form.get("device_code")
         if not value:
             raise InvalidRequestError("The 'device_code' parameter is required")
@@ -103,8 +105,11 @@ class DeviceCodeGrant(BaseGrant, TokenEndpointMixin):
                 idle_ttl=settings.refresh_token_idle_ttl,
                 now=issued,
                 offline=True,
+                dpop_jkt=refresh_binding(client, self.jkt),
             )
             self.server.store.add_refresh_token(refresh)
-        body = token_response(self.server, ctx, client, user, scope=record.scope, refresh_token=refresh_value)
+        body = token_response(
+            self.server, ctx, client, user, scope=record.scope, refresh_token=refresh_value, jkt=self.jkt
+        )
         self.server.events.emit("device_code.redeemed", client_id=client.client_id, user_id=user.id)
         return 200, body, self.TOKEN_RESPONSE_HEADER

@@ -16,6 +16,7 @@ from authlib.oauth2.rfc6749.grants.base import BaseGrant, TokenEndpointMixin
 
 from authserver.domain import GRANT_REFRESH_TOKEN
 from authserver.oauth.grants.authorization_code import ALL_METHODS
+from authserver.oauth.grants.dpop_binding import check_refresh_binding, proof_key, refresh_binding
 from authserver.oauth.grants.user_tokens import GrantContext, new_refresh_token, now, token_response
 from authserver.oauth.models import GrantResponse, authenticated
 from authserver.oauth.requests import OAuthRequest
@@ -38,6 +39,8 @@ class RefreshTokenGrant(BaseGrant, TokenEndpointMixin):
         record = store.get_refresh_token(token_hash(value)) if len(value) <= 200 else None
         if record is None or record.client_id != client.client_id:
             raise InvalidGrantError("The refresh token is invalid")
+        self.jkt = proof_key(self.request, client.record)
+        check_refresh_binding(record, self.jkt)
         if record.revoked_at is not None:
             raise InvalidGrantError("The refresh token has been revoked")
         if record.used_at is not None:
@@ -83,11 +86,12 @@ class RefreshTokenGrant(BaseGrant, TokenEndpointMixin):
             idle_ttl=self.server.settings.refresh_token_idle_ttl,
             now=issued,
             offline=record.offline,
+            dpop_jkt=refresh_binding(client, self.jkt, record.dpop_jkt),
         )
         if not self.server.store.rotate_refresh_token(record.token_hash, new, issued):
             # Someone else used it between our read and our write: a reuse like any other.
             self.server.tokens.revoke_grant(record.grant_id, reason="refresh_token_reused")
             raise InvalidGrantError("The refresh token has already been used")
         # OIDC Core §12.2: a refreshed ID token keeps auth_time and carries no nonce.
-        body = token_response(self.server, ctx, client, user, scope=self.scope, refresh_token=value)
+        body = token_response(self.server, ctx, client, user, scope=self.scope, refresh_token=value, jkt=self.jkt)
         return 200, body, self.TOKEN_RESPONSE_HEADER

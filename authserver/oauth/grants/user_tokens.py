@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from authserver.domain import GRANT_REFRESH_TOKEN, AuthCode, Client, RefreshToken, User
 from authserver.oauth import scopes as scope_rules
 from authserver.oauth.claims import released_claims
+from authserver.oauth.grants.dpop_binding import token_type
 from authserver.security.secrets import token_hash
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ def new_refresh_token(
     idle_ttl: int,
     now: int,
     offline: bool | None = None,
+    dpop_jkt: str | None = None,
 ) -> tuple[str, RefreshToken]:
     value = secrets.token_urlsafe(32)
     record = RefreshToken(
@@ -71,6 +73,7 @@ def new_refresh_token(
         created_at=now,
         expires_at=expires_at,
         idle_expires_at=min(expires_at, now + idle_ttl),
+        dpop_jkt=dpop_jkt,
     )
     return value, record
 
@@ -88,6 +91,7 @@ def token_response(
     scope: str,
     nonce: str | None = None,
     refresh_token: str | None = None,
+    jkt: str | None = None,
 ) -> dict[str, Any]:
     """Sign the access token (and ID token when `openid` was granted) for `scope`."""
     audience = scope_rules.audience(client, list(ctx.resources))
@@ -96,12 +100,14 @@ def token_response(
     extra: dict[str, Any] = {"gid": ctx.grant_id, "auth_time": ctx.auth_time, "acr": ctx.acr}
     if ctx.claims and ctx.claims.get("userinfo"):
         extra["uic"] = ctx.claims["userinfo"]
+    if jkt:
+        extra["cnf"] = {"jkt": jkt}  # RFC 9449 §6.1: the token is bound to the proof's key
     access, claims = server.issuer.issue_access_token(
         client_id=client.client_id, subject=user.id, scope=scope, audience=audience, extra=extra
     )
     body: dict[str, Any] = {
         "access_token": access,
-        "token_type": "Bearer",
+        "token_type": token_type(jkt),
         "expires_in": claims["exp"] - claims["iat"],
         "scope": scope,
     }

@@ -30,6 +30,7 @@ def _row_to_client(row: sa.Row[Any]) -> Client:
         require_mfa=m["require_mfa"],
         require_par=m["require_par"],
         require_signed_request_object=m["require_signed_request_object"],
+        dpop_bound_access_tokens=m["dpop_bound_access_tokens"],
     )
 
 
@@ -59,6 +60,7 @@ class SqlClientStore:
             "require_mfa": client.require_mfa,
             "require_par": client.require_par,
             "require_signed_request_object": client.require_signed_request_object,
+            "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         }
         try:
             with self.db.begin() as conn:

@@ -113,6 +113,7 @@ refresh_tokens = sa.Table(
     sa.Column("idle_expires_at", sa.BigInteger, nullable=False),
     sa.Column("used_at", sa.BigInteger),
     sa.Column("revoked_at", sa.BigInteger),
+    sa.Column("dpop_jkt", sa.String(64)),
 )
 
 consents = sa.Table(
