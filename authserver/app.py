@@ -28,6 +28,7 @@ from authserver.endpoints import (
 )
 from authserver.interaction import (
     account,
+    account_data,
     authorize,
     consent,
     device,
@@ -120,6 +121,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/account/sessions/end", account.end_session, methods=["POST"]),
         Route("/account/sessions/end-others", account.end_other_sessions, methods=["POST"]),
         Route("/account/apps/revoke", account.revoke_app, methods=["POST"]),
+        Route("/account/export", account_data.export, methods=["POST"]),
         Route("/userinfo", userinfo.userinfo, methods=["GET", "POST"]),
         Route("/device_authorization", device_authorization.device_authorization, methods=["POST"]),
         Route("/device", device.device, methods=["GET", "POST"]),

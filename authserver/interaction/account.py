@@ -22,6 +22,7 @@ from authserver.interaction.account_gate import ACCOUNT, require_recent_auth, si
 from authserver.interaction.credentials import Verdict, check_password, guesser, totp_sealer
 from authserver.interaction.events import emit
 from authserver.interaction.sessions import clear_session_cookie, end_session_sync
+from authserver.manage.account_data import sign_in_history
 from authserver.oauth.claims import SCOPE_DESCRIPTIONS
 from authserver.security import backup_codes, passwords, totp
 from authserver.services import Services
@@ -68,6 +69,7 @@ def _overview(svc: Services, session: BrowserSession, user: User) -> dict[str, A
         "backup_left": svc.store.count_backup_codes(user.id),
         "sessions": sessions,
         "apps": apps,
+        "history": sign_in_history(svc.store, user.id),
     }
 
 

@@ -210,6 +210,9 @@ class AuditStore(Protocol):
     def list_audit_events(
         self, *, user_id: str | None = None, since: int | None = None, limit: int = 1000
     ) -> Sequence[AuditEvent]: ...
+    def latest_audit_events(self, user_id: str, events: Sequence[str], limit: int) -> Sequence[AuditEvent]:
+        """The user's newest events among `events`, newest first."""
+        ...
 
 
 class DeviceCodeStore(Protocol):

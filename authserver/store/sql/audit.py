@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,5 +44,15 @@ class SqlAuditStore:
             query = query.where(t.c.user_id == user_id)
         if since is not None:
             query = query.where(t.c.ts >= since)
+        with self.db.connect() as conn:
+            return [AuditEvent(**row._mapping) for row in conn.execute(query)]
+
+    def latest_audit_events(self, user_id: str, events: Sequence[str], limit: int) -> list[AuditEvent]:
+        query = (
+            sa.select(t)
+            .where(t.c.user_id == user_id, t.c.event.in_(list(events)))
+            .order_by(t.c.ts.desc(), t.c.id.desc())
+            .limit(limit)
+        )
         with self.db.connect() as conn:
             return [AuditEvent(**row._mapping) for row in conn.execute(query)]

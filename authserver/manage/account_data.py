@@ -1,0 +1,147 @@
+"""What we hold about an account, for its owner: the sign-in history shown on /account and the export
+(GDPR Art. 15 access, Art. 20 portability) downloaded there or printed by `authserver user export`.
+
+Never a secret: no password hash, TOTP secret, backup-code, token or session-cookie hash leaves here.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from authserver.domain import AuditEvent, User
+from authserver.store import Store
+
+FORMAT = "authserver-account-export/1"
+SIGN_IN_EVENTS = ("login.succeeded", "login.failed", "login.refused", "mfa.failed", "mfa.throttled")
+HISTORY_LENGTH = 20
+
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari"))
+_SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iOS"),
+    ("iPad", "iPadOS"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
+
+
+def iso(ts: int | None) -> str | None:
+    return datetime.fromtimestamp(ts, UTC).isoformat() if ts else None
+
+
+def browser(user_agent: str | None) -> str:
+    """'Firefox on Linux' from a User-Agent header; the raw value when it names no known browser."""
+    if not user_agent:
+        return "Unknown"
+    name = next((label for marker, label in _BROWSERS if marker in user_agent), None)
+    system = next((label for marker, label in _SYSTEMS if marker in user_agent), None)
+    if name is None:
+        return re.sub(r"\s+", " ", user_agent)[:60]
+    return f"{name} on {system}" if system else name
+
+
+def _method(event: AuditEvent) -> str:
+    if event.event.startswith("mfa."):
+        return "Second factor"
+    amr = event.data.get("amr") or []
+    if "otp" in amr:
+        return "Password and authenticator app"
+    if "mfa" in amr:
+        return "Password and backup code"
+    return "Password"
+
+
+def _outcome(event: AuditEvent) -> tuple[str, bool]:
+    """(what happened, whether it succeeded)."""
+    if event.event == "login.succeeded":
+        return "Signed in", True
+    if event.event == "login.refused":
+        return "Refused: email address not confirmed", False
+    if event.event == "mfa.failed":
+        return "Wrong code", False
+    if event.event == "mfa.throttled" or event.data.get("throttled"):
+        return "Refused: too many attempts", False
+    return "Wrong password", False
+
+
+def history_entry(event: AuditEvent) -> dict[str, Any]:
+    outcome, ok = _outcome(event)
+    return {
+        "time": iso(event.ts),
+        "address": event.ip,
+        "browser": browser(event.user_agent),
+        "method": _method(event),
+        "outcome": outcome,
+        "succeeded": ok,
+    }
+
+
+def sign_in_history(store: Store, user_id: str, limit: int = HISTORY_LENGTH) -> list[dict[str, Any]]:
+    """The newest sign-in attempts on the account, newest first."""
+    return [history_entry(e) for e in store.latest_audit_events(user_id, SIGN_IN_EVENTS, limit)]
+
+
+def export_account(store: Store, client_name: Callable[[str], str | None], user: User) -> dict[str, Any]:
+    factor = store.get_totp(user.id)
+    events = store.list_audit_events(user_id=user.id, limit=100_000)
+    return {
+        "format": FORMAT,
+        "exported_at": iso(int(time.time())),
+        "profile": {
+            "id": user.id,
+            "username": user.username,
+            "email": user.email,
+            "email_verified": user.email_verified,
+            "name": user.name,
+            "disabled": user.disabled,
+            "created_at": iso(user.created_at),
+        },
+        "second_factors": {
+            "authenticator_app": None
+            if factor is None
+            else {
+                "enabled": factor.confirmed_at is not None,
+                "created_at": iso(factor.created_at),
+                "enabled_at": iso(factor.confirmed_at),
+            },
+            "backup_codes_left": store.count_backup_codes(user.id),
+        },
+        "sessions": [
+            {
+                "sid": s.sid,
+                "signed_in_at": iso(s.auth_time),
+                "methods": list(s.amr),
+                "created_at": iso(s.created_at),
+                "last_seen_at": iso(s.last_seen_at),
+                "expires_at": iso(s.expires_at),
+            }
+            for s in store.list_user_sessions(user.id)
+        ],
+        "consents": [
+            {
+                "client_id": client_id,
+                "client_name": client_name(client_id),
+                "scopes": sorted(scopes),
+                "updated_at": iso(at),
+            }
+            for client_id, scopes, at in store.list_consents(user.id)
+        ],
+        "sign_in_history": [history_entry(e) for e in reversed(events) if e.event in SIGN_IN_EVENTS],
+        "audit_events": [
+            {
+                "time": iso(e.ts),
+                "event": e.event,
+                "client_id": e.client_id,
+                "address": e.ip,
+                "user_agent": e.user_agent,
+                "data": e.data,
+            }
+            for e in events
+        ],
+    }
