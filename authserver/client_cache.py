@@ -2,7 +2,10 @@
 
 Client lookups sit on every token request; a few seconds of memory spares the database most of
 them. It holds no state that matters: a deleted or disabled client is refused everywhere within
-`client_cache_seconds` (0 turns the cache off).
+`client_cache_seconds` (0 turns the cache off). Unknown client_ids are remembered as unknown for as
+long, in a table of their own: a caller repeating a made-up id costs one lookup per period, and a
+flood of made-up ids cannot push the real clients out. (A flood of *different* ids is bounded by the
+per-address rate limits, which are charged before any lookup.)
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ class ClientCache:
         self._store = store
         self._ttl = ttl
         self._entries: dict[str, tuple[Client, float]] = {}
+        self._unknown: dict[str, float] = {}
 
     def get(self, client_id: str) -> Client | None:
         if not client_id or len(client_id) > 200 or "\x00" in client_id:
@@ -30,10 +34,16 @@ class ClientCache:
         hit = self._entries.get(client_id)
         if hit is not None and hit[1] > now:
             return hit[0]
+        if self._unknown.get(client_id, 0.0) > now:
+            return None
         client = self._store.get_client(client_id)
         if client is None:
             self._entries.pop(client_id, None)
+            if len(self._unknown) >= _MAX_ENTRIES:
+                self._unknown.clear()
+            self._unknown[client_id] = now + self._ttl
             return None
+        self._unknown.pop(client_id, None)
         if len(self._entries) >= _MAX_ENTRIES:
             self._entries.clear()
         self._entries[client_id] = (client, now + self._ttl)

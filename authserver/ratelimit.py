@@ -18,6 +18,10 @@ LIMITS = (
     "token",
     "introspect",
     "revoke",
+    "token_ip",
+    "introspect_ip",
+    "revoke_ip",
+    "device_authorization_ip",
     "login_ip",
     "login_account",
     "device_entry_ip",
@@ -73,7 +77,19 @@ class RateLimiter:
             self._on_reject(name)
         raise RateLimited(max(1, int(reset - time.time()) + 1))
 
-    def hit_sign_in(self, ip: str | None, account: str) -> None:
-        """Count one password or second-factor attempt against its source address and its account."""
-        self.hit("login_ip", ip or "unknown")
+    def hit_client(self, name: str, client_id: str, *, authenticated: bool, source: str) -> None:
+        """Charge a client's own budget, once the client is known.
+
+        Only after authentication: a request anyone could send naming the client (no or wrong
+        credentials) must not spend its budget. A public client proves nothing, so anyone may name it:
+        its budget is kept per source address (a `web.addresses.source_key`).
+        """
+        if authenticated:
+            self.hit(name, "client", client_id)
+        else:
+            self.hit(name, "public", client_id, source)
+
+    def hit_sign_in(self, source: str, account: str) -> None:
+        """Count one password or second-factor attempt against its source (a source_key) and its account."""
+        self.hit("login_ip", source)
         self.hit("login_account", account)

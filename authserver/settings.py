@@ -117,12 +117,18 @@ class Settings(BaseSettings):
         "enrolled) proven within this many seconds",
     )
     # Rate limits in the `limits` notation ("N/second|minute|hour"), shared by all nodes through Redis.
-    # Per client: /token, /introspect, /revoke, /device_authorization. Per IP and per account: the
-    # login and MFA forms. Per IP: device code entry. Over a limit: 429 with Retry-After.
+    # Per client, charged once it authenticated (a public client: per client and source address):
+    # /token and /par, /introspect, /revoke, /device_authorization. Per source address (an IPv4 address
+    # or an IPv6 /64), charged before anything else: the same endpoints (`*_ip`). Per source and per
+    # account: the login and MFA forms. Per source: device code entry. Over a limit: 429 with Retry-After.
     rate_limits_enabled: bool = True
     rate_limit_token: str = "1200/minute"  # noqa: S105 - a rate, not a secret
     rate_limit_introspect: str = "12000/minute"
     rate_limit_revoke: str = "600/minute"
+    rate_limit_token_ip: str = "2400/minute"  # noqa: S105 - a rate, not a secret
+    rate_limit_introspect_ip: str = "24000/minute"
+    rate_limit_revoke_ip: str = "1200/minute"
+    rate_limit_device_authorization_ip: str = "120/minute"
     rate_limit_login_ip: str = "60/minute"
     rate_limit_login_account: str = "20/minute"
     rate_limit_device_entry_ip: str = "30/minute"
@@ -252,6 +258,10 @@ class Settings(BaseSettings):
         "rate_limit_token",
         "rate_limit_introspect",
         "rate_limit_revoke",
+        "rate_limit_token_ip",
+        "rate_limit_introspect_ip",
+        "rate_limit_revoke_ip",
+        "rate_limit_device_authorization_ip",
         "rate_limit_login_ip",
         "rate_limit_login_account",
         "rate_limit_device_entry_ip",

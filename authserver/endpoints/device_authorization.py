@@ -7,4 +7,6 @@ from authserver.web.oauth_edge import run_core
 
 
 async def device_authorization(request: Request) -> Response:
-    return await run_core(request, lambda svc: lambda req: svc.server.device_authorization_response(req))
+    return await run_core(
+        request, lambda svc: lambda req: svc.server.device_authorization_response(req), limit="device_authorization"
+    )

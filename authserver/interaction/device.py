@@ -50,7 +50,7 @@ async def device(request: Request) -> Response:
 
     form = dict(await read_form(request, svc.settings.max_body_bytes))
     check_csrf(request, svc.settings, form)
-    await run_sync(svc.limits.hit, "device_entry_ip", client_ip(request) or "unknown")
+    await run_sync(svc.limits.hit, "device_entry_ip", source_key(client_ip(request)))
     entered = form.get("user_code", "")[:64]
     session = await current_session(request, svc)
     # Reserved before the lookup (the one throttle): parallel guesses cannot exceed the limit.

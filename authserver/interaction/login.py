@@ -126,7 +126,7 @@ async def login(request: Request) -> Response:
     who = guesser(request, svc)
     # Keyed by a keyed hash of the name as typed: the typed text (maybe a pasted password) is stored nowhere.
     typed = svc.throttle.account_key(None, username)
-    await run_sync(svc.limits.hit_sign_in, who.ip, typed)
+    await run_sync(svc.limits.hit_sign_in, who.source, typed)
     attempt = await run_sync(verify_credentials, svc, who, username, form.get("password", ""))
     account = attempt.check.account
     user = attempt.user

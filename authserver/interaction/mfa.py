@@ -58,7 +58,7 @@ async def mfa(request: Request) -> Response:
 
     user_id = pending["user_id"]
     who = guesser(request, svc)
-    await run_sync(svc.limits.hit_sign_in, who.ip, user_id)
+    await run_sync(svc.limits.hit_sign_in, who.source, user_id)
     check = await run_sync(lambda: check_second_factor(svc, who, user_id, form.get("code", ""), sign_in=it.id))
     if check.verdict is not Verdict.RIGHT:
         if check.verdict is Verdict.WRONG:

@@ -26,6 +26,7 @@ from authserver.interaction.sessions import clear_session_cookie, end_session_sy
 from authserver.manage import users as rules
 from authserver.security import passwords
 from authserver.services import Services
+from authserver.web.addresses import source_key
 from authserver.web.cookies import attach_csrf, check_csrf, csrf_token
 from authserver.web.forms import read_form
 from authserver.web.oauth_edge import services
@@ -68,7 +69,7 @@ async def forgot(request: Request) -> Response:
     job = svc.outbox.message(REQUEST_KIND, email, "password reset requested", {"email": email, **who(request)})
 
     def queue() -> None:
-        svc.limits.hit("mail_ip", client_ip(request) or "unknown")
+        svc.limits.hit("mail_ip", source_key(client_ip(request)))
         svc.limits.hit("mail_address", email)
         svc.store.enqueue([job])
 

@@ -99,7 +99,7 @@ async def _confirm(
     request: Request, svc: Services, session: BrowserSession, user: User, form: dict[str, str], back_to: str
 ) -> Response:
     who = guesser(request, svc)
-    await run_sync(svc.limits.hit_sign_in, who.ip, user.id)
+    await run_sync(svc.limits.hit_sign_in, who.source, user.id)
     proof = await run_sync(_prove, svc, who, user, form.get("password", ""), form.get("code", ""))
     second = proof.second_factor
     if proof.verdict is Verdict.THROTTLED:

@@ -26,6 +26,7 @@ from authserver.manage import users as rules
 from authserver.security import passwords
 from authserver.services import Services
 from authserver.store import DuplicateError
+from authserver.web.addresses import source_key
 from authserver.web.cookies import attach_csrf, browser_binding, check_csrf, csrf_token
 from authserver.web.forms import read_form
 from authserver.web.oauth_edge import services
@@ -167,7 +168,7 @@ async def signup(request: Request) -> Response:
         return _page(svc, request, it, values, errors, status=400)
 
     def throttle() -> None:
-        svc.limits.hit("signup_ip", client_ip(request) or "unknown")
+        svc.limits.hit("signup_ip", source_key(client_ip(request)))
         svc.limits.hit("mail_address", values["email"].lower())
 
     await run_sync(throttle)

@@ -20,6 +20,7 @@ from authserver.interaction.events import client_ip, emit
 from authserver.interaction.flow import load_for_browser
 from authserver.interaction.sessions import current_session
 from authserver.services import Services
+from authserver.web.addresses import source_key
 from authserver.web.cookies import attach_csrf, browser_binding, check_csrf, csrf_token
 from authserver.web.forms import read_form
 from authserver.web.oauth_edge import services
@@ -63,7 +64,7 @@ def send_verification(svc: Services, user: User, ip: str | None) -> None:
     """A new verification link for the user's current address (blocking; rate-limited per address)."""
     from authserver.interaction.signup import verification_message
 
-    svc.limits.hit("mail_ip", ip or "unknown")
+    svc.limits.hit("mail_ip", source_key(ip))
     svc.limits.hit("mail_address", user.email)
     token, link = links.new_link(user.id, links.VERIFY, user.email, svc.settings.verify_link_ttl)
     svc.store.add_account_link(link, [verification_message(svc, user, token)])

@@ -61,7 +61,6 @@ def device_authorization(
     scope_rules.audience(record, resources)  # validates them (invalid_target)
     settings = server.settings
     now = int(time.time())
-    server.limits.hit("device_authorization", record.client_id)
     device_code = secrets.token_urlsafe(32)
     for _ in range(5):  # a collision among live user codes is rare; draw again when it happens
         user_code = new_user_code()

@@ -50,6 +50,7 @@ class OAuthRequest(_AuthlibRequest):
         form: Sequence[tuple[str, str]] = (),
         client_ip: str | None = None,
         dpop_proofs: Sequence[str] = (),
+        source: str = "unknown",
     ) -> None:
         self.method = method
         self.uri = uri
@@ -69,6 +70,8 @@ class OAuthRequest(_AuthlibRequest):
         # Every DPoP header field sent (RFC 9449 §4.3 item 1 allows one), and the verified proof.
         self.dpop_proofs = list(dpop_proofs)
         self.dpop: DPoPProof | None = None
+        # The key of the caller's address for counters (web.addresses.source_key: IPv6 per /64).
+        self.source = source
 
     @property
     def args(self) -> dict[str, str | None]:

@@ -36,6 +36,14 @@ from authserver.settings import Settings
 from authserver.store import Store
 
 Response = tuple[int, dict[str, Any], list[tuple[str, str]]]
+# The client budget each endpoint spends (authlib names the token endpoint "token"; /par shares it).
+CLIENT_LIMITS = {
+    "token": "token",
+    "pushed_authorization": "token",
+    "introspection": "introspect",
+    "revocation": "revoke",
+    "device_authorization": "device_authorization",
+}
 
 
 class AuthorizationServer(_AuthorizationServer):
@@ -85,7 +93,16 @@ class AuthorizationServer(_AuthorizationServer):
     def authenticate_client(  # type: ignore[override]
         self, request: OAuthRequest, methods: Collection[str], endpoint: str = "token"
     ) -> OAuthClient:
-        return self._authenticator(request, methods, endpoint)
+        client = self._authenticator(request, methods, endpoint)
+        # Charged only now: a caller without the client's credentials spends its address's budget
+        # (web/oauth_edge.py), never the client's.
+        self.limits.hit_client(
+            CLIENT_LIMITS[endpoint],
+            client.record.client_id,
+            authenticated=request.auth_method != "none",
+            source=request.source,
+        )
+        return client
 
     def save_token(self, token: dict[str, str | int], request: OAuth2Request) -> None:
         # Access tokens are self-contained JWTs; nothing to store for them.

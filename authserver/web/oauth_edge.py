@@ -10,9 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authserver.concurrency import run_sync
-from authserver.oauth.client_auth import basic_credentials
 from authserver.oauth.requests import OAuthRequest
 from authserver.services import Services
+from authserver.web.addresses import source_key
 from authserver.web.forms import read_form
 from authserver.web.responses import json_response
 
@@ -26,40 +26,27 @@ def services(request: Request) -> Services:
 
 async def form_oauth_request(request: Request, svc: Services) -> OAuthRequest:
     form = await read_form(request, svc.settings.max_body_bytes)
+    ip = request.client.host if request.client else None
     return OAuthRequest(
         request.method,
         svc.settings.issuer + request.url.path,
         request.headers,
         form=form,
-        client_ip=request.client.host if request.client else None,
+        client_ip=ip,
+        source=source_key(ip),
         dpop_proofs=request.headers.getlist("dpop"),
     )
 
 
-def client_identity(request: OAuthRequest) -> str:
-    """Who to count a request against, before authentication: the client it claims to be, else the IP.
-
-    Unverified on purpose (limits run before the expensive work); a client can only spend its own
-    budget or that of a client_id it names, which cannot lock the real client out for long.
-    """
-    authorization = request.headers.get("authorization", "")
-    if authorization[:6].lower() == "basic ":
-        credentials = basic_credentials(authorization[6:].strip())
-        if credentials is not None:
-            return "client:" + credentials[0][:100]
-    client_id = request.form.get("client_id")
-    if client_id:
-        return "client:" + client_id[:100]
-    return "ip:" + (request.client_ip or "unknown")
-
-
-async def run_core(request: Request, call: Callable[[Services], CoreCall], *, limit: str | None = None) -> Response:
+async def run_core(request: Request, call: Callable[[Services], CoreCall], *, limit: str) -> Response:
+    """Run one client-authenticated endpoint. `limit` names its budgets: `<limit>_ip` per source address,
+    charged here before any lookup (so rotating made-up client_ids costs the caller's address, not the
+    database), and `<limit>` per client, charged by the server once the client authenticated."""
     svc = services(request)
     oauth_request = await form_oauth_request(request, svc)
 
     def work() -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
-        if limit is not None:
-            svc.limits.hit(limit, client_identity(oauth_request))
+        svc.limits.hit(limit + "_ip", oauth_request.source)
         svc.keyring.refresh_if_stale()
         return call(svc)(oauth_request)
 

@@ -33,7 +33,7 @@ def test_introspection_and_revocation_are_limited_per_client(make_app, register)
 
 
 def test_unauthenticated_requests_are_counted_per_address(make_app):
-    http = make_app(rate_limit_token="2/minute")
+    http = make_app(rate_limit_token_ip="2/minute")
     statuses = [http.post("/token", data={"grant_type": "client_credentials"}).status_code for _ in range(3)]
     assert statuses == [401, 401, 429]
 
