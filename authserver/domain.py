@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -236,3 +237,9 @@ class Revocation:
     reason: str
     created_at: int
     expires_at: int
+
+
+def device_grant_id(device_code_hash: str) -> str:
+    """The grant id of the tokens a device code was exchanged for: derived from the code's row, so the
+    grant can be found (and revoked) even when no refresh token records it."""
+    return hashlib.sha256(b"device-grant:" + device_code_hash.encode("ascii")).hexdigest()[:32]

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from authserver.cache import Cache
 from authserver.domain import Revocation
 from authserver.errors import StorageUnavailable
-from authserver.store import RevocationStore
+from authserver.store import RefreshTokenStore, RevocationStore
 
 JTI = "jti"
 GRANT = "grant"
@@ -63,6 +63,13 @@ class Denylist:
         self._store.add_revocations(entries, now)
         for entry in entries:
             self._cache_entry(entry, now)
+
+    def deny_grants(self, grant_ids: Sequence[str], *, reason: str, access_ttl: int) -> None:
+        """Deny the access tokens of grants whose refresh tokens are already revoked."""
+        # A grant's last access token was issued before its refresh tokens were revoked: it expires
+        # within one access-token lifetime (plus a minute of clock skew between nodes).
+        expires_at = int(self._clock()) + access_ttl + 60
+        self.revoke([self.entry(GRANT, g, reason=reason, expires_at=expires_at) for g in grant_ids])
 
     def entry(self, kind: str, value: str, *, reason: str, expires_at: int) -> Revocation:
         return Revocation(kind, value, reason, int(self._clock()), int(expires_at))
@@ -128,3 +135,13 @@ class Denylist:
             self._synced_at = self._clock()
         finally:
             self._lock.release()
+
+
+def revoke_user_grants(
+    store: RefreshTokenStore, denylist: Denylist, user_id: str, *, reason: str, access_ttl: int
+) -> list[str]:
+    """End every token of a user (password change, disabling, MFA reset, signing out everywhere): each
+    refresh-token family, offline and device ones included, and the access tokens issued under them."""
+    grants = store.revoke_user_grants(user_id, int(time.time()))
+    denylist.deny_grants(grants, reason=reason, access_ttl=access_ttl)
+    return grants

@@ -6,6 +6,8 @@ import argparse
 from functools import cached_property
 from typing import TypeAlias
 
+from authserver.cache import Cache
+from authserver.revocations import Denylist
 from authserver.settings import Settings, load_settings
 from authserver.store import Store
 
@@ -31,6 +33,22 @@ class Context:
             )
         return build_store(self.settings)
 
+    @cached_property
+    def cache(self) -> Cache:
+        from authserver.cache import build_cache
+
+        return build_cache(self.settings.redis_url, self.settings.cache_prefix)
+
+    @cached_property
+    def denylist(self) -> Denylist:
+        """Revocations reach a shared Redis at once, and every server through the database (an
+        in-process cache belongs to the server's process; it copies them within REVOCATION_SYNC_SECONDS)."""
+        from authserver.services import build_denylist
+
+        return build_denylist(self.settings, self.cache, self.store)
+
     def close(self) -> None:
+        if "cache" in self.__dict__:
+            self.cache.close()
         if "store" in self.__dict__:
             self.store.close()

@@ -108,11 +108,29 @@ def list_users(args: Namespace, ctx: Context) -> int:
     return 0
 
 
+def end_user_tokens(ctx: Context, user_id: str, reason: str) -> int:
+    """Revoke every refresh-token family of the user and deny the access tokens issued under them."""
+    from authserver.audit import Events
+    from authserver.revocations import revoke_user_grants
+
+    grants = revoke_user_grants(
+        ctx.store, ctx.denylist, user_id, reason=reason, access_ttl=ctx.settings.access_token_ttl
+    )
+    events = Events(ctx.store)
+    for grant_id in grants:
+        events.emit("grant.revoked", grant_id=grant_id, user_id=user_id, reason=reason, by="admin-cli")
+    return len(grants)
+
+
 def _set_disabled(args: Namespace, ctx: Context, disabled: bool) -> int:
     user = _find(ctx, args.user)
     ctx.store.set_user_disabled(user.id, disabled)
+    data: dict[str, object] = {"id": user.id, "username": user.username, "disabled": disabled}
+    if disabled:
+        # Disabling ends every token now; enabling later restores none of them.
+        data["grants_revoked"] = end_user_tokens(ctx, user.id, "user_disabled")
     state = "disabled" if disabled else "enabled"
-    emit(args, {"id": user.id, "username": user.username, "disabled": disabled}, text=f"{state} {user.username}")
+    emit(args, data, text=f"{state} {user.username}")
     return 0
 
 
@@ -129,11 +147,13 @@ def reset_mfa(args: Namespace, ctx: Context) -> int:
 
     user = _find(ctx, args.user)
     removed = ctx.store.delete_totp(user.id)
+    # A reset is for a lost or stolen factor: whatever signed in with it loses its tokens.
+    revoked = end_user_tokens(ctx, user.id, "mfa_reset")
     # An administrator weakening an account is exactly what the audit trail is for.
-    Events(ctx.store).emit("mfa.reset", user_id=user.id, by="admin-cli", had_factor=removed)
+    Events(ctx.store).emit("mfa.reset", user_id=user.id, by="admin-cli", had_factor=removed, grants_revoked=revoked)
     emit(
         args,
-        {"id": user.id, "username": user.username, "mfa_removed": removed},
+        {"id": user.id, "username": user.username, "mfa_removed": removed, "grants_revoked": revoked},
         text=f"second factors of {user.username} " + ("removed" if removed else "were not set up"),
     )
     return 0

@@ -158,17 +158,18 @@ async def change_password(request: Request) -> Response:
     except passwords.PasswordPolicyError as exc:
         return await _page(svc, request, session, user, error=f"New password refused: {exc}.", status=400)
 
-    def apply() -> int:
+    def apply() -> tuple[int, int]:
         svc.store.set_password_hash(user.id, passwords.hash_password(new))
         ended = 0
         for other in svc.store.list_user_sessions(user.id):
             if other.sid != session.sid:
                 end_session_sync(svc, other, reason="password_changed")
                 ended += 1
-        return ended
+        # Whoever knew the old password may hold tokens (offline, device ones): they all end.
+        return ended, svc.server.tokens.revoke_user_grants(user.id, reason="password_changed")
 
-    ended = await run_sync(apply)
-    await emit(svc, request, "password.changed", user_id=user.id, sessions_ended=ended)
+    ended, grants = await run_sync(apply)
+    await emit(svc, request, "password.changed", user_id=user.id, sessions_ended=ended, grants_revoked=grants)
     return _done("password")
 
 
@@ -307,14 +308,16 @@ async def end_other_sessions(request: Request) -> Response:
         return posted
     svc, session, user, _ = posted
 
-    def apply() -> int:
+    def apply() -> tuple[int, int]:
         others = [s for s in svc.store.list_user_sessions(user.id) if s.sid != session.sid]
         for other in others:
             end_session_sync(svc, other, reason="ended_by_user")
-        return len(others)
+        # Signing out everywhere ends every app's and device's tokens too, this browser's apps included
+        # (they sign in again silently through this session).
+        return len(others), svc.server.tokens.revoke_user_grants(user.id, reason="signed_out_everywhere")
 
-    ended = await run_sync(apply)
-    await emit(svc, request, "session.revoked", user_id=user.id, count=ended, scope="others")
+    ended, grants = await run_sync(apply)
+    await emit(svc, request, "session.revoked", user_id=user.id, count=ended, scope="others", grants_revoked=grants)
     return _done("others")
 
 

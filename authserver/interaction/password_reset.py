@@ -151,10 +151,7 @@ def _apply(svc: Services, user: User, digest: str, new_password: str) -> tuple[i
     sessions = svc.store.list_user_sessions(user.id)
     for session in sessions:
         end_session_sync(svc, session, reason="password_reset")
-    grants = svc.store.revoke_user_grants(user.id, now)
-    for grant_id in grants:
-        svc.server.tokens.revoke_grant(grant_id, reason="password_reset")
-    return len(sessions), len(grants)
+    return len(sessions), svc.server.tokens.revoke_user_grants(user.id, reason="password_reset")
 
 
 async def reset(request: Request) -> Response:

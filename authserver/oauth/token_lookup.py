@@ -19,7 +19,7 @@ from authlib.oauth2.rfc6749 import ClientMixin
 from authserver.audit import Events
 from authserver.domain import Client, RefreshToken, User
 from authserver.oauth.tokens import AccessToken, TokenIssuer
-from authserver.revocations import GRANT, JTI, Denylist
+from authserver.revocations import JTI, Denylist, revoke_user_grants
 from authserver.security.secrets import token_hash
 from authserver.store import RefreshTokenStore
 
@@ -86,11 +86,17 @@ class TokenLookup:
         access = self.issuer.verify_access_token(value)
         if access is None:
             return None
+        active = self.access_token_active(access)
+        if active and access.claims.get("gid"):
+            # A user's token (it carries its grant): never active for a disabled or deleted user, even
+            # before the revocation that disabling made has reached this worker.
+            user = self.find_user(str(access.claims.get("sub")))
+            active = user is not None and not user.disabled
         return FoundToken(
             "access_token",
             access.client_id,
             access.expires_at,
-            not self.access_token_active(access),
+            not active,
             access.claims,
             access=access,
         )
@@ -139,9 +145,15 @@ class TokenLookup:
 
     def deny_grants(self, grant_ids: list[str], *, reason: str) -> None:
         """Deny the access tokens of grants whose refresh tokens the store has already revoked."""
-        # A grant's last access token was issued before its refresh tokens were revoked: it expires
-        # within one access-token lifetime (plus a minute of clock skew between nodes).
-        expires_at = int(time.time()) + self.issuer.access_ttl + 60
-        self.denylist.revoke([self.denylist.entry(GRANT, g, reason=reason, expires_at=expires_at) for g in grant_ids])
+        self.denylist.deny_grants(grant_ids, reason=reason, access_ttl=self.issuer.access_ttl)
         for grant_id in grant_ids:
             self.events.emit("grant.revoked", grant_id=grant_id, reason=reason)
+
+    def revoke_user_grants(self, user_id: str, *, reason: str) -> int:
+        """Every refresh-token family of the user and the access tokens issued under them; how many grants."""
+        grants = revoke_user_grants(
+            self.refresh_tokens, self.denylist, user_id, reason=reason, access_ttl=self.issuer.access_ttl
+        )
+        for grant_id in grants:
+            self.events.emit("grant.revoked", grant_id=grant_id, user_id=user_id, reason=reason)
+        return len(grants)

@@ -145,7 +145,9 @@ class RefreshTokenStore(Protocol):
         ...
 
     def revoke_user_grants(self, user_id: str, now: int) -> list[str]:
-        """Revoke every refresh-token family of the user (offline ones too); their grant ids."""
+        """Revoke every refresh-token family of the user (offline and device ones too); the grant ids that
+        may still have live access tokens (those families, and recent grants found through their
+        redeemed codes and exchanged device codes)."""
         ...
 
 

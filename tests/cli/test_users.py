@@ -308,7 +308,7 @@ def test_disable_and_enable(create, cli):
     # Idempotent; by email; JSON.
     again = cli("user", "disable", "ALICE@example.com", "--json")
     assert again.code == 0
-    assert again.json() == {"id": user["id"], "username": "alice", "disabled": True}
+    assert again.json() == {"id": user["id"], "username": "alice", "disabled": True, "grants_revoked": 0}
     assert cli("user", "show", "alice", "--json").json()["disabled"] is True
     enabled = cli("user", "enable", user["id"], "--json")
     assert enabled.code == 0

@@ -6,7 +6,6 @@ poll (SET NX, atomic in Redis), and the client's current interval, raised by 5 s
 
 from __future__ import annotations
 
-import secrets
 import time
 
 from authlib.oauth2.rfc6749.errors import (
@@ -18,7 +17,7 @@ from authlib.oauth2.rfc6749.errors import (
 from authlib.oauth2.rfc6749.grants.base import BaseGrant, TokenEndpointMixin
 from authlib.oauth2.rfc8628.errors import AuthorizationPendingError, ExpiredTokenError, SlowDownError
 
-from authserver.domain import GRANT_DEVICE_CODE
+from authserver.domain import GRANT_DEVICE_CODE, device_grant_id
 from authserver.oauth.grants.authorization_code import ALL_METHODS
 from authserver.oauth.grants.dpop_binding import proof_key, refresh_binding
 from authserver.oauth.grants.user_tokens import GrantContext, new_refresh_token, token_response, wants_refresh_token
@@ -82,7 +81,7 @@ class DeviceCodeGrant(BaseGrant, TokenEndpointMixin):
         if not self.server.store.consume_device_code(record.device_code_hash, int(time.time())):
             raise InvalidGrantError("The device code has already been used")
         ctx = GrantContext(
-            grant_id=secrets.token_urlsafe(16),
+            grant_id=device_grant_id(record.device_code_hash),
             scope=record.scope,
             sid=record.sid or "",
             auth_time=record.auth_time or 0,

@@ -3,10 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
-from authserver.domain import RefreshToken
+from authserver.domain import RefreshToken, device_grant_id
 from authserver.store.sql.engine import Database
 from authserver.store.sql.tables import auth_codes as codes
+from authserver.store.sql.tables import device_codes as devs
 from authserver.store.sql.tables import refresh_tokens as t
 
 
@@ -15,6 +17,14 @@ def _values(token: RefreshToken) -> dict[str, Any]:
     values["amr"] = list(token.amr)
     values["resources"] = list(token.resources)
     return values
+
+
+def _device_grants(conn: Connection, now: int, *where: sa.ColumnElement[bool]) -> list[str]:
+    """Device grants exchanged within a day (live access tokens, maybe no refresh token to find them by)."""
+    query = sa.select(devs.c.device_code_hash).where(
+        *where, devs.c.consumed_at.is_not(None), devs.c.consumed_at > now - 86400
+    )
+    return [device_grant_id(r[0]) for r in conn.execute(query)]
 
 
 class SqlRefreshTokenStore:
@@ -84,7 +94,9 @@ class SqlRefreshTokenStore:
                 codes.c.used_at.is_not(None),
                 codes.c.expires_at > now - 86400,
             )
-            grants = list(dict.fromkeys(grants + [r[0] for r in conn.execute(recent)]))
+            grants += [r[0] for r in conn.execute(recent)]
+            grants += _device_grants(conn, now, devs.c.user_id == user_id, devs.c.client_id == client_id)
+            grants = list(dict.fromkeys(grants))
             if grants:
                 conn.execute(
                     t.update().where(t.c.grant_id.in_(grants), t.c.revoked_at.is_(None)).values(revoked_at=now)
@@ -92,14 +104,15 @@ class SqlRefreshTokenStore:
             return grants
 
     def revoke_user_grants(self, user_id: str, now: int) -> list[str]:
-        """Revoke every live refresh-token family of the user, offline ones too; their grant ids."""
         with self.db.begin() as conn:
             live = sa.and_(t.c.user_id == user_id, t.c.revoked_at.is_(None))
             grants = [r[0] for r in conn.execute(sa.select(t.c.grant_id).where(live).distinct())]
             recent = sa.select(codes.c.grant_id).where(
                 codes.c.user_id == user_id, codes.c.used_at.is_not(None), codes.c.expires_at > now - 86400
             )
-            grants = list(dict.fromkeys(grants + [r[0] for r in conn.execute(recent)]))
+            grants += [r[0] for r in conn.execute(recent)]
+            grants += _device_grants(conn, now, devs.c.user_id == user_id)
+            grants = list(dict.fromkeys(grants))
             if grants:
                 conn.execute(
                     t.update().where(t.c.grant_id.in_(grants), t.c.revoked_at.is_(None)).values(revoked_at=now)
