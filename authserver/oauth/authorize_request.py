@@ -6,14 +6,12 @@ redirect (RFC 6749 §4.1.2.1, RFC 9700 §4.11); after that they go back to the c
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from authserver.domain import GRANT_AUTHORIZATION_CODE, Client
-from authserver.oauth import pkce
+from authserver.oauth import pkce, redirect_uris
 from authserver.oauth.claims import ClaimsRequestError, parse_claims_request
 
 RESPONSE_MODES = ("query", "form_post")
@@ -71,22 +69,7 @@ class AuthorizationRequest:
 
 
 def redirect_uri_matches(client: Client, requested: str) -> bool:
-    if requested in client.redirect_uris:
-        return True
-    # RFC 8252 §7.3: native apps on a loopback IP get any port; nothing else is relaxed.
-    if not client.is_public:
-        return False
-    try:
-        req = urlsplit(requested)
-        if req.scheme != "http" or req.hostname is None or not ipaddress.ip_address(req.hostname).is_loopback:
-            return False
-    except ValueError:
-        return False
-    for registered in client.redirect_uris:
-        reg = urlsplit(registered)
-        if (reg.scheme, reg.hostname, reg.path, reg.query) == (req.scheme, req.hostname, req.path, req.query):
-            return True
-    return False
+    return redirect_uris.matches(client.redirect_uris, requested, public=client.is_public)
 
 
 def validate(

@@ -401,6 +401,61 @@ def test_bad_redirect_uris_are_refused(cli, option, uri):
     assert cli("client", "list", "--json").json() == []
 
 
+@pytest.mark.parametrize("option", ["--redirect-uri", "--post-logout-redirect-uri"])
+@pytest.mark.parametrize(
+    ("uri", "reason"),
+    [
+        ("https://user@app.example/cb", "must not contain userinfo"),
+        ("https://user:pw@app.example/cb", "must not contain userinfo"),
+        ("https://app.example@evil.example/cb", "must not contain userinfo"),
+        ("http://user@127.0.0.1/cb", "must not contain userinfo"),
+        ("https://*.app.example/cb", "must not contain a wildcard"),
+        ("https://app.example/*", "must not contain a wildcard"),
+        ("https://app.example/cb?x=*", "must not contain a wildcard"),
+        ("https://app.example/cb/%2e%2e/evil", "dot segments"),
+        ("https://app.example/cb/%2E%2E/evil", "dot segments"),
+        ("https://app.example/cb/.%2e/evil", "dot segments"),
+        ("https://app.example/%2e/cb", "dot segments"),
+        ("https://app.example/cb/../evil", "dot segments"),
+        ("https://app.example/./cb", "dot segments"),
+        ("com.example.app:/cb/%2e%2e/x", "dot segments"),
+        ("https://app.example:0/cb", "port between 1 and 65535"),
+        ("https://app.example:65536/cb", "port between 1 and 65535"),
+        ("http://127.0.0.1:99999/cb", "port between 1 and 65535"),
+        ("https://app.example:123456/cb", "numeric port"),
+        ("https://app.example:-1/cb", "numeric port"),
+        ("https://app.example:/cb", "numeric port"),
+        ("https://app.example:8o/cb", "numeric port"),
+        ("https://app.example:\u0661\u0662/cb", "numeric port"),
+        ("https://app.example\\@evil.example/cb", "backslash"),
+        ("https://app.example/cb\x00", "control characters"),
+        ("https://app.ex%61mple/cb", "numeric port"),
+    ],
+)
+def test_ambiguous_redirect_uris_are_refused_with_the_reason(cli, option, uri, reason):
+    args = ["client", "create", "--name", "x", *SIGN_IN_GRANT]
+    if option == "--post-logout-redirect-uri":
+        args += ["--redirect-uri", "https://app.example/cb"]
+    err = assert_error(cli(*args, option, uri), contains=option)
+    assert reason in err, err
+    assert cli("client", "list", "--json").json() == []
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://app.example:1/cb",
+        "https://app.example:65535/cb",
+        "https://app.example/a.b/..c/cb",
+        "http://[::1]:8080/cb",
+    ],
+)
+def test_unambiguous_edge_cases_are_accepted(cli, uri):
+    result = cli("client", "create", "--name", "x", *SIGN_IN_GRANT, "--redirect-uri", uri, "--json")
+    assert result.code == 0, result.err
+    assert result.json()["redirect_uris"] == [uri]
+
+
 @pytest.mark.parametrize("uri", ["api", "/api", "//api.example", "https://api.example/#x", "https://api.example#", ""])
 def test_bad_resources_are_refused(cli, uri):
     assert_error(cli("client", "create", "--name", "x", "--resource", uri), contains="--resource")

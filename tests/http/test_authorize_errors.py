@@ -221,6 +221,42 @@ def test_loopback_flexibility_is_only_about_the_port(http, register, challenge):
         assert_error_page(authorize(http, authorize_params(native, challenge, redirect_uri=requested)))
 
 
+@pytest.mark.parametrize(
+    "requested",
+    [
+        "http://127.0.0.1:51234/cb#fragment",
+        "http://127.0.0.1:51234/cb#",
+        "http://127.0.0.1/cb#x",
+        "http://user@127.0.0.1:51234/cb",
+        "http://user:secret@127.0.0.1/cb",
+        "http://evil.example@127.0.0.1:51234/cb",
+        "http://127.0.0.1:0/cb",
+        "http://127.0.0.1:65536/cb",
+        "http://127.0.0.1:99999/cb",
+        "http://127.0.0.1:123456/cb",
+        "http://127.0.0.1:-1/cb",
+        "http://127.0.0.1:+80/cb",
+        "http://127.0.0.1:/cb",
+        "http://127.0.0.1:8o/cb",
+        "http://127.0.0.1:\u0661\u0662/cb",  # non-ASCII digits
+        "http://[::1%25lo]:51234/cb",  # an IPv6 zone
+        "http://127.0.0.1:51234\\@evil.example/cb",
+    ],
+)
+def test_loopback_matching_refuses_fragments_userinfo_and_bad_ports(http, register, challenge, requested):
+    """RFC 8252 §7.3 relaxes the port only: a fragment, userinfo or a port outside 1-65535 never
+    matches, and the answer is an error page, never a redirect."""
+    native = register("--public", "--redirect-uri", "http://127.0.0.1/cb", "--redirect-uri", "http://[::1]/cb")
+    assert_error_page(authorize(http, authorize_params(native, challenge, redirect_uri=requested)))
+
+
+@pytest.mark.parametrize("port", ["1", "80", "65535"])
+def test_loopback_ports_at_the_edges_of_the_range_match(http, register, challenge, port):
+    native = register("--public", "--redirect-uri", "http://127.0.0.1/cb", name="Native")
+    response = authorize(http, authorize_params(native, challenge, redirect_uri=f"http://127.0.0.1:{port}/cb"))
+    assert response.status_code == 302 and response.headers["location"].startswith("/login?")
+
+
 def test_confidential_loopback_client_gets_no_port_flexibility(http, register, challenge):
     confidential = register("--redirect-uri", "http://127.0.0.1/cb", name="Web")
     assert confidential["client_secret"]
