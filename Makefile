@@ -29,11 +29,12 @@ test: install
 	@sh tests/browser/ensure_chromium.sh  # Debian's chromium for the browser tests (root only; else they skip)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Lint, format and types (ruff, mypy strict); run before the tests in CI.
+# Lint, format, types and layers (ruff, mypy strict, import-linter); run before the tests in CI.
 check: install
 	$(BIN)/ruff check authserver tests bench migrations
 	$(BIN)/ruff format --check authserver tests bench migrations
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python bench/run.py

@@ -21,6 +21,7 @@ from authserver.endpoints import (
     introspect,
     jwks,
     metrics,
+    protocol,
     pushed_authorization,
     revoke,
     token,
@@ -140,7 +141,7 @@ def create_app(settings: Settings) -> Starlette:
             Middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, https=settings.secure_cookies),
             observer,
         ],
-        exception_handlers=HANDLERS,
+        exception_handlers={**HANDLERS, **protocol.HANDLERS},
         lifespan=lifespan,
     )
 

@@ -60,3 +60,14 @@ def configure_logging(level: str) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+
+
+def start_request(request_id: str) -> None:
+    """Forget the previous request's fields; every log line of this one carries its id."""
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+
+
+def bind(**fields: str) -> None:
+    """Add ids (client_id, user_id: never secrets) to every later log line of this request."""
+    structlog.contextvars.bind_contextvars(**fields)

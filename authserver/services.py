@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from starlette.requests import Request
+
 from authserver.audit import Events
 from authserver.cache import Cache, build_cache
 from authserver.client_cache import ClientCache
 from authserver.delivery.email import Mailer
 from authserver.delivery.smtp import build_transport
-from authserver.keyring import KeyManager, KeyPolicy, KeyRing
 from authserver.metrics import Metrics
 from authserver.oauth.client_auth import ClientAuthenticator
+from authserver.oauth.keyring import KeyManager, KeyPolicy, KeyRing
 from authserver.oauth.server import AuthorizationServer
 from authserver.oauth.token_lookup import TokenLookup
 from authserver.oauth.tokens import IdTokens, TokenIssuer
@@ -55,6 +57,12 @@ class Services:
     def close(self) -> None:
         self.cache.close()
         self.store.close()
+
+
+def services(request: Request) -> Services:
+    """This request's Services: built once in the app's lifespan, handed to each request in its state."""
+    svc: Services = request.state.services
+    return svc
 
 
 def key_policy(settings: Settings) -> KeyPolicy:

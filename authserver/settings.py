@@ -13,11 +13,15 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_KEY_LENGTH = 32
 DEV_SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
+
+
+# What load_settings raises on a bad environment (pydantic stays behind this module).
+InvalidSettings = ValidationError
 
 
 class MissingSecret(RuntimeError):
@@ -339,3 +343,12 @@ def _dev_secret(keys_dir: Path) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(value + "\n")
     return value
+
+
+def explain(exc: InvalidSettings) -> str:
+    """One line naming each bad AUTHSERVER_* variable (InvalidSettings is what load_settings raises)."""
+    parts = []
+    for err in exc.errors():
+        name = "AUTHSERVER_" + "_".join(str(p) for p in err["loc"]).upper()
+        parts.append(f"{name}: {err['msg']}")
+    return "invalid configuration: " + "; ".join(parts)

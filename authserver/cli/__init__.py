@@ -10,14 +10,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from pydantic import ValidationError
-
 from authserver import __version__
 from authserver.cli import audit, clients, keys, mail, migrate, serve, users
 from authserver.cli.context import Context
 from authserver.cli.output import CommandError
 from authserver.errors import StorageUnavailable
-from authserver.settings import MissingSecret
+from authserver.settings import InvalidSettings, MissingSecret, explain
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,14 +37,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings_error(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        name = "AUTHSERVER_" + "_".join(str(p) for p in err["loc"]).upper()
-        parts.append(f"{name}: {err['msg']}")
-    return "invalid configuration: " + "; ".join(parts)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     ctx = Context()
@@ -54,8 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args, ctx) or 0)
     except CommandError as exc:
         message = str(exc)
-    except ValidationError as exc:
-        message = _settings_error(exc)
+    except InvalidSettings as exc:
+        message = explain(exc)
     except MissingSecret as exc:
         message = str(exc)
     except StorageUnavailable as exc:

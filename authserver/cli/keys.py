@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from authserver.cli.output import CommandError, emit
-from authserver.keyring import KeyState
+from authserver.oauth.keyring import KeyState
 from authserver.security.crypto import DecryptionError
 from authserver.services import build_key_manager
 

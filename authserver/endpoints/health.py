@@ -6,7 +6,7 @@ from starlette.responses import Response
 from authserver import lifecycle
 from authserver.concurrency import run_sync
 from authserver.errors import StorageUnavailable
-from authserver.web.oauth_edge import services
+from authserver.services import services
 from authserver.web.responses import json_response
 
 

@@ -3,7 +3,7 @@
 from starlette.requests import Request
 from starlette.responses import Response
 
-from authserver.web.oauth_edge import run_core
+from authserver.endpoints.protocol import run_core
 
 
 async def introspect(request: Request) -> Response:

@@ -4,7 +4,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authserver.concurrency import run_sync
-from authserver.web.oauth_edge import services
+from authserver.services import services
 
 
 async def jwks(request: Request) -> Response:

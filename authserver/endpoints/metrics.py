@@ -7,7 +7,7 @@ import hmac
 from starlette.requests import Request
 from starlette.responses import Response
 
-from authserver.web.oauth_edge import services
+from authserver.services import services
 from authserver.web.responses import json_response
 
 

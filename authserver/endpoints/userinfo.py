@@ -12,9 +12,8 @@ from authserver.concurrency import run_sync
 from authserver.errors import OAuthError
 from authserver.oauth.claims import released_claims
 from authserver.oauth.dpop import ALGORITHMS, DPoPError
-from authserver.services import Services
+from authserver.services import Services, services
 from authserver.web.forms import FORM_TYPE, read_form
-from authserver.web.oauth_edge import services
 from authserver.web.responses import json_response
 
 DPOP_CHALLENGE = 'DPoP algs="' + " ".join(ALGORITHMS) + '"'

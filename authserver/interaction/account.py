@@ -25,10 +25,9 @@ from authserver.interaction.sessions import clear_session_cookie, end_session_sy
 from authserver.manage.account_data import sign_in_history
 from authserver.oauth.claims import SCOPE_DESCRIPTIONS
 from authserver.security import backup_codes, passwords, totp
-from authserver.services import Services
+from authserver.services import Services, services
 from authserver.web.cookies import attach_csrf, check_csrf, csrf_token
 from authserver.web.forms import read_form
-from authserver.web.oauth_edge import services
 from authserver.web.pages import PageError
 
 ENROL = "/account/mfa/totp"

@@ -16,9 +16,9 @@ from authserver.interaction.respond import error_to_client
 from authserver.interaction.sessions import current_session
 from authserver.oauth.authorize_request import AuthorizationRequest, AuthorizeError, AuthorizeFatal, supported_prompts
 from authserver.oauth.request_sources import resolve
+from authserver.services import services
 from authserver.web.cookies import attach_csrf, browser_binding, csrf_token
 from authserver.web.forms import read_form
-from authserver.web.oauth_edge import services
 from authserver.web.pages import PageError
 
 

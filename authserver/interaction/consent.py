@@ -18,10 +18,9 @@ from authserver.interaction.flow import EXPIRED, advance, load_for_browser
 from authserver.interaction.respond import error_to_client
 from authserver.interaction.sessions import current_session
 from authserver.oauth.claims import consent_items, consent_scopes
-from authserver.services import Services
+from authserver.services import Services, services
 from authserver.web.cookies import attach_csrf, browser_binding, check_csrf, csrf_token
 from authserver.web.forms import read_form
-from authserver.web.oauth_edge import services
 from authserver.web.pages import PageError
 
 

@@ -21,11 +21,10 @@ from authserver.interaction.flow import EXPIRED, load_for_browser
 from authserver.interaction.sessions import current_session
 from authserver.oauth.claims import consent_items
 from authserver.oauth.device import display, normalise
-from authserver.services import Services
+from authserver.services import Services, services
 from authserver.web.addresses import source_key
 from authserver.web.cookies import attach_csrf, browser_binding, check_csrf, csrf_token
 from authserver.web.forms import read_form
-from authserver.web.oauth_edge import services
 from authserver.web.pages import PageError
 
 WRONG_CODE = "That code is not valid or has expired. Check the code on your device and try again."

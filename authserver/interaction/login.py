@@ -11,10 +11,10 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-import structlog
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from authserver import logs
 from authserver.concurrency import run_sync
 from authserver.domain import ACR_PASSWORD, Authentication, User
 from authserver.interaction import known_device, state
@@ -30,10 +30,9 @@ from authserver.interaction.events import emit
 from authserver.interaction.flow import advance, load_for_browser
 from authserver.interaction.sessions import SESSION, set_session_cookie, start_session_sync
 from authserver.interaction.verify_email import remember_unverified
-from authserver.services import Services
+from authserver.services import Services, services
 from authserver.web.cookies import attach_csrf, browser_binding, check_csrf, cookie_name, csrf_token
 from authserver.web.forms import read_form
-from authserver.web.oauth_edge import services
 from authserver.web.pages import PageError
 
 GENERIC_FAILURE = "Incorrect username or password."
@@ -97,7 +96,7 @@ async def finish_sign_in(request: Request, svc: Services, it: state.Interaction,
     previous = request.cookies.get(cookie_name(svc.settings, SESSION))
     value, session = await run_sync(start_session_sync, svc, auth, previous)
     svc.metrics.logins.labels("success").inc()
-    structlog.contextvars.bind_contextvars(user_id=auth.user_id)
+    logs.bind(user_id=auth.user_id)
     await emit(svc, request, "login.succeeded", user_id=auth.user_id, client_id=it.client_id, amr=list(auth.amr))
     it.authenticated_user = auth.user_id
     it.extra.pop("mfa", None)

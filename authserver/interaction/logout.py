@@ -17,10 +17,9 @@ from starlette.responses import RedirectResponse, Response
 from authserver.concurrency import run_sync
 from authserver.domain import Client
 from authserver.interaction.sessions import clear_session_cookie, current_session, end_session_sync
-from authserver.services import Services
+from authserver.services import Services, services
 from authserver.web.cookies import attach_csrf, check_csrf, csrf_token
 from authserver.web.forms import parse_pairs, read_form
-from authserver.web.oauth_edge import services
 from authserver.web.pages import PageError
 
 FIELDS = ("id_token_hint", "post_logout_redirect_uri", "state", "client_id", "logout_hint", "ui_locales")

@@ -20,10 +20,9 @@ from authserver.interaction.credentials import Verdict, check_second_factor, gue
 from authserver.interaction.events import emit
 from authserver.interaction.flow import EXPIRED, load_for_browser
 from authserver.interaction.login import finish_sign_in
-from authserver.services import Services
+from authserver.services import Services, services
 from authserver.web.cookies import attach_csrf, browser_binding, check_csrf, csrf_token
 from authserver.web.forms import read_form
-from authserver.web.oauth_edge import services
 from authserver.web.pages import PageError
 
 WRONG_CODE = "That code is not right. Enter the current code from your app, or a backup code."

@@ -25,11 +25,10 @@ from authserver.interaction.events import client_ip, emit, who
 from authserver.interaction.sessions import clear_session_cookie, end_session_sync
 from authserver.manage import users as rules
 from authserver.security import passwords
-from authserver.services import Services
+from authserver.services import Services, services
 from authserver.web.addresses import source_key
 from authserver.web.cookies import attach_csrf, check_csrf, csrf_token
 from authserver.web.forms import read_form
-from authserver.web.oauth_edge import services
 from authserver.web.pages import PageError
 
 FORGOT = "/password/forgot"

@@ -29,10 +29,9 @@ from authserver.interaction.credentials import (
     has_second_factor,
 )
 from authserver.interaction.events import emit
-from authserver.services import Services
+from authserver.services import Services, services
 from authserver.web.cookies import attach_csrf, check_csrf, csrf_token
 from authserver.web.forms import read_form
-from authserver.web.oauth_edge import services
 
 WRONG = "That is not right. Enter your password and a current code from your app (or a backup code)."
 WRONG_PASSWORD = "That password is not right."  # noqa: S105 - page text, not a secret

@@ -19,11 +19,10 @@ from authserver.interaction import links, state
 from authserver.interaction.events import client_ip, emit
 from authserver.interaction.flow import load_for_browser
 from authserver.interaction.sessions import current_session
-from authserver.services import Services
+from authserver.services import Services, services
 from authserver.web.addresses import source_key
 from authserver.web.cookies import attach_csrf, browser_binding, check_csrf, csrf_token
 from authserver.web.forms import read_form
-from authserver.web.oauth_edge import services
 from authserver.web.pages import PageError
 
 EXPIRED_TITLE = "Link expired"

@@ -95,7 +95,7 @@ class AuthorizationServer(_AuthorizationServer):
     ) -> OAuthClient:
         client = self._authenticator(request, methods, endpoint)
         # Charged only now: a caller without the client's credentials spends its address's budget
-        # (web/oauth_edge.py), never the client's.
+        # (endpoints/protocol.py), never the client's.
         self.limits.hit_client(
             CLIENT_LIMITS[endpoint],
             client.record.client_id,

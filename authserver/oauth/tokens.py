@@ -10,7 +10,7 @@ from typing import Any
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 
-from authserver.keyring import KeyRing
+from authserver.oauth.keyring import KeyRing
 
 ACCESS_TOKEN_TYP = "at+jwt"  # noqa: S105 - a protocol name, not a secret
 

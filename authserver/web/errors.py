@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from authlib.oauth2.rfc6749.errors import OAuth2Error
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -63,12 +62,6 @@ async def page_error(request: Request, exc: Exception) -> Response:
     return pages.error(exc)
 
 
-async def authlib_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, OAuth2Error)  # noqa: S101 - Starlette routes only OAuth2Error here
-    status, body, headers = exc()
-    return json_response(body, status, headers)
-
-
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)  # noqa: S101 - Starlette routes only HTTPException here
     error = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
@@ -92,7 +85,6 @@ async def server_error(request: Request, exc: Exception) -> Response:
 HANDLERS = {
     PageError: page_error,
     OAuthError: oauth_error,
-    OAuth2Error: authlib_error,
     HTTPException: http_error,
     StorageUnavailable: unavailable,
     Exception: server_error,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 import secrets
 
-import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from authserver import logs
 from authserver.web.responses import json_bytes
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -54,8 +54,7 @@ class EdgeMiddleware:
         request_id = request_id or secrets.token_hex(8)
         scope.setdefault("state", {})["request_id"] = request_id
         # Every log line of this request (threads included: anyio copies the context) carries it.
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        logs.start_request(request_id)
         rid = request_id.encode()
 
         async def send_with_headers(message: Message) -> None:

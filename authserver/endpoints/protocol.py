@@ -1,27 +1,23 @@
-"""The edge between Starlette and the authlib core: read the form on the loop, run the core off it."""
+"""The protocol endpoints' one shape: read the form on the loop, run the protocol core off it, answer JSON."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-import structlog
 from starlette.requests import Request
 from starlette.responses import Response
 
+from authserver import logs
 from authserver.concurrency import run_sync
+from authserver.oauth.errors import ProtocolError
 from authserver.oauth.requests import OAuthRequest
-from authserver.services import Services
+from authserver.services import Services, services
 from authserver.web.addresses import source_key
 from authserver.web.forms import read_form
 from authserver.web.responses import json_response
 
 CoreCall = Callable[[OAuthRequest], tuple[int, dict[str, Any], list[tuple[str, str]]]]
-
-
-def services(request: Request) -> Services:
-    svc: Services = request.state.services
-    return svc
 
 
 async def form_oauth_request(request: Request, svc: Services) -> OAuthRequest:
@@ -53,7 +49,19 @@ async def run_core(request: Request, call: Callable[[Services], CoreCall], *, li
     status, body, headers = await run_sync(work)
     client = oauth_request.client
     if client is not None:
-        structlog.contextvars.bind_contextvars(client_id=client.client_id)
+        logs.bind(client_id=client.client_id)
         if status == 200 and limit == "token":
             svc.metrics.token_issued(oauth_request.payload.grant_type or "", client.client_id)
     return json_response(body, status, headers)
+
+
+async def protocol_error(request: Request, exc: Exception) -> Response:
+    """An authlib error that escaped the core, as RFC 6749 error JSON."""
+    if not isinstance(exc, ProtocolError):  # Starlette routes only ProtocolError here
+        raise exc
+    status, body, headers = exc()
+    return json_response(body, status, headers)
+
+
+# Added to web.errors.HANDLERS by app.py: the protocol's error type is known only above the web layer.
+HANDLERS = {ProtocolError: protocol_error}

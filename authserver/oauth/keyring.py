@@ -21,7 +21,7 @@ from joserfc.jwk import RSAKey
 
 from authserver.domain import SigningKey
 from authserver.errors import StorageUnavailable
-from authserver.security import keys as rsa_keys
+from authserver.oauth import keys as rsa_keys
 from authserver.security.crypto import DecryptionError, Sealer
 from authserver.store import KeyStore
 

@@ -1,0 +1,61 @@
+"""RSA signing keys: generation, stable `kid`s (RFC 7638 thumbprints), JWK export; clients' public JWK Sets."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet, RSAKey
+
+ALG = "RS256"
+
+
+def generate_rsa(bits: int) -> tuple[str, dict[str, Any], bytes]:
+    """Return (kid, public JWK, private key PEM)."""
+    private = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    key = RSAKey.import_key(pem)
+    kid = key.thumbprint()
+    public = key.as_dict(private=False)
+    public.update({"kid": kid, "use": "sig", "alg": ALG})
+    return kid, public, pem
+
+
+def load_private(pem: bytes, kid: str) -> RSAKey:
+    return RSAKey.import_key(pem, parameters={"kid": kid, "use": "sig", "alg": ALG})
+
+
+def load_public(jwk: dict[str, Any]) -> RSAKey:
+    return RSAKey.import_key(jwk)
+
+
+class InvalidKeySet(ValueError):
+    """A client's JWK Set we refuse; the message says why."""
+
+
+def public_key_set(data: Any, what: str) -> dict[str, Any]:
+    """A client's keys for private_key_jwt: public RSA (2048 bits or more) or EC keys, as a JWK Set.
+
+    Raises InvalidKeySet naming `what` (where the keys came from)."""
+    try:
+        with warnings.catch_warnings():  # joserfc warns about weak keys; we refuse them instead
+            warnings.simplefilter("ignore")
+            keys = KeySet.import_key_set(data)
+    except (ValueError, JoseError, TypeError, KeyError) as exc:
+        raise InvalidKeySet(f"{what} is not a valid JWK Set: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+    if not keys.keys:
+        raise InvalidKeySet(f"{what} holds no keys")
+    if any(key.is_private for key in keys):
+        raise InvalidKeySet(f"{what} must hold public keys only")
+    for key in keys:
+        if key.key_type not in ("RSA", "EC"):
+            raise InvalidKeySet(f"{what}: {key.key_type} keys are not supported (use RSA or EC)")
+        # RFC 7518 §3.3: RSA keys for RS*/PS* must be at least 2048 bits.
+        if isinstance(key, RSAKey) and key.public_key.key_size < 2048:
+            raise InvalidKeySet(f"{what} has an RSA key shorter than 2048 bits")
+    return dict(keys.as_dict(private=False))
