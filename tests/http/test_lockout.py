@@ -375,3 +375,38 @@ def test_ipv4_mapped_addresses_count_as_their_ipv4_address(make_app, app):
     assert refused(LoginForm(browser_from(http, host="192.0.2.77"), app).attempt("alice", WRONG))
     assert refused(LoginForm(browser_from(http, host="::ffff:192.0.2.77"), app).attempt("alice", WRONG))
     assert refused(LoginForm(browser_from(http, host="192.0.2.77"), app).attempt("alice", PASSWORD))
+
+
+def test_a_password_typed_as_the_username_is_stored_nowhere(http, cli, app, caplog):
+    """Issue 9 finding 13: a failed sign-in for an unknown name keeps a keyed hash of the name, never the
+    text (often a password pasted into the wrong field): not in the audit table, not in any log record,
+    not in the cache's keys."""
+    import logging
+    import os
+
+    pasted = "Pasted-Secret-0f3c9a"
+    caplog.set_level(logging.DEBUG)
+    form = LoginForm(http, app)
+    for _ in range(2):
+        assert refused(form.attempt(pasted, WRONG))
+        assert refused(form.attempt(f"  {pasted.upper()} ", WRONG))
+    audit = cli("audit", "list", "--json")
+    assert audit.code == 0, audit.err
+    failed = [e for e in audit.json() if e["event"] == "login.failed"]
+    assert len(failed) == 4
+    # One keyed hash for every spelling of the name (so attempts on it are counted together) ...
+    assert len({e["data"]["account"] for e in failed}) == 1
+    assert re.fullmatch(r"name:[0-9a-f]{32}", failed[0]["data"]["account"])
+    # ... and the text itself nowhere.
+    assert pasted.lower() not in audit.out.lower()
+    logged = [r for r in caplog.records if r.name.startswith("authserver")]
+    assert any(r.getMessage() == "login.failed" for r in logged), "the failures were logged"
+    for record in logged:
+        assert pasted.lower() not in repr(record.__dict__).lower(), record.__dict__
+    redis_url = os.environ.get("AUTHSERVER_REDIS_URL")
+    if redis_url:
+        import redis
+
+        keys = redis.Redis.from_url(redis_url).keys(os.environ["AUTHSERVER_CACHE_PREFIX"] + "*")
+        assert keys, "the counters are in Redis"
+        assert not [k for k in keys if pasted.lower().encode() in k.lower()]
