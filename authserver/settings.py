@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_KEY_LENGTH = 32
+MIN_METRICS_TOKEN_LENGTH = 16
 DEV_SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 
 
@@ -310,6 +311,13 @@ class Settings(BaseSettings):
             problems.append("AUTHSERVER_DATABASE_URL must not be SQLite in production (use postgresql+psycopg://)")
         if not self.redis_url:
             problems.append("AUTHSERVER_REDIS_URL must be set in production (limits and revocations are shared)")
+        token = self.metrics_token.get_secret_value() if self.metrics_token is not None else ""
+        if len(token) < MIN_METRICS_TOKEN_LENGTH:
+            # /metrics names every client and counts every failure: not for the whole internet.
+            problems.append(
+                f"AUTHSERVER_METRICS_TOKEN must be set in production (at least {MIN_METRICS_TOKEN_LENGTH} "
+                "characters; /metrics then needs 'Authorization: Bearer <it>')"
+            )
         if self.smtp_url is None and self.mail_features():
             problems.append(
                 "AUTHSERVER_SMTP_URL must be set in production when a feature that sends email is on ("

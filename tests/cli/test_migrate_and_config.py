@@ -208,6 +208,7 @@ SECURE = {
     "AUTHSERVER_REDIS_URL": UNREACHABLE_REDIS,
     # Password reset (on by default) sends email.
     "AUTHSERVER_SMTP_URL": "smtps://mail.example:465",
+    "AUTHSERVER_METRICS_TOKEN": "m" * 32,
 }
 ALL_NAMES = (
     "AUTHSERVER_ISSUER",
@@ -215,6 +216,7 @@ ALL_NAMES = (
     "AUTHSERVER_DATABASE_URL",
     "AUTHSERVER_REDIS_URL",
     "AUTHSERVER_SMTP_URL",
+    "AUTHSERVER_METRICS_TOKEN",
 )
 
 
@@ -244,6 +246,7 @@ def test_production_names_every_insecure_setting(cli, monkeypatch, uvicorn_calls
     assert "AUTHSERVER_DATABASE_URL must not be SQLite" in err
     assert "AUTHSERVER_REDIS_URL must be set" in err
     assert "AUTHSERVER_SMTP_URL must be set" in err and "AUTHSERVER_PASSWORD_RESET" in err
+    assert "AUTHSERVER_METRICS_TOKEN must be set" in err
     assert uvicorn_calls == []
     assert not db.exists()  # refused before touching the database
     # Production never invents a secret.
@@ -261,6 +264,9 @@ def test_production_names_every_insecure_setting(cli, monkeypatch, uvicorn_calls
         ({"AUTHSERVER_DATABASE_URL": "sqlite://"}, "AUTHSERVER_DATABASE_URL must not be SQLite"),
         ({"AUTHSERVER_REDIS_URL": None}, "AUTHSERVER_REDIS_URL must be set"),
         ({"AUTHSERVER_SMTP_URL": None}, "AUTHSERVER_SMTP_URL must be set in production when a feature that sends"),
+        ({"AUTHSERVER_METRICS_TOKEN": None}, "AUTHSERVER_METRICS_TOKEN must be set in production"),
+        ({"AUTHSERVER_METRICS_TOKEN": ""}, "AUTHSERVER_METRICS_TOKEN must be set in production"),
+        ({"AUTHSERVER_METRICS_TOKEN": "t" * 15}, "at least 16 characters"),
     ],
 )
 def test_production_refuses_each_insecure_setting_alone(cli, monkeypatch, uvicorn_calls, change, expected):

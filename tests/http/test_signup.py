@@ -355,6 +355,7 @@ def test_production_refuses_mail_features_without_smtp():
         "database_url": "postgresql+psycopg://db/x",
         "redis_url": "redis://r:6379/0",
         "password_reset": False,
+        "metrics_token": "m" * 32,
     }
     assert Settings(**base).production_problems() == []
     for extra, named in (
