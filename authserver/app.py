@@ -30,6 +30,7 @@ from authserver.endpoints import (
 from authserver.interaction import (
     account,
     account_data,
+    account_delete,
     authorize,
     consent,
     device,
@@ -123,6 +124,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/account/sessions/end-others", account.end_other_sessions, methods=["POST"]),
         Route("/account/apps/revoke", account.revoke_app, methods=["POST"]),
         Route("/account/export", account_data.export, methods=["POST"]),
+        Route("/account/delete", account_delete.delete, methods=["POST"]),
         Route("/userinfo", userinfo.userinfo, methods=["GET", "POST"]),
         Route("/device_authorization", device_authorization.device_authorization, methods=["POST"]),
         Route("/device", device.device, methods=["GET", "POST"]),

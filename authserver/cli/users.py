@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from authserver.cli.output import CommandError, emit
@@ -48,6 +49,12 @@ def register(commands: Commands) -> None:
     export = sub.add_parser("export", help="everything held about a user, as JSON (GDPR Art. 15/20; audited)")
     export.add_argument("user")
     export.set_defaults(handler=export_user)
+    delete = sub.add_parser(
+        "delete", help="delete a user and everything attached (GDPR Art. 17); the audit trail keeps a pseudonym"
+    )
+    delete.add_argument("user")
+    delete.add_argument("--json", action="store_true")
+    delete.set_defaults(handler=delete_user)
     listing = sub.add_parser("list", help="list users")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=list_users)
@@ -174,4 +181,46 @@ def export_user(args: Namespace, ctx: Context) -> int:
     data = export_account(ctx.store, client_name, user)
     Events(ctx.store).emit("account.exported", user_id=user.id, by="admin-cli")
     print(json.dumps(data, indent=2, ensure_ascii=False))
+    return 0
+
+
+def delete_user(args: Namespace, ctx: Context) -> int:
+    from authserver.audit import Events
+    from authserver.cache import build_cache
+    from authserver.manage.deletion import delete_account
+    from authserver.revocations import GRANT
+    from authserver.services import build_denylist, build_mailer
+
+    user = _find(ctx, args.user)
+    settings = ctx.settings
+    cache = build_cache(settings.redis_url, settings.cache_prefix)
+    try:
+        denylist = build_denylist(settings, cache, ctx.store)
+        expires_at = int(time.time()) + settings.access_token_ttl + 60
+
+        def deny(grants: list[str]) -> None:
+            denylist.revoke([denylist.entry(GRANT, g, reason="account_deleted", expires_at=expires_at) for g in grants])
+
+        farewell = build_mailer(settings).compose(
+            "account_deleted", user.email, name=user.name or user.username, username=user.username
+        )
+        done = delete_account(
+            ctx.store, user, server_secret=settings.secret_bytes(), deny_grants=deny, farewell=[farewell]
+        )
+    finally:
+        cache.close()
+    if done is None:
+        raise CommandError(f"no user {args.user!r}")
+    Events(ctx.store).emit(
+        "user.deleted",
+        user_id=done.pseudonym,
+        by="admin-cli",
+        sessions_ended=done.sessions_ended,
+        grants_revoked=done.grants_revoked,
+    )
+    emit(
+        args,
+        {"deleted": user.username, "pseudonym": done.pseudonym, "grants_revoked": done.grants_revoked},
+        text=f"deleted {user.username}; its audit events now name {done.pseudonym}",
+    )
     return 0

@@ -54,6 +54,10 @@ class UserStore(Protocol):
         """Also voids every unused password-reset link of the user."""
         ...
 
+    def delete_user(self, user_id: str, pseudonym: str, messages: Sequence[OutboxMessage] = ()) -> bool:
+        """Delete the user with everything attached; audit events keep `pseudonym`. False if already gone."""
+        ...
+
 
 class AccountLinkStore(Protocol):
     def add_account_link(self, link: AccountLink, messages: Sequence[OutboxMessage] = ()) -> None:

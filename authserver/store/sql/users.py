@@ -80,3 +80,26 @@ class SqlUserStore:
             conn.execute(
                 account_links.delete().where(account_links.c.user_id == user_id, account_links.c.purpose == "reset")
             )
+
+    def delete_user(self, user_id: str, pseudonym: str, messages: Sequence[OutboxMessage] = ()) -> bool:
+        """Delete the user and everything that hangs off the row (sessions, codes, refresh tokens, consents,
+        factors, links: ON DELETE CASCADE); the audit trail keeps `pseudonym` instead of the id, without
+        the addresses its events named; messages still queued for the user's address are dropped (the
+        farewell in `messages` is queued instead). One transaction."""
+        from authserver.store.sql.tables import audit_events, outbox
+
+        with self.db.begin() as conn:
+            row = conn.execute(sa.select(users.c.email).where(users.c.id == user_id)).first()
+            if row is None:
+                return False
+            conn.execute(users.delete().where(users.c.id == user_id))
+            for event_id, data in conn.execute(
+                sa.select(audit_events.c.id, audit_events.c.data).where(audit_events.c.user_id == user_id)
+            ).all():
+                scrubbed = {k: v for k, v in (data or {}).items() if k not in ("email", "old_email", "new_email")}
+                conn.execute(
+                    audit_events.update().where(audit_events.c.id == event_id).values(user_id=pseudonym, data=scrubbed)
+                )
+            conn.execute(outbox.delete().where(outbox.c.destination == row[0], outbox.c.status == "pending"))
+            insert_messages(conn, messages)
+            return True
