@@ -331,4 +331,4 @@ def test_disabling_one_user_leaves_others_alone(create, cli):
 def test_user_subcommand_usage_errors(cli):
     assert_usage_error(cli("user"))
     assert_usage_error(cli("user", "show"))
-    assert_usage_error(cli("user", "delete", "alice"))
+    assert_usage_error(cli("user", "frobnicate", "alice"))
