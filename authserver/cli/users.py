@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from typing import TYPE_CHECKING, Any
 
 from authserver.cli.output import CommandError, emit
@@ -186,29 +185,19 @@ def export_user(args: Namespace, ctx: Context) -> int:
 
 def delete_user(args: Namespace, ctx: Context) -> int:
     from authserver.audit import Events
-    from authserver.cache import build_cache
     from authserver.manage.deletion import delete_account
-    from authserver.revocations import GRANT
-    from authserver.services import build_denylist, build_mailer
+    from authserver.services import build_mailer
 
     user = _find(ctx, args.user)
     settings = ctx.settings
-    cache = build_cache(settings.redis_url, settings.cache_prefix)
-    try:
-        denylist = build_denylist(settings, cache, ctx.store)
-        expires_at = int(time.time()) + settings.access_token_ttl + 60
 
-        def deny(grants: list[str]) -> None:
-            denylist.revoke([denylist.entry(GRANT, g, reason="account_deleted", expires_at=expires_at) for g in grants])
+    def deny(grants: list[str]) -> None:
+        ctx.denylist.deny_grants(grants, reason="account_deleted", access_ttl=settings.access_token_ttl)
 
-        farewell = build_mailer(settings).compose(
-            "account_deleted", user.email, name=user.name or user.username, username=user.username
-        )
-        done = delete_account(
-            ctx.store, user, server_secret=settings.secret_bytes(), deny_grants=deny, farewell=[farewell]
-        )
-    finally:
-        cache.close()
+    farewell = build_mailer(settings).compose(
+        "account_deleted", user.email, name=user.name or user.username, username=user.username
+    )
+    done = delete_account(ctx.store, user, server_secret=settings.secret_bytes(), deny_grants=deny, farewell=[farewell])
     if done is None:
         raise CommandError(f"no user {args.user!r}")
     Events(ctx.store).emit(
