@@ -1,7 +1,8 @@
 """GET/POST /logout: OpenID Connect RP-Initiated Logout 1.0.
 
 - post_logout_redirect_uri is honoured only if registered for the client (named by client_id or by
-  the id_token_hint's audience), with `state` echoed; otherwise an error page, never a redirect;
+  the id_token_hint's audience) and the client is not disabled, with `state` echoed; otherwise an
+  error page, never a redirect;
 - a valid id_token_hint for the signed-in user logs out at once; without one the user confirms (§2,
   "the OP SHOULD ask the End-User whether to log out"), which also defeats logout CSRF.
 """
@@ -38,8 +39,14 @@ def _resolve(svc: Services, params: dict[str, str]) -> tuple[dict[str, Any] | No
             raise PageError("The logout request names a different application than its ID token.")
         client_id = client_id or (audiences[0] if audiences else None)
     client = svc.clients.get(client_id) if client_id else None
+    if client is not None and client.disabled:
+        # A disabled application is no application: no redirect to it, no name on the page. (Its ID
+        # tokens still verify, so a hint alone would otherwise send the browser back to it.)
+        client = None
     redirect = params.get("post_logout_redirect_uri")
     if redirect:
+        if client_id and client is None:
+            raise PageError("The application that sent you here is not registered.")
         if client is None:
             raise PageError("The logout request does not say which application it comes from.")
         if redirect not in client.post_logout_redirect_uris:

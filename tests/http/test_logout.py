@@ -266,6 +266,38 @@ def test_uri_with_unknown_client_id_is_an_error_page(http, app, alice):
     assert_error_page(logout(http, client_id="no-such-client", post_logout_redirect_uri=BYE))
 
 
+@pytest.mark.parametrize("named_by", ["id_token_hint", "client_id", "both"])
+def test_a_disabled_clients_uri_is_not_honoured(http, cli, app, alice, named_by):
+    """Issue 9 finding 13: disabling a client stops every redirect to it, logout's included."""
+    tokens = signed_in(http, app)
+    assert cli("client", "disable", app["client_id"]).code == 0
+    naming = {
+        "id_token_hint": {"id_token_hint": tokens["id_token"]},
+        "client_id": {"client_id": app["client_id"]},
+        "both": {"id_token_hint": tokens["id_token"], "client_id": app["client_id"]},
+    }[named_by]
+    for method in ("GET", "POST"):
+        response = logout(http, method, **naming, post_logout_redirect_uri=BYE, state="s")
+        assert_error_page(response)
+        assert "not registered" in response.text
+    assert http.cookies.get(SESSION), "nothing happened: still signed in"
+    # Without a return address the user can still sign out; the page names no disabled application.
+    page = logout(http, **naming)
+    if named_by == "client_id":
+        form = assert_confirmation_page(page)
+        assert "client_id" not in form["fields"] and ">app<" not in page.text
+        done = submit(http, page, confirm="yes")
+    else:
+        done = page
+    assert done.status_code == 200, done.text
+    assert "location" not in done.headers
+    assert "signed out" in done.text.lower()
+    # Enabled again, it is honoured again.
+    assert cli("client", "enable", app["client_id"]).code == 0
+    back = logout(http, client_id=app["client_id"], post_logout_redirect_uri=BYE, state="s")
+    assert back.status_code == 303 and back.headers["location"] == BYE + "?state=s"
+
+
 def test_unregistered_uri_is_an_error_page_even_without_a_session(http, app):
     response = logout(http, client_id=app["client_id"], post_logout_redirect_uri="https://evil.example/")
     assert_error_page(response)
