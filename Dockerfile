@@ -10,7 +10,11 @@
 # it) before `authserver serve`, which refuses to start on an out-of-date schema.
 # Needs BuildKit (the default builder since Docker 23) for the RUN --mount lines.
 
-ARG PYTHON_IMAGE=python:3.11-slim
+# Pinned by digest (the multi-platform index of python:3.11-slim, Python 3.11.15 on Debian trixie, as
+# published in docker-library/repo-info), so a rebuild starts from the same bytes. To move to a newer
+# patch release, look up the tag's current digest (`docker buildx imagetools inspect python:3.11-slim`)
+# and replace it here.
+ARG PYTHON_IMAGE=python:3.11-slim@sha256:90744cff8f32887f075c47d747a173ff333e9e98801667af93c357fa9f5e28ff
 
 # ---------------------------------------------------------------------------------------------------
 # build: wheels for the dependencies and for authserver itself (migrations/ and templates/ are
@@ -24,12 +28,11 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 
 WORKDIR /src
 
-# Dependencies first, in their own layer: it is rebuilt only when pyproject.toml changes, not on
-# every source edit. Every dependency ships manylinux wheels, so no compiler is needed.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /tmp/requirements.txt \
- && pip wheel --wheel-dir /wheels --requirement /tmp/requirements.txt
+# Dependencies first, in their own layer: it is rebuilt only when the lock changes, not on every
+# source edit. requirements.lock pins every runtime package (make lock) and pip checks each file
+# against its hash. Every dependency ships manylinux wheels, so no compiler is needed.
+COPY requirements.lock ./
+RUN pip wheel --wheel-dir /wheels --require-hashes --requirement requirements.lock
 
 # The package. .dockerignore keeps keys, databases, virtualenvs and test artefacts out of the
 # context. The wheel build needs README.md (the project readme), authserver/, migrations/ and

@@ -4,15 +4,19 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export AUTHSERVER_ISSUER ?= http://127.0.0.1:8000
 
-.PHONY: run test check bench install clean
+.PHONY: run test check bench install lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Reinstall when the dependency list changes (editable: code changes need no reinstall).
-$(VENV)/.stamp-install: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+# Exactly the locked versions, checked against their hashes, then authserver itself (editable: code
+# changes need no reinstall). Reinstalls when the lock or pyproject.toml changes.
+$(VENV)/.stamp-install: requirements-dev.lock pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes --requirement requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
+	@$(BIN)/python -m pip check >/dev/null || { $(BIN)/python -m pip check; \
+		echo "requirements-dev.lock does not satisfy pyproject.toml: run make lock"; exit 1; }
 	touch $@
 
 install: $(VENV)/.stamp-install
@@ -35,6 +39,16 @@ check: install
 	$(BIN)/ruff format --check authserver tests bench migrations
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# Re-resolve the locks from pyproject.toml: requirements.lock (what the server needs; the Dockerfile
+# installs it) and requirements-dev.lock (the same versions plus the test and dev extras). Existing
+# pins are kept unless pyproject.toml needs others; `make lock LOCK_ARGS=--upgrade` takes the newest.
+LOCK_ARGS ?=
+lock: install
+	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes $(LOCK_ARGS) \
+		pyproject.toml -o requirements.lock
+	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes $(LOCK_ARGS) \
+		pyproject.toml --extra test --extra dev --constraint requirements.lock -o requirements-dev.lock
 
 bench: install
 	$(BIN)/python bench/run.py
