@@ -167,6 +167,8 @@ class DeviceCode:
     acr: str | None = None
     sid: str | None = None
     consumed_at: int | None = None
+    # The acr_values the device asked for (only values this server knows: ACR_PASSWORD, ACR_MFA).
+    acr_values: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

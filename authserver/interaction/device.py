@@ -17,7 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from authserver.concurrency import run_sync
 from authserver.interaction import state
 from authserver.interaction.events import client_ip, emit
-from authserver.interaction.flow import EXPIRED, load_for_browser
+from authserver.interaction.flow import EXPIRED, load_for_browser, needs_step_up, require_enrolled_second_factor
 from authserver.interaction.sessions import current_session
 from authserver.oauth.claims import consent_items
 from authserver.oauth.device import display, normalise
@@ -75,6 +75,7 @@ async def device(request: Request) -> Response:
             "device_code_hash": record.device_code_hash,
             "user_code": record.user_code,
             "scopes": record.scope.split(),
+            "acr_values": list(record.acr_values),
             "prompt": [],
             "claims": None,
             "login_hint": None,
@@ -106,6 +107,11 @@ async def confirm(request: Request) -> Response:
     client = await run_sync(svc.clients.get, it.client_id) if it.client_id else None
     if client is None or client.disabled:
         raise PageError("The device's application is no longer registered.")
+    if needs_step_up(client, it.request.get("acr_values"), session) and form.get("decision") != "deny":
+        # The same step-up as /authorize (--require-mfa, acr_values): a user with a second factor
+        # signs in again with both; one without is refused. Denying needs no second factor.
+        await require_enrolled_second_factor(svc, client, session.user_id)
+        return RedirectResponse(f"/login?{urlencode({'interaction': it.id})}", status_code=303)
 
     if request.method == "GET":
         user = await run_sync(svc.store.get_user, session.user_id)

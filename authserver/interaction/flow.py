@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
 from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from authserver.concurrency import run_sync
-from authserver.domain import ACR_MFA, AuthCode, BrowserSession
+from authserver.domain import ACR_MFA, AuthCode, BrowserSession, Client
 from authserver.interaction import state
 from authserver.interaction.events import emit
 from authserver.interaction.respond import error_to_client, to_client
@@ -40,6 +41,23 @@ def needs_login(it: state.Interaction, session: BrowserSession | None, now: int)
     if req["max_age"] is not None and (req["max_age"] == 0 or now - session.auth_time > req["max_age"]):
         return True
     return bool(req["hint_subject"] and req["hint_subject"] != session.user_id)
+
+
+def needs_step_up(client: Client, acr_values: Sequence[str] | None, session: BrowserSession) -> bool:
+    """This client (or the request's acr_values) needs a second factor the session has not proven."""
+    return (client.require_mfa or ACR_MFA in (acr_values or ())) and session.acr != ACR_MFA
+
+
+async def require_enrolled_second_factor(svc: Services, client: Client, user_id: str) -> None:
+    """A step-up can only ask for a factor the user has: without one, the client refuses them (403)."""
+    factor = await run_sync(svc.store.get_totp, user_id)
+    if factor is None or factor.confirmed_at is None:
+        raise PageError(
+            f"{client.name} requires two-step verification. Set it up on your account page, then sign in "
+            f"to {client.name} again.",
+            title="Two-step verification required",
+            status_code=403,
+        )
 
 
 async def advance(
@@ -83,16 +101,8 @@ async def advance(
         return RedirectResponse("/login?" + urlencode({"interaction": it.id}), status_code=status)
     assert session is not None  # noqa: S101 - an invariant for the type checker, not input validation
 
-    if (client.require_mfa or ACR_MFA in (req.get("acr_values") or [])) and session.acr != ACR_MFA:
-        # Step-up: this client (or this request's acr_values) needs a second factor.
-        factor = await run_sync(svc.store.get_totp, session.user_id)
-        if factor is None or factor.confirmed_at is None:
-            raise PageError(
-                f"{client.name} requires two-step verification. Set it up on your account page, then sign in "
-                f"to {client.name} again.",
-                title="Two-step verification required",
-                status_code=403,
-            )
+    if needs_step_up(client, req.get("acr_values"), session):
+        await require_enrolled_second_factor(svc, client, session.user_id)
         if "none" in it.prompt:
             return error_to_client(
                 svc, redirect_uri, "login_required", "A second factor is required", client_state, mode, status=status

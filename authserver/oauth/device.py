@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2.rfc6749.errors import InvalidRequestError, UnauthorizedClientError
 
-from authserver.domain import GRANT_DEVICE_CODE, DeviceCode
+from authserver.domain import ACR_MFA, ACR_PASSWORD, GRANT_DEVICE_CODE, DeviceCode
 from authserver.oauth import scopes as scope_rules
 from authserver.oauth.grants.authorization_code import ALL_METHODS
 from authserver.oauth.requests import OAuthRequest
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from authserver.oauth.server import AuthorizationServer
 
 ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
+ACRS = (ACR_PASSWORD, ACR_MFA)
 USER_CODE_LENGTH = 8
 
 
@@ -57,6 +58,9 @@ def device_authorization(
     scope = scope_rules.granted_scope(record, request.form.get("scope"))
     if not scope:
         raise InvalidRequestError("This client has no scopes to request")
+    # As at /authorize (OIDC Core §3.1.2.1): the requested authentication context; values this server
+    # does not offer are ignored. The approval page steps up to a second factor for ACR_MFA.
+    acr_values = tuple(v for v in dict.fromkeys((request.form.get("acr_values") or "").split()) if v in ACRS)
     resources = request.payload.datalist.get("resource", [])
     scope_rules.audience(record, resources)  # validates them (invalid_target)
     settings = server.settings
@@ -76,6 +80,7 @@ def device_authorization(
                     interval=settings.device_poll_interval,
                     created_at=now,
                     expires_at=now + settings.device_code_ttl,
+                    acr_values=acr_values,
                 )
             )
             break

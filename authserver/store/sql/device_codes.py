@@ -16,6 +16,7 @@ def _row(row: sa.Row[Any] | None) -> DeviceCode | None:
     m = dict(row._mapping)
     m["resources"] = tuple(m["resources"])
     m["amr"] = tuple(m["amr"]) if m["amr"] is not None else None
+    m["acr_values"] = tuple(m["acr_values"] or ())
     return DeviceCode(**m)
 
 
@@ -25,6 +26,7 @@ class SqlDeviceCodeStore:
     def add_device_code(self, code: DeviceCode) -> None:
         values = dict(code.__dict__)
         values["resources"] = list(code.resources)
+        values["acr_values"] = list(code.acr_values)
         try:
             with self.db.begin() as conn:
                 conn.execute(t.delete().where(t.c.expires_at < code.created_at - 3600))

@@ -144,6 +144,7 @@ device_codes = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("expires_at", sa.BigInteger, nullable=False),
     sa.Column("consumed_at", sa.BigInteger),
+    sa.Column("acr_values", sa.JSON),
 )
 
 totp_factors = sa.Table(
