@@ -73,6 +73,10 @@ class AccountLinkStore(Protocol):
         """Use a verification link and mark its address verified (if still the user's)."""
         ...
 
+    def change_email(self, token_hash: str, now: int, messages: Sequence[OutboxMessage] = ()) -> User | None:
+        """Use an email-change link: its address becomes the user's, verified; DuplicateError if taken."""
+        ...
+
     def reset_password(
         self, token_hash: str, now: int, password_hash: str, messages: Sequence[OutboxMessage] = ()
     ) -> AccountLink | None:

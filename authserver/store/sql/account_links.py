@@ -87,3 +87,32 @@ class SqlAccountLinkStore:
             conn.execute(t.delete().where(t.c.user_id == link.user_id, t.c.purpose == "reset"))
             insert_messages(conn, messages)
             return link
+
+    def change_email(self, token_hash: str, now: int, messages: Sequence[OutboxMessage] = ()) -> User | None:
+        """Use an email-change link: the address it was sent to becomes the user's (verified), with the
+        notice to the old address, in one transaction. None if the link is not live; DuplicateError (and
+        nothing changed) if another account took the address meanwhile."""
+        from authserver.store import DuplicateError
+        from authserver.store.sql.users import _row_to_user
+
+        try:
+            with self.db.begin() as conn:
+                link = _consume(conn, token_hash, "email_change", now)
+                if link is None:
+                    return None
+                conn.execute(
+                    users.update().where(users.c.id == link.user_id).values(email=link.email, email_verified=True)
+                )
+                # Links proving the old address (or an older change) are void now.
+                conn.execute(
+                    t.update()
+                    .where(
+                        t.c.user_id == link.user_id, t.c.used_at.is_(None), t.c.purpose.in_(["verify", "email_change"])
+                    )
+                    .values(used_at=now)
+                )
+                insert_messages(conn, messages)
+                row = conn.execute(sa.select(users).where(users.c.id == link.user_id)).first()
+                return _row_to_user(row) if row is not None else None
+        except sa.exc.IntegrityError as exc:
+            raise DuplicateError("email already taken") from exc
