@@ -9,7 +9,7 @@ from authserver.concurrency import run_sync
 from authserver.interaction.account import _page, _post
 from authserver.interaction.account_gate import ACCOUNT
 from authserver.interaction.events import emit
-from authserver.interaction.sessions import clear_session_cookie
+from authserver.interaction.sessions import clear_session_cookie, end_session_sync
 from authserver.manage.deletion import Deletion, delete_account
 
 
@@ -23,8 +23,12 @@ async def delete(request: Request) -> Response:
         return await _page(svc, request, session, user, error=error, status=400)
     farewell = svc.mail.compose("account_deleted", user.email, name=user.name or user.username, username=user.username)
 
-    def apply() -> Deletion | None:
-        return delete_account(
+    def apply() -> tuple[int, Deletion | None]:
+        # Each session is ended the usual way first (its events, its grants), then the rest goes at once.
+        sessions = svc.store.list_user_sessions(user.id)
+        for each in sessions:
+            end_session_sync(svc, each, reason="account_deleted")
+        return len(sessions), delete_account(
             svc.store,
             user,
             server_secret=svc.settings.secret_bytes(),
@@ -32,7 +36,7 @@ async def delete(request: Request) -> Response:
             farewell=[farewell],
         )
 
-    done = await run_sync(apply)
+    ended, done = await run_sync(apply)
     if done is not None:
         svc.outbox.wake()
         await emit(
@@ -41,7 +45,7 @@ async def delete(request: Request) -> Response:
             "user.deleted",
             user_id=done.pseudonym,
             by="user",
-            sessions_ended=done.sessions_ended,
+            sessions_ended=ended + done.sessions_ended,
             grants_revoked=done.grants_revoked,
         )
     response = svc.pages.render("account_deleted.html", {})

@@ -44,7 +44,8 @@ def delete_account(
     deny_grants: Callable[[list[str]], None],
     farewell: Sequence[OutboxMessage] = (),
 ) -> Deletion | None:
-    """Blocking. None if the user was already gone."""
+    """Blocking. None if the user was already gone. (Sessions still open are deleted with the user; the
+    account page ends its own the usual way first, so `sessions_ended` counts what was left.)"""
     sessions = len(store.list_user_sessions(user.id))
     grants = store.revoke_user_grants(user.id, int(time.time()))
     deny_grants(grants)

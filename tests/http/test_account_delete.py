@@ -93,6 +93,7 @@ def test_self_service_deletion(site, cli, mailbox, alice, client):
     (deleted,) = [e for e in events if e["event"] == "user.deleted"]
     assert deleted["user_id"].startswith("deleted-") and len(deleted["user_id"]) == 36
     assert deleted["data"]["by"] == "user" and deleted["data"]["grants_revoked"] >= 1
+    assert deleted["data"]["sessions_ended"] == 3  # the app sign-in, the other browser, this one
     assert sum(e["user_id"] == deleted["user_id"] for e in events) > 5, "the history is kept under the pseudonym"
     assert "alice@example.com" not in json.dumps(events)
 
