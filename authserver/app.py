@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from authserver import backchannel
 from authserver.concurrency import run_sync
 from authserver.endpoints import (
     device_authorization,
@@ -86,7 +87,11 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         svc = await run_sync(_start, settings, app_metrics)
         app.state.discovery = discovery.metadata_bytes(svc)
-        handlers = {"email": svc.mail.deliver, password_reset.REQUEST_KIND: password_reset.reset_request_handler(svc)}
+        handlers = {
+            "email": svc.mail.deliver,
+            password_reset.REQUEST_KIND: password_reset.reset_request_handler(svc),
+            backchannel.KIND: svc.backchannel.deliver,
+        }
         runner = OutboxRunner(svc.store, svc.outbox, handlers, settings)
         delivery = asyncio.create_task(runner.run(), name="outbox-delivery")
         try:

@@ -46,6 +46,10 @@ class Client:
     require_signed_request_object: bool = False
     # RFC 9449 §5.2 dpop_bound_access_tokens: every token request must carry a DPoP proof.
     dpop_bound_access_tokens: bool = False
+    # OpenID Connect Back-Channel Logout 1.0 §2.2: where logout tokens are POSTed, and whether they
+    # must carry the session id (sid).
+    backchannel_logout_uri: str | None = None
+    backchannel_logout_session_required: bool = False
 
     @property
     def is_public(self) -> bool:

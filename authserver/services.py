@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from authserver.audit import Events
+from authserver.backchannel import BackchannelLogout
 from authserver.cache import Cache, build_cache
 from authserver.client_cache import ClientCache
 from authserver.delivery.email import Mailer
@@ -22,6 +23,7 @@ from authserver.ratelimit import RateLimiter
 from authserver.resources import resource_dir
 from authserver.revocations import Denylist
 from authserver.security.crypto import Sealer
+from authserver.security.egress import EgressPolicy, parse_networks
 from authserver.security.secrets import SecretHasher
 from authserver.security.throttle import Throttle
 from authserver.settings import Settings
@@ -53,6 +55,8 @@ class Services:
     mail: Mailer
     # Revoked tokens and grants, used assertion ids: in the cache and the database.
     denylist: Denylist
+    # Logout tokens for the clients of a session that ended (OIDC Back-Channel Logout), via the outbox.
+    backchannel: BackchannelLogout
 
     def close(self) -> None:
         self.cache.close()
@@ -147,4 +151,14 @@ def build_services(settings: Settings, *, metrics: Metrics | None = None) -> Ser
         outbox=mail.outbox,
         mail=mail,
         denylist=denylist,
+        backchannel=BackchannelLogout(
+            store,
+            mail.outbox,
+            id_tokens,
+            keyring,
+            events,
+            EgressPolicy(settings.env == "production", parse_networks(settings.egress_allowed_networks)),
+            timeout=settings.backchannel_logout_timeout,
+            max_age=settings.backchannel_logout_max_age,
+        ),
     )

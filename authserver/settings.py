@@ -144,6 +144,12 @@ class Settings(BaseSettings):
     # RFC 9449: how old a DPoP proof's iat may be, and whether proofs must carry a server nonce (§8, §9).
     dpop_proof_max_age: int = Field(default=60, ge=5, le=600)
     dpop_require_nonce: bool = False
+    # OIDC Back-Channel Logout: how long one call may take, and how long a notice is retried.
+    backchannel_logout_timeout: float = Field(default=5, ge=0.5, le=30)
+    backchannel_logout_max_age: int = Field(default=3600, ge=60, le=7 * 86400)
+    # Outbound calls (back-channel logout) in production go only to public addresses, except to these
+    # networks (comma-separated CIDRs, e.g. an internal RP at 10.1.2.0/24).
+    egress_allowed_networks: str = ""
     # How long clients may cache the JWKS (Cache-Control max-age). A rotated key starts signing only
     # after this (plus key_refresh_seconds) has passed, so no verifier meets an unknown kid.
     jwks_max_age: int = Field(default=300, ge=0, le=86400)
@@ -282,6 +288,19 @@ class Settings(BaseSettings):
             parse(value)
         except ValueError:
             raise ValueError("must look like '100/minute' (per second, minute, hour or day)") from None
+        return value
+
+    @field_validator("egress_allowed_networks")
+    @classmethod
+    def _networks_shape(cls, value: str) -> str:
+        import ipaddress
+
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    ipaddress.ip_network(part.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"not a network: {part.strip()!r} (use CIDRs like 10.0.0.0/8)") from None
         return value
 
     @field_validator("secret_key")

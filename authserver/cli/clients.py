@@ -77,6 +77,15 @@ def register(commands: Commands) -> None:
         help="accept authorization requests only as request objects signed with --jwks-file keys (RFC 9101)",
     )
     create.add_argument(
+        "--backchannel-logout-uri",
+        help="where logout tokens are POSTed when a user's session ends (OIDC Back-Channel Logout)",
+    )
+    create.add_argument(
+        "--backchannel-logout-session-required",
+        action="store_true",
+        help="the client needs the session id (sid) in logout tokens (they always carry it)",
+    )
+    create.add_argument(
         "--require-dpop",
         action="store_true",
         help="every token request must carry a DPoP proof; tokens are bound to its key (RFC 9449)",
@@ -115,6 +124,8 @@ def describe(client: Client) -> dict[str, Any]:
         "require_pushed_authorization_requests": client.require_par,
         "require_signed_request_object": client.require_signed_request_object,
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "backchannel_logout_session_required": client.backchannel_logout_session_required,
         "disabled": client.disabled,
         "created_at": client.created_at,
     }
@@ -204,6 +215,16 @@ def create_client(args: Namespace, ctx: Context) -> int:
     redirect_uris = [_check_uri(u, "--redirect-uri") for u in args.redirect_uris]
     logout_uris = [_check_uri(u, "--post-logout-redirect-uri") for u in args.post_logout_uris]
     resources = [_check_resource(u) for u in args.resources]
+    backchannel_uri = None
+    if args.backchannel_logout_uri is not None:
+        if not signs_in:
+            raise CommandError("--backchannel-logout-uri is for clients that sign users in (authorization_code)")
+        # Back-Channel Logout §2.2: absolute, no fragment; https (http only for loopback, in development).
+        backchannel_uri = _check_uri(args.backchannel_logout_uri, "--backchannel-logout-uri")
+        if urlsplit(backchannel_uri).scheme not in ("http", "https"):
+            raise CommandError("--backchannel-logout-uri must be an https URL")
+    elif args.backchannel_logout_session_required:
+        raise CommandError("--backchannel-logout-session-required needs --backchannel-logout-uri")
 
     secret = SecretHasher.generate() if method in AUTH_METHODS_WITH_SECRET else None
     hasher = SecretHasher(ctx.settings.secret_bytes()) if secret else None
@@ -223,6 +244,8 @@ def create_client(args: Namespace, ctx: Context) -> int:
         require_par=args.require_par,
         require_signed_request_object=args.require_signed_request_object,
         dpop_bound_access_tokens=args.require_dpop,
+        backchannel_logout_uri=backchannel_uri,
+        backchannel_logout_session_required=args.backchannel_logout_session_required,
         created_at=int(time.time()),
     )
     try:

@@ -41,6 +41,13 @@ def register(commands: Commands) -> None:
         cmd.add_argument("user")
         cmd.add_argument("--json", action="store_true")
         cmd.set_defaults(handler=handler)
+    sign_out = sub.add_parser(
+        "sign-out",
+        help="end every browser session of a user; apps with a back-channel logout URI are told",
+    )
+    sign_out.add_argument("user")
+    sign_out.add_argument("--json", action="store_true")
+    sign_out.set_defaults(handler=sign_out_user)
     reset = sub.add_parser("reset-mfa", help="remove a user's second factors (they sign in with the password)")
     reset.add_argument("user")
     reset.add_argument("--json", action="store_true")
@@ -146,6 +153,29 @@ def disable_user(args: Namespace, ctx: Context) -> int:
 
 def enable_user(args: Namespace, ctx: Context) -> int:
     return _set_disabled(args, ctx, False)
+
+
+def sign_out_user(args: Namespace, ctx: Context) -> int:
+    """An administrator's session revocation: the same ending as the user's own sign-out (session-bound
+    tokens revoked, back-channel logout notices queued for the running servers to deliver)."""
+    from authserver.interaction.sessions import end_session_sync
+    from authserver.services import build_services
+
+    user = _find(ctx, args.user)
+    svc = build_services(ctx.settings)
+    try:
+        sessions = svc.store.list_user_sessions(user.id)
+        for session in sessions:
+            end_session_sync(svc, session, reason="revoked_by_admin")
+        svc.events.emit("session.revoked", user_id=user.id, count=len(sessions), by="admin-cli")
+    finally:
+        svc.close()
+    emit(
+        args,
+        {"id": user.id, "username": user.username, "sessions_ended": len(sessions)},
+        text=f"signed {user.username} out of {len(sessions)} session(s)",
+    )
+    return 0
 
 
 def reset_mfa(args: Namespace, ctx: Context) -> int:

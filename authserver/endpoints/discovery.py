@@ -78,6 +78,9 @@ def metadata(svc: Services) -> dict[str, Any]:
         "resource_indicators_supported": True,
         # RFC 9449 §5.1: at /token for every grant, and at /userinfo.
         "dpop_signing_alg_values_supported": DPOP_ALGS,
+        # OIDC Back-Channel Logout 1.0 §2.1: logout tokens always carry sid (and sub).
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
     }
 
 

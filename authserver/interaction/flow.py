@@ -150,6 +150,7 @@ async def advance(
         expires_at=now + svc.settings.auth_code_ttl,
     )
     await run_sync(svc.store.add_code, record)
+    await run_sync(svc.backchannel.signed_in, session, client, now)
     await emit(
         svc,
         request,

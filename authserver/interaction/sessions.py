@@ -81,6 +81,7 @@ def end_session_sync(svc: Services, session: BrowserSession, *, reason: str) -> 
     """Delete the session and revoke the refresh tokens bound to it (all but offline_access ones)."""
     svc.store.delete_session(session.id_hash)
     end_grants(svc, session)
+    svc.backchannel.session_ended(session)
     svc.events.emit("session.ended", user_id=session.user_id, sid=session.sid, reason=reason)
 
 

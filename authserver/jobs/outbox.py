@@ -69,7 +69,7 @@ class OutboxRunner:
                 raise DeliveryError("cannot open the message: AUTHSERVER_SECRET_KEY changed", permanent=True) from None
             handler(payload)
         except DeliveryError as exc:
-            self._failed(message, owner, str(exc), permanent=exc.permanent)
+            self._failed(message, owner, str(exc), permanent=exc.permanent, final=exc.final)
             return 0
         except Exception as exc:  # a bug in a handler must not drop the message: retry it later
             logger.exception("outbox message %s (%s) failed unexpectedly", message.id, message.kind)
@@ -79,9 +79,9 @@ class OutboxRunner:
         logger.info("outbox message sent", extra={"outbox_id": message.id, "kind": message.kind})
         return 1
 
-    def _failed(self, message: OutboxMessage, owner: str, error: str, *, permanent: bool) -> None:
+    def _failed(self, message: OutboxMessage, owner: str, error: str, *, permanent: bool, final: bool = False) -> None:
         attempt = message.attempts + 1
-        give_up = permanent and attempt >= self.settings.mail_max_attempts
+        give_up = final or (permanent and attempt >= self.settings.mail_max_attempts)
         delay = retry_delay(attempt, self.settings.mail_retry_seconds, self.settings.mail_max_retry_seconds)
         self.store.outbox_retry(message.id, owner, error, None if give_up else int(time.time()) + delay)
         logger.warning(

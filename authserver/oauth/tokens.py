@@ -13,6 +13,10 @@ from joserfc.errors import JoseError
 from authserver.oauth.keyring import KeyRing
 
 ACCESS_TOKEN_TYP = "at+jwt"  # noqa: S105 - a protocol name, not a secret
+LOGOUT_TOKEN_TYP = "logout+jwt"  # noqa: S105 - a protocol name, not a secret
+LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+# §2.4 leaves exp to us; two minutes cover delivery, and the RP rejects replays by jti until then.
+LOGOUT_TOKEN_TTL = 120
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,23 @@ class IdTokens:
             claims.update({k: v for k, v in extra.items() if k not in claims})
         return jwt.encode({"alg": "RS256", "typ": "JWT", "kid": key.kid}, claims, key)
 
+    def logout_token(self, *, client_id: str, subject: str, sid: str) -> str:
+        """OIDC Back-Channel Logout 1.0 §2.4: explicitly typed, with the logout event and no nonce, so it
+        can never pass for an ID token."""
+        key = self.keyring.signing_key()
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": client_id,
+            "iat": now,
+            "exp": now + LOGOUT_TOKEN_TTL,
+            "jti": secrets.token_urlsafe(16),
+            "sub": subject,
+            "sid": sid,
+            "events": {LOGOUT_EVENT: {}},
+        }
+        return jwt.encode({"alg": "RS256", "typ": LOGOUT_TOKEN_TYP, "kid": key.kid}, claims, key)
+
     def verify_hint(self, token: str) -> dict[str, Any] | None:
         """An ID token we issued, signature and issuer checked; expiry is not (OIDC Core §3.1.2.1:
         an expired ID token is still a valid hint)."""
@@ -156,7 +177,8 @@ class IdTokens:
         except (JoseError, ValueError, UnicodeEncodeError):
             return None
         kid = header.get("kid")
-        if header.get("typ") == ACCESS_TOKEN_TYP or not isinstance(kid, str):
+        # Only an ID token is a hint: never an access token or a logout token signed by the same key.
+        if header.get("typ") in (ACCESS_TOKEN_TYP, LOGOUT_TOKEN_TYP) or not isinstance(kid, str):
             return None
         key = self.keyring.verification_key(kid)
         if key is None:

@@ -6,7 +6,7 @@ A backend that cannot be reached raises ``errors.StorageUnavailable``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from authserver.domain import (
@@ -272,6 +272,18 @@ class OutboxStore(Protocol):
         ...
 
 
+class SessionClientStore(Protocol):
+    """The clients each browser session signed in to (OIDC Back-Channel Logout 1.0 §2.7)."""
+
+    def add_session_client(self, sid: str, client_id: str, user_id: str, now: int) -> None: ...
+    def end_session_clients(
+        self, sid: str, notices: Callable[[Sequence[Client]], Sequence[OutboxMessage]]
+    ) -> list[Client]:
+        """Forget the session's clients and queue the messages `notices` makes for them, in one
+        transaction; returns those clients."""
+        ...
+
+
 class Store(
     ClientStore,
     UserStore,
@@ -286,6 +298,7 @@ class Store(
     AuditStore,
     OutboxStore,
     AccountLinkStore,
+    SessionClientStore,
     Protocol,
 ):
     def ping(self) -> None: ...

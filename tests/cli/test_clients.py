@@ -72,6 +72,8 @@ def test_create_defaults_json(cli):
         "require_pushed_authorization_requests",
         "require_signed_request_object",
         "dpop_bound_access_tokens",
+        "backchannel_logout_uri",
+        "backchannel_logout_session_required",
         "disabled",
         "created_at",
         "client_secret",

@@ -14,6 +14,7 @@ from authserver.store.sql.mfa import SqlMfaStore
 from authserver.store.sql.outbox import SqlOutboxStore
 from authserver.store.sql.refresh_tokens import SqlRefreshTokenStore
 from authserver.store.sql.revocations import SqlRevocationStore
+from authserver.store.sql.session_clients import SqlSessionClientStore
 from authserver.store.sql.sessions import SqlSessionStore
 from authserver.store.sql.users import SqlUserStore
 
@@ -32,6 +33,7 @@ class SqlStore(
     SqlAuditStore,
     SqlOutboxStore,
     SqlAccountLinkStore,
+    SqlSessionClientStore,
 ):
     def __init__(self, db: Database) -> None:
         self.db = db

@@ -31,6 +31,8 @@ def _row_to_client(row: sa.Row[Any]) -> Client:
         require_par=m["require_par"],
         require_signed_request_object=m["require_signed_request_object"],
         dpop_bound_access_tokens=m["dpop_bound_access_tokens"],
+        backchannel_logout_uri=m["backchannel_logout_uri"],
+        backchannel_logout_session_required=m["backchannel_logout_session_required"],
     )
 
 
@@ -61,6 +63,8 @@ class SqlClientStore:
             "require_par": client.require_par,
             "require_signed_request_object": client.require_signed_request_object,
             "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+            "backchannel_logout_uri": client.backchannel_logout_uri,
+            "backchannel_logout_session_required": client.backchannel_logout_session_required,
         }
         try:
             with self.db.begin() as conn:
