@@ -9,20 +9,20 @@ while the receiver is down, for at most AUTHSERVER_BACKCHANNEL_LOGOUT_MAX_AGE, e
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from authserver.audit import Events
 from authserver.delivery import DeliveryError
 from authserver.delivery.http import post_form
 from authserver.domain import BrowserSession, Client, OutboxMessage
-from authserver.keyring import KeyRing
-from authserver.oauth.tokens import IdTokens
 from authserver.outbox import Outbox
 from authserver.security.egress import EgressPolicy, EgressRefused
 from authserver.store import SessionClientStore
 
 KIND = "backchannel_logout"
+# (client_id, subject, sid) -> a signed logout token (oauth.tokens.IdTokens.logout_token).
+LogoutTokenSigner = Callable[[str, str, str], str]
 
 
 class BackchannelLogout:
@@ -30,8 +30,7 @@ class BackchannelLogout:
         self,
         store: SessionClientStore,
         outbox: Outbox,
-        id_tokens: IdTokens,
-        keyring: KeyRing,
+        sign: LogoutTokenSigner,
         events: Events,
         policy: EgressPolicy,
         *,
@@ -40,8 +39,7 @@ class BackchannelLogout:
     ) -> None:
         self._store = store
         self._outbox = outbox
-        self._id_tokens = id_tokens
-        self._keyring = keyring
+        self._sign = sign
         self._events = events
         self._policy = policy
         self._timeout = timeout
@@ -90,8 +88,7 @@ class BackchannelLogout:
         if time.time() > payload["deadline"]:
             self._events.emit("backchannel_logout.abandoned", **fields, reason="time limit")
             raise DeliveryError("gave up: the time limit for this logout notice has passed", final=True)
-        self._keyring.refresh_if_stale()
-        token = self._id_tokens.logout_token(client_id=payload["client_id"], subject=payload["sub"], sid=payload["sid"])
+        token = self._sign(payload["client_id"], payload["sub"], payload["sid"])
         try:
             status = post_form(payload["uri"], {"logout_token": token}, policy=self._policy, timeout=self._timeout)
         except EgressRefused as exc:

@@ -95,6 +95,12 @@ def build_key_manager(settings: Settings, store: Store) -> KeyManager:
     return KeyManager(store, sealer, key_policy(settings), settings.signing_key_bits)
 
 
+def logout_token(keyring: KeyRing, id_tokens: IdTokens, client_id: str, subject: str, sid: str) -> str:
+    """Sign a back-channel logout token with the current key (the delivery loop may run between requests)."""
+    keyring.refresh_if_stale()
+    return id_tokens.logout_token(client_id=client_id, subject=subject, sid=sid)
+
+
 def build_services(settings: Settings, *, metrics: Metrics | None = None) -> Services:
     store = build_store(settings)
     cache = build_cache(settings.redis_url, settings.cache_prefix)
@@ -154,8 +160,7 @@ def build_services(settings: Settings, *, metrics: Metrics | None = None) -> Ser
         backchannel=BackchannelLogout(
             store,
             mail.outbox,
-            id_tokens,
-            keyring,
+            lambda client_id, subject, sid: logout_token(keyring, id_tokens, client_id, subject, sid),
             events,
             EgressPolicy(settings.env == "production", parse_networks(settings.egress_allowed_networks)),
             timeout=settings.backchannel_logout_timeout,
