@@ -163,6 +163,12 @@ class Settings(BaseSettings):
     revocation_sync_seconds: float = Field(default=1.0, ge=0, le=300)
     signing_key_bits: int = Field(default=2048, ge=2048, le=8192)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
+    # Connection limits (authserver/connections.py): a request's line and headers must arrive within
+    # header_timeout_seconds of the connection opening (or of the previous response) and fit in
+    # max_header_bytes; an idle kept-alive connection is closed after keep_alive_seconds.
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    max_header_bytes: int = Field(default=16 * 1024, ge=4096, le=1024 * 1024)
+    keep_alive_seconds: float = Field(default=5.0, gt=0, le=300)
     db_pool_size: int = Field(default=10, ge=1, le=200)
 
     # Self-service accounts (README "Sign-up"): /signup and OIDC prompt=create when open.

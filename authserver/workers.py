@@ -24,6 +24,7 @@ from types import FrameType
 import uvicorn
 
 from authserver import lifecycle
+from authserver.connections import ConnectionLimits, protocol_class
 
 APP = "authserver.app:app_from_env"
 GRACEFUL_SECONDS = 20
@@ -49,10 +50,13 @@ class DrainingServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def _config(log_level: str, forwarded_allow_ips: str) -> uvicorn.Config:
+def _config(log_level: str, forwarded_allow_ips: str, limits: ConnectionLimits) -> uvicorn.Config:
     return uvicorn.Config(
         APP,
         factory=True,
+        # Header deadline and size bound per connection (authserver/connections.py); keep-alive idle limit.
+        http=protocol_class(limits),
+        timeout_keep_alive=limits.keep_alive,  # type: ignore[arg-type]  # a float works; the stubs say int
         log_level=log_level,
         log_config=None,  # authserver.logs configures JSON logging in each worker
         access_log=False,  # our access log omits query strings (they can carry codes)
@@ -76,9 +80,11 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(host: str, port: int, log_level: str, forwarded_allow_ips: str, drain: float) -> None:
+def _worker(
+    host: str, port: int, log_level: str, forwarded_allow_ips: str, drain: float, limits: ConnectionLimits
+) -> None:
     sock = _listen(host, port)
-    DrainingServer(_config(log_level, forwarded_allow_ips), drain).run(sockets=[sock])
+    DrainingServer(_config(log_level, forwarded_allow_ips, limits), drain).run(sockets=[sock])
 
 
 def _free_port(host: str) -> int:
@@ -89,9 +95,18 @@ def _free_port(host: str) -> int:
         return port
 
 
-def serve(host: str, port: int, workers: int, log_level: str, forwarded_allow_ips: str = "", drain: float = 0) -> None:
+def serve(
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    forwarded_allow_ips: str = "",
+    drain: float = 0,
+    limits: ConnectionLimits | None = None,
+) -> None:
+    limits = limits or ConnectionLimits()
     if workers == 1:
-        config = _config(log_level, forwarded_allow_ips)
+        config = _config(log_level, forwarded_allow_ips, limits)
         config.host, config.port = host, port
         DrainingServer(config, drain).run()
         return
@@ -104,7 +119,7 @@ def serve(host: str, port: int, workers: int, log_level: str, forwarded_allow_ip
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     spawn = multiprocessing.get_context("spawn")
     procs = [
-        spawn.Process(target=_worker, args=(host, port, log_level, forwarded_allow_ips, drain), daemon=False)
+        spawn.Process(target=_worker, args=(host, port, log_level, forwarded_allow_ips, drain, limits), daemon=False)
         for _ in range(workers)
     ]
     for proc in procs:
@@ -133,7 +148,7 @@ def serve(host: str, port: int, workers: int, log_level: str, forwarded_allow_ip
                 time.sleep(delay)
                 restarts += 1
                 procs[i] = spawn.Process(
-                    target=_worker, args=(host, port, log_level, forwarded_allow_ips, drain), daemon=False
+                    target=_worker, args=(host, port, log_level, forwarded_allow_ips, drain, limits), daemon=False
                 )
                 procs[i].start()
         time.sleep(0.5)

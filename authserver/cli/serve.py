@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from authserver import workers
 from authserver.app import ConfigurationError, check_settings
 from authserver.cli.output import CommandError
+from authserver.connections import ConnectionLimits
 from authserver.logs import configure_logging
 from authserver.security.crypto import DecryptionError
 from authserver.services import build_key_manager
@@ -59,6 +60,11 @@ def run(args: Namespace, ctx: Context) -> int:
             settings.log_level,
             settings.forwarded_allow_ips,
             settings.shutdown_drain_seconds,
+            ConnectionLimits(
+                header_timeout=settings.header_timeout_seconds,
+                max_header_bytes=settings.max_header_bytes,
+                keep_alive=settings.keep_alive_seconds,
+            ),
         )
     except OSError as exc:
         raise CommandError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None

@@ -28,7 +28,7 @@ def uvicorn_calls(monkeypatch) -> list[tuple[tuple, dict]]:
     """Replace the worker start-up (and the global logging set-up serve does just before it) with a recorder."""
     calls: list[tuple[tuple, dict]] = []
 
-    def record(host, port, workers, log_level, forwarded_allow_ips="", drain=0):  # type: ignore[no-untyped-def]
+    def record(host, port, workers, log_level, forwarded_allow_ips="", drain=0, limits=None):  # type: ignore[no-untyped-def]
         calls.append(((), {"host": host, "port": port, "workers": workers, "log_level": log_level}))
 
     monkeypatch.setattr("authserver.workers.serve", record)
