@@ -112,7 +112,8 @@ def build_services(settings: Settings, *, metrics: Metrics | None = None) -> Ser
     clients = ClientCache(store, settings.client_cache_seconds)
     # RFC 7523 §3 item 3: the assertion's audience is the token endpoint (or the issuer, which
     # OIDC Core §9 and most client libraries also use).
-    audiences = [settings.issuer, settings.issuer + "/token"]
+    # RFC 9126 §2: at the PAR endpoint its own URL is an accepted audience too.
+    audiences = [settings.issuer, settings.issuer + "/token", settings.issuer + "/par"]
     denylist = build_denylist(settings, cache, store)
     authenticator = ClientAuthenticator(clients.get, hasher, denylist, audiences)
     metrics = metrics or Metrics()

@@ -247,3 +247,31 @@ def test_cli_flags(cli, strict):
     assert "--jwks-file" in refused.err
     service = cli("client", "create", "--name", "svc", "--require-par")
     assert service.code != 0
+
+
+def test_private_key_jwt_client_pushes_a_signed_request_object(http, register, jwks_file, alice, rsa_key):
+    # PAR authenticates like /token (RFC 9126 §2): here with a client assertion; the same registered
+    # keys verify the request object.
+    client = register(
+        *SIGN_IN, "--token-endpoint-auth-method", "private_key_jwt", "--jwks-file", jwks_file, name="fapi"
+    )
+
+    def push_with(aud: str):  # type: ignore[no-untyped-def]
+        now = int(time.time())
+        assertion = {"iss": client["client_id"], "sub": client["client_id"], "aud": aud}
+        assertion.update(exp=now + 60, jti=uuid.uuid4().hex)
+        value, _, claims = request_object(client, rsa_key)
+        form = {
+            "request": value,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": jwt.encode({"alg": "RS256", "kid": rsa_key.kid}, assertion, rsa_key),
+        }
+        return http.post("/par", data=form), claims
+
+    # RFC 9126 §2: the issuer, the token endpoint and the PAR endpoint are all accepted audiences.
+    for aud in (ISSUER, ISSUER + "/token", ISSUER + "/par"):
+        assert push_with(aud)[0].status_code == 201
+    assert push_with("https://other.example/par")[0].status_code == 401
+    response, claims = push_with(ISSUER + "/par")
+    callback = finish(http, authorize_uri(http, client["client_id"], response.json()["request_uri"]))
+    assert callback["state"] == claims["state"]
