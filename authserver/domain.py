@@ -7,7 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 AUTH_METHODS_WITH_SECRET = ("client_secret_basic", "client_secret_post")
-AUTH_METHODS = (*AUTH_METHODS_WITH_SECRET, "private_key_jwt", "none")
+# Methods that prove the client holds a credential (the token endpoint of client_credentials, introspection).
+CONFIDENTIAL_AUTH_METHODS = (*AUTH_METHODS_WITH_SECRET, "private_key_jwt")
+AUTH_METHODS = (*CONFIDENTIAL_AUTH_METHODS, "none")
+# RFC 8707 §2: `resource` may be repeated; RFC 6749 §3.2 forbids repeating any other parameter.
+MULTI_VALUED_PARAMETERS = frozenset({"resource"})
 
 GRANT_CLIENT_CREDENTIALS = "client_credentials"
 GRANT_AUTHORIZATION_CODE = "authorization_code"

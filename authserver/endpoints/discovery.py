@@ -10,12 +10,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from authserver.domain import ACR_MFA, ACR_PASSWORD
+from authserver.domain import ACR_MFA, ACR_PASSWORD, AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
 from authserver.oauth.authorize_request import RESPONSE_MODES, supported_prompts
 from authserver.oauth.claims import STANDARD_SCOPES, SUPPORTED_CLAIMS
 from authserver.oauth.client_auth import ASSERTION_ALGS
 from authserver.oauth.dpop import ALGORITHMS as DPOP_ALGS
-from authserver.oauth.grants.client_credentials import CONFIDENTIAL_METHODS
 from authserver.oauth.jar import ALGORITHMS as REQUEST_OBJECT_ALGS
 from authserver.services import Services
 from authserver.web.responses import json_bytes
@@ -25,7 +24,7 @@ MAX_AGE = 300
 
 def metadata(svc: Services) -> dict[str, Any]:
     issuer = svc.settings.issuer
-    all_methods = [*CONFIDENTIAL_METHODS, "none"]
+    all_methods = list(AUTH_METHODS)
     return {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/authorize",
@@ -47,7 +46,7 @@ def metadata(svc: Services) -> dict[str, Any]:
         "access_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": all_methods,
         "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
-        "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_METHODS,
+        "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_AUTH_METHODS,
         "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "revocation_endpoint_auth_methods_supported": all_methods,
         "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,

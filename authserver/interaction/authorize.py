@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,21 +17,20 @@ from authserver.oauth.authorize_request import AuthorizationRequest, AuthorizeEr
 from authserver.oauth.request_sources import resolve
 from authserver.services import services
 from authserver.web.cookies import attach_csrf, browser_binding, csrf_token
-from authserver.web.forms import read_form
+from authserver.web.forms import parse_pairs, read_form
 from authserver.web.pages import PageError
 
 
 async def _params(request: Request, max_bytes: int) -> list[tuple[str, str]]:
-    try:
-        if request.method == "POST":
+    if request.method == "POST":
+        try:
             return await read_form(request, max_bytes)
-        pairs = parse_qsl(request.url.query, keep_blank_values=True, max_num_fields=100, errors="strict")
-        if any("\x00" in k or "\x00" in v for k, v in pairs):
-            raise PageError("The request is malformed.")
-        return pairs
-    except OAuthError as exc:
-        raise PageError(exc.description or "The request is malformed.", status_code=exc.status_code) from None
-    except (ValueError, UnicodeDecodeError):
+        except OAuthError as exc:
+            raise PageError(exc.description or "The request is malformed.", status_code=exc.status_code) from None
+    try:
+        # Repeated parameters are left to validate(), which tells the client which one.
+        return parse_pairs(request.url.query, refuse_repeats=False)
+    except OAuthError:
         raise PageError("The request is malformed.") from None
 
 

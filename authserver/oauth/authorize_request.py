@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from authserver.domain import GRANT_AUTHORIZATION_CODE, Client
+from authserver.domain import GRANT_AUTHORIZATION_CODE, MULTI_VALUED_PARAMETERS, Client
 from authserver.oauth import pkce, redirect_uris
 from authserver.oauth.claims import ClaimsRequestError, parse_claims_request
 
@@ -25,7 +25,6 @@ def supported_prompts(signup_open: bool) -> tuple[str, ...]:
 
 
 MAX_VALUE_LENGTH = 4096
-MULTI_VALUED = frozenset({"resource"})
 
 
 class AuthorizeFatal(Exception):
@@ -109,7 +108,7 @@ def validate(
     def fail(error: str, description: str) -> AuthorizeError:
         return AuthorizeError(error, description, redirect_uri, state, mode)
 
-    repeated = sorted(k for k, n in counts.items() if n > 1 and k not in MULTI_VALUED)
+    repeated = sorted(k for k, n in counts.items() if n > 1 and k not in MULTI_VALUED_PARAMETERS)
     if repeated:
         raise fail("invalid_request", f"Parameters must not be repeated: {', '.join(repeated)}")
     too_long = sorted(k for k, v in pairs if len(v) > MAX_VALUE_LENGTH)

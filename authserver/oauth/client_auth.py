@@ -23,7 +23,7 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, KeySetSerialization
 
-from authserver.domain import Client
+from authserver.domain import AUTH_METHODS_WITH_SECRET, Client
 from authserver.oauth.models import OAuthClient
 from authserver.oauth.requests import OAuthRequest
 from authserver.revocations import Denylist
@@ -68,7 +68,7 @@ class ClientAuthenticator:
         client = self._find(client_id) if client_id else None
         if client is not None and client.disabled:
             client = None
-        if method in ("client_secret_basic", "client_secret_post"):
+        if method in AUTH_METHODS_WITH_SECRET:
             ok = self._hasher.verify(credential or "", client.secret_hash if client else None)
             if client is None or not ok:
                 raise _invalid_client(FAILED)

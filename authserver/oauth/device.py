@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2.rfc6749.errors import InvalidRequestError, UnauthorizedClientError
 
-from authserver.domain import ACR_MFA, ACR_PASSWORD, GRANT_DEVICE_CODE, DeviceCode
+from authserver.domain import ACR_MFA, ACR_PASSWORD, AUTH_METHODS, GRANT_DEVICE_CODE, DeviceCode
 from authserver.oauth import scopes as scope_rules
-from authserver.oauth.grants.authorization_code import ALL_METHODS
 from authserver.oauth.requests import OAuthRequest
 from authserver.security.secrets import token_hash
 from authserver.store import DuplicateError
@@ -51,7 +50,7 @@ def normalise(entered: str) -> str | None:
 def device_authorization(
     server: AuthorizationServer, request: OAuthRequest
 ) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
-    client = server.authenticate_client(request, ALL_METHODS, "device_authorization")
+    client = server.authenticate_client(request, AUTH_METHODS, "device_authorization")
     record = client.record
     if GRANT_DEVICE_CODE not in record.grant_types:
         raise UnauthorizedClientError("This client may not use the device authorization grant")

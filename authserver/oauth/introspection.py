@@ -7,7 +7,7 @@ from typing import Any
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _Introspection
 
-from authserver.oauth.grants.client_credentials import CONFIDENTIAL_METHODS
+from authserver.domain import CONFIDENTIAL_AUTH_METHODS
 from authserver.oauth.models import OAuthClient
 from authserver.oauth.requests import OAuthRequest
 from authserver.oauth.token_lookup import FoundToken
@@ -16,7 +16,7 @@ _CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti"
 
 
 class IntrospectionEndpoint(_Introspection):
-    CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
+    CLIENT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
 
     def check_params(self, request: OAuthRequest, client: OAuthClient) -> None:
         # RFC 7662 §2.1: an unknown token_type_hint is not an error; the server searches all types.

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from authserver.domain import AUTH_METHODS
 from authserver.oauth.authorize_request import AuthorizeError, AuthorizeFatal, supported_prompts, validate
-from authserver.oauth.grants.authorization_code import ALL_METHODS
 from authserver.oauth.jar import RequestObjectError
 from authserver.oauth.par import EXPIRES_IN
 from authserver.oauth.requests import OAuthRequest
@@ -28,7 +28,7 @@ def _error(error: str, description: str) -> Response:
 
 def pushed_authorization_response(server: AuthorizationServer, request: OAuthRequest) -> Response:
     # Authentication failures raise authlib's errors; the server renders them as at /token.
-    client = server.authenticate_client(request, ALL_METHODS, "pushed_authorization").record
+    client = server.authenticate_client(request, AUTH_METHODS, "pushed_authorization").record
     pairs = [(k, v) for k, values in request.payload.datalist.items() if k not in _AUTH_PARAMS for v in values]
     names = [k for k, _ in pairs]
     if "request_uri" in names:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _Revocation
 
-from authserver.oauth.grants.client_credentials import CONFIDENTIAL_METHODS
+from authserver.domain import AUTH_METHODS
 from authserver.oauth.models import OAuthClient
 from authserver.oauth.requests import OAuthRequest
 from authserver.oauth.token_lookup import FoundToken
@@ -13,7 +13,7 @@ from authserver.oauth.token_lookup import FoundToken
 
 class RevocationEndpoint(_Revocation):
     # RFC 7009 §2.1: public clients revoke their own tokens by client_id (e.g. at app logout).
-    CLIENT_AUTH_METHODS = (*CONFIDENTIAL_METHODS, "none")
+    CLIENT_AUTH_METHODS = AUTH_METHODS
 
     def check_params(self, request: OAuthRequest, client: OAuthClient) -> None:
         # RFC 7009 §2.1: a hint the server does not understand only widens the search.

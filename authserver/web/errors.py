@@ -51,19 +51,22 @@ def _as_page(request: Request, description: str, status: int, headers: dict[str,
 
 
 async def oauth_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, OAuthError)  # noqa: S101 - Starlette routes only OAuthError here
+    if not isinstance(exc, OAuthError):  # Starlette routes only OAuthError here
+        raise exc
     description = exc.description or "The request is malformed."
     return _as_page(request, description, exc.status_code, exc.headers) or error_response(exc)
 
 
 async def page_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, PageError)  # noqa: S101 - Starlette routes only PageError here
+    if not isinstance(exc, PageError):  # Starlette routes only PageError here
+        raise exc
     pages: Pages = request.state.services.pages
     return pages.error(exc)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)  # noqa: S101 - Starlette routes only HTTPException here
+    if not isinstance(exc, HTTPException):  # Starlette routes only HTTPException here
+        raise exc
     error = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
     headers = dict(exc.headers or {})
     return json_response({"error": error, "error_description": exc.detail}, exc.status_code, headers.items())

@@ -6,12 +6,11 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
+from authserver.domain import MULTI_VALUED_PARAMETERS
 from authserver.errors import InvalidRequest, PayloadTooLarge
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_FIELDS = 100
-# RFC 8707 §2: `resource` may be repeated; RFC 6749 §3.2 forbids repeating any other parameter.
-MULTI_VALUED = frozenset({"resource"})
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -28,7 +27,8 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def parse_pairs(text: str) -> list[tuple[str, str]]:
+def parse_pairs(text: str, *, refuse_repeats: bool = True) -> list[tuple[str, str]]:
+    """The one parser of query strings and form bodies (strict UTF-8, at most MAX_FIELDS, no NUL)."""
     try:
         pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS, errors="strict")
     except UnicodeDecodeError:
@@ -39,7 +39,7 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
     for key, value in pairs:
         if "\x00" in key or "\x00" in value:
             raise InvalidRequest("Parameters must not contain NUL characters")
-        if key in seen and key not in MULTI_VALUED:
+        if refuse_repeats and key in seen and key not in MULTI_VALUED_PARAMETERS:
             raise InvalidRequest(f"Parameter '{key}' is repeated")
         seen.add(key)
     return pairs

@@ -9,7 +9,7 @@ from __future__ import annotations
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, UnauthorizedClientError
 from authlib.oauth2.rfc6749.grants.base import BaseGrant, TokenEndpointMixin
 
-from authserver.domain import GRANT_AUTHORIZATION_CODE
+from authserver.domain import AUTH_METHODS, GRANT_AUTHORIZATION_CODE
 from authserver.oauth import pkce
 from authserver.oauth.grants.dpop_binding import proof_key, refresh_binding
 from authserver.oauth.grants.user_tokens import (
@@ -23,12 +23,10 @@ from authserver.oauth.models import GrantResponse, authenticated
 from authserver.oauth.requests import OAuthRequest
 from authserver.security.secrets import token_hash
 
-ALL_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
-
 
 class AuthorizationCodeGrant(BaseGrant, TokenEndpointMixin):
     GRANT_TYPE = GRANT_AUTHORIZATION_CODE
-    TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
     request: OAuthRequest
 
     def validate_token_request(self) -> None:

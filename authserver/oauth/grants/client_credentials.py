@@ -5,16 +5,15 @@ from __future__ import annotations
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import UnauthorizedClientError
 
+from authserver.domain import CONFIDENTIAL_AUTH_METHODS
 from authserver.oauth import scopes
 from authserver.oauth.grants.dpop_binding import proof_key, token_type
 from authserver.oauth.models import GrantResponse, authenticated
 from authserver.oauth.requests import OAuthRequest
 
-CONFIDENTIAL_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
-
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
     request: OAuthRequest
 
     def validate_token_request(self) -> None:

@@ -17,8 +17,7 @@ from authlib.oauth2.rfc6749.errors import (
 from authlib.oauth2.rfc6749.grants.base import BaseGrant, TokenEndpointMixin
 from authlib.oauth2.rfc8628.errors import AuthorizationPendingError, ExpiredTokenError, SlowDownError
 
-from authserver.domain import GRANT_DEVICE_CODE, device_grant_id
-from authserver.oauth.grants.authorization_code import ALL_METHODS
+from authserver.domain import AUTH_METHODS, GRANT_DEVICE_CODE, device_grant_id
 from authserver.oauth.grants.dpop_binding import proof_key, refresh_binding
 from authserver.oauth.grants.user_tokens import GrantContext, new_refresh_token, token_response, wants_refresh_token
 from authserver.oauth.models import GrantResponse, authenticated
@@ -31,7 +30,7 @@ INTERVAL = "device-interval:"
 
 class DeviceCodeGrant(BaseGrant, TokenEndpointMixin):
     GRANT_TYPE = GRANT_DEVICE_CODE
-    TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
     request: OAuthRequest
 
     def validate_token_request(self) -> None:

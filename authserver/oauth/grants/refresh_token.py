@@ -14,8 +14,7 @@ from authlib.oauth2.rfc6749.errors import (
 )
 from authlib.oauth2.rfc6749.grants.base import BaseGrant, TokenEndpointMixin
 
-from authserver.domain import GRANT_REFRESH_TOKEN
-from authserver.oauth.grants.authorization_code import ALL_METHODS
+from authserver.domain import AUTH_METHODS, GRANT_REFRESH_TOKEN
 from authserver.oauth.grants.dpop_binding import check_refresh_binding, proof_key, refresh_binding
 from authserver.oauth.grants.user_tokens import GrantContext, new_refresh_token, now, token_response
 from authserver.oauth.models import GrantResponse, authenticated
@@ -25,7 +24,7 @@ from authserver.security.secrets import token_hash
 
 class RefreshTokenGrant(BaseGrant, TokenEndpointMixin):
     GRANT_TYPE = GRANT_REFRESH_TOKEN
-    TOKEN_ENDPOINT_AUTH_METHODS = ALL_METHODS
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
     request: OAuthRequest
 
     def validate_token_request(self) -> None:
