@@ -253,3 +253,28 @@ def device_grant_id(device_code_hash: str) -> str:
     """The grant id of the tokens a device code was exchanged for: derived from the code's row, so the
     grant can be found (and revoked) even when no refresh token records it."""
     return hashlib.sha256(b"device-grant:" + device_code_hash.encode("ascii")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Passkey:
+    """A WebAuthn credential (W3C WebAuthn L3 §4 "public key credential source", the server's half).
+
+    `credential_id` is base64url (no padding), as browsers send it; `public_key` the COSE key bytes."""
+
+    credential_id: str
+    user_id: str
+    public_key: bytes = field(repr=False)
+    sign_count: int
+    transports: tuple[str, ...]
+    aaguid: str
+    # The BE flag (§6.1): the credential may be synced to other devices (a "multi-device" passkey);
+    # fixed at registration. BS: it is backed up now.
+    backup_eligible: bool
+    backed_up: bool
+    name: str
+    created_at: int
+    last_used_at: int | None = None
+
+    @property
+    def synced(self) -> bool:
+        return self.backup_eligible

@@ -26,6 +26,7 @@ from authserver.security.crypto import Sealer
 from authserver.security.egress import EgressPolicy, parse_networks
 from authserver.security.secrets import SecretHasher
 from authserver.security.throttle import Throttle
+from authserver.security.webauthn import RelyingParty
 from authserver.settings import Settings
 from authserver.store import Store
 from authserver.store.sql import SqlStore
@@ -57,6 +58,8 @@ class Services:
     denylist: Denylist
     # Logout tokens for the clients of a session that ended (OIDC Back-Channel Logout), via the outbox.
     backchannel: BackchannelLogout
+    # Passkeys: the RP ID and origin every WebAuthn ceremony is checked against.
+    rp: RelyingParty
 
     def close(self) -> None:
         self.cache.close()
@@ -167,4 +170,5 @@ def build_services(settings: Settings, *, metrics: Metrics | None = None) -> Ser
             timeout=settings.backchannel_logout_timeout,
             max_age=settings.backchannel_logout_max_age,
         ),
+        rp=RelyingParty(settings.rp_id, settings.rp_origin, PRODUCT),
     )

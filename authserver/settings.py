@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_SECRET_KEY_LENGTH = 32
@@ -170,6 +170,19 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(default=16 * 1024, ge=4096, le=1024 * 1024)
     keep_alive_seconds: float = Field(default=5.0, gt=0, le=300)
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    # Passkeys (WebAuthn): the RP ID is the issuer's host and the origin the issuer's origin. Behind a
+    # proxy that changes either (another public host, a path-mapped issuer), set them here.
+    webauthn_rp_id: str | None = Field(
+        default=None,
+        max_length=253,
+        description="WebAuthn relying-party ID: a domain that is the origin's host or a parent of it "
+        "(default: the issuer's host). Passkeys are bound to it: changing it later orphans every passkey",
+    )
+    webauthn_origin: str | None = Field(
+        default=None,
+        description="the origin (scheme://host[:port]) browsers show the sign-in pages on (default: the "
+        "issuer's origin)",
+    )
 
     # Self-service accounts (README "Sign-up"): /signup and OIDC prompt=create when open.
     signup: Literal["closed", "open"] = "closed"
@@ -258,6 +271,43 @@ class Settings(BaseSettings):
         if self.password_reset:
             features.append("AUTHSERVER_PASSWORD_RESET=true (the default; set it to false to turn reset links off)")
         return features
+
+    @field_validator("webauthn_origin")
+    @classmethod
+    def _origin_shape(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+            raise ValueError("must be an origin: scheme://host[:port], no path")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError("must be an origin: scheme://host[:port], no path")
+        return f"{parts.scheme}://{parts.netloc}".lower()
+
+    @property
+    def rp_origin(self) -> str:
+        """The origin a WebAuthn ceremony must come from (W3C WebAuthn L3 §7.1 step 9)."""
+        if self.webauthn_origin:
+            return self.webauthn_origin
+        parts = urlsplit(self.issuer)
+        return f"{parts.scheme}://{parts.netloc}".lower()
+
+    @property
+    def rp_id(self) -> str:
+        """The WebAuthn RP ID: a registrable suffix of the origin's host (WebAuthn L3 §5.1.3), by default
+        that host itself (never with a port)."""
+        if self.webauthn_rp_id:
+            return self.webauthn_rp_id.lower().rstrip(".")
+        return urlsplit(self.rp_origin).hostname or ""
+
+    @model_validator(mode="after")
+    def _rp_id_covers_origin(self) -> Settings:
+        # WebAuthn L3 §5.1.3: the RP ID must equal the origin's effective domain or be a suffix of it.
+        host = urlsplit(self.rp_origin).hostname or ""
+        rp_id = self.rp_id
+        if not rp_id or not (host == rp_id or host.endswith("." + rp_id)):
+            raise ValueError(f"webauthn_rp_id ({rp_id}) must be the origin's host ({host}) or a parent domain of it")
+        return self
 
     @property
     def is_sqlite(self) -> bool:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from authserver.cli.output import CommandError, emit
 from authserver.domain import User
 from authserver.manage import users as rules
-from authserver.store import DuplicateError
+from authserver.store import DuplicateError, Removal
 
 if TYPE_CHECKING:
     from argparse import Namespace
@@ -48,7 +48,9 @@ def register(commands: Commands) -> None:
     sign_out.add_argument("user")
     sign_out.add_argument("--json", action="store_true")
     sign_out.set_defaults(handler=sign_out_user)
-    reset = sub.add_parser("reset-mfa", help="remove a user's second factors (they sign in with the password)")
+    reset = sub.add_parser(
+        "reset-mfa", help="remove a user's second factors and passkeys (they sign in with the password)"
+    )
     reset.add_argument("user")
     reset.add_argument("--json", action="store_true")
     reset.set_defaults(handler=reset_mfa)
@@ -182,15 +184,33 @@ def reset_mfa(args: Namespace, ctx: Context) -> int:
     from authserver.audit import Events
 
     user = _find(ctx, args.user)
-    removed = ctx.store.delete_totp(user.id)
+    removed = ctx.store.delete_totp(user.id) is Removal.REMOVED
+    passkeys = ctx.store.delete_passkeys(user.id)
     # A reset is for a lost or stolen factor: whatever signed in with it loses its tokens.
     revoked = end_user_tokens(ctx, user.id, "mfa_reset")
     # An administrator weakening an account is exactly what the audit trail is for.
-    Events(ctx.store).emit("mfa.reset", user_id=user.id, by="admin-cli", had_factor=removed, grants_revoked=revoked)
+    events = Events(ctx.store)
+    events.emit(
+        "mfa.reset",
+        user_id=user.id,
+        by="admin-cli",
+        had_factor=removed,
+        passkeys_removed=passkeys,
+        grants_revoked=revoked,
+    )
+    if passkeys:
+        events.emit("passkey.removed", user_id=user.id, by="admin-cli", count=passkeys)
+    text = f"second factors of {user.username} " + ("removed" if removed or passkeys else "were not set up")
     emit(
         args,
-        {"id": user.id, "username": user.username, "mfa_removed": removed, "grants_revoked": revoked},
-        text=f"second factors of {user.username} " + ("removed" if removed else "were not set up"),
+        {
+            "id": user.id,
+            "username": user.username,
+            "mfa_removed": removed,
+            "passkeys_removed": passkeys,
+            "grants_revoked": revoked,
+        },
+        text=text + (f" ({passkeys} passkey{'s' if passkeys != 1 else ''})" if passkeys else ""),
     )
     return 0
 

@@ -1,4 +1,5 @@
-"""The hosted account page: profile, second factors, sessions, connected apps, password.
+"""The hosted account page: profile, passkeys (interaction/passkeys.py), second factors, sessions,
+connected apps, password.
 
 Every change is a POST with a CSRF token, and no GET changes anything. Changes to how the account is
 protected (setting up or turning off TOTP, new backup codes, a new password) pass the sudo gate
@@ -18,20 +19,44 @@ from starlette.responses import RedirectResponse, Response
 
 from authserver.concurrency import run_sync
 from authserver.domain import BrowserSession, User
+from authserver.interaction import passkeys
 from authserver.interaction.account_gate import ACCOUNT, require_recent_auth, signed_in
-from authserver.interaction.credentials import Verdict, check_password, guesser, totp_sealer
+from authserver.interaction.credentials import (
+    Verdict,
+    check_password,
+    guesser,
+    last_factor_refusal,
+    mfa_required_by,
+    totp_sealer,
+)
 from authserver.interaction.events import emit
 from authserver.interaction.sessions import clear_session_cookie, end_session_sync
 from authserver.manage.account_data import sign_in_history
 from authserver.oauth.claims import SCOPE_DESCRIPTIONS
 from authserver.security import backup_codes, passwords, totp
 from authserver.services import Services, services
+from authserver.store import Removal
 from authserver.web.cookies import attach_csrf, check_csrf, csrf_token
 from authserver.web.forms import read_form
 from authserver.web.pages import PageError
 
 ENROL = "/account/mfa/totp"
 TOO_MANY = "Too many wrong attempts. Wait a few minutes, then try again."
+
+
+NOTICES = {
+    "password": "Your password was changed. Your other sessions were signed out.",
+    "totp": "Two-step verification is on.",
+    "totp-off": "Two-step verification is off.",
+    "ended": "The session was signed out.",
+    "others": "All your other sessions were signed out.",
+    "revoked": "The app's access was removed.",
+    "passkey": "Your passkey was added. Next time, sign in with it instead of your password.",
+    "passkey-renamed": "The passkey was renamed.",
+    "passkey-removed": "The passkey was removed.",
+    "confirmed": "Thank you. For the next few minutes you can change your password and two-step "
+    "verification without confirming again.",
+}
 
 
 def _when(ts: int | None) -> str:
@@ -61,11 +86,15 @@ def _overview(svc: Services, session: BrowserSession, user: User) -> dict[str, A
                 "scopes": [SCOPE_DESCRIPTIONS.get(s, s) for s in sorted(scopes)],
             }
         )
+    totp_active = factor is not None and factor.confirmed_at is not None
+    listed = passkeys.listing(svc.store.list_passkeys(user.id))
     return {
         "user": user,
-        "totp_active": factor is not None and factor.confirmed_at is not None,
+        "second_factor": totp_active or bool(listed),
+        "totp_active": totp_active,
         "totp_since": _when(factor.confirmed_at) if factor else "",
         "backup_left": svc.store.count_backup_codes(user.id),
+        "passkeys": listed,
         "sessions": sessions,
         "apps": apps,
         "history": sign_in_history(svc.store, user.id),
@@ -89,6 +118,8 @@ async def _page(
     status: int = 200,
 ) -> Response:
     context = await run_sync(_overview, svc, session, user)
+    if notice == NOTICES["totp-off"] and context["passkeys"]:
+        notice = "The authenticator app was removed. Signing in still asks for a passkey after your password."
     return _render(svc, request, "account.html", {**context, "notice": notice, "error": error}, status)
 
 
@@ -98,16 +129,7 @@ async def account(request: Request) -> Response:
     if isinstance(signed, Response):
         return signed
     session, user = signed
-    notice = {
-        "password": "Your password was changed. Your other sessions were signed out.",
-        "totp": "Two-step verification is on.",
-        "totp-off": "Two-step verification is off.",
-        "ended": "The session was signed out.",
-        "others": "All your other sessions were signed out.",
-        "revoked": "The app's access was removed.",
-        "confirmed": "Thank you. For the next few minutes you can change your password and two-step "
-        "verification without confirming again.",
-    }.get(request.query_params.get("done", ""))
+    notice = NOTICES.get(request.query_params.get("done", ""))
     return await _page(svc, request, session, user, notice=notice)
 
 
@@ -259,7 +281,12 @@ async def totp_disable(request: Request) -> Response:
     if isinstance(posted, Response):
         return posted
     svc, _, user, _ = posted
-    if await run_sync(svc.store.delete_totp, user.id):
+    required_by = await run_sync(mfa_required_by, svc)
+    outcome = await run_sync(lambda: svc.store.delete_totp(user.id, keep_a_factor=bool(required_by)))
+    if outcome is Removal.LAST_FACTOR:
+        await emit(svc, request, "mfa.disable_refused", user_id=user.id, reason="last_factor")
+        raise PageError(last_factor_refusal(required_by), title="Not removed", status_code=409)
+    if outcome is Removal.REMOVED:
         await emit(svc, request, "mfa.disabled", user_id=user.id, by="user")
     return _done("totp-off")
 

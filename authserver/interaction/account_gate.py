@@ -2,8 +2,9 @@
 protected, a recent authentication ("sudo mode").
 
 `require_recent_auth` is the one gate for every such change (enrolling or removing TOTP, new backup
-codes, a new password; later the email address and deleting the account): the session must have proved
-the password, and the second factor when one is enrolled, within `reauth_seconds` (default 300) —
+codes, a new password, adding or removing a passkey; later the email address and deleting the account):
+the session must have proved the password, and the second factor when one is enrolled (an authenticator
+app or a passkey), or a passkey with user verification alone, within `reauth_seconds` (default 300) —
 either when it signed in or on the re-authentication page (interaction/reauth.py), which records the
 time in the server-side session. Otherwise the browser is sent to that page and then back. A stolen
 session cookie alone therefore cannot change a password or a factor.
@@ -63,11 +64,12 @@ async def signed_in(
 
 
 def is_recent(session: BrowserSession, *, second_factor: bool, now: int, window: int) -> bool:
-    """Did the session prove the password (and a second factor, if the account has one) within `window`?"""
+    """Did the session prove the password (and a second factor, if the account has one) within `window`?
+    A multi-factor proof without the password counts too: a passkey with user verification."""
     proofs = [(session.auth_time, session.amr)]
     if session.reauth_at is not None and session.reauth_amr is not None:
         proofs.append((session.reauth_at, session.reauth_amr))
-    return any(0 <= now - at <= window and "pwd" in amr and (not second_factor or "mfa" in amr) for at, amr in proofs)
+    return any(0 <= now - at <= window and ("mfa" in amr or ("pwd" in amr and not second_factor)) for at, amr in proofs)
 
 
 def recently_authenticated(svc: Services, session: BrowserSession) -> bool:

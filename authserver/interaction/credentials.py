@@ -1,7 +1,8 @@
-"""The one password check and the one second-factor check, both through the one throttle.
+"""The one password check, the one second-factor code check and the one passkey check, all through the
+one throttle.
 
-Every page that takes a password (sign-in, re-authentication, password change) or a second-factor
-code (/mfa, re-authentication) calls these, so each guess anywhere is reserved in the same counters
+Every page that takes a password (sign-in, re-authentication, password change), a second-factor
+code (/mfa, re-authentication) or a passkey (sign-in, /mfa, re-authentication) calls these, so each guess anywhere is reserved in the same counters
 before it is checked (security/throttle.py). They are synchronous (argon2, the database, the cache):
 handlers run them with run_sync.
 
@@ -18,10 +19,10 @@ from typing import Literal
 
 from starlette.requests import Request
 
-from authserver.domain import User
-from authserver.interaction import known_device
+from authserver.domain import Passkey, User
+from authserver.interaction import ceremonies, known_device
 from authserver.interaction.events import client_ip
-from authserver.security import backup_codes, passwords, totp
+from authserver.security import backup_codes, passwords, totp, webauthn
 from authserver.security.crypto import Sealer
 from authserver.security.throttle import Reservation
 from authserver.services import Services
@@ -79,9 +80,41 @@ def totp_sealer(svc: Services) -> Sealer:
     return Sealer(svc.settings.secret_bytes(), "totp")
 
 
-def has_second_factor(svc: Services, user_id: str) -> bool:
+@dataclass(frozen=True)
+class Factors:
+    """The user's second factors: an authenticator app (TOTP) and passkeys. A passkey is a second factor
+    after the password, and both factors at once without it (with user verification)."""
+
+    totp: bool
+    passkeys: int
+
+    @property
+    def any(self) -> bool:
+        return self.totp or self.passkeys > 0
+
+
+def second_factors(svc: Services, user_id: str) -> Factors:
     factor = svc.store.get_totp(user_id)
-    return factor is not None and factor.confirmed_at is not None
+    return Factors(factor is not None and factor.confirmed_at is not None, len(svc.store.list_passkeys(user_id)))
+
+
+def has_second_factor(svc: Services, user_id: str) -> bool:
+    return second_factors(svc, user_id).any
+
+
+def mfa_required_by(svc: Services) -> list[str]:
+    """Names of the enabled clients that require a second factor: every account may sign in to them, so
+    none may remove its last second factor while one exists."""
+    return sorted(c.name for c in svc.store.list_clients() if c.require_mfa and not c.disabled)
+
+
+def last_factor_refusal(names: list[str]) -> str:
+    who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    verb = "requires" if len(names) == 1 else "require"
+    return (
+        f"{who} {verb} two-step verification, so your last second factor cannot be removed. Add another passkey "
+        "or an authenticator app first."
+    )
 
 
 def check_password(
@@ -144,3 +177,96 @@ def _spend(svc: Services, user_id: str, code: str) -> Method | None:
     if backup and svc.store.use_backup_code(user_id, backup_codes.hash_code(svc.hasher, backup), int(time.time())):
         return "backup"
     return None
+
+
+@dataclass(frozen=True)
+class PasskeyCheck:
+    verdict: Verdict
+    # Why a WRONG answer was wrong, for the audit trail (passkey.failed): challenge, unknown_credential,
+    # user_handle, verification, sign_count_regressed, malformed.
+    reason: str | None
+    passkey: Passkey | None  # the stored credential, when the response named one
+    assertion: webauthn.Assertion | None  # when right
+    reservation: Reservation | None
+
+    @property
+    def user_id(self) -> str | None:
+        return self.passkey.user_id if self.passkey else None
+
+
+def passkey_amr(passkey: Passkey, assertion: webauthn.Assertion) -> tuple[str, ...]:
+    """RFC 8176 values for one passkey use: `swk` for a synced passkey (a key in software, copied by a cloud
+    keychain), `hwk` for one bound to its device; `user` for the presence test, and `pin` when the
+    authenticator verified the user (a PIN, pattern or biometric: it does not say which)."""
+    kind = "swk" if passkey.backup_eligible else "hwk"
+    return (kind, "user", "pin") if assertion.user_verified else (kind, "user")
+
+
+def check_passkey(
+    svc: Services,
+    who: Guesser,
+    response_json: str,
+    *,
+    purpose: ceremonies.Purpose,
+    binding: str,
+    user_id: str | None = None,
+    sign_in: str | None = None,
+    require_verification: bool,
+) -> PasskeyCheck:
+    """Is `response_json` a valid assertion (navigator.credentials.get()) answering a challenge this server
+    issued for `purpose` and `binding`, by a registered passkey (of `user_id`, when the account is known)?
+
+    Counted by the one throttle like a password or a code, against the credential's owner (or the expected
+    account; an unknown credential under a keyed hash of its id). The challenge is consumed whatever the
+    outcome. A right answer stores the new sign counter; a counter that did not increase is refused for a
+    device-bound passkey (a possible clone, WebAuthn L3 §6.1.1) and accepted for a synced one."""
+    throttle = svc.throttle
+    try:
+        shown: webauthn.Presented | None = webauthn.presented(response_json)
+    except webauthn.PasskeyError:
+        shown = None
+    passkey = svc.store.get_passkey(shown.credential_id) if shown else None
+    owner = user_id or (passkey.user_id if passkey else None)
+    account = throttle.account_key(owner, "passkey:" + (shown.credential_id if shown else ""))
+    known = owner is not None and who.knows(svc, owner)
+    reservation = throttle.reserve(throttle.for_account(account, who.source, known_device=known, sign_in=sign_in))
+    if not reservation.allowed:
+        return PasskeyCheck(Verdict.THROTTLED, None, passkey, None, reservation)
+
+    def wrong(reason: str) -> PasskeyCheck:
+        throttle.failed(reservation, user_id=owner, ip=who.ip)
+        return PasskeyCheck(Verdict.WRONG, reason, passkey, None, reservation)
+
+    if shown is None:
+        return wrong("malformed")
+    if ceremonies.take(svc.cache, shown.challenge, purpose, binding) is None:
+        return wrong("challenge")
+    if passkey is None or (user_id is not None and passkey.user_id != user_id):
+        return wrong("unknown_credential")
+    # §7.2 step 6: the authenticator's user handle, when it gives one, must name the credential's owner.
+    if shown.user_handle is not None and shown.user_handle != passkey.user_id:
+        return wrong("user_handle")
+    try:
+        assertion = webauthn.verify_assertion(
+            svc.rp, response_json, shown.challenge, passkey.public_key, require_verification=require_verification
+        )
+    except webauthn.PasskeyError:
+        return wrong("verification")
+    owner_record = svc.store.get_user(passkey.user_id)
+    if owner_record is None or owner_record.disabled:
+        return wrong("account_disabled")
+    strict = not passkey.backup_eligible and not (passkey.sign_count == 0 and assertion.sign_count == 0)
+    if strict and not webauthn.counter_ok(passkey.sign_count, assertion.sign_count):
+        return wrong("sign_count_regressed")
+    recorded = svc.store.record_passkey_use(
+        passkey.credential_id,
+        sign_count=assertion.sign_count,
+        backed_up=assertion.backed_up,
+        now=int(time.time()),
+        counter_must_advance=strict,
+    )
+    if not recorded:
+        # Deleted meanwhile, or another assertion with the same counter won the race.
+        return wrong("sign_count_regressed" if svc.store.get_passkey(passkey.credential_id) else "unknown_credential")
+    throttle.succeeded(reservation, complete=True)
+    return PasskeyCheck(Verdict.RIGHT, None, passkey, assertion, reservation)

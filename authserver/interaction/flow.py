@@ -19,6 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from authserver.concurrency import run_sync
 from authserver.domain import ACR_MFA, AuthCode, BrowserSession, Client
 from authserver.interaction import state
+from authserver.interaction.credentials import has_second_factor
 from authserver.interaction.events import emit
 from authserver.interaction.respond import error_to_client, to_client
 from authserver.oauth.claims import consent_scopes
@@ -49,12 +50,12 @@ def needs_step_up(client: Client, acr_values: Sequence[str] | None, session: Bro
 
 
 async def require_enrolled_second_factor(svc: Services, client: Client, user_id: str) -> None:
-    """A step-up can only ask for a factor the user has: without one, the client refuses them (403)."""
-    factor = await run_sync(svc.store.get_totp, user_id)
-    if factor is None or factor.confirmed_at is None:
+    """A step-up can only ask for a factor the user has (an authenticator app or a passkey): without one,
+    the client refuses them (403)."""
+    if not await run_sync(has_second_factor, svc, user_id):
         raise PageError(
-            f"{client.name} requires two-step verification. Set it up on your account page, then sign in "
-            f"to {client.name} again.",
+            f"{client.name} requires two-step verification or a passkey. Set one up on your account page, "
+            f"then sign in to {client.name} again.",
             title="Two-step verification required",
             status_code=403,
         )

@@ -1,4 +1,5 @@
 """GET/POST /login: the hosted password step; then /mfa when the account has a second factor.
+POST /login/passkey: the passwordless step (a passkey with user verification is both factors at once).
 
 Unknown users, wrong passwords, disabled and locked accounts get one generic message and cost the
 same argon2 verification (interaction/credentials.py: the one password check, through the one
@@ -16,15 +17,17 @@ from starlette.responses import RedirectResponse, Response
 
 from authserver import logs
 from authserver.concurrency import run_sync
-from authserver.domain import ACR_PASSWORD, Authentication, User
+from authserver.domain import ACR_MFA, ACR_PASSWORD, Authentication, User
 from authserver.interaction import known_device, state
 from authserver.interaction.credentials import (
     Guesser,
     PasswordCheck,
     Verdict,
+    check_passkey,
     check_password,
     guesser,
     has_second_factor,
+    passkey_amr,
 )
 from authserver.interaction.events import emit
 from authserver.interaction.flow import advance, load_for_browser
@@ -36,6 +39,8 @@ from authserver.web.forms import read_form
 from authserver.web.pages import PageError
 
 GENERIC_FAILURE = "Incorrect username or password."
+PASSKEY_FAILURE = "That passkey could not be used to sign in. Try again, or use your password."
+PASSKEY_THROTTLED = "Too many attempts. Wait a few minutes, then try again."
 MAX_LOGIN_LENGTH = 320
 
 
@@ -151,4 +156,50 @@ async def login(request: Request) -> Response:
         await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
         return RedirectResponse("/mfa?" + urlencode({"interaction": it.id}), status_code=303)
     auth = Authentication(user_id=user.id, auth_time=now, amr=("pwd",), acr=ACR_PASSWORD)
+    return await finish_sign_in(request, svc, it, auth)
+
+
+async def passkey_login(request: Request) -> Response:
+    """POST /login/passkey: the response of navigator.credentials.get() (a discoverable credential, user
+    verification required) for a challenge this sign-in asked for. Possession of the passkey plus the
+    authenticator's PIN or biometric are two factors: amr e.g. ["hwk","user","pin","mfa"] (RFC 8176), acr
+    urn:authserver:loa:2, so it satisfies clients that require a second factor and acr_values step-up."""
+    svc = services(request)
+    browser = browser_binding(csrf_token(request, svc.settings))
+    form = dict(await read_form(request, svc.settings.max_body_bytes))
+    check_csrf(request, svc.settings, form)
+    it = await load_for_browser(request, svc, form.get("interaction"), browser)
+    who = guesser(request, svc)
+    await run_sync(svc.limits.hit, "login_ip", who.source)
+    check = await run_sync(
+        lambda: check_passkey(
+            svc, who, form.get("credential", ""), purpose="sign-in", binding=it.id, require_verification=True
+        )
+    )
+    if check.verdict is not Verdict.RIGHT or check.passkey is None or check.assertion is None:
+        svc.metrics.logins.labels("failure").inc()
+        throttled = check.verdict is Verdict.THROTTLED
+        await emit(
+            svc,
+            request,
+            "passkey.failed",
+            where="sign-in",
+            user_id=check.user_id,
+            client_id=it.client_id,
+            reason="throttled" if throttled else check.reason,
+        )
+        error = PASSKEY_THROTTLED if throttled else PASSKEY_FAILURE
+        return await run_sync(login_page, svc, request, it, username="", error=error, status=429 if throttled else 400)
+    passkey = check.passkey
+    await emit(
+        svc,
+        request,
+        "passkey.used",
+        where="sign-in",
+        user_id=passkey.user_id,
+        client_id=it.client_id,
+        credential=passkey.credential_id[:16],
+    )
+    amr = (*passkey_amr(passkey, check.assertion), "mfa")
+    auth = Authentication(user_id=passkey.user_id, auth_time=int(time.time()), amr=amr, acr=ACR_MFA)
     return await finish_sign_in(request, svc, it, auth)

@@ -1,9 +1,11 @@
-"""GET/POST /mfa: the second step of a sign-in, for accounts with TOTP.
+"""GET/POST /mfa: the second step of a sign-in, for accounts with TOTP or passkeys.
 
 A TOTP code is accepted once (the store only moves the last accepted step forward); a backup code
-works once and is consumed. Every code goes through the one second-factor check and so through the
-one throttle (interaction/credentials.py): the account's counters, and this sign-in's own limit of
-`mfa_max_attempts` codes, after which the half-signed-in state is thrown away and the user starts over.
+works once and is consumed. A passkey answers a challenge bound to this sign-in, naming only the
+account's own passkeys (user verification preferred, not required: the password was the first factor).
+Every code and every passkey goes through the one throttle (interaction/credentials.py): the account's
+counters, and this sign-in's own limit of `mfa_max_attempts` attempts, after which the half-signed-in
+state is thrown away and the user starts over.
 """
 
 from __future__ import annotations
@@ -16,10 +18,18 @@ from starlette.responses import Response
 from authserver.concurrency import run_sync
 from authserver.domain import ACR_MFA, Authentication
 from authserver.interaction import state
-from authserver.interaction.credentials import Verdict, check_second_factor, guesser
+from authserver.interaction.credentials import (
+    Verdict,
+    check_passkey,
+    check_second_factor,
+    guesser,
+    passkey_amr,
+    second_factors,
+)
 from authserver.interaction.events import emit
 from authserver.interaction.flow import EXPIRED, load_for_browser
 from authserver.interaction.login import finish_sign_in
+from authserver.security.throttle import Reservation
 from authserver.services import Services, services
 from authserver.web.cookies import attach_csrf, browser_binding, check_csrf, csrf_token
 from authserver.web.forms import read_form
@@ -27,17 +37,82 @@ from authserver.web.pages import PageError
 
 WRONG_CODE = "That code is not right. Enter the current code from your app, or a backup code."
 TOO_MANY = "Too many wrong codes. Go back to the application and sign in again."
+PASSKEY_WRONG = "That passkey could not be used. Try again, or use another of your passkeys."
 
 
 def mfa_page(svc: Services, request: Request, it: state.Interaction, error: str | None, status: int = 200) -> Response:
+    factors = second_factors(svc, it.extra["mfa"]["user_id"])
     response = svc.pages.render(
         "mfa.html",
-        {"interaction": it.id, "csrf_token": csrf_token(request, svc.settings), "error": error},
+        {
+            "interaction": it.id,
+            "csrf_token": csrf_token(request, svc.settings),
+            "error": error,
+            "totp": factors.totp,
+            "passkeys": factors.passkeys > 0,
+        },
         status=status,
         form_targets=[it.request["redirect_uri"]] if "redirect_uri" in it.request else (),
     )
     attach_csrf(request, response, svc.settings)
     return response
+
+
+async def _refused(
+    request: Request, svc: Services, it: state.Interaction, reservation: Reservation | None, throttled: bool, error: str
+) -> Response:
+    """A wrong or throttled attempt: the page again, or, at this sign-in's limit, the sign-in discarded."""
+    if throttled or (reservation is not None and reservation.reached(svc.throttle.rules.sign_in.name)):
+        await run_sync(state.finish, svc.cache, it)  # discard the half-signed-in state
+        raise PageError(TOO_MANY, title="Sign-in stopped", status_code=400)
+    return await run_sync(mfa_page, svc, request, it, error, 400)
+
+
+async def _with_passkey(
+    request: Request, svc: Services, it: state.Interaction, user_id: str, credential: str
+) -> Response:
+    who = guesser(request, svc)
+    check = await run_sync(
+        lambda: check_passkey(
+            svc,
+            who,
+            credential,
+            purpose="second-factor",
+            binding=it.id,
+            user_id=user_id,
+            sign_in=it.id,
+            require_verification=False,
+        )
+    )
+    if check.verdict is not Verdict.RIGHT or check.passkey is None or check.assertion is None:
+        throttled = check.verdict is Verdict.THROTTLED
+        if not throttled:
+            svc.metrics.mfa_failures.inc()
+        await emit(
+            svc,
+            request,
+            "passkey.failed",
+            where="second-factor",
+            user_id=user_id,
+            client_id=it.client_id,
+            reason="throttled" if throttled else check.reason,
+        )
+        return await _refused(request, svc, it, check.reservation, throttled, PASSKEY_WRONG)
+    passkey = check.passkey
+    await emit(
+        svc,
+        request,
+        "passkey.used",
+        where="second-factor",
+        user_id=user_id,
+        client_id=it.client_id,
+        credential=passkey.credential_id[:16],
+    )
+    await emit(svc, request, "mfa.used", user_id=user_id, client_id=it.client_id, method="passkey")
+    # RFC 8176: the password, the passkey (hwk/swk, user, and pin when the user was verified), mfa.
+    amr = ("pwd", *passkey_amr(passkey, check.assertion), "mfa")
+    auth = Authentication(user_id=user_id, auth_time=int(time.time()), amr=amr, acr=ACR_MFA)
+    return await finish_sign_in(request, svc, it, auth)
 
 
 async def mfa(request: Request) -> Response:
@@ -53,11 +128,13 @@ async def mfa(request: Request) -> Response:
     if not pending:
         raise PageError(EXPIRED, title="Sign-in expired")
     if request.method == "GET":
-        return mfa_page(svc, request, it, None)
+        return await run_sync(mfa_page, svc, request, it, None)
 
     user_id = pending["user_id"]
     who = guesser(request, svc)
     await run_sync(svc.limits.hit_sign_in, who.source, user_id)
+    if "credential" in form:
+        return await _with_passkey(request, svc, it, user_id, form["credential"])
     check = await run_sync(lambda: check_second_factor(svc, who, user_id, form.get("code", ""), sign_in=it.id))
     if check.verdict is not Verdict.RIGHT:
         if check.verdict is Verdict.WRONG:
@@ -72,10 +149,7 @@ async def mfa(request: Request) -> Response:
                 client_id=it.client_id,
                 limits=list(check.reservation.refused_by),
             )
-        if check.verdict is Verdict.THROTTLED or check.reservation.reached(svc.throttle.rules.sign_in.name):
-            await run_sync(state.finish, svc.cache, it)  # discard the half-signed-in state
-            raise PageError(TOO_MANY, title="Sign-in stopped", status_code=400)
-        return mfa_page(svc, request, it, WRONG_CODE, status=400)
+        return await _refused(request, svc, it, check.reservation, check.verdict is Verdict.THROTTLED, WRONG_CODE)
 
     if check.method == "backup":
         remaining = await run_sync(svc.store.count_backup_codes, user_id)

@@ -50,6 +50,8 @@ def _method(event: AuditEvent) -> str:
     if event.event.startswith("mfa."):
         return "Second factor"
     amr = event.data.get("amr") or []
+    if "hwk" in amr or "swk" in amr:
+        return "Password and passkey" if "pwd" in amr else "Passkey"
     if "otp" in amr:
         return "Password and authenticator app"
     if "mfa" in amr:
@@ -111,6 +113,17 @@ def export_account(store: Store, client_name: Callable[[str], str | None], user:
                 "enabled_at": iso(factor.confirmed_at),
             },
             "backup_codes_left": store.count_backup_codes(user.id),
+            # Never the public key: it identifies the authenticator and is of no use to its owner.
+            "passkeys": [
+                {
+                    "name": p.name,
+                    "synced": p.backup_eligible,
+                    "transports": list(p.transports),
+                    "created_at": iso(p.created_at),
+                    "last_used_at": iso(p.last_used_at),
+                }
+                for p in store.list_passkeys(user.id)
+            ],
         },
         "sessions": [
             {

@@ -7,6 +7,7 @@ A backend that cannot be reached raises ``errors.StorageUnavailable``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from enum import StrEnum
 from typing import Any, Protocol
 
 from authserver.domain import (
@@ -17,6 +18,7 @@ from authserver.domain import (
     Client,
     DeviceCode,
     OutboxMessage,
+    Passkey,
     RefreshToken,
     Revocation,
     SigningKey,
@@ -189,6 +191,13 @@ class ConsentStore(Protocol):
     def delete_consent(self, user_id: str, client_id: str) -> bool: ...
 
 
+class Removal(StrEnum):
+    REMOVED = "removed"
+    NOT_FOUND = "not_found"
+    # Refused: it is the account's last second factor and the caller asked to keep one.
+    LAST_FACTOR = "last_factor"
+
+
 class MfaStore(Protocol):
     def get_totp(self, user_id: str) -> TotpFactor | None: ...
     def start_totp(self, user_id: str, secret_enc: str, now: int) -> bool:
@@ -200,10 +209,42 @@ class MfaStore(Protocol):
         """Accept a step only if it is newer than the last accepted one (atomic: no replay)."""
         ...
 
-    def delete_totp(self, user_id: str) -> bool: ...
+    def delete_totp(self, user_id: str, *, keep_a_factor: bool = False) -> Removal:
+        """Remove the TOTP factor and its backup codes. With `keep_a_factor`, refuse (LAST_FACTOR) when it is
+        the account's last second factor, decided atomically with the delete (see PasskeyStore)."""
+        ...
+
     def replace_backup_codes(self, user_id: str, code_hashes: Sequence[str], now: int) -> None: ...
     def use_backup_code(self, user_id: str, code_hash: str, now: int) -> bool: ...
     def count_backup_codes(self, user_id: str) -> int: ...
+
+
+class PasskeyStore(Protocol):
+    def add_passkey(self, passkey: Passkey) -> None:
+        """Raises DuplicateError if the credential id is already registered (to anyone)."""
+        ...
+
+    def get_passkey(self, credential_id: str) -> Passkey | None: ...
+    def list_passkeys(self, user_id: str) -> Sequence[Passkey]:
+        """Oldest first."""
+        ...
+
+    def record_passkey_use(
+        self, credential_id: str, *, sign_count: int, backed_up: bool, now: int, counter_must_advance: bool
+    ) -> bool:
+        """Store the new counter and backup state. With `counter_must_advance`, only if the stored counter is
+        lower (atomic: of two assertions carrying the same counter only one is accepted); False otherwise."""
+        ...
+
+    def rename_passkey(self, user_id: str, credential_id: str, name: str) -> bool: ...
+    def delete_passkey(self, user_id: str, credential_id: str, *, keep_a_factor: bool) -> Removal:
+        """Remove one of the user's passkeys. With `keep_a_factor`, refuse (LAST_FACTOR) when it is the
+        account's last second factor (passkeys and a confirmed TOTP), decided atomically with the delete."""
+        ...
+
+    def delete_passkeys(self, user_id: str) -> int:
+        """Remove all of the user's passkeys (administrator reset); how many there were."""
+        ...
 
 
 class AuditStore(Protocol):
@@ -295,6 +336,7 @@ class Store(
     ConsentStore,
     DeviceCodeStore,
     MfaStore,
+    PasskeyStore,
     AuditStore,
     OutboxStore,
     AccountLinkStore,

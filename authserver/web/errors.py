@@ -21,6 +21,7 @@ PAGE_PATHS = frozenset(
     {
         "/authorize",
         "/login",
+        "/login/passkey",
         "/consent",
         "/logout",
         "/device",

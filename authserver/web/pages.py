@@ -47,7 +47,8 @@ class Pages:
         # browsers apply form-action to the redirects that follow a submission too.
         targets = " ".join(dict.fromkeys(o for o in (origin(t) for t in form_targets) if o))
         csp = (
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
+            # connect-src: the passkey script asks this server for WebAuthn options (fetch).
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; "
             f"form-action 'self'{(' ' + targets) if targets else ''}; frame-ancestors 'none'; base-uri 'none'"
         )
         headers = {

@@ -71,7 +71,7 @@ def enrol_totp(tab: Tab, site: Site, suffix: str = "", max_width: int | None = N
     page.wait_for_url("**/login?interaction=*")
     page.fill("#username", site.username)
     page.fill("#password", site.password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url("**/account")
     assert page.get_by_role("heading", level=1).inner_text() == "Your account"
     page.get_by_role("button", name="Set up an authenticator app").click()  # a POST: a GET changes nothing
@@ -109,7 +109,7 @@ def sign_in_with_totp(
     check(tab, "login" + suffix, max_width=max_width)
     page.fill("#username", site.username)
     page.fill("#password", site.password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
     page.wait_for_url("**/mfa?interaction=*")
     check(tab, "mfa" + suffix, max_width=max_width)
@@ -241,7 +241,7 @@ def test_enrolment_qr_code_is_shown_whole(site, tabs):
         tab.page.wait_for_url("**/login?interaction=*")
         tab.page.fill("#username", site.username)
         tab.page.fill("#password", site.password)
-        tab.page.get_by_role("button", name="Sign in").click()
+        tab.page.get_by_role("button", name="Sign in", exact=True).click()
         tab.page.wait_for_url("**/account")
         tab.page.get_by_role("button", name="Set up an authenticator app").click()
         tab.page.wait_for_url("**/account/mfa/totp")
@@ -279,7 +279,7 @@ def test_device_pages(site, tabs, register):
     page.wait_for_url("**/login?interaction=*")
     page.fill("#username", site.username)
     page.fill("#password", site.password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
     page.wait_for_url("**/device/confirm*")
     assert "Living Room TV" in page.get_by_role("heading", level=1).inner_text()

@@ -288,12 +288,13 @@ def test_reset_mfa_removes_the_second_factor(http, cli, alice, app, env):
         "username": "alice",
         "mfa_removed": False,
         "grants_revoked": 0,
+        "passkeys_removed": 0,
     }
 
     events = [r for r in audit(cli, "--user", "alice") if r["event"] == "mfa.reset"]
     assert [r["data"] for r in events] == [
-        {"by": "admin-cli", "had_factor": True, "grants_revoked": 0},
-        {"by": "admin-cli", "had_factor": False, "grants_revoked": 0},
+        {"by": "admin-cli", "had_factor": True, "passkeys_removed": 0, "grants_revoked": 0},
+        {"by": "admin-cli", "had_factor": False, "passkeys_removed": 0, "grants_revoked": 0},
     ]
     assert {r["user_id"] for r in events} == {alice["id"]}
     _assert_no_secret(cli("audit", "list", "--json").out, [authenticator.secret, *backup, *authenticator.issued])
@@ -305,7 +306,13 @@ def test_reset_mfa_prints_only_its_result(cli, alice):
     assert text.out == "second factors of alice were not set up\n"
     result = cli("user", "reset-mfa", "alice", "--json")
     assert result.code == 0
-    assert result.json() == {"id": alice["id"], "username": "alice", "mfa_removed": False, "grants_revoked": 0}
+    assert result.json() == {
+        "id": alice["id"],
+        "username": "alice",
+        "mfa_removed": False,
+        "passkeys_removed": 0,
+        "grants_revoked": 0,
+    }
 
 
 def test_reset_mfa_of_an_unknown_user_is_a_one_line_error(cli):

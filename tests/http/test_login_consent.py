@@ -191,14 +191,19 @@ def test_authorize_without_a_session_redirects_to_login_and_sets_a_csrf_cookie(h
 def test_login_page_has_an_accessible_password_form(http, client):
     page, _, _ = login_page(http, client)
     assert page.headers["content-type"].startswith("text/html")
-    [form] = forms(page.text)
+    form, passkey = forms(page.text)  # the password form first; the passkey form (its button shown by script)
+    assert passkey["action"] == "/login/passkey" and set(passkey["fields"]) == {
+        "csrf_token",
+        "interaction",
+        "credential",
+    }
     assert form["action"] == "/login"
     assert form["method"].lower() == "post"
     inputs = form["inputs"]
     assert set(form["fields"]) == {"csrf_token", "interaction", "username", "password"}
     assert inputs["csrf_token"]["type"] == "hidden" and form["fields"]["csrf_token"] == http.cookies[CSRF]
     assert inputs["interaction"]["type"] == "hidden" and form["fields"]["interaction"]
-    assert inputs["username"]["autocomplete"] == "username"
+    assert inputs["username"]["autocomplete"] == "username webauthn"  # passkeys offered by autofill too
     assert inputs["password"]["autocomplete"] == "current-password"
     assert inputs["password"]["type"] == "password"
     assert form["fields"]["password"] == ""

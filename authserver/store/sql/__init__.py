@@ -12,6 +12,7 @@ from authserver.store.sql.engine import Database, make_engine
 from authserver.store.sql.keys import SqlKeyStore
 from authserver.store.sql.mfa import SqlMfaStore
 from authserver.store.sql.outbox import SqlOutboxStore
+from authserver.store.sql.passkeys import SqlPasskeyStore
 from authserver.store.sql.refresh_tokens import SqlRefreshTokenStore
 from authserver.store.sql.revocations import SqlRevocationStore
 from authserver.store.sql.session_clients import SqlSessionClientStore
@@ -30,6 +31,7 @@ class SqlStore(
     SqlConsentStore,
     SqlDeviceCodeStore,
     SqlMfaStore,
+    SqlPasskeyStore,
     SqlAuditStore,
     SqlOutboxStore,
     SqlAccountLinkStore,

@@ -5,7 +5,9 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from authserver.domain import TotpFactor
+from authserver.store import Removal
 from authserver.store.sql.engine import Database
+from authserver.store.sql.factors import count_factors, lock_factors
 from authserver.store.sql.tables import backup_codes as codes
 from authserver.store.sql.tables import totp_factors as totp
 
@@ -51,10 +53,18 @@ class SqlMfaStore:
             )
             return result.rowcount == 1
 
-    def delete_totp(self, user_id: str) -> bool:
+    def delete_totp(self, user_id: str, *, keep_a_factor: bool = False) -> Removal:
         with self.db.begin() as conn:
+            lock_factors(conn, user_id)
+            row = conn.execute(sa.select(totp.c.confirmed_at).where(totp.c.user_id == user_id)).first()
+            if row is None:
+                return Removal.NOT_FOUND
+            # An unconfirmed secret is no factor: it can always go.
+            if keep_a_factor and row[0] is not None and count_factors(conn, user_id) <= 1:
+                return Removal.LAST_FACTOR
             conn.execute(codes.delete().where(codes.c.user_id == user_id))
-            return conn.execute(totp.delete().where(totp.c.user_id == user_id)).rowcount > 0
+            conn.execute(totp.delete().where(totp.c.user_id == user_id))
+            return Removal.REMOVED
 
     def replace_backup_codes(self, user_id: str, code_hashes: Sequence[str], now: int) -> None:
         with self.db.begin() as conn:
