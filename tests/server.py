@@ -21,9 +21,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start(env: dict[str, str], cwd: Path, *args: str) -> tuple[subprocess.Popen, str]:
+def start(env: dict[str, str], cwd: Path, *args: str, host: str = "127.0.0.1") -> tuple[subprocess.Popen, str]:
+    """`authserver serve` on 127.0.0.1 and a free port; its issuer names `host` (browsers refuse WebAuthn
+    on an IP address, so passkey tests use "localhost")."""
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://{host}:{port}"
     proc = subprocess.Popen(
         [AUTHSERVER, "serve", "--port", str(port), *args],
         env={**os.environ, **env, "AUTHSERVER_ISSUER": base},
