@@ -88,7 +88,7 @@ def test_sign_up_verify_then_sign_in(mailbox_site, tabs, mailbox, device):
     params = to_app(tab, site)
     page.fill("#username", "bob")
     page.fill("#password", PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url("**/consent?interaction=*")
     page.get_by_role("button", name="Allow").click()
     page.wait_for_url(REDIRECT_URI + "?*")
