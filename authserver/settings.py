@@ -378,6 +378,8 @@ class Settings(BaseSettings):
         problems = []
         if not self.issuer.startswith("https://"):
             problems.append("AUTHSERVER_ISSUER must be an https:// URL in production")
+        if self.webauthn_origin and not self.webauthn_origin.startswith("https://"):
+            problems.append("AUTHSERVER_WEBAUTHN_ORIGIN must be an https:// origin in production")
         if self.secret_key is None:
             problems.append("AUTHSERVER_SECRET_KEY must be set in production")
         elif len(self.secret_key.get_secret_value()) < MIN_SECRET_KEY_LENGTH:

@@ -269,6 +269,10 @@ def test_rp_id_and_origin_come_from_the_issuer_unless_set(env):
         Settings(issuer="https://login.example.com", webauthn_rp_id="example.org")
     with pytest.raises(ValueError, match="must be an origin"):
         Settings(webauthn_origin="https://login.example.com/path")
+    production = {"env": "production", "issuer": "https://login.example.com"}
+    assert not [p for p in Settings(**production).production_problems() if "WEBAUTHN" in p]
+    insecure = Settings(**production, webauthn_origin="http://login.example.com")
+    assert "AUTHSERVER_WEBAUTHN_ORIGIN must be an https:// origin in production" in insecure.production_problems()
 
 
 def test_the_cli_names_a_bad_rp_id(cli, env, monkeypatch):
