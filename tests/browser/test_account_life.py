@@ -138,7 +138,7 @@ def test_forgot_password_then_reset_and_sign_in(mailbox_site, tabs, mailbox, cli
     page.wait_for_url("**/login?interaction=*")
     page.fill("#username", "carol")
     page.fill("#password", new)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url("**/account")
     assert page.get_by_role("heading", level=1).inner_text() == "Your account"
     assert tab.errors == []
