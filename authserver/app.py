@@ -14,6 +14,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from authserver import backchannel
+from authserver.clock import Clock, system_clock
 from authserver.concurrency import run_sync
 from authserver.endpoints import (
     device_authorization,
@@ -67,8 +68,8 @@ def check_settings(settings: Settings) -> None:
         raise ConfigurationError("refusing to start in production: " + "; ".join(problems))
 
 
-def _start(settings: Settings, metrics: Metrics) -> Services:
-    svc = build_services(settings, metrics=metrics)
+def _start(settings: Settings, metrics: Metrics, clock: Clock) -> Services:
+    svc = build_services(settings, metrics=metrics, clock=clock)
     try:
         svc.keys.ensure_key()
         svc.keys.check_secret()  # a wrong AUTHSERVER_SECRET_KEY must stop start-up, not serve half-working
@@ -80,13 +81,13 @@ def _start(settings: Settings, metrics: Metrics) -> Services:
     return svc
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
     check_settings(settings)
     app_metrics = Metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        svc = await run_sync(_start, settings, app_metrics)
+        svc = await run_sync(_start, settings, app_metrics, clock)
         app.state.discovery = discovery.metadata_bytes(svc)
         handlers = {
             "email": svc.mail.deliver,

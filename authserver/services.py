@@ -10,6 +10,7 @@ from authserver.audit import Events
 from authserver.backchannel import BackchannelLogout
 from authserver.cache import Cache, build_cache
 from authserver.client_cache import ClientCache
+from authserver.clock import Clock, system_clock
 from authserver.delivery.email import Mailer
 from authserver.delivery.smtp import build_transport
 from authserver.metrics import Metrics
@@ -60,6 +61,8 @@ class Services:
     backchannel: BackchannelLogout
     # Passkeys: the RP ID and origin every WebAuthn ceremony is checked against.
     rp: RelyingParty
+    # What expiry decisions read (codes, device codes): one clock, passed explicitly.
+    clock: Clock
 
     def close(self) -> None:
         self.cache.close()
@@ -104,7 +107,7 @@ def logout_token(keyring: KeyRing, id_tokens: IdTokens, client_id: str, subject:
     return id_tokens.logout_token(client_id=client_id, subject=subject, sid=sid)
 
 
-def build_services(settings: Settings, *, metrics: Metrics | None = None) -> Services:
+def build_services(settings: Settings, *, metrics: Metrics | None = None, clock: Clock = system_clock) -> Services:
     store = build_store(settings)
     cache = build_cache(settings.redis_url, settings.cache_prefix)
     keys = build_key_manager(settings, store)
@@ -143,6 +146,7 @@ def build_services(settings: Settings, *, metrics: Metrics | None = None) -> Ser
         id_tokens=id_tokens,
         tokens=tokens,
         events=events,
+        clock=clock,
     )
     return Services(
         settings=settings,
@@ -171,4 +175,5 @@ def build_services(settings: Settings, *, metrics: Metrics | None = None) -> Ser
             max_age=settings.backchannel_logout_max_age,
         ),
         rp=RelyingParty(settings.rp_id, settings.rp_origin, PRODUCT),
+        clock=clock,
     )

@@ -24,6 +24,7 @@ from starlette.testclient import TestClient
 from authserver.app import create_app
 from authserver.cli import main as cli_main
 from authserver.settings import Settings
+from tests.helpers import MovableClock
 
 ISSUER = "http://testserver"
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -123,12 +124,18 @@ def settings(env: dict[str, str]) -> Settings:
 
 
 @pytest.fixture
-def make_app(env: dict[str, str]):  # type: ignore[no-untyped-def]
+def clock() -> MovableClock:
+    """The clock of every app this test builds (real time until the test moves it)."""
+    return MovableClock()
+
+
+@pytest.fixture
+def make_app(env: dict[str, str], clock: MovableClock):  # type: ignore[no-untyped-def]
     """Build a TestClient for an app with extra AUTHSERVER_* settings; closed after the test."""
     opened: list[TestClient] = []
 
     def factory(**overrides: object) -> TestClient:
-        client = TestClient(create_app(Settings(**overrides)), base_url=ISSUER)  # type: ignore[arg-type]
+        client = TestClient(create_app(Settings(**overrides), clock=clock), base_url=ISSUER)  # type: ignore[arg-type]
         client.__enter__()
         opened.append(client)
         return client

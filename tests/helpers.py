@@ -4,9 +4,29 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from urllib.parse import quote
 
 from starlette.testclient import TestClient
+
+
+class MovableClock:
+    """The app's clock in tests (create_app(clock=...)): real time plus an offset the test moves, so
+    expiry is tested by moving the clock, never by sleeping."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+        self.frozen: float | None = None
+
+    def __call__(self) -> float:
+        return self.frozen if self.frozen is not None else time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+    def freeze(self, at: float) -> None:
+        """Stop the clock at `at` (until the end of the test)."""
+        self.frozen = at
 
 
 def basic(client_id: str, secret: str) -> dict[str, str]:

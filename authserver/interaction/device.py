@@ -59,7 +59,7 @@ async def device(request: Request) -> Response:
         await emit(svc, request, "device_code.throttled")
         return _entry_page(svc, request, entered, TOO_MANY, status=429)
     code = normalise(entered)
-    record = await run_sync(svc.store.find_pending_user_code, code, int(time.time())) if code else None
+    record = await run_sync(svc.store.find_pending_user_code, code, int(svc.clock())) if code else None
     if record is None:
         await run_sync(lambda: svc.throttle.failed(reservation, ip=client_ip(request)))
         await emit(svc, request, "device_code.rejected")
@@ -143,7 +143,7 @@ async def confirm(request: Request) -> Response:
             amr=session.amr,
             acr=session.acr,
             sid=session.sid,
-            now=int(time.time()),
+            now=int(svc.clock()),
         )
     )
     if not decided:

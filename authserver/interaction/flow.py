@@ -9,7 +9,6 @@ prompt=none never shows a page: it answers login_required / consent_required (OI
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Sequence
 from urllib.parse import urlencode
 
@@ -86,7 +85,7 @@ async def advance(
     client = await run_sync(svc.clients.get, it.client_id) if it.client_id else None
     if client is None or client.disabled:
         raise PageError("The application that sent you here is no longer registered.")
-    now = int(time.time())
+    now = int(svc.clock())  # the code's created_at and expires_at, on the clock the token endpoint reads
     redirect_uri, mode, client_state = req["redirect_uri"], req["response_mode"], req["state"]
 
     if "create" in it.prompt and it.authenticated_user is None:

@@ -10,7 +10,6 @@ against even 1,000 live codes from 1,000 addresses has about a 1 in 2.6 million 
 from __future__ import annotations
 
 import secrets
-import time
 import unicodedata
 from typing import TYPE_CHECKING, Any
 
@@ -63,7 +62,7 @@ def device_authorization(
     resources = request.payload.datalist.get("resource", [])
     scope_rules.audience(record, resources)  # validates them (invalid_target)
     settings = server.settings
-    now = int(time.time())
+    now = int(server.clock())
     device_code = secrets.token_urlsafe(32)
     for _ in range(5):  # a collision among live user codes is rare; draw again when it happens
         user_code = new_user_code()

@@ -15,6 +15,7 @@ from authlib.oauth2.rfc6749.requests import OAuth2Request
 
 from authserver.audit import Events
 from authserver.cache import Cache
+from authserver.clock import Clock
 from authserver.oauth.client_auth import ClientAuthenticator
 from authserver.oauth.device import device_authorization
 from authserver.oauth.dpop import DPoPError, DPoPNonces, DPoPProof, DPoPVerifier
@@ -59,6 +60,7 @@ class AuthorizationServer(_AuthorizationServer):
         id_tokens: IdTokens,
         tokens: TokenLookup,
         events: Events,
+        clock: Clock,
     ) -> None:
         super().__init__(scopes_supported=None)
         self.settings = settings
@@ -70,6 +72,7 @@ class AuthorizationServer(_AuthorizationServer):
         self.id_tokens = id_tokens
         self.tokens = tokens
         self.events = events
+        self.clock = clock
         self.pushed_requests = PushedRequests(cache)
         nonces = DPoPNonces(settings.secret_bytes()) if settings.dpop_require_nonce else None
         self.dpop = DPoPVerifier(cache, nonces, settings.dpop_proof_max_age)

@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import re
 import time
-import types
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-import authserver.interaction.device as device_pages
-import authserver.oauth.grants.device_code as device_grant
 from authserver.settings import Settings
 from tests.helpers import PASSWORD, basic, follow, forms, jwt_parts, submit
 
@@ -166,20 +163,6 @@ def decide(http, user_code: str, decision: str = "allow"):  # type: ignore[no-un
 def sign_in_browser(http, client: dict) -> None:  # type: ignore[no-untyped-def]
     """Give this browser a session by signing in through a device approval left undecided."""
     reach_confirm(http, start(http, client)["user_code"])
-
-
-class ShiftedClock:
-    """Stands in for the `time` module of one module: its clock runs `offset` seconds ahead."""
-
-    def __init__(self, offset: float) -> None:
-        self.offset = offset
-
-    def time(self) -> float:
-        return time.time() + self.offset
-
-
-def shift_clock(monkeypatch, module: types.ModuleType, offset: float) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(module, "time", ShiftedClock(offset))
 
 
 # --- discovery ----------------------------------------------------------------------------------------
@@ -521,38 +504,40 @@ def test_disabled_client_cannot_poll(http, cli, tv, alice):
 # --- expiry -------------------------------------------------------------------------------------------
 #
 # device_code_ttl is at least 60 s (Settings: ge=60), far more than this suite may wait. The
-# expiry paths are therefore driven by running the clock of the module under test ahead (the
-# grant's and the hosted page's `time`); the database and the cache keep the real clock.
+# expiry paths are therefore driven by moving the app's one clock (create_app(clock=...)), which the
+# device pages and the token endpoint both read; the cache keeps the real clock.
 # test_expiry_in_real_time only runs if the minimum lifetime is ever lowered to 5 s or less.
 
 
-def test_expired_device_code_is_expired_token(http, tv, monkeypatch):
+def test_expired_device_code_is_expired_token(http, tv, clock):
     body = start(http, tv)
-    shift_clock(monkeypatch, device_grant, body["expires_in"] + 1)
+    clock.advance(body["expires_in"] - 1)
+    assert_oauth_error(poll(http, tv, body["device_code"]), "authorization_pending")
+    clock.advance(5)  # past the expiry (and the poll interval)
     assert_oauth_error(poll(http, tv, body["device_code"]), "expired_token")
 
 
-def test_approved_but_expired_device_code_is_expired_token(http, tv, alice, monkeypatch):
+def test_approved_but_expired_device_code_is_expired_token(http, tv, alice, clock):
     body = start(http, tv)
     decide(http, body["user_code"])
-    shift_clock(monkeypatch, device_grant, body["expires_in"] + 1)
+    clock.advance(body["expires_in"] + 1)
     assert_oauth_error(poll(http, tv, body["device_code"]), "expired_token")
 
 
-def test_code_expiring_on_the_confirm_page_cannot_be_approved(http, tv, alice, monkeypatch):
+def test_code_expiring_on_the_confirm_page_cannot_be_approved(http, tv, alice, clock):
     body = start(http, tv)
     page = reach_confirm(http, body["user_code"])
-    shift_clock(monkeypatch, device_pages, body["expires_in"] + 1)
+    clock.advance(body["expires_in"] + 1)
     done = submit(http, page, decision="allow")
     assert done.status_code == 400, done.text
     assert "expired" in done.text
-    monkeypatch.setattr(device_pages, "time", time)  # back to the real clock
-    assert_oauth_error(poll(http, tv, body["device_code"]), "authorization_pending")
+    # The page and the token endpoint read one clock: the device hears the same.
+    assert_oauth_error(poll(http, tv, body["device_code"]), "expired_token")
 
 
-def test_expired_code_is_refused_on_the_entry_page(http, tv, monkeypatch):
+def test_expired_code_is_refused_on_the_entry_page(http, tv, clock):
     body = start(http, tv)
-    shift_clock(monkeypatch, device_pages, body["expires_in"] + 1)
+    clock.advance(body["expires_in"] + 1)
     response = enter_code(http, body["user_code"])
     assert response.status_code == 400
     assert WRONG_CODE in response.text
@@ -561,7 +546,7 @@ def test_expired_code_is_refused_on_the_entry_page(http, tv, monkeypatch):
 def test_expiry_in_real_time(make_app, tv):
     minimum = next(m.ge for m in Settings.model_fields["device_code_ttl"].metadata if hasattr(m, "ge"))
     if minimum > 5:
-        pytest.skip(f"device_code_ttl cannot be below {minimum} s; expiry is tested with a shifted clock")
+        pytest.skip(f"device_code_ttl cannot be below {minimum} s; expiry is tested by moving the clock")
     http = make_app(device_code_ttl=minimum, device_poll_interval=1)
     body = start(http, tv)
     time.sleep(minimum + 0.5)

@@ -12,7 +12,6 @@ import time
 import pytest
 from starlette.testclient import TestClient
 
-import authserver.interaction.device as device_pages
 from tests.helpers import PASSWORD, authorize, authorize_params, forms, jwt_parts, pkce_pair, submit
 from tests.http.test_device_flow import (
     DEVICE_GRANT,
@@ -28,7 +27,6 @@ from tests.http.test_device_flow import (
     log_in,
     poll,
     reach_confirm,
-    shift_clock,
     sign_in_browser,
     start,
 )
@@ -231,7 +229,7 @@ def test_prefill_is_escaped_and_bounded(http):
 # --- one answer for every wrong code --------------------------------------------------------------------
 
 
-def test_wrong_code_answer_is_the_same_for_unknown_used_denied_and_expired(http, tv, alice, monkeypatch):
+def test_wrong_code_answer_is_the_same_for_unknown_used_denied_and_expired(http, tv, alice, clock):
     never = enter_code(http, "BBBB-BBBB")
 
     used = start(http, tv)
@@ -246,7 +244,7 @@ def test_wrong_code_answer_is_the_same_for_unknown_used_denied_and_expired(http,
     answers = {"never issued": never}
     for name, code in (("redeemed", used), ("approved", approved), ("denied", denied)):
         answers[name] = enter_code(http, code["user_code"])
-    shift_clock(monkeypatch, device_pages, expired["expires_in"] + 1)
+    clock.advance(expired["expires_in"] + 1)
     answers["expired"] = enter_code(http, expired["user_code"])
 
     for name, response in answers.items():

@@ -849,10 +849,10 @@ def test_max_age_zero_forces_login_after_a_second(http, client, monkeypatch):
     assert "auth_time" in claims
 
 
-def test_max_age_zero_forces_login_even_right_after_signing_in(http, client, monkeypatch):
+def test_max_age_zero_forces_login_even_right_after_signing_in(http, client, monkeypatch, clock):
     now = float(int(time.time()))
     monkeypatch.setattr("authserver.interaction.login.time", frozen_clock(now))
-    monkeypatch.setattr("authserver.interaction.flow.time", frozen_clock(now))
+    clock.freeze(now)  # the app's clock, which the authorization flow reads
     sign_in(http, client)
     response, _, _ = start(http, client, max_age="0")
     assert response.headers["location"].startswith("/login?")

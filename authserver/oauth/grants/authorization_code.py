@@ -15,7 +15,6 @@ from authserver.oauth.grants.dpop_binding import proof_key, refresh_binding
 from authserver.oauth.grants.user_tokens import (
     GrantContext,
     new_refresh_token,
-    now,
     token_response,
     wants_refresh_token,
 )
@@ -39,6 +38,8 @@ class AuthorizationCodeGrant(BaseGrant, TokenEndpointMixin):
         if not code:
             raise InvalidRequestError("The 'code' parameter is required")
         store = self.server.store
+        # One instant for the whole redemption: the expiry check, the spending and the tokens' times.
+        self.now = now = int(self.server.clock())
         found = store.get_code(token_hash(code)) if len(code) <= 200 else None
         if found is None:
             raise InvalidGrantError("The authorization code is invalid")
@@ -50,7 +51,7 @@ class AuthorizationCodeGrant(BaseGrant, TokenEndpointMixin):
         if used:
             self.server.tokens.revoke_grant(record.grant_id, reason="code_replayed")
             raise InvalidGrantError("The authorization code has already been used")
-        if record.expires_at <= now():
+        if record.expires_at <= now:
             raise InvalidGrantError("The authorization code has expired")
         if form.get("redirect_uri") != record.redirect_uri:
             raise InvalidGrantError("redirect_uri does not match the authorization request")
@@ -60,7 +61,7 @@ class AuthorizationCodeGrant(BaseGrant, TokenEndpointMixin):
                 raise InvalidGrantError("code_verifier is required")
             if not pkce.verify(verifier, record.code_challenge):
                 # A wrong verifier spends the code: whoever holds it without the verifier gets no retries.
-                store.consume_code(record.code_hash, now())
+                store.consume_code(record.code_hash, now)
                 raise InvalidGrantError("code_verifier does not match the code_challenge")
         elif verifier:
             # RFC 9700 §4.8.2: a verifier for a code issued without a challenge is a downgrade attempt.
@@ -79,7 +80,7 @@ class AuthorizationCodeGrant(BaseGrant, TokenEndpointMixin):
         settings = self.server.settings
         ctx = GrantContext.of(record)
         refresh_value, refresh = None, None
-        issued = now()
+        issued = self.now
         if wants_refresh_token(client):
             refresh_value, refresh = new_refresh_token(
                 ctx,

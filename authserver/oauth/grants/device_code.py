@@ -6,8 +6,6 @@ poll (SET NX, atomic in Redis), and the client's current interval, raised by 5 s
 
 from __future__ import annotations
 
-import time
-
 from authlib.oauth2.rfc6749.errors import (
     AccessDeniedError,
     InvalidGrantError,
@@ -47,7 +45,8 @@ class DeviceCodeGrant(BaseGrant, TokenEndpointMixin):
             raise InvalidGrantError("The device code is invalid")
         if record.consumed_at is not None:
             raise InvalidGrantError("The device code has already been used")
-        now = time.time()
+        # One instant for the whole redemption: the expiry check, the spending and the tokens' times.
+        self.now = now = int(self.server.clock())
         if record.expires_at <= now:
             raise ExpiredTokenError("The device code has expired")
         self._pace(code_hash, record.interval, record.expires_at - now)
@@ -77,7 +76,7 @@ class DeviceCodeGrant(BaseGrant, TokenEndpointMixin):
     def create_token_response(self) -> GrantResponse:  # type: ignore[override]
         record, user = self.record, self.user
         client = authenticated(self.request.client).record
-        if not self.server.store.consume_device_code(record.device_code_hash, int(time.time())):
+        if not self.server.store.consume_device_code(record.device_code_hash, self.now):
             raise InvalidGrantError("The device code has already been used")
         ctx = GrantContext(
             grant_id=device_grant_id(record.device_code_hash),
@@ -91,7 +90,7 @@ class DeviceCodeGrant(BaseGrant, TokenEndpointMixin):
         )
         refresh_value = None
         if wants_refresh_token(client):
-            issued = int(time.time())
+            issued = self.now
             settings = self.server.settings
             # The device has no browser session: its tokens must not end when the phone that
             # approved it signs out, so they are offline whatever the scope.
