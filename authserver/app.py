@@ -88,7 +88,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         svc = await run_sync(_start, settings, app_metrics, clock)
-        app.state.discovery = discovery.metadata_bytes(svc)
+        app.state.discovery = discovery.published(svc)
         handlers = {
             "email": svc.mail.deliver,
             password_reset.REQUEST_KIND: password_reset.reset_request_handler(svc),
@@ -102,6 +102,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
             delivery.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await delivery
+            await svc.cache.close_async()
             await run_sync(svc.close)
 
     routes = [
@@ -151,7 +152,13 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
         Route("/readyz", health.readyz, methods=["GET"]),
     ]
     paths = frozenset(r.path for r in routes if isinstance(r, Route))
-    observer = Middleware(MetricsMiddleware, metrics=app_metrics, routes=paths, access_log=settings.access_log)
+    observer = Middleware(
+        MetricsMiddleware,
+        metrics=app_metrics,
+        routes=paths,
+        access_log=settings.access_log,
+        sample_rate=settings.access_log_sample_rate,
+    )
     return Starlette(
         routes=routes,
         middleware=[

@@ -25,6 +25,13 @@ class ClientCache:
         self._entries: dict[str, tuple[Client, float]] = {}
         self._unknown: dict[str, float] = {}
 
+    def fresh(self, client_id: str | None) -> bool:
+        """True when get(client_id) will answer from memory (no database round trip)."""
+        if not client_id or self._ttl <= 0:
+            return False
+        hit = self._entries.get(client_id)
+        return hit is not None and hit[1] > time.monotonic()
+
     def get(self, client_id: str) -> Client | None:
         if not client_id or len(client_id) > 200 or "\x00" in client_id:
             return None  # no registered client has such an id (and PostgreSQL refuses NUL in text)

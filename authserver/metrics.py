@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import time
 from collections.abc import Callable
 
@@ -81,15 +82,43 @@ class _Static:
         return self.families
 
 
+# Routes whose successful requests are machine-to-machine API calls: their access log is sampled.
+API_ROUTES = frozenset(
+    {
+        "/token",
+        "/introspect",
+        "/revoke",
+        "/userinfo",
+        "/device_authorization",
+        "/jwks.json",
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/static/*",
+    }
+)
+
+
 class MetricsMiddleware:
     """Counts and times every request by route template (unknown paths share one label), and writes
-    the access log line: method, route and status — never the query string, which can carry codes."""
+    the access log line: method, route and status — never the query string, which can carry codes.
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, routes: frozenset[str], access_log: bool) -> None:
+    Successful API calls are logged with probability `sample_rate` (a JSON log line costs more CPU
+    than many of the requests it describes); errors and page requests are always logged."""
+
+    def __init__(
+        self, app: ASGIApp, *, metrics: Metrics, routes: frozenset[str], access_log: bool, sample_rate: float = 1.0
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.routes = routes
         self.access_log = access_log
+        self.sample_rate = sample_rate
+        # The labelled children, looked up once: prometheus_client's labels() takes a lock each call.
+        self._counters: dict[tuple[str, str, int], object] = {}
+        self._timers: dict[tuple[str, str], object] = {}
 
     def route_of(self, path: str) -> str:
         if path in self.routes:
@@ -97,6 +126,13 @@ class MetricsMiddleware:
         if path.startswith("/static/"):
             return "/static/*"
         return "unmatched"
+
+    def _logged(self, route: str, status: int) -> bool:
+        if not self.access_log:
+            return False
+        if status >= 400 or route not in API_ROUTES or self.sample_rate >= 1.0:
+            return True
+        return random.random() < self.sample_rate  # noqa: S311 - sampling, not security
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -116,10 +152,18 @@ class MetricsMiddleware:
         finally:
             route, method = self.route_of(scope["path"]), scope["method"]
             elapsed = time.perf_counter() - start
-            self.metrics.requests.labels(route, method, str(status)).inc()
-            self.metrics.latency.labels(route, method).observe(elapsed)
-            if self.access_log and _access.isEnabledFor(logging.INFO):
-                _access.info(
-                    "request",
-                    extra={"method": method, "route": route, "status": status, "duration_ms": round(elapsed * 1000, 2)},
+            counter = self._counters.get((route, method, status))
+            if counter is None:
+                counter = self._counters[(route, method, status)] = self.metrics.requests.labels(
+                    route, method, str(status)
                 )
+            counter.inc()  # type: ignore[attr-defined]
+            timer = self._timers.get((route, method))
+            if timer is None:
+                timer = self._timers[(route, method)] = self.metrics.latency.labels(route, method)
+            timer.observe(elapsed)  # type: ignore[attr-defined]
+            if self._logged(route, status) and _access.isEnabledFor(logging.INFO):
+                fields = {"method": method, "route": route, "status": status, "duration_ms": round(elapsed * 1000, 2)}
+                if status < 400 and route in API_ROUTES and self.sample_rate < 1.0:
+                    fields["sample_rate"] = self.sample_rate
+                _access.info("request", extra=fields)

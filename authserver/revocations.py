@@ -74,9 +74,24 @@ class Denylist:
     def entry(self, kind: str, value: str, *, reason: str, expires_at: int) -> Revocation:
         return Revocation(kind, value, reason, int(self._clock()), int(expires_at))
 
-    def is_denied(self, jti: str, grant_id: str | None) -> bool:
+    @staticmethod
+    def keys(jti: str, grant_id: str | None) -> list[str]:
+        """The cache keys is_denied() reads for a token: its jti's and grant's entries, then the marker."""
+        return [_PREFIX[JTI] + jti, *([_PREFIX[GRANT] + grant_id] if grant_id else []), LOADED]
+
+    def sync_due(self) -> bool:
+        """True when the next check copies entries from the database first (a blocking read)."""
+        return self._clock() - self._synced_at >= self._sync_seconds
+
+    def is_denied(
+        self, jti: str, grant_id: str | None, *, prefetched: dict[str, str | None] | None = None
+    ) -> bool:
+        """`prefetched`: these keys' values, read ahead without blocking by a caller that checked
+        sync_due() first (endpoints/protocol.py); used when they cover every key and the marker is there."""
+        keys = self.keys(jti, grant_id)
+        if prefetched is not None and all(k in prefetched for k in keys) and prefetched[LOADED] is not None:
+            return any(prefetched[k] is not None for k in keys[:-1])
         self._sync_if_stale()
-        keys = [_PREFIX[JTI] + jti, *([_PREFIX[GRANT] + grant_id] if grant_id else []), LOADED]
         values = self._cache.get_many(keys)
         if values[-1] is None:
             # An emptied cache (or a fresh in-process one): reload before trusting its silence.

@@ -132,7 +132,7 @@ def build_services(settings: Settings, *, metrics: Metrics | None = None, clock:
                 max(0, getattr(pool, "overflow", lambda: 0)()),
             )
         )
-    limits = RateLimiter(settings, on_reject=lambda name: metrics.rate_limited.labels(name).inc())
+    limits = RateLimiter(settings, cache, on_reject=lambda name: metrics.rate_limited.labels(name).inc())
     mail = build_mailer(settings)
     id_tokens = IdTokens(settings.issuer, keyring, settings.id_token_ttl)
     tokens = TokenLookup(issuer, denylist, clients.get, store, events, store.get_user)

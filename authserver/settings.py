@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     shutdown_drain_seconds: float = Field(default=0, ge=0, le=120)
     # One JSON line per request (method, route, status, duration; never the query string).
     access_log: bool = True
+    # Share of *successful* API requests (token, introspection, JWKS, discovery...) that get an access-log
+    # line; errors (status >= 400) and the sign-in pages are always logged. Each sampled line carries
+    # `sample_rate`, so counts can be scaled back up; /metrics counts every request.
+    access_log_sample_rate: float = Field(default=0.01, ge=0, le=1)
     # If set, /metrics requires "Authorization: Bearer <this>"; otherwise restrict it at the proxy.
     metrics_token: SecretStr | None = None
 

@@ -15,14 +15,18 @@ class Cache(Protocol):
         """Several keys in one round trip."""
         ...
 
+    async def get_many_async(self, keys: list[str]) -> list[str | None]:
+        """get_many without leaving the event loop (the introspection fast path)."""
+        ...
+
     def set(self, key: str, value: str, ttl: float) -> None: ...
     def add(self, key: str, value: str, ttl: float) -> bool:
         """Set only if absent; True when this call set it (single-use markers)."""
         ...
 
-    def incr(self, key: str, ttl: float, *, refresh: bool = False) -> int:
-        """Increment, starting the expiry on first use (with `refresh`: at every use, so the key lives
-        `ttl` after its last increment); returns the new value."""
+    def incr(self, key: str, ttl: float, *, refresh: bool = False, amount: int = 1) -> int:
+        """Add `amount` (default 1), starting the expiry on first use (with `refresh`: at every use, so
+        the key lives `ttl` after its last increment); returns the new value."""
         ...
 
     def decr(self, key: str) -> int:
@@ -37,6 +41,9 @@ class Cache(Protocol):
     def delete(self, key: str) -> None: ...
     def ping(self) -> None: ...
     def close(self) -> None: ...
+    async def close_async(self) -> None:
+        """Close what get_many_async opened (on the event loop that opened it)."""
+        ...
 
     @property
     def shared(self) -> bool:

@@ -41,6 +41,9 @@ class MemoryCache:
             now = time.monotonic()
             return [self._live(k, now) for k in keys]
 
+    async def get_many_async(self, keys: list[str]) -> list[str | None]:
+        return self.get_many(keys)  # a dictionary lookup under an uncontended lock: nothing blocks
+
     def set(self, key: str, value: str, ttl: float) -> None:
         with self._lock:
             self._put(key, value, ttl, time.monotonic())
@@ -53,14 +56,14 @@ class MemoryCache:
             self._put(key, value, ttl, now)
             return True
 
-    def incr(self, key: str, ttl: float, *, refresh: bool = False) -> int:
+    def incr(self, key: str, ttl: float, *, refresh: bool = False, amount: int = 1) -> int:
         with self._lock:
             now = time.monotonic()
             current = self._live(key, now)
             if current is None:
-                self._put(key, "1", ttl, now)
-                return 1
-            value = int(current) + 1
+                self._put(key, str(amount), ttl, now)
+                return amount
+            value = int(current) + amount
             self._data[key] = (str(value), now + ttl if refresh else self._data[key][1])
             return value
 
@@ -88,3 +91,6 @@ class MemoryCache:
 
     def close(self) -> None:
         self._data.clear()
+
+    async def close_async(self) -> None:
+        return None

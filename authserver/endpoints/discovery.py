@@ -17,7 +17,7 @@ from authserver.oauth.client_auth import ASSERTION_ALGS
 from authserver.oauth.dpop import ALGORITHMS as DPOP_ALGS
 from authserver.oauth.jar import ALGORITHMS as REQUEST_OBJECT_ALGS
 from authserver.services import Services
-from authserver.web.responses import json_bytes
+from authserver.web.responses import Published, json_bytes
 
 MAX_AGE = 300
 
@@ -83,13 +83,10 @@ def metadata(svc: Services) -> dict[str, Any]:
     }
 
 
-def metadata_bytes(svc: Services) -> bytes:
-    return json_bytes(metadata(svc))
+def published(svc: Services) -> Published:
+    return Published(json_bytes(metadata(svc)), "application/json", MAX_AGE)
 
 
 async def discovery(request: Request) -> Response:
-    return Response(
-        request.app.state.discovery,
-        media_type="application/json",
-        headers={"cache-control": f"public, max-age={MAX_AGE}"},
-    )
+    document: Published = request.app.state.discovery
+    return document.response(request.headers.get("if-none-match"))

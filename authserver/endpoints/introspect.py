@@ -3,10 +3,13 @@
 from starlette.requests import Request
 from starlette.responses import Response
 
-from authserver.endpoints.protocol import run_core
+from authserver.endpoints.protocol import introspection_in_memory, run_core
 
 
 async def introspect(request: Request) -> Response:
     return await run_core(
-        request, lambda svc: lambda req: svc.server.endpoint_response("introspection", req), limit="introspect"
+        request,
+        lambda svc: lambda req: svc.server.endpoint_response("introspection", req),
+        limit="introspect",
+        fast=introspection_in_memory,
     )

@@ -23,9 +23,14 @@ class IntrospectionEndpoint(_Introspection):
         if not request.form.get("token"):
             raise InvalidRequestError("The 'token' parameter is required")
 
-    def query_token(self, token_string: str, token_type_hint: str | None) -> FoundToken | None:
-        found: FoundToken | None = self.server.tokens.find(token_string, token_type_hint)
-        return found
+    def authenticate_token(self, request: OAuthRequest, client: OAuthClient) -> FoundToken | None:
+        self.check_params(request, client)
+        found: FoundToken | None = self.server.tokens.find(
+            request.form["token"], request.form.get("token_type_hint"), prefetched=request.denylist
+        )
+        if found is not None and self.check_permission(found, client, request):
+            return found
+        return None
 
     def check_permission(self, token: FoundToken, client: OAuthClient, request: OAuthRequest) -> bool:
         # Any authenticated confidential client (a resource server) may introspect access tokens

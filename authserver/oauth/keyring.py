@@ -23,6 +23,7 @@ from authserver.domain import SigningKey
 from authserver.errors import StorageUnavailable
 from authserver.oauth import keys as rsa_keys
 from authserver.security.crypto import DecryptionError, Sealer
+from authserver.security.jws_rs256 import Signer
 from authserver.store import KeyStore
 
 LEEWAY = 60
@@ -139,6 +140,7 @@ class KeyRing:
         self._jwks = b'{"keys":[]}'
         self._jwks_kids: tuple[str, ...] = ()
         self._unusable: set[str] = set()
+        self._signers: dict[tuple[str, str], Signer] = {}
 
     def stale(self) -> bool:
         return time.monotonic() - self._loaded_at >= self._refresh
@@ -197,6 +199,20 @@ class KeyRing:
         """The published JWK Set, newest first, as response bytes."""
         self._refresh_jwks(int(time.time()))
         return self._jwks
+
+    def signer(self, typ: str) -> tuple[str, Signer]:
+        """(kid, signer) for the active key with protected header {alg: RS256, typ, kid}; the header is
+        encoded and the key object loaded once per key."""
+        kid = self.signing_key().kid
+        assert kid is not None  # noqa: S101 - every loaded key has its kid, an invariant for the type checker
+        signer = self._signers.get((kid, typ))
+        if signer is None:
+            if len(self._signers) > 16:  # retired keys' signers
+                self._signers.clear()
+            private = self._private[kid].private_key
+            assert private is not None  # noqa: S101 - loaded from a private PEM, an invariant
+            signer = self._signers[(kid, typ)] = Signer(private, {"alg": rsa_keys.ALG, "typ": typ, "kid": kid})
+        return kid, signer
 
     def signing_key(self) -> RSAKey:
         now = time.time()

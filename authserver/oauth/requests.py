@@ -72,6 +72,9 @@ class OAuthRequest(_AuthlibRequest):
         self.dpop: DPoPProof | None = None
         # The key of the caller's address for counters (web.addresses.source_key: IPv6 per /64).
         self.source = source
+        # Revocation entries read ahead on the event loop (see endpoints/protocol.py), so the lookup of an
+        # access token needs no blocking round trip; None: read them in the lookup.
+        self.denylist: dict[str, str | None] | None = None
 
     @property
     def args(self) -> dict[str, str | None]:

@@ -11,6 +11,7 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 
 from authserver.oauth.keyring import KeyRing
+from authserver.security import jws_rs256
 
 ACCESS_TOKEN_TYP = "at+jwt"  # noqa: S105 - a protocol name, not a secret
 LOGOUT_TOKEN_TYP = "logout+jwt"  # noqa: S105 - a protocol name, not a secret
@@ -55,7 +56,7 @@ class TokenIssuer:
         audience: str | list[str],
         extra: dict[str, Any] | None = None,
     ) -> tuple[str, dict[str, Any]]:
-        key = self.keyring.signing_key()
+        _, signer = self.keyring.signer(ACCESS_TOKEN_TYP)
         now = int(time.time())
         # RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti are required; scope when granted.
         claims = {
@@ -71,33 +72,33 @@ class TokenIssuer:
             claims["scope"] = scope
         if extra:
             claims.update(extra)
-        # RFC 9068 §2.1: typ "at+jwt" keeps access tokens from being accepted as ID tokens.
-        header = {"alg": "RS256", "typ": ACCESS_TOKEN_TYP, "kid": key.kid}
-        return jwt.encode(header, claims, key), claims
+        # RFC 9068 §2.1: typ "at+jwt" keeps access tokens from being accepted as ID tokens (the
+        # signer's protected header is {"alg": "RS256", "typ": "at+jwt", "kid": kid}).
+        return signer.sign(claims), claims
 
     def verify_access_token(self, token: str) -> AccessToken | None:
         """Signature, type, issuer and expiry; None for anything that is not our live access token."""
-        try:
-            header = jws.extract_compact(token.encode("ascii")).protected
-        except (JoseError, ValueError, UnicodeEncodeError):
+        header = jws_rs256.read_header(token)
+        if header is None:
             return None
         kid = header.get("kid")
+        # RFC 8725 §3.1: only the one algorithm we sign with; RFC 9068 §4: typ must be at+jwt.
         if header.get("typ") != ACCESS_TOKEN_TYP or header.get("alg") != "RS256" or not isinstance(kid, str):
             return None
         key = self.keyring.verification_key(kid)
-        if key is None:
+        if key is None or key.public_key is None:
             return None
-        try:
-            decoded = jwt.decode(token, key, algorithms=["RS256"])
-            jwt.JWTClaimsRegistry(
-                iss={"essential": True, "value": self.issuer},
-                exp={"essential": True},
-                jti={"essential": True},
-                client_id={"essential": True},
-            ).validate(decoded.claims)
-        except (JoseError, ValueError, TypeError):
+        claims = jws_rs256.verify(token, key.public_key)
+        if claims is None or claims.get("iss") != self.issuer:
             return None
-        return AccessToken(decoded.claims)
+        exp, nbf, now = claims.get("exp"), claims.get("nbf"), time.time()
+        if not isinstance(exp, (int, float)) or isinstance(exp, bool) or exp < now:
+            return None
+        if nbf is not None and (not isinstance(nbf, (int, float)) or isinstance(nbf, bool) or nbf > now):
+            return None
+        if not isinstance(claims.get("jti"), str) or not isinstance(claims.get("client_id"), str):
+            return None
+        return AccessToken(claims)
 
 
 def half_hash(value: str) -> str:
@@ -130,7 +131,7 @@ class IdTokens:
         access_token: str | None = None,
         extra: dict[str, Any] | None = None,
     ) -> str:
-        key = self.keyring.signing_key()
+        _, signer = self.keyring.signer("JWT")
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": self.issuer,
@@ -150,7 +151,7 @@ class IdTokens:
             claims["at_hash"] = half_hash(access_token)
         if extra:
             claims.update({k: v for k, v in extra.items() if k not in claims})
-        return jwt.encode({"alg": "RS256", "typ": "JWT", "kid": key.kid}, claims, key)
+        return signer.sign(claims)
 
     def logout_token(self, *, client_id: str, subject: str, sid: str) -> str:
         """OIDC Back-Channel Logout 1.0 §2.4: explicitly typed, with the logout event and no nonce, so it

@@ -95,3 +95,30 @@ def test_unknown_path_is_a_json_404(http):
     response = http.get("/no/such/thing")
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
+
+
+@pytest.mark.parametrize("path", [*PATHS, "/jwks.json"])
+def test_published_documents_carry_an_etag_and_answer_304_to_a_client_that_has_them(http, path):
+    first = http.get(path)
+    etag = first.headers["etag"]
+    assert etag.startswith('"') and etag.endswith('"') and len(etag) > 10
+    assert http.get(path).headers["etag"] == etag  # stable while the document is
+    for presented in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        cached = http.get(path, headers={"If-None-Match": presented})
+        assert cached.status_code == 304, presented
+        assert cached.content == b""
+        assert cached.headers["etag"] == etag
+        assert cached.headers["cache-control"] == first.headers["cache-control"]
+    changed = http.get(path, headers={"If-None-Match": '"something-else", W/"x"'})
+    assert changed.status_code == 200
+    assert changed.content == first.content
+    assert changed.headers["content-type"] == first.headers["content-type"]
+
+
+def test_the_jwks_etag_changes_when_the_key_set_does(http, cli):
+    before = http.get("/jwks.json")
+    assert cli("keys", "rotate").code == 0  # publishes the next key at once (it signs later)
+    after = http.get("/jwks.json", headers={"If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200
+    assert after.headers["etag"] != before.headers["etag"]
+    assert len(after.json()["keys"]) == len(before.json()["keys"]) + 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 
 import pytest
@@ -52,6 +53,35 @@ def test_tampered_token_is_inactive(http, register):
     header, payload, signature = token.split(".")
     forged = ".".join([header, payload[:-4] + ("AAAA" if payload[-4:] != "AAAA" else "BBBB"), signature])
     assert introspect(http, client, forged).json() == {"active": False}
+
+
+def test_forged_headers_signatures_and_encodings_are_inactive(http, register):
+    import json
+
+    from joserfc import jwt
+    from joserfc.jwk import OctKey, RSAKey
+
+    client = register("--scope", "a")
+    token = client_token(http, client)["access_token"]
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    kid = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"]
+    other_key = RSAKey.generate_key(2048)
+    forgeries = [
+        # Our header and claims, signed by another key.
+        jwt.encode({"alg": "RS256", "typ": "at+jwt", "kid": kid}, claims, other_key),
+        # An HMAC "signature" keyed with something public (RFC 8725 §2.1 algorithm confusion).
+        jwt.encode({"alg": "HS256", "typ": "at+jwt", "kid": kid}, claims, OctKey.import_key(b"k" * 32)),
+        # The real signature, but in base64 with "+/" or padding: not the compact serialization.
+        ".".join([header, payload, signature.replace("-", "+").replace("_", "/") + "=="]),
+        ".".join([header, payload, signature, ""]),
+        ".".join([header + "=", payload, signature]),
+    ]
+    assert introspect(http, client, token).json()["active"] is True
+    for forged in forgeries:
+        if forged == token:
+            continue
+        assert introspect(http, client, forged).json() == {"active": False}, forged
 
 
 def test_expired_token_is_inactive(make_app, register, monkeypatch):

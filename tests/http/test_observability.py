@@ -92,7 +92,7 @@ def test_logs_are_json_with_request_ids_and_never_carry_secrets(env, cli, regist
         "--first-party",
         name="web",
     )
-    proc, base = start(env, tmp_path)
+    proc, base = start({**env, "AUTHSERVER_ACCESS_LOG_SAMPLE_RATE": "1"}, tmp_path)
     secrets_seen: list[str] = [PASSWORD, client["client_secret"], web["client_secret"]]
     try:
         with httpx.Client(base_url=base) as http:
@@ -133,3 +133,50 @@ def test_logs_are_json_with_request_ids_and_never_carry_secrets(env, cli, regist
     assert any(r.get("event") == "login.succeeded" and r.get("user_id") for r in records)
     for value in secrets_seen:
         assert value not in out, "a secret reached the logs"
+
+
+def _access_records(caplog) -> list:  # type: ignore[no-untyped-def]
+    return [r for r in caplog.records if r.name == "authserver.access"]
+
+
+def test_successful_api_calls_are_sampled_in_the_access_log_errors_and_pages_never(make_app, register, caplog):
+    http = make_app(access_log_sample_rate=0)
+    client = register()
+    caplog.set_level("INFO", logger="authserver.access")
+    assert client_token(http, client)["access_token"]
+    assert http.get("/jwks.json").status_code == 200
+    assert _access_records(caplog) == []
+    # A failure is always logged, and so is a sign-in page.
+    assert http.post("/token", data={"grant_type": "client_credentials"}, headers=basic("nobody", "x")).status_code
+    assert http.get("/login").status_code in (200, 400)
+    logged = [(r.route, r.status) for r in _access_records(caplog)]
+    assert ("/token", 401) in logged
+    assert any(route == "/login" for route, _ in logged)
+    assert all(not hasattr(r, "sample_rate") for r in _access_records(caplog))
+    # The metrics still count every request, sampled or not.
+    assert 'authserver_http_requests_total{method="POST",route="/token",status="200"} 1.0' in http.get("/metrics").text
+
+
+def test_a_sampled_line_says_its_sample_rate(make_app, register, caplog, monkeypatch):
+    import random
+
+    http = make_app(access_log_sample_rate=0.25)
+    client = register()
+    caplog.set_level("INFO", logger="authserver.access")
+    monkeypatch.setattr(random, "random", lambda: 0.2)
+    client_token(http, client)
+    monkeypatch.setattr(random, "random", lambda: 0.3)
+    client_token(http, client)
+    (record,) = [r for r in _access_records(caplog) if r.route == "/token"]
+    assert (record.status, record.sample_rate) == (200, 0.25)
+
+
+def test_the_access_log_can_log_every_request(make_app, register, caplog):
+    http = make_app(access_log_sample_rate=1)
+    client = register()
+    caplog.set_level("INFO", logger="authserver.access")
+    client_token(http, client)
+    client_token(http, client)
+    records = [r for r in _access_records(caplog) if r.route == "/token"]
+    assert [r.status for r in records] == [200, 200]
+    assert all(not hasattr(r, "sample_rate") for r in records)

@@ -79,3 +79,48 @@ def test_malformed_limit_setting_is_refused(cli, monkeypatch):
     result = cli("client", "list")
     assert result.code == 1
     assert "AUTHSERVER_RATE_LIMIT_TOKEN" in result.err
+
+
+def _frozen_clock(monkeypatch) -> list[float]:  # type: ignore[no-untyped-def]
+    """time.time() pinned one second into a minute window (a run near a boundary would split counts)."""
+    import time
+
+    clock = [(time.time() // 60 + 1) * 60 + 1]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    return clock
+
+
+def test_a_leased_limit_admits_exactly_its_amount_in_a_window(make_app, register, monkeypatch):
+    # 400/minute: each round trip leases 4 requests (1%), which must add up to exactly 400, then
+    # refusals until the next window.
+    clock = _frozen_clock(monkeypatch)
+    http = make_app(rate_limit_introspect="400/minute")
+    client = register()
+    auth = basic(client["client_id"], client["client_secret"])
+    statuses = [http.post("/introspect", data={"token": "x"}, headers=auth).status_code for _ in range(403)]
+    assert statuses.count(200) == 400
+    assert statuses[400:] == [429, 429, 429]
+    refused = http.post("/introspect", data={"token": "x"}, headers=auth)
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) == 60  # 59 s left in the window, rounded up
+    clock[0] += 60
+    assert http.post("/introspect", data={"token": "x"}, headers=auth).status_code == 200
+
+
+def test_processes_sharing_redis_never_admit_more_than_the_limit_together(make_app, register, monkeypatch):
+    import pytest
+
+    from tests.conftest import REDIS_URL
+
+    if not REDIS_URL:
+        pytest.skip("limits are shared between processes through Redis only")
+    _frozen_clock(monkeypatch)
+    first, second = make_app(rate_limit_introspect="400/minute"), make_app(rate_limit_introspect="400/minute")
+    client = register()
+    auth = basic(client["client_id"], client["client_secret"])
+    admitted = 0
+    for i in range(420):
+        app = first if i % 3 else second  # uneven use, so one process strands part of its lease
+        admitted += app.post("/introspect", data={"token": "x"}, headers=auth).status_code == 200
+    # Never above the limit; below it by at most what the two processes leased and did not use.
+    assert 400 - 2 * 3 <= admitted <= 400
