@@ -47,6 +47,7 @@ from authserver.interaction import (
     verify_email,
 )
 from authserver.jobs.outbox import OutboxRunner
+from authserver.jobs.purge import Purger
 from authserver.logs import configure_logging
 from authserver.metrics import Metrics, MetricsMiddleware
 from authserver.resources import resource_dir
@@ -96,12 +97,16 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
         }
         runner = OutboxRunner(svc.store, svc.outbox, handlers, settings)
         delivery = asyncio.create_task(runner.run(), name="outbox-delivery")
+        background = [delivery]
+        if settings.purge_interval_seconds > 0:
+            background.append(asyncio.create_task(Purger(svc.store, settings).run(), name="purge"))
         try:
             yield {"services": svc}
         finally:
-            delivery.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await delivery
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await svc.cache.close_async()
             await run_sync(svc.close)
 

@@ -229,6 +229,17 @@ class Settings(BaseSettings):
         "that meet an outage or a temporary refusal are retried until they are delivered",
     )
 
+    # Expired rows (codes, refresh tokens, sessions, device codes, account links) and audit events
+    # older than the retention are deleted by `authserver purge` and by a background purger in the
+    # server (one node at a time), every purge_interval_seconds (0: only by the command).
+    audit_retention_days: int = Field(default=365, ge=1, le=36500, description="audit events kept this long")
+    purge_interval_seconds: float = Field(
+        default=3600, ge=0, le=7 * 86400, description="how often the server purges expired rows (0: never)"
+    )
+    purge_batch_size: int = Field(
+        default=1000, ge=10, le=100000, description="rows deleted per transaction (short locks)"
+    )
+
     @field_validator("issuer")
     @classmethod
     def _issuer_shape(cls, value: str) -> str:

@@ -63,7 +63,9 @@ def register(commands: Commands) -> None:
     delete.add_argument("user")
     delete.add_argument("--json", action="store_true")
     delete.set_defaults(handler=delete_user)
-    listing = sub.add_parser("list", help="list users")
+    listing = sub.add_parser("list", help="list users, oldest first, a page at a time")
+    listing.add_argument("--limit", type=int, default=1000, help="users per page (default 1000)")
+    listing.add_argument("--after", metavar="ID", help="the next page: users created after this user id")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=list_users)
 
@@ -115,7 +117,11 @@ def show_user(args: Namespace, ctx: Context) -> int:
 
 
 def list_users(args: Namespace, ctx: Context) -> int:
-    rows = [describe(u) for u in ctx.store.list_users()]
+    if not 1 <= args.limit <= 100_000:
+        raise CommandError("--limit must be between 1 and 100000")
+    if args.after is not None and ctx.store.get_user(args.after) is None:
+        raise CommandError(f"--after: no user with id {args.after!r}")
+    rows = [describe(u) for u in ctx.store.list_users(limit=args.limit, after=args.after)]
     if not args.json and not rows:
         print("no users")
         return 0

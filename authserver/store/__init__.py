@@ -6,7 +6,8 @@ A backend that cannot be reached raises ``errors.StorageUnavailable``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -50,7 +51,10 @@ class UserStore(Protocol):
         """By username or email, case-insensitively."""
         ...
 
-    def list_users(self) -> Sequence[User]: ...
+    def list_users(self, *, limit: int | None = None, after: str | None = None) -> Sequence[User]:
+        """In creation order; `after`: only those created after that user (a keyset page)."""
+        ...
+
     def set_user_disabled(self, user_id: str, disabled: bool) -> bool: ...
     def set_password_hash(self, user_id: str, password_hash: str) -> None:
         """Also voids every unused password-reset link of the user."""
@@ -325,6 +329,32 @@ class SessionClientStore(Protocol):
         ...
 
 
+class PurgeStore(Protocol):
+    """Deleting what has expired, in small batches (store/sql/purge.py)."""
+
+    def purge_expired(self, kind: str, cutoffs: Mapping[str, int], *, batch_size: int, dry_run: bool = False) -> int:
+        """Delete the rows of `kind` (a table named in PURGEABLE) whose expiry column is before its
+        cutoff (`cutoffs`: column -> time; a row is gone when any of them has passed), in transactions
+        of at most `batch_size` rows each; with `dry_run`, only count them."""
+        ...
+
+    def purge_lock(self) -> AbstractContextManager[bool]:
+        """Hold the one purger's lock (a PostgreSQL advisory lock, shared by every node) for the block;
+        yields False, without waiting, when another process holds it."""
+        ...
+
+
+# What expires, and by which columns (each indexed). The purger (jobs/purge.py) decides the cutoffs.
+PURGEABLE: dict[str, tuple[str, ...]] = {
+    "auth_codes": ("expires_at",),
+    "refresh_tokens": ("expires_at", "idle_expires_at"),
+    "browser_sessions": ("expires_at", "last_seen_at"),
+    "device_codes": ("expires_at",),
+    "account_links": ("expires_at",),
+    "audit_events": ("ts",),
+}
+
+
 class Store(
     ClientStore,
     UserStore,
@@ -341,6 +371,7 @@ class Store(
     OutboxStore,
     AccountLinkStore,
     SessionClientStore,
+    PurgeStore,
     Protocol,
 ):
     def ping(self) -> None: ...

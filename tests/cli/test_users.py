@@ -332,3 +332,33 @@ def test_user_subcommand_usage_errors(cli):
     assert_usage_error(cli("user"))
     assert_usage_error(cli("user", "show"))
     assert_usage_error(cli("user", "frobnicate", "alice"))
+
+
+def test_user_list_pages_in_creation_order(cli, monkeypatch):
+    import time as clock
+
+    now = [1_800_000_000.0]
+    monkeypatch.setattr(clock, "time", lambda: now[0])
+    for name in ("ann", "bob", "cat", "dan", "eve"):
+        now[0] += 1
+        result = cli(
+            "user",
+            "create",
+            "--username",
+            name,
+            "--email",
+            f"{name}@example.com",
+            "--password-stdin",
+            stdin=PASSWORD + "\n",
+        )
+        assert result.code == 0, result.err
+    first = cli("user", "list", "--limit", "2", "--json").json()
+    assert [u["username"] for u in first] == ["ann", "bob"]
+    second = cli("user", "list", "--limit", "2", "--after", first[-1]["id"], "--json").json()
+    assert [u["username"] for u in second] == ["cat", "dan"]
+    last = cli("user", "list", "--limit", "2", "--after", second[-1]["id"], "--json").json()
+    assert [u["username"] for u in last] == ["eve"]
+    assert cli("user", "list", "--after", last[-1]["id"], "--json").json() == []
+    assert [u["username"] for u in cli("user", "list", "--json").json()] == ["ann", "bob", "cat", "dan", "eve"]
+    assert_error(cli("user", "list", "--after", "no-such-user"), contains="--after")
+    assert_error(cli("user", "list", "--limit", "0"), contains="--limit")

@@ -13,6 +13,7 @@ from authserver.store.sql.keys import SqlKeyStore
 from authserver.store.sql.mfa import SqlMfaStore
 from authserver.store.sql.outbox import SqlOutboxStore
 from authserver.store.sql.passkeys import SqlPasskeyStore
+from authserver.store.sql.purge import SqlPurgeStore
 from authserver.store.sql.refresh_tokens import SqlRefreshTokenStore
 from authserver.store.sql.revocations import SqlRevocationStore
 from authserver.store.sql.session_clients import SqlSessionClientStore
@@ -36,6 +37,7 @@ class SqlStore(
     SqlOutboxStore,
     SqlAccountLinkStore,
     SqlSessionClientStore,
+    SqlPurgeStore,
 ):
     def __init__(self, db: Database) -> None:
         self.db = db

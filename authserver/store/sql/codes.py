@@ -7,9 +7,6 @@ from authserver.store.sql.engine import Database
 from authserver.store.sql.tables import auth_codes as t
 from authserver.store.sql.tables import refresh_tokens
 
-# Used codes are kept past expiry so a late replay is still recognised (and punished).
-_KEEP_SECONDS = 3600
-
 
 class SqlCodeStore:
     db: Database
@@ -19,7 +16,6 @@ class SqlCodeStore:
         values["amr"] = list(code.amr)
         values["resources"] = list(code.resources)
         with self.db.begin() as conn:
-            conn.execute(t.delete().where(t.c.expires_at < code.created_at - _KEEP_SECONDS))
             conn.execute(t.insert().values(**values))
 
     def get_code(self, code_hash: str) -> tuple[AuthCode, bool] | None:

@@ -29,7 +29,6 @@ class SqlDeviceCodeStore:
         values["acr_values"] = list(code.acr_values)
         try:
             with self.db.begin() as conn:
-                conn.execute(t.delete().where(t.c.expires_at < code.created_at - 3600))
                 conn.execute(t.insert().values(**values))
         except sa.exc.IntegrityError as exc:
             raise DuplicateError("user code taken") from exc

@@ -32,7 +32,6 @@ class SqlRefreshTokenStore:
 
     def add_refresh_token(self, token: RefreshToken) -> None:
         with self.db.begin() as conn:
-            conn.execute(t.delete().where(t.c.expires_at < token.created_at - 86400))
             conn.execute(t.insert().values(**_values(token)))
 
     def get_refresh_token(self, token_hash: str) -> RefreshToken | None:

@@ -27,8 +27,6 @@ class SqlSessionStore:
         values["amr"] = list(session.amr)
         values["reauth_amr"] = list(session.reauth_amr) if session.reauth_amr is not None else None
         with self.db.begin() as conn:
-            # Expired sessions are swept as new ones arrive; the index keeps it cheap.
-            conn.execute(t.delete().where(t.c.expires_at < session.created_at - 86400))
             conn.execute(t.insert().values(**values))
 
     def get_session(self, id_hash: str) -> BrowserSession | None:
