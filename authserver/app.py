@@ -14,6 +14,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from authserver import backchannel
+from authserver.cache import redis_urls
 from authserver.clock import Clock, system_clock
 from authserver.concurrency import run_sync
 from authserver.endpoints import (
@@ -67,6 +68,11 @@ def check_settings(settings: Settings) -> None:
     problems = settings.production_problems()
     if problems:
         raise ConfigurationError("refusing to start in production: " + "; ".join(problems))
+    if settings.redis_url:
+        try:
+            redis_urls.parse(settings.redis_url)
+        except ValueError as exc:
+            raise ConfigurationError(f"AUTHSERVER_REDIS_URL: {exc}") from None
 
 
 def _start(settings: Settings, metrics: Metrics, clock: Clock) -> Services:

@@ -1,4 +1,10 @@
-"""Redis cache shared by every worker and node. Connection errors become StorageUnavailable."""
+"""Redis cache shared by every worker and node: one server, a Sentinel-managed primary or a Redis
+Cluster (cache/redis_urls.py reads the URL). Connection errors become StorageUnavailable.
+
+Every operation touches one key, except get_many: on a Cluster its keys (a token's jti and grant
+entries) can live in different hash slots, so it reads them with one pipelined MGET per slot
+(redis-py's mget_nonatomic) instead of a cross-slot MGET, which a Cluster refuses.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +15,15 @@ from typing import Any, cast
 
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
+import redis.asyncio.sentinel
+import redis.cluster
+import redis.sentinel
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from authserver.cache.redis_urls import RedisTarget, parse
 from authserver.errors import StorageUnavailable
 
 _INCR_WITH_TTL = """
@@ -33,7 +44,7 @@ return redis.call('DECR', KEYS[1])
 def _translate() -> Iterator[None]:
     try:
         yield
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
+    except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError) as exc:
         raise StorageUnavailable("redis unavailable") from exc
 
 
@@ -56,14 +67,61 @@ def _async_options() -> dict[str, Any]:
     return {**_options(), "retry": AsyncRetry(ExponentialBackoff(cap=0.2, base=0.02), retries=1)}
 
 
+# redis-py leaves its Sentinel and Cluster constructors untyped; they are called through these names.
+_Sentinel: Any = redis.sentinel.Sentinel
+_AsyncSentinel: Any = redis.asyncio.sentinel.Sentinel
+_ClusterNode: Any = redis.cluster.ClusterNode
+_AsyncClusterNode: Any = redis.asyncio.cluster.ClusterNode
+
+
+def _auth(target: RedisTarget) -> dict[str, Any]:
+    auth: dict[str, Any] = {"username": target.username, "password": target.password}
+    if target.tls:
+        auth["ssl"] = True
+    return auth
+
+
+def _client(target: RedisTarget) -> Any:
+    if target.kind == "single":
+        return redis.Redis.from_url(target.url, **_options())
+    if target.kind == "sentinel":
+        sentinels = _Sentinel(
+            list(target.nodes),
+            socket_timeout=2.0,
+            socket_connect_timeout=2.0,
+            sentinel_kwargs={"password": target.sentinel_password, "socket_timeout": 2.0},
+        )
+        return sentinels.master_for(target.service, db=target.db, **_options(), **_auth(target))
+    options = {k: v for k, v in _options().items() if k != "health_check_interval"}
+    nodes = [_ClusterNode(host, port) for host, port in target.nodes]
+    return redis.cluster.RedisCluster(startup_nodes=nodes, **options, **_auth(target))
+
+
+def _async_client(target: RedisTarget) -> Any:
+    if target.kind == "single":
+        return redis.asyncio.Redis.from_url(target.url, **_async_options())
+    if target.kind == "sentinel":
+        sentinels = _AsyncSentinel(
+            list(target.nodes),
+            socket_timeout=2.0,
+            socket_connect_timeout=2.0,
+            sentinel_kwargs={"password": target.sentinel_password, "socket_timeout": 2.0},
+        )
+        return sentinels.master_for(target.service, db=target.db, **_async_options(), **_auth(target))
+    options = {k: v for k, v in _async_options().items() if k != "health_check_interval"}
+    nodes = [_AsyncClusterNode(host, port) for host, port in target.nodes]
+    return redis.asyncio.cluster.RedisCluster(startup_nodes=nodes, **options, **_auth(target))
+
+
 class RedisCache:
     shared = True
 
     def __init__(self, url: str, prefix: str) -> None:
-        self._url = url
-        self._redis = redis.Redis.from_url(url, **_options())
+        self._target = parse(url)
+        self._cluster = self._target.kind == "cluster"
+        self._redis = _client(self._target)
         # An asyncio client for the few reads made on the event loop, bound to the loop that first uses it.
-        self._async: redis.asyncio.Redis | None = None
+        self._async: Any = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._prefix = prefix
         self._incr = self._redis.register_script(_INCR_WITH_TTL)
@@ -74,16 +132,21 @@ class RedisCache:
             return cast("str | None", self._redis.get(self._prefix + key))
 
     def get_many(self, keys: list[str]) -> list[str | None]:
+        names = [self._prefix + k for k in keys]
         with _translate():
-            return cast("list[str | None]", self._redis.mget([self._prefix + k for k in keys]))
+            values = self._redis.mget_nonatomic(names) if self._cluster else self._redis.mget(names)
+            return cast("list[str | None]", values)
 
     async def get_many_async(self, keys: list[str]) -> list[str | None]:
         loop = asyncio.get_running_loop()
         if self._async is None or self._async_loop is not loop:
-            self._async = redis.asyncio.Redis.from_url(self._url, **_async_options())
+            self._async = _async_client(self._target)
             self._async_loop = loop
+        names = [self._prefix + k for k in keys]
         with _translate():
-            return cast("list[str | None]", await self._async.mget([self._prefix + k for k in keys]))
+            if self._cluster:
+                return cast("list[str | None]", await self._async.mget_nonatomic(names))
+            return cast("list[str | None]", await self._async.mget(names))
 
     def set(self, key: str, value: str, ttl: float) -> None:
         with _translate():
