@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export AUTHSERVER_ISSUER ?= http://127.0.0.1:8000
 
-.PHONY: run test check bench install lock clean
+.PHONY: run test check bench bench-scale install lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ lock: install
 
 bench: install
 	$(BIN)/python bench/run.py
+
+# Latency on an almost empty database vs. a large seeded one (BENCH_SCALE=1: 1M users, 5M refresh tokens).
+bench-scale: install
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -20,8 +20,7 @@ from authserver.store.sql.tables import users
 
 
 def insert_link(conn: Connection, link: AccountLink) -> None:
-    # Older unused links for the same purpose are superseded (and expired ones swept).
-    conn.execute(t.delete().where(t.c.expires_at < link.created_at - 86400))
+    # Older unused links for the same purpose are superseded (expired ones go with the purge: jobs/purge.py).
     conn.execute(
         t.update()
         .where(t.c.user_id == link.user_id, t.c.purpose == link.purpose, t.c.used_at.is_(None))
