@@ -83,9 +83,7 @@ class Denylist:
         """True when the next check copies entries from the database first (a blocking read)."""
         return self._clock() - self._synced_at >= self._sync_seconds
 
-    def is_denied(
-        self, jti: str, grant_id: str | None, *, prefetched: dict[str, str | None] | None = None
-    ) -> bool:
+    def is_denied(self, jti: str, grant_id: str | None, *, prefetched: dict[str, str | None] | None = None) -> bool:
         """`prefetched`: these keys' values, read ahead without blocking by a caller that checked
         sync_due() first (endpoints/protocol.py); used when they cover every key and the marker is there."""
         keys = self.keys(jti, grant_id)

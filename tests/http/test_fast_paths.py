@@ -14,7 +14,7 @@ from tests.conftest import REDIS_URL
 from tests.helpers import basic, client_token
 from tests.http.test_private_key_jwt import assertion, jwt_client, key, token_request  # noqa: F401 - fixtures
 
-WARM = {"client_cache_seconds": 60, "key_refresh_seconds": 60}
+WARM = {"client_cache_seconds": 60, "key_refresh_seconds": 60, "revocation_sync_seconds": 60}
 
 
 @pytest.fixture

@@ -21,7 +21,11 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server on PATH"),
 ]
-WARM = {"client_cache_seconds": 60, "key_refresh_seconds": 60}  # so introspection takes the event-loop path
+WARM = {
+    "client_cache_seconds": 60,
+    "key_refresh_seconds": 60,
+    "revocation_sync_seconds": 60,
+}  # so introspection takes the event-loop path
 
 
 def _free(port: int) -> bool:
