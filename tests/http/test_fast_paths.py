@@ -132,3 +132,23 @@ def test_a_refresh_token_is_introspected_in_the_thread(make_app, register, api, 
     before = len(hops)
     assert introspect(http, api, "x" * 43).json() == {"active": False}
     assert len(hops) == before + 1
+
+
+def test_a_dpop_proof_is_checked_for_replay_with_the_client_in_memory(make_app, register, api, hops):
+    from tests.dpop_proofs import new_key, proof
+
+    http = make_app(**WARM)
+    client = register()
+    auth = list(basic(client["client_id"], client["client_secret"]).items())
+    assert client_token(http, client)["token_type"] == "Bearer"  # the client record is now in memory
+    before = len(hops)
+    dpop_key = new_key("ES256")
+    value = proof(dpop_key)
+    first = http.post("/token", data={"grant_type": "client_credentials"}, headers=[*auth, ("DPoP", value)])
+    assert first.status_code == 200 and first.json()["token_type"] == "DPoP"
+    replayed = http.post("/token", data={"grant_type": "client_credentials"}, headers=[*auth, ("DPoP", value)])
+    assert replayed.status_code == 400
+    assert len(hops) == before + 2  # a proof's jti is recorded in the shared cache: always in the thread
+    # Its DPoP-bound token introspects with its key binding, from memory.
+    body = introspect(http, api, first.json()["access_token"]).json()
+    assert body["active"] is True and body["token_type"] == "DPoP" and "jkt" in body["cnf"]
