@@ -3,14 +3,14 @@ columns logout and "remove this app" search codes by, and the foreign keys whose
 would otherwise scan a whole table when a client or a user is deleted.
 
 Revision ID: 0007
-Revises: 0011b
+Revises: 0010
 Create Date: 2026-12-03
 """
 
 from alembic import op
 
 revision = "0007"
-down_revision = "0011b"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
