@@ -18,11 +18,13 @@ def device(**options: object) -> SoftAuthenticator:
     return SoftAuthenticator(ISSUER, **options)  # type: ignore[arg-type]
 
 
-def ask_options(http: TestClient, purpose: str, *, csrf: str | None = None, interaction: str = ""):  # type: ignore[no-untyped-def]
+def ask_options(http: TestClient, purpose: str, *, csrf: str | None = None, interaction: str = "", token: str = ""):  # type: ignore[no-untyped-def]
     """POST /passkeys/options like passkeys.js (the raw response)."""
     data = {"csrf_token": csrf if csrf is not None else account_csrf(http), "purpose": purpose}
     if interaction:
         data["interaction"] = interaction
+    if token:
+        data["token"] = token
     return http.post("/passkeys/options", data=data, follow_redirects=False)
 
 

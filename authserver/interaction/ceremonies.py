@@ -20,7 +20,7 @@ from authserver.cache import Cache
 PREFIX = "webauthn-challenge:"
 TTL = 300
 
-Purpose = Literal["register", "sign-in", "second-factor", "reauth"]
+Purpose = Literal["register", "sign-in", "second-factor", "reauth", "reset"]
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from starlette.responses import RedirectResponse, Response
 
 from authserver.concurrency import run_sync
 from authserver.domain import BrowserSession, Passkey, User
-from authserver.interaction import ceremonies
+from authserver.interaction import ceremonies, links
 from authserver.interaction.account_gate import (
     ACCOUNT,
     REAUTH,
@@ -79,6 +79,8 @@ async def options(request: Request) -> Response:
         return await _second_factor_options(request, svc, form)
     if purpose == "reauth":
         return await _reauth_options(request, svc)
+    if purpose == "reset":
+        return await _reset_options(request, svc, form)
     return _problem(400, "invalid_request", "Unknown passkey ceremony.")
 
 
@@ -108,6 +110,17 @@ async def _second_factor_options(request: Request, svc: Services, form: dict[str
         return _problem(400, "invalid_request", "Enter your password first.")
     await run_sync(svc.limits.hit, "login_ip", source_key(client_ip(request)))
     return await _own_passkey_options(svc, "second-factor", it.id, pending["user_id"])
+
+
+async def _reset_options(request: Request, svc: Services, form: dict[str, str]) -> Response:
+    """The password-reset page of an account with passkeys: bound to the emailed link (its hash)."""
+    token = form.get("token", "")
+    digest = links.hashed(token)
+    link = await run_sync(svc.store.get_account_link, digest) if digest else None
+    if digest is None or link is None or not links.live(link, links.RESET, int(time.time())):
+        return _problem(400, "invalid_request", "This link has expired or was already used.")
+    await run_sync(svc.limits.hit, "login_ip", source_key(client_ip(request)))
+    return await _own_passkey_options(svc, "reset", digest, link.user_id)
 
 
 async def _reauth_options(request: Request, svc: Services) -> Response:

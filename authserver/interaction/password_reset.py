@@ -4,7 +4,8 @@ No account enumeration: /password/forgot answers the same page, after the same w
 every well-formed address; whether an account has it is decided later by the delivery loop, which then
 writes the reset link and its email (or nothing). Links are single use, expire after `reset_link_ttl`,
 are superseded by a newer one, and die with any password change. An account with a second factor must
-also give a code (a backup code works) on the reset page: the inbox alone must not take it over. A reset
+also give a code (a backup code works) or use one of its passkeys on the reset page: the inbox alone must
+not take it over. A reset
 ends every session, revokes every refresh-token family (offline ones too) and tells the user by email.
 """
 
@@ -20,7 +21,14 @@ from starlette.responses import Response
 from authserver.concurrency import run_sync
 from authserver.domain import AccountLink, User
 from authserver.interaction import links
-from authserver.interaction.credentials import Verdict, check_second_factor, guesser, has_second_factor
+from authserver.interaction.credentials import (
+    Factors,
+    Verdict,
+    check_passkey,
+    check_second_factor,
+    guesser,
+    second_factors,
+)
 from authserver.interaction.events import client_ip, emit, who
 from authserver.interaction.sessions import clear_session_cookie, end_session_sync
 from authserver.manage import users as rules
@@ -124,12 +132,14 @@ def _live_link(svc: Services, token: str | None) -> tuple[AccountLink, User] | N
 
 
 def _page(
-    svc: Services, request: Request, token: str, user: User, mfa: bool, error: str | None = None, status: int = 200
+    svc: Services, request: Request, token: str, user: User, mfa: Factors, error: str | None = None, status: int = 200
 ) -> Response:
     context = {
         "token": token,
         "username": user.username,
-        "mfa": mfa,
+        "mfa": mfa.any,
+        "totp": mfa.totp,
+        "passkeys": mfa.passkeys > 0,
         "error": error,
         "min_length": passwords.MIN_LENGTH,
     }
@@ -161,7 +171,7 @@ async def reset(request: Request) -> Response:
         found = await run_sync(_live_link, svc, token)
         if found is None:
             raise _invalid()
-        return _page(svc, request, token, found[1], await run_sync(has_second_factor, svc, found[1].id))
+        return _page(svc, request, token, found[1], await run_sync(second_factors, svc, found[1].id))
 
     form = dict(await read_form(request, svc.settings.max_body_bytes))
     check_csrf(request, svc.settings, form)
@@ -172,18 +182,43 @@ async def reset(request: Request) -> Response:
         await emit(svc, request, "password.reset_failed", reason="link")
         raise _invalid()
     user = found[1]
-    mfa = await run_sync(has_second_factor, svc, user.id)
+    mfa = await run_sync(second_factors, svc, user.id)
     new = form.get("password", "")
     problem = rules.password_problem(new[: passwords.MAX_LENGTH + 1], username=user.username, email=user.email)
     if problem:
         return _page(svc, request, token, user, mfa, problem[0].upper() + problem[1:] + ".", status=400)
-    if mfa:
+    if mfa.any and form.get("credential"):
+        # One of the account's passkeys instead of a code: a challenge bound to this link.
+        key = await run_sync(
+            lambda: check_passkey(
+                svc,
+                guesser(request, svc),
+                form.get("credential", ""),
+                purpose="reset",
+                binding=digest,
+                user_id=user.id,
+                require_verification=False,
+            )
+        )
+        if key.verdict is Verdict.THROTTLED:
+            return _page(svc, request, token, user, mfa, TOO_MANY, status=429)
+        if key.verdict is Verdict.WRONG:
+            await emit(svc, request, "passkey.failed", user_id=user.id, where="password-reset", reason=key.reason)
+            await emit(svc, request, "password.reset_failed", user_id=user.id, reason="passkey")
+            error = "That passkey could not be used. Try again, or use another of your passkeys."
+            return _page(svc, request, token, user, mfa, error, status=400)
+        await emit(svc, request, "passkey.used", user_id=user.id, where="password-reset")
+    elif mfa.any:
         check = await run_sync(lambda: check_second_factor(svc, guesser(request, svc), user.id, form.get("code", "")))
         if check.verdict is Verdict.THROTTLED:
             return _page(svc, request, token, user, mfa, TOO_MANY, status=429)
         if check.verdict is Verdict.WRONG:
             await emit(svc, request, "password.reset_failed", user_id=user.id, reason="code")
-            error = "That code is not right. Enter a current code from your app, or a backup code."
+            error = (
+                "That code is not right. Enter a current code from your app, or a backup code."
+                if mfa.totp
+                else "Confirm with one of your passkeys."
+            )
             return _page(svc, request, token, user, mfa, error, status=400)
     done = await run_sync(_apply, svc, user, digest, new)
     if done is None:

@@ -87,6 +87,7 @@
     var body = new URLSearchParams({
       csrf_token: field(form, "csrf_token"),
       interaction: field(form, "interaction"),
+      token: field(form, "token"),
       purpose: purpose,
     });
     return fetch("/passkeys/options", { method: "POST", body: body, credentials: "same-origin" }).then(
@@ -140,7 +141,7 @@
   function ceremony(button) {
     var form = button.form;
     var purpose = button.dataset.purpose;
-    if (purpose === "reauth" && !form.reportValidity()) return;
+    if ((purpose === "reauth" || purpose === "reset") && !form.reportValidity()) return;
     say("");
     button.disabled = true;
     stopAutofill()

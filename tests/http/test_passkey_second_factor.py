@@ -324,3 +324,35 @@ def test_two_removals_racing_leave_one_factor(http, register, alice, owner, roun
     assert sorted(results.values()) == [303, 409], results
     page = owner.get("/account")
     assert len(passkeys_on(page)) + int(mfa_state(page)[0]) == 1
+
+
+# --- the password-reset page -----------------------------------------------------------------------------
+
+
+def test_a_passkey_only_account_resets_its_password_with_a_passkey(make_app, mailbox, alice):
+    from tests.emails import APP_MAIL, open_link
+
+    site = make_app(smtp_url=mailbox.url, **APP_MAIL)
+    owner = browser_from(site)
+    account_sign_in(owner)
+    key = device(uv=False)
+    add_passkey(owner, key)
+    page = site.get("/password/forgot")
+    assert submit(site, page, email="alice@example.com").status_code == 200
+    page, _ = open_link(site, mailbox, "alice@example.com", "/password/reset")
+    assert 'id="passkey-reset"' in page.text and 'name="code"' not in page.text
+    new = "seventeen purple giraffes"
+    # The password alone is not enough: the inbox must not take the account over.
+    alone = submit(site, page, password=new)
+    assert alone.status_code == 400 and alert(alone) == "Confirm with one of your passkeys."
+    fields = forms(page.text)[0]["fields"]
+    made = options(site, "reset", csrf=fields["csrf_token"], token=fields["token"])
+    assert [d["id"] for d in made["allowCredentials"]] == list(key.credentials)
+    bad = post_assertion(site, page, "/password/reset", key.get(made, tamper=True), password=new)
+    assert bad.status_code == 400 and "passkey could not be used" in alert(bad)
+    made = options(site, "reset", csrf=fields["csrf_token"], token=fields["token"])
+    done = post_assertion(site, page, "/password/reset", key.get(made), password=new)
+    assert done.status_code == 200 and "Password changed" in done.text
+    assert events(site, "passkey.used", alice["id"])[-1]["where"] == "password-reset"
+    # A link that is used up gives no more options.
+    assert ask_options(site, "reset", csrf=fields["csrf_token"], token=fields["token"]).status_code == 400
