@@ -54,6 +54,9 @@ class Client:
     # must carry the session id (sid).
     backchannel_logout_uri: str | None = None
     backchannel_logout_session_required: bool = False
+    # RFC 7662 §4: the audiences this client serves as a resource server; it may introspect tokens whose
+    # `aud` includes one of them (and its own tokens, as every client may).
+    introspect_audiences: tuple[str, ...] = ()
 
     @property
     def is_public(self) -> bool:

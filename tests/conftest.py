@@ -27,6 +27,8 @@ from authserver.settings import Settings
 from tests.helpers import MovableClock
 
 ISSUER = "http://testserver"
+# The resource the `api` fixture serves: tokens for it carry aud API (clients register --resource API).
+API = "https://api.example.com"
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 PG_URL = os.environ.get("AUTHSERVER_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("AUTHSERVER_TEST_REDIS_URL")
@@ -213,8 +215,8 @@ def alice(cli) -> dict:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def api(register) -> dict:  # type: ignore[no-untyped-def]
-    """A resource server (a confidential client) that introspects tokens."""
-    return register(name="api")
+    """A resource server (a confidential client) that introspects the tokens minted for it (aud API)."""
+    return register("--introspect", API, name="api")
 
 
 @pytest.fixture

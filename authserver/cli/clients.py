@@ -90,8 +90,33 @@ def register(commands: Commands) -> None:
         action="store_true",
         help="every token request must carry a DPoP proof; tokens are bound to its key (RFC 9449)",
     )
+    create.add_argument(
+        "--introspect",
+        action="append",
+        default=[],
+        dest="introspect",
+        metavar="AUDIENCE",
+        help="this client is the resource server for AUDIENCE (a URI): it may introspect tokens whose aud "
+        "includes it (every client may introspect its own tokens)",
+    )
     create.add_argument("--json", action="store_true")
     create.set_defaults(handler=create_client)
+
+    update = sub.add_parser("update", help="change what a client may do as a resource server")
+    update.add_argument("client_id")
+    update.add_argument(
+        "--introspect",
+        action="append",
+        default=None,
+        dest="introspect",
+        metavar="AUDIENCE",
+        help="the audiences the client serves as a resource server (replaces the registered ones)",
+    )
+    update.add_argument(
+        "--no-introspect", action="store_true", help="the client may introspect only its own tokens again"
+    )
+    update.add_argument("--json", action="store_true")
+    update.set_defaults(handler=update_client)
 
     for name, handler, helptext in (
         ("show", show_client, "show one client"),
@@ -126,6 +151,7 @@ def describe(client: Client) -> dict[str, Any]:
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "backchannel_logout_uri": client.backchannel_logout_uri,
         "backchannel_logout_session_required": client.backchannel_logout_session_required,
+        "introspect": list(client.introspect_audiences),
         "disabled": client.disabled,
         "created_at": client.created_at,
     }
@@ -146,11 +172,11 @@ def _check_uri(uri: str, what: str) -> str:
         raise CommandError(f"{what} {exc}: {uri!r}") from None
 
 
-def _check_resource(uri: str) -> str:
+def _check_resource(uri: str, what: str = "--resource") -> str:
     # RFC 8707 §2: an absolute URI (a URN is one) without a fragment.
     parts = urlsplit(uri)
     if not parts.scheme or not (parts.netloc or parts.path) or "#" in uri or any(c.isspace() for c in uri):
-        raise CommandError(f"--resource must be an absolute URI without a fragment: {uri!r}")
+        raise CommandError(f"{what} must be an absolute URI without a fragment: {uri!r}")
     return uri
 
 
@@ -246,6 +272,7 @@ def create_client(args: Namespace, ctx: Context) -> int:
         dpop_bound_access_tokens=args.require_dpop,
         backchannel_logout_uri=backchannel_uri,
         backchannel_logout_session_required=args.backchannel_logout_session_required,
+        introspect_audiences=_introspect_audiences(args.introspect, public),
         created_at=int(time.time()),
     )
     try:
@@ -260,6 +287,23 @@ def create_client(args: Namespace, ctx: Context) -> int:
         if secret:
             text += f"\nclient_secret  {secret}\n(the secret is shown only now; store it safely)"
     emit(args, data, text=text)
+    return 0
+
+
+def _introspect_audiences(audiences: list[str], public: bool) -> tuple[str, ...]:
+    if audiences and public:
+        raise CommandError("--introspect is for confidential clients (introspection needs client authentication)")
+    return tuple(dict.fromkeys(_check_resource(a, "--introspect") for a in audiences))
+
+
+def update_client(args: Namespace, ctx: Context) -> int:
+    if args.no_introspect == (args.introspect is not None):
+        raise CommandError("give either --introspect AUDIENCE (repeatable) or --no-introspect")
+    client = _get(ctx, args.client_id)
+    audiences = _introspect_audiences(args.introspect or [], client.is_public)
+    ctx.store.set_client_introspect_audiences(client.client_id, audiences)
+    updated = _get(ctx, args.client_id)
+    emit(args, describe(updated), text=f"updated client {client.client_id}")
     return 0
 
 

@@ -103,6 +103,12 @@ def _claims(svc: Services, presented: Presented, proofs: list[str], method: str)
             raise dpop_error("invalid_token", "The access token is invalid, expired or revoked")
         raise bearer_error("invalid_token", "The access token is invalid, expired or revoked", 401)
     _check_binding(svc, presented, access.claims, proofs, method)
+    aud = access.claims.get("aud")
+    audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    if svc.settings.issuer not in audiences and access.client_id not in audiences:
+        # A token minted for another API (an RFC 8707 resource) is not for us: only the userinfo
+        # resource (the issuer) or the default audience (the client itself) is accepted here.
+        raise bearer_error("invalid_token", "The access token is not meant for the userinfo endpoint", 401)
     scope = access.claims.get("scope", "").split()
     if "openid" not in scope or access.claims.get("sub") == access.client_id:
         raise bearer_error("insufficient_scope", "The access token has no openid scope", 403)

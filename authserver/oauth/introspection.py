@@ -1,4 +1,4 @@
-"""RFC 7662 token introspection for resource servers (any authenticated confidential client)."""
+"""RFC 7662 token introspection: for the token's own client and the resource servers of its audience."""
 
 from __future__ import annotations
 
@@ -33,9 +33,17 @@ class IntrospectionEndpoint(_Introspection):
         return None
 
     def check_permission(self, token: FoundToken, client: OAuthClient, request: OAuthRequest) -> bool:
-        # Any authenticated confidential client (a resource server) may introspect access tokens
-        # (RFC 7662 §4 leaves the policy to us); a refresh token only concerns the client holding it.
-        return token.kind == "access_token" or token.check_client(client)
+        # RFC 7662 §4: the server decides who may learn what about a token, or introspection becomes an
+        # oracle for every client. Its own client may; a refresh token concerns no one else. An access
+        # token may also be introspected by a client registered (--introspect) as a resource server
+        # for one of its audiences. Anyone else is told {"active": false}, like for an unknown token.
+        if token.check_client(client):
+            return True
+        if token.kind != "access_token":
+            return False
+        aud = token.claims.get("aud")
+        audiences = {aud} if isinstance(aud, str) else set(aud) if isinstance(aud, list) else set()
+        return bool(audiences & set(client.record.introspect_audiences))
 
     def introspect_token(self, token: FoundToken) -> dict[str, Any]:
         claims = token.claims

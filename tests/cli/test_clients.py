@@ -74,6 +74,7 @@ def test_create_defaults_json(cli):
         "dpop_bound_access_tokens",
         "backchannel_logout_uri",
         "backchannel_logout_session_required",
+        "introspect",
         "disabled",
         "created_at",
         "client_secret",

@@ -309,7 +309,7 @@ def test_remove_access_deletes_the_consent_and_the_tokens(http, app, api):
     callback, verifier, seen = sign_in_to(http, app, scope=FULL)
     assert seen == ["login", "consent"]
     issued = tokens(http, app, callback, verifier)
-    assert introspect(http, api, issued["access_token"])["active"] is True
+    assert introspect(http, app, issued["access_token"])["active"] is True
     assert introspect(http, app, issued["refresh_token"])["active"] is True  # only its client may ask
     page = http.get("/account")
     assert "Photo App" in page.text and "No apps have access" not in page.text
@@ -319,7 +319,7 @@ def test_remove_access_deletes_the_consent_and_the_tokens(http, app, api):
     page = follow(http, response)
     assert notice(page) == "The app's access was removed."
     assert "Photo App" not in page.text and "No apps have access" in page.text
-    assert introspect(http, api, issued["access_token"]) == {"active": False}
+    assert introspect(http, app, issued["access_token"]) == {"active": False}
     assert introspect(http, app, issued["refresh_token"]) == {"active": False}
     assert refresh(http, app, issued["refresh_token"]).json()["error"] == "invalid_grant"
     userinfo = http.get("/userinfo", headers={"Authorization": f"Bearer {issued['access_token']}"})
@@ -333,7 +333,7 @@ def test_remove_access_deletes_the_consent_and_the_tokens(http, app, api):
     callback, verifier, seen = sign_in_to(http, app, scope=FULL)
     assert seen == ["consent"]
     fresh = tokens(http, app, callback, verifier)
-    assert introspect(http, api, fresh["access_token"])["active"] is True
+    assert introspect(http, app, fresh["access_token"])["active"] is True
 
 
 def test_remove_access_ends_access_tokens_of_apps_without_refresh_tokens(http, register, api, alice):
@@ -341,9 +341,9 @@ def test_remove_access_ends_access_tokens_of_apps_without_refresh_tokens(http, r
     callback, verifier, _ = sign_in_to(http, web)
     issued = tokens(http, web, callback, verifier)
     assert "refresh_token" not in issued
-    assert introspect(http, api, issued["access_token"])["active"] is True
+    assert introspect(http, web, issued["access_token"])["active"] is True
     assert account_post(http, "/account/apps/revoke", client_id=web["client_id"]).status_code == 303
-    assert introspect(http, api, issued["access_token"]) == {"active": False}
+    assert introspect(http, web, issued["access_token"]) == {"active": False}
 
 
 def test_remove_access_only_touches_this_users_consent(http, cli, app, api):

@@ -177,9 +177,11 @@ def test_malformed_authorization_header_is_401_not_500(http, header):
 
 
 def test_deleted_client_can_no_longer_get_tokens_and_its_tokens_end(http, register, cli):
-    client = register()
-    resource_server = register(name="api")
+    client = register("--resource", "https://api.example.com")
+    resource_server = register("--introspect", "https://api.example.com", name="api")
     token = client_token(http, client)["access_token"]
+    auth = basic(resource_server["client_id"], resource_server["client_secret"])
+    assert http.post("/introspect", data={"token": token}, headers=auth).json()["active"] is True
     assert cli("client", "delete", client["client_id"]).code == 0
     response = http.post(
         "/token", data={"grant_type": "client_credentials"}, headers=basic(client["client_id"], client["client_secret"])
@@ -237,7 +239,7 @@ def test_tokens_survive_an_app_restart(make_app, register):
 
 
 def test_disabled_client_is_refused_until_enabled(http, register, cli):
-    client = register()
+    client = register("--resource", "https://api.example.com")
     token = client_token(http, client)["access_token"]
     assert cli("client", "disable", client["client_id"]).code == 0
     refused = http.post(
@@ -245,9 +247,12 @@ def test_disabled_client_is_refused_until_enabled(http, register, cli):
     )
     assert refused.status_code == 401
     assert refused.json()["error_description"] == "Client authentication failed"  # same as unknown
-    resource_server = register(name="api")
+    resource_server = register("--introspect", "https://api.example.com", name="api")
     auth = basic(resource_server["client_id"], resource_server["client_secret"])
     assert http.post("/introspect", data={"token": token}, headers=auth).json() == {"active": False}
+    assert cli("client", "enable", client["client_id"]).code == 0
+    assert http.post("/introspect", data={"token": token}, headers=auth).json()["active"] is True
+    assert cli("client", "disable", client["client_id"]).code == 0
     assert cli("client", "enable", client["client_id"]).code == 0
     client_token(http, client)
     assert cli("client", "disable", "nope").code == 1

@@ -219,13 +219,13 @@ def test_code_reuse_is_refused_and_revokes_what_the_code_issued(http, app, api, 
     first = exchange(http, app, callback["code"], verifier)
     assert first.status_code == 200, first.text
     tokens = first.json()
-    assert introspect(http, api, tokens["access_token"])["active"] is True
+    assert introspect(http, app, tokens["access_token"])["active"] is True
 
     again = exchange(http, app, callback["code"], verifier)
     assert_error(again, "invalid_grant")
 
     # RFC 6749 §4.1.2: the server SHOULD revoke all tokens previously issued based on that code.
-    assert introspect(http, api, tokens["access_token"]) == {"active": False}
+    assert introspect(http, app, tokens["access_token"]) == {"active": False}
     assert introspect(http, app, tokens["refresh_token"]) == {"active": False}
     assert_error(refresh(http, app, tokens["refresh_token"]), "invalid_grant")
 
@@ -234,7 +234,7 @@ def test_code_reuse_by_a_public_client_revokes_its_tokens(http, spa, api, alice)
     callback, verifier, _ = sign_in(http, spa)
     tokens = exchange(http, spa, callback["code"], verifier).json()
     assert_error(exchange(http, spa, callback["code"], verifier), "invalid_grant")
-    assert introspect(http, api, tokens["access_token"]) == {"active": False}
+    assert http.get("/userinfo", headers={"Authorization": "Bearer " + tokens["access_token"]}).status_code == 401
     assert_error(refresh(http, spa, tokens["refresh_token"]), "invalid_grant")
 
 
@@ -261,7 +261,7 @@ def test_a_replayed_code_does_not_touch_other_grants(http, app, api, alice):
     second_cb, second_verifier, _ = sign_in(http, app)
     exchange(http, app, second_cb["code"], second_verifier)
     assert_error(exchange(http, app, second_cb["code"], second_verifier), "invalid_grant")
-    assert introspect(http, api, first["access_token"])["active"] is True
+    assert introspect(http, app, first["access_token"])["active"] is True
     assert refresh(http, app, first["refresh_token"]).status_code == 200
 
 

@@ -77,7 +77,7 @@ def test_proof_binds_the_access_token(http, service, api, alg):
     assert body["token_type"] == "DPoP"
     _, claims = jwt_parts(body["access_token"])
     assert claims["cnf"] == {"jkt": key.thumbprint()}  # RFC 7638 SHA-256 thumbprint
-    found = introspect(http, api, body["access_token"])
+    found = introspect(http, service, body["access_token"])
     assert found["active"] is True
     assert (found["token_type"], found["cnf"]) == ("DPoP", {"jkt": key.thumbprint()})
     assert "dpop-nonce" not in response.headers  # nonces are off by default
@@ -87,7 +87,7 @@ def test_without_a_proof_tokens_stay_bearer(http, service, api):
     body = cc_request(http, service).json()
     assert body["token_type"] == "Bearer"
     assert "cnf" not in jwt_parts(body["access_token"])[1]
-    assert introspect(http, api, body["access_token"])["token_type"] == "Bearer"
+    assert introspect(http, service, body["access_token"])["token_type"] == "Bearer"
 
 
 def test_htu_ignores_query_and_normalises_case_and_default_port(http, service, key):

@@ -24,7 +24,7 @@ def revoke(http, client, token, **extra):
 
 def test_active_token_is_described(http, register):
     client = register("--scope", "api:read", "--resource", "https://api.example")
-    resource_server = register(name="api")
+    resource_server = register("--introspect", "https://api.example", name="api")
     token = client_token(http, client)["access_token"]
     response = introspect(http, resource_server, token)
     assert response.status_code == 200

@@ -473,17 +473,15 @@ def introspect(http, resource_server: dict, token: str) -> dict:  # type: ignore
 
 
 def test_logout_revokes_the_session_bound_grant(http, app, register, alice):
-    api = register(name="api")
     tokens = signed_in(http, app)  # openid profile email: no offline_access
     auth = {"Authorization": "Bearer " + tokens["access_token"]}
     assert http.get("/userinfo", headers=auth).status_code == 200
     assert logout(http, id_token_hint=tokens["id_token"]).status_code == 200
-    assert introspect(http, api, tokens["access_token"]) == {"active": False}
+    assert introspect(http, app, tokens["access_token"]) == {"active": False}
     assert http.get("/userinfo", headers=auth).status_code == 401
 
 
 def test_logout_revokes_access_tokens_of_a_client_without_refresh_tokens(http, register, alice):
-    api = register(name="api")
     client = register(
         "--grant-type",
         "authorization_code",
@@ -495,6 +493,6 @@ def test_logout_revokes_access_tokens_of_a_client_without_refresh_tokens(http, r
     )
     tokens = signed_in(http, client)
     assert "refresh_token" not in tokens
-    assert introspect(http, api, tokens["access_token"])["active"] is True
+    assert introspect(http, client, tokens["access_token"])["active"] is True
     assert logout(http, id_token_hint=tokens["id_token"], post_logout_redirect_uri=BYE).status_code == 303
-    assert introspect(http, api, tokens["access_token"]) == {"active": False}
+    assert introspect(http, client, tokens["access_token"]) == {"active": False}

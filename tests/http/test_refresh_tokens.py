@@ -120,7 +120,7 @@ def test_reuse_revokes_the_whole_family(http, app, api, alice):
     second = refreshed(http, app, first["refresh_token"])
     third = refreshed(http, app, second["refresh_token"])
     for body in (first, second, third):
-        assert introspect(http, api, body["access_token"])["active"] is True
+        assert introspect(http, app, body["access_token"])["active"] is True
 
     assert_invalid_grant(refresh(http, app, first["refresh_token"]))  # stolen and replayed
 
@@ -128,7 +128,7 @@ def test_reuse_revokes_the_whole_family(http, app, api, alice):
     assert_invalid_grant(refresh(http, app, third["refresh_token"]))
     assert introspect(http, app, third["refresh_token"]) == {"active": False}
     for body in (first, second, third):
-        assert introspect(http, api, body["access_token"]) == {"active": False}
+        assert introspect(http, app, body["access_token"]) == {"active": False}
 
 
 def test_reuse_does_not_touch_another_grant_of_the_same_user(http, app, api, alice):
@@ -136,7 +136,7 @@ def test_reuse_does_not_touch_another_grant_of_the_same_user(http, app, api, ali
     first = tokens_for(http, app)
     refreshed(http, app, first["refresh_token"])
     assert_invalid_grant(refresh(http, app, first["refresh_token"]))
-    assert introspect(http, api, other["access_token"])["active"] is True
+    assert introspect(http, app, other["access_token"])["active"] is True
     refreshed(http, app, other["refresh_token"])
 
 
@@ -166,7 +166,7 @@ def test_concurrent_refreshes_have_exactly_one_winner(http, app, api, alice):
     # The losers presented a used token: that is reuse, so the winner's successor is revoked too.
     winner = winners[0].json()
     assert_invalid_grant(refresh(http, app, winner["refresh_token"]))
-    assert introspect(http, api, winner["access_token"]) == {"active": False}
+    assert introspect(http, app, winner["access_token"]) == {"active": False}
 
 
 # --- scope ----------------------------------------------------------------------------------------
@@ -358,7 +358,7 @@ def test_without_offline_access_refresh_ends_with_the_session(http, app, api, al
     logout(http, second["id_token"])
     assert_invalid_grant(refresh(http, app, second["refresh_token"]))
     assert introspect(http, app, second["refresh_token"]) == {"active": False}
-    assert introspect(http, api, second["access_token"]) == {"active": False}
+    assert introspect(http, app, second["access_token"]) == {"active": False}
 
 
 def test_without_offline_access_refresh_ends_with_a_confirmed_logout(http, app, alice):
@@ -377,7 +377,7 @@ def test_with_offline_access_refresh_outlives_the_session(http, app, api, alice)
     callback, _, _ = sign_in_silently(http, app)
     assert callback["error"] == "login_required"
     # ... but the offline grant is not.
-    assert introspect(http, api, first["access_token"])["active"] is True
+    assert introspect(http, app, first["access_token"])["active"] is True
     second = refreshed(http, app, first["refresh_token"])
     assert second["scope"] == FULL
     refreshed(http, app, second["refresh_token"])
@@ -415,7 +415,7 @@ def test_revoking_a_refresh_token_revokes_its_family(http, app, api, alice):
     assert_invalid_grant(refresh(http, app, second["refresh_token"]))
     # RFC 7009 §2.1: the access tokens of the same grant are invalidated too.
     for body in (first, second):
-        assert introspect(http, api, body["access_token"]) == {"active": False}
+        assert introspect(http, app, body["access_token"]) == {"active": False}
     assert introspect(http, app, second["refresh_token"]) == {"active": False}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import API
 from tests.ops.cluster import REDIRECT, SIGN_IN_GRANTS
 
 
@@ -15,11 +16,11 @@ def app(register) -> dict:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def api(register) -> dict:  # type: ignore[no-untyped-def]
-    """A resource server: a confidential client that introspects tokens."""
-    return register(name="Photo API")
+    """A resource server: a confidential client that introspects the tokens minted for it (aud API)."""
+    return register("--introspect", API, name="Photo API")
 
 
 @pytest.fixture
 def service(register) -> dict:  # type: ignore[no-untyped-def]
-    """A confidential service using client credentials."""
-    return register(name="billing")
+    """A confidential service using client credentials; its tokens are for the API by default."""
+    return register("--resource", API, name="billing")

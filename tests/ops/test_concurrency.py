@@ -125,7 +125,7 @@ def test_twenty_sign_ins_at_once_across_nodes_none_lost_each_code_once(nodes, cl
     assert [error_of(r) for r in second] == ["invalid_grant"] * flows
     # ... and the replay revoked what each first redemption issued (RFC 6749 §4.1.2).
     for response in first[:5]:
-        assert introspect(a, api, response.json()["access_token"]) == {"active": False}
+        assert introspect(a, app, response.json()["access_token"]) == {"active": False}
         assert error_of(refresh(b, app, response.json()["refresh_token"])) == "invalid_grant"
 
 

@@ -266,7 +266,6 @@ def test_rolling_restart_keeps_traffic_and_state(nodes, cli, register, service, 
     a, b = nodes
     create_user(cli, "alice")
     app = register(*SIGN_IN_GRANTS, "--redirect-uri", REDIRECT, name="Photo App")
-    api = register(name="Photo API")
     browser = Browser()
     started: list[Node] = []
     try:
@@ -303,8 +302,8 @@ def test_rolling_restart_keeps_traffic_and_state(nodes, cli, register, service, 
         assert seen == []
         assert redeem(new_b, app, callback["code"], verifier).status_code == 200
         assert refresh(new_b, app, tokens["refresh_token"]).status_code == 200
-        assert introspect(new_b, api, revoked) == {"active": False}
-        assert introspect(new_b, api, tokens["access_token"])["active"] is True
+        assert introspect(new_b, service, revoked) == {"active": False}
+        assert introspect(new_b, app, tokens["access_token"])["active"] is True
         page = browser.get(new_b, "/account")
         assert page.status_code == 200 and "alice@example.com" in page.text
         assert PASSWORD not in page.text

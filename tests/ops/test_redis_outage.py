@@ -413,14 +413,14 @@ def test_revocations_survive_a_redis_wipe(server, redis, service, api, app):
         user_tokens = exchange(browser, app, callback["code"], verifier).json()
     # Revoking the refresh token revokes its grant: the grant's access token is denied.
     assert revoke(base, app, user_tokens["refresh_token"]).status_code == 200
-    assert introspect(base, api, user_tokens["access_token"]).json() == {"active": False}
+    assert introspect(base, app, user_tokens["access_token"]).json() == {"active": False}
     live = client_credentials(base, service).json()["access_token"]
 
     redis.kill()
     outage_then_recovery(redis, base)  # a new, empty Redis
 
     assert introspect(base, api, token).json() == {"active": False}
-    assert introspect(base, api, user_tokens["access_token"]).json() == {"active": False}
+    assert introspect(base, app, user_tokens["access_token"]).json() == {"active": False}
     assert introspect(base, api, live).json()["active"] is True
     # The refresh token's revocation is in the database: it stays revoked.
     refreshed = httpx.post(

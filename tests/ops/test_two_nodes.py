@@ -146,7 +146,7 @@ def test_code_from_a_redeemed_on_b_refreshed_on_a_revoked_on_b(nodes, cli, app, 
     second = response.json()
     assert second["refresh_token"] != first["refresh_token"]
     verify(second["id_token"], jwks(b), a.base)
-    assert introspect(b, api, second["access_token"])["active"] is True
+    assert introspect(b, app, second["access_token"])["active"] is True
     rt = httpx.post(
         b.url("/introspect"),
         data={"token": second["refresh_token"]},
@@ -164,13 +164,13 @@ def test_code_from_a_redeemed_on_b_refreshed_on_a_revoked_on_b(nodes, cli, app, 
 
     # Revoke the access token on B: A sees it at once (the denylist is in Redis).
     assert revoke(b, app, second["access_token"]).status_code == 200
-    assert introspect(a, api, second["access_token"]) == {"active": False}
+    assert introspect(a, app, second["access_token"]) == {"active": False}
     assert userinfo(a, second["access_token"]).status_code == 401
     # Revoke the refresh token on B: the grant is gone on A.
     assert revoke(b, app, second["refresh_token"], "refresh_token").status_code == 200
     response = refresh(a, app, second["refresh_token"])
     assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
-    assert introspect(a, api, first["access_token"]) == {"active": False}
+    assert introspect(a, app, first["access_token"]) == {"active": False}
 
 
 def test_device_started_on_a_approved_on_b_polled_on_a(nodes, cli, register):

@@ -33,6 +33,7 @@ def _row_to_client(row: sa.Row[Any]) -> Client:
         dpop_bound_access_tokens=m["dpop_bound_access_tokens"],
         backchannel_logout_uri=m["backchannel_logout_uri"],
         backchannel_logout_session_required=m["backchannel_logout_session_required"],
+        introspect_audiences=tuple(m["introspect_audiences"] or ()),
     )
 
 
@@ -65,6 +66,7 @@ class SqlClientStore:
             "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
             "backchannel_logout_uri": client.backchannel_logout_uri,
             "backchannel_logout_session_required": client.backchannel_logout_session_required,
+            "introspect_audiences": list(client.introspect_audiences),
         }
         try:
             with self.db.begin() as conn:
@@ -84,4 +86,11 @@ class SqlClientStore:
     def set_client_disabled(self, client_id: str, disabled: bool) -> bool:
         with self.db.begin() as conn:
             query = clients.update().where(clients.c.client_id == client_id).values(disabled=disabled)
+            return conn.execute(query).rowcount > 0
+
+    def set_client_introspect_audiences(self, client_id: str, audiences: Sequence[str]) -> bool:
+        with self.db.begin() as conn:
+            query = (
+                clients.update().where(clients.c.client_id == client_id).values(introspect_audiences=list(audiences))
+            )
             return conn.execute(query).rowcount > 0

@@ -28,6 +28,7 @@ clients = sa.Table(
     sa.Column("dpop_bound_access_tokens", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("backchannel_logout_uri", sa.Text),
     sa.Column("backchannel_logout_session_required", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("introspect_audiences", sa.JSON, nullable=False, server_default="[]"),
 )
 
 users = sa.Table(
