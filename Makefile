@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export AUTHSERVER_ISSUER ?= http://127.0.0.1:8000
 
-.PHONY: run test check bench bench-scale install lock clean
+.PHONY: run test check bench bench-scale install lock docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ lock: install
 		pyproject.toml -o requirements.lock
 	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes $(LOCK_ARGS) \
 		pyproject.toml --extra test --extra dev --constraint requirements.lock -o requirements-dev.lock
+
+# docs/configuration.md from the Settings class (tests/test_configuration_doc.py fails when it drifts).
+docs: install
+	$(BIN)/python -c "import sys; from authserver.settings import reference; sys.stdout.write(reference())" \
+		> docs/configuration.md
 
 bench: install
 	$(BIN)/python bench/run.py

@@ -32,49 +32,102 @@ class MissingSecret(RuntimeError):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AUTHSERVER_", frozen=True, extra="ignore", env_ignore_empty=True)
 
-    env: Literal["development", "production"] = "development"
-    issuer: str = "http://127.0.0.1:8000"
-    database_url: str = "sqlite:///authserver.db"
-    redis_url: str | None = None
+    env: Literal["development", "production"] = Field(
+        default="development",
+        description="`development` or `production` (production refuses insecure settings, see README)",
+    )
+    issuer: str = Field(
+        default="http://127.0.0.1:8000",
+        description="the issuer URL; endpoints are built from it (never from the Host header)",
+    )
+    database_url: str = Field(
+        default="sqlite:///authserver.db",
+        description="SQLAlchemy URL; `postgresql+psycopg://user:pass@host/db` in production",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="`redis://host:6379/0`, `redis+sentinel://host:26379/mymaster` or `redis+cluster://host:7000,host:7001`; unset = in-process store (one process only)",
+    )
     # Keys in Redis are prefixed so several deployments (or test runs) can share one server.
-    cache_prefix: str = "authserver:"
-    secret_key: SecretStr | None = None
-    keys_dir: Path = Path("keys")
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    cache_prefix: str = Field(default="authserver:", description="prefix of every Redis key, to share one Redis")
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="at least 32 characters; derives the keys that encrypt signing keys and hash client secrets. In development it is generated into `keys/secret_key` when unset",
+    )
+    keys_dir: Path = Field(default=Path("keys"), description="where the development secret is kept")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="`debug`, `info`, `warning` or `error`"
+    )
     # Addresses of the reverse proxies whose X-Forwarded-For is believed (comma-separated IPs/CIDRs, or
     # "*"). Behind a proxy this must be set, or every user shares the proxy's address for rate limits.
-    forwarded_allow_ips: str = ""
+    forwarded_allow_ips: str = Field(
+        default="", description="proxies whose `X-Forwarded-For` is trusted (IPs/CIDRs, or `*`)"
+    )
     # On SIGTERM keep serving this long with /readyz failing, so a load balancer takes the node out
     # before its listener closes (set it above the proxy's health-check interval).
-    shutdown_drain_seconds: float = Field(default=0, ge=0, le=120)
+    shutdown_drain_seconds: float = Field(
+        default=0, ge=0, le=120, description="on SIGTERM, fail `/readyz` and keep serving this long before closing"
+    )
     # One JSON line per request (method, route, status, duration; never the query string).
-    access_log: bool = True
+    access_log: bool = Field(
+        default=True, description="one JSON access-log line per request (successful API calls sampled, below)"
+    )
     # Share of *successful* API requests (token, introspection, JWKS, discovery...) that get an access-log
     # line; errors (status >= 400) and the sign-in pages are always logged. Each sampled line carries
     # `sample_rate`, so counts can be scaled back up; /metrics counts every request.
-    access_log_sample_rate: float = Field(default=0.01, ge=0, le=1)
+    access_log_sample_rate: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="share of successful API requests that get an access-log line, marked `sample_rate`; errors (status >= 400) and the sign-in pages are always logged, and `/metrics` counts every request. `1` logs everything",
+    )
     # If set, /metrics requires "Authorization: Bearer <this>"; otherwise restrict it at the proxy.
-    metrics_token: SecretStr | None = None
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="if set, `/metrics` needs `Authorization: Bearer <it>`; required (16+ characters) in production",
+    )
 
-    access_token_ttl: int = Field(default=900, ge=1, le=86400)
-    id_token_ttl: int = Field(default=3600, ge=1, le=86400)
+    access_token_ttl: int = Field(default=900, ge=1, le=86400, description="access-token lifetime, seconds")
+    id_token_ttl: int = Field(default=3600, ge=1, le=86400, description="ID-token lifetime, seconds")
     # RFC 6749 §4.1.2: codes are short-lived; 60 s is plenty for a redirect and a back-channel call.
-    auth_code_ttl: int = Field(default=60, ge=1, le=60)
+    auth_code_ttl: int = Field(default=60, ge=1, le=60, description="authorization-code lifetime, seconds (at most 60)")
     # A refresh-token family lives at most refresh_token_ttl; each token dies if unused for idle_ttl.
-    refresh_token_ttl: int = Field(default=30 * 86400, ge=60, le=365 * 86400)
-    refresh_token_idle_ttl: int = Field(default=7 * 86400, ge=60, le=365 * 86400)
-    session_ttl: int = Field(default=12 * 3600, ge=60, le=30 * 86400)
-    session_idle_ttl: int = Field(default=2 * 3600, ge=60, le=30 * 86400)
+    refresh_token_ttl: int = Field(
+        default=30 * 86400, ge=60, le=365 * 86400, description="absolute lifetime of a refresh-token family, seconds"
+    )
+    refresh_token_idle_ttl: int = Field(
+        default=7 * 86400, ge=60, le=365 * 86400, description="a refresh token unused this long expires, seconds"
+    )
+    session_ttl: int = Field(
+        default=12 * 3600, ge=60, le=30 * 86400, description="absolute browser-session lifetime, seconds"
+    )
+    session_idle_ttl: int = Field(
+        default=2 * 3600, ge=60, le=30 * 86400, description="a browser session ends after this long idle, seconds"
+    )
     # How long a user has to finish signing in (login, consent) once an app sent them here.
-    interaction_ttl: int = Field(default=900, ge=60, le=3600)
+    interaction_ttl: int = Field(
+        default=900, ge=60, le=3600, description="time to finish signing in once an app sent the user, seconds"
+    )
     # RFC 8628: how long a device code waits for approval, and the minimum polling interval.
-    device_code_ttl: int = Field(default=600, ge=60, le=3600)
-    device_poll_interval: int = Field(default=5, ge=1, le=60)
+    device_code_ttl: int = Field(
+        default=600,
+        ge=60,
+        le=3600,
+        description="how long a device code waits for the user (RFC 8628 `expires_in`), seconds",
+    )
+    device_poll_interval: int = Field(default=5, ge=1, le=60, description="minimum seconds between polls (`interval`)")
     # Wrong user codes allowed per IP address (and per signed-in account) in device_guess_window seconds.
-    device_guess_limit: int = Field(default=10, ge=1, le=1000)
-    device_guess_window: int = Field(default=600, ge=10, le=86400)
+    device_guess_limit: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="wrong user codes per source address (IPv6: /64) and per account per window",
+    )
+    device_guess_window: int = Field(default=600, ge=10, le=86400, description="that window, seconds")
     # Device codes one client may request per minute: every live code is one more target for guessing.
-    device_codes_per_minute: int = Field(default=60, ge=1, le=100000)
+    device_codes_per_minute: int = Field(
+        default=60, ge=1, le=100000, description="device codes one client may request per minute"
+    )
     # Guess throttling (security/throttle.py), one set of counters for passwords and second-factor
     # codes wherever they are typed: per (account, source address), per account, per source address.
     # Reaching a limit locks for login_lock_seconds, doubling with each further failure up to
@@ -130,50 +183,122 @@ class Settings(BaseSettings):
     # /token and /par, /introspect, /revoke, /device_authorization. Per source address (an IPv4 address
     # or an IPv6 /64), charged before anything else: the same endpoints (`*_ip`). Per source and per
     # account: the login and MFA forms. Per source: device code entry. Over a limit: 429 with Retry-After.
-    rate_limits_enabled: bool = True
-    rate_limit_token: str = "1200/minute"  # noqa: S105 - a rate, not a secret
-    rate_limit_introspect: str = "12000/minute"
-    rate_limit_revoke: str = "600/minute"
-    rate_limit_token_ip: str = "2400/minute"  # noqa: S105 - a rate, not a secret
-    rate_limit_introspect_ip: str = "24000/minute"
-    rate_limit_revoke_ip: str = "1200/minute"
-    rate_limit_device_authorization_ip: str = "120/minute"
-    rate_limit_login_ip: str = "60/minute"
-    rate_limit_login_account: str = "20/minute"
-    rate_limit_device_entry_ip: str = "30/minute"
+    rate_limits_enabled: bool = Field(
+        default=True,
+        description="rate limits on (limits use the notation `N/second|minute|hour`, shared by all nodes through Redis; over a limit: 429 with Retry-After)",
+    )
+    rate_limit_token: str = Field(
+        default="1200/minute",
+        description="requests to `/token` and `/par` per client, once it authenticated (a public client: per client and source address)",
+    )
+    rate_limit_introspect: str = Field(
+        default="12000/minute", description="requests to `/introspect` per authenticated client"
+    )
+    rate_limit_revoke: str = Field(default="600/minute", description="requests to `/revoke` per authenticated client")
+    rate_limit_token_ip: str = Field(
+        default="2400/minute",
+        description="requests to `/token` and `/par` per source address (IPv6: /64), before authentication",
+    )
+    rate_limit_introspect_ip: str = Field(
+        default="24000/minute", description="requests to `/introspect` per source address, before authentication"
+    )
+    rate_limit_revoke_ip: str = Field(
+        default="1200/minute", description="requests to `/revoke` per source address, before authentication"
+    )
+    rate_limit_device_authorization_ip: str = Field(
+        default="120/minute",
+        description="requests to `/device_authorization` per source address, before authentication",
+    )
+    rate_limit_login_ip: str = Field(
+        default="60/minute", description="login and MFA form submissions per source address"
+    )
+    rate_limit_login_account: str = Field(default="20/minute", description="login and MFA form submissions per account")
+    rate_limit_device_entry_ip: str = Field(
+        default="30/minute", description="device user-code entries per source address"
+    )
     # PKCE for every client, confidential ones too (RFC 9700 §2.1.1); public clients always need it.
-    require_pkce: bool = True
+    require_pkce: bool = Field(
+        default=True, description="PKCE for confidential clients too (public clients always need it)"
+    )
     # RFC 9126 §5: every client must push its authorization requests (per client: --require-par).
-    require_pushed_authorization_requests: bool = False
+    require_pushed_authorization_requests: bool = Field(
+        default=False, description="every client must use `/par` (RFC 9126); per client: `--require-par`"
+    )
     # RFC 9449: how old a DPoP proof's iat may be, and whether proofs must carry a server nonce (§8, §9).
-    dpop_proof_max_age: int = Field(default=60, ge=5, le=600)
-    dpop_require_nonce: bool = False
+    dpop_proof_max_age: int = Field(
+        default=60, ge=5, le=600, description="how old (by its `iat`) a DPoP proof may be, seconds (RFC 9449)"
+    )
+    dpop_require_nonce: bool = Field(
+        default=False, description="DPoP proofs must carry a server nonce (`DPoP-Nonce`, `use_dpop_nonce`)"
+    )
     # OIDC Back-Channel Logout: how long one call may take, and how long a notice is retried.
-    backchannel_logout_timeout: float = Field(default=5, ge=0.5, le=30)
-    backchannel_logout_max_age: int = Field(default=3600, ge=60, le=7 * 86400)
+    backchannel_logout_timeout: float = Field(
+        default=5, ge=0.5, le=30, description="OIDC Back-Channel Logout: how long one call may take, seconds"
+    )
+    backchannel_logout_max_age: int = Field(
+        default=3600,
+        ge=60,
+        le=7 * 86400,
+        description="OIDC Back-Channel Logout: how long an undelivered logout notice is retried, seconds",
+    )
     # Outbound calls (back-channel logout) in production go only to public addresses, except to these
     # networks (comma-separated CIDRs, e.g. an internal RP at 10.1.2.0/24).
-    egress_allowed_networks: str = ""
+    egress_allowed_networks: str = Field(
+        default="",
+        description="outbound calls (back-channel logout) in production go only to public addresses, except to these networks (comma-separated CIDRs)",
+    )
     # How long clients may cache the JWKS (Cache-Control max-age). A rotated key starts signing only
     # after this (plus key_refresh_seconds) has passed, so no verifier meets an unknown kid.
-    jwks_max_age: int = Field(default=300, ge=0, le=86400)
+    jwks_max_age: int = Field(
+        default=300,
+        ge=0,
+        le=86400,
+        description="`Cache-Control: max-age` of the JWKS; a rotated key signs only after it",
+    )
     # How often each worker re-reads the signing keys from the database.
-    key_refresh_seconds: float = Field(default=10.0, ge=0, le=3600)
+    key_refresh_seconds: float = Field(
+        default=10.0, ge=0, le=3600, description="how often each worker re-reads the signing keys"
+    )
     # How long a worker may serve a client record from memory. Deleting or disabling a client takes
     # effect everywhere within this time; 0 reads the database on every request.
-    client_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    client_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="how long a worker may reuse a client record, or remember that a client_id is unknown (`0` = always read)",
+    )
     # How often each worker copies revocations made elsewhere (the CLI) from the database into the
     # cache; 0 checks the database on every token check.
-    revocation_sync_seconds: float = Field(default=1.0, ge=0, le=300)
-    signing_key_bits: int = Field(default=2048, ge=2048, le=8192)
-    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
+    revocation_sync_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=300,
+        description="how often each worker copies revocations made outside it (the CLI) from the database into the cache",
+    )
+    signing_key_bits: int = Field(
+        default=2048, ge=2048, le=8192, description="RSA modulus size for new keys (2048-8192)"
+    )
+    max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, le=10 * 1024 * 1024, description="larger request bodies get `413`"
+    )
     # Connection limits (authserver/connections.py): a request's line and headers must arrive within
     # header_timeout_seconds of the connection opening (or of the previous response) and fit in
     # max_header_bytes; an idle kept-alive connection is closed after keep_alive_seconds.
-    header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
-    max_header_bytes: int = Field(default=16 * 1024, ge=4096, le=1024 * 1024)
-    keep_alive_seconds: float = Field(default=5.0, gt=0, le=300)
-    db_pool_size: int = Field(default=10, ge=1, le=200)
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="a request's line and headers must arrive within this many seconds of the connection opening (or of the previous response), else `408`",
+    )
+    max_header_bytes: int = Field(
+        default=16 * 1024, ge=4096, le=1024 * 1024, description="a request line and headers larger than this get `431`"
+    )
+    keep_alive_seconds: float = Field(
+        default=5.0, gt=0, le=300, description="an idle kept-alive connection is closed after this many seconds"
+    )
+    db_pool_size: int = Field(
+        default=10, ge=1, le=200, description="PostgreSQL connections per worker (plus as many overflow)"
+    )
     # Passkeys (WebAuthn): the RP ID is the issuer's host and the origin the issuer's origin. Behind a
     # proxy that changes either (another public host, a path-mapped issuer), set them here.
     webauthn_rp_id: str | None = Field(
@@ -189,7 +314,9 @@ class Settings(BaseSettings):
     )
 
     # Self-service accounts (README "Sign-up"): /signup and OIDC prompt=create when open.
-    signup: Literal["closed", "open"] = "closed"
+    signup: Literal["closed", "open"] = Field(
+        default="closed", description="`open`: self-service sign-up at `/signup` and `prompt=create`"
+    )
     require_verified_email: bool = Field(
         default=False, description="sign-in is refused until the account's email address is verified"
     )
@@ -200,11 +327,14 @@ class Settings(BaseSettings):
         default=True, description="'Forgot your password?': a reset link by email (production then needs SMTP)"
     )
     reset_link_ttl: int = Field(default=1800, ge=300, le=86400, description="lifetime of a password-reset link")
-    rate_limit_signup_ip: str = "20/hour"
+    rate_limit_signup_ip: str = Field(default="20/hour", description="sign-ups per source address")
     # Messages a visitor can make us send to one address (sign-up, new verification or reset links),
     # and requests for them from one source address.
-    rate_limit_mail_address: str = "5/hour"
-    rate_limit_mail_ip: str = "30/hour"
+    rate_limit_mail_address: str = Field(
+        default="5/hour",
+        description="messages visitors can cause to be sent to one address (sign-up, verification or reset links)",
+    )
+    rate_limit_mail_ip: str = Field(default="30/hour", description="requests for such messages per source address")
 
     # Email (delivery/, jobs/outbox.py). Unset in development: messages are written to the log in full.
     smtp_url: SecretStr | None = Field(
@@ -212,10 +342,10 @@ class Settings(BaseSettings):
         description="smtp://host:port (STARTTLS whenever the server offers it) or smtps://host:port (TLS from the "
         "start); a user and password may be given in the URL",
     )
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
+    smtp_username: str | None = Field(default=None, description="SMTP user name (instead of in the URL)")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password (instead of in the URL)")
     smtp_from: str | None = Field(default=None, description="the From address; default noreply@<issuer host>")
-    smtp_timeout: float = Field(default=10, ge=1, le=120)
+    smtp_timeout: float = Field(default=10, ge=1, le=120, description="seconds for one SMTP conversation step")
     mail_poll_seconds: float = Field(
         default=5, ge=0.05, le=300, description="how often each worker looks for messages queued by other processes"
     )
@@ -452,3 +582,38 @@ def explain(exc: InvalidSettings) -> str:
         name = "AUTHSERVER_" + "_".join(str(p) for p in err["loc"]).upper()
         parts.append(f"{name}: {err['msg']}")
     return "invalid configuration: " + "; ".join(parts)
+
+
+def reference() -> str:
+    """docs/configuration.md: every setting with its default, bounds and description (`make docs`)."""
+    rows = [
+        "# Configuration",
+        "",
+        "Generated from `authserver/settings.py` by `make docs`; a test fails when this file drifts from it.",
+        "Every setting is an environment variable; every CLI command and every worker reads the same ones.",
+        "",
+        "| variable | default | allowed | meaning |",
+        "|---|---|---|---|",
+    ]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if default is None:
+            shown = "unset"
+        elif isinstance(default, bool):
+            shown = f"`{str(default).lower()}`"
+        elif default == "":
+            shown = "empty"
+        else:
+            shown = f"`{default}`"
+        bounds = []
+        for item in field.metadata:
+            for attr, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+                value = getattr(item, attr, None)
+                if value is not None:
+                    bounds.append(f"{sign} {value}")
+        annotation = str(field.annotation)
+        if annotation.startswith("typing.Literal"):
+            bounds.append(", ".join(f"`{choice}`" for choice in field.annotation.__args__))  # type: ignore[union-attr]  # a Literal has __args__
+        description = (field.description or "").replace("|", "\\|")
+        rows.append(f"| `AUTHSERVER_{name.upper()}` | {shown} | {'; '.join(bounds)} | {description} |")
+    return "\n".join(rows) + "\n"
