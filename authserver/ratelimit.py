@@ -129,7 +129,14 @@ class RateLimiter:
         with self._lock:
             if len(self._leases) >= _MAX_LEASES:
                 self._leases.clear()
-            self._leases[(name, who)] = _Lease(window, granted - 1 if granted > 0 else -1)
+            # Threads of one process may lease at the same moment: add to what another left in this window
+            # instead of replacing it, or each replaced lease's unused requests would be lost.
+            current = self._leases.get((name, who))
+            carried = current.left if current is not None and current.window == window and current.left > 0 else 0
+            if granted <= 0 and carried > 0:
+                current.left -= 1  # type: ignore[union-attr]  # carried > 0 means current is a lease
+                return
+            self._leases[(name, who)] = _Lease(window, carried + granted - 1 if granted > 0 else -1)
         if granted <= 0:
             self._refuse(name, rule, window, now)
 
