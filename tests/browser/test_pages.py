@@ -166,6 +166,13 @@ def test_turning_two_step_off_asks_to_confirm_it_is_you(site, tabs):
     check(tab, "account_totp_off")
 
 
+def focused(page, element_id: str) -> None:
+    """Waits until the element with this id has the focus; fails after 5 s."""
+    page.wait_for_function(
+        "id => document.activeElement && document.activeElement.id === id", arg=element_id, timeout=5000
+    )
+
+
 def test_login_by_keyboard_with_error_then_success(site, tabs):
     tab = tabs(site.base, viewport={"width": 1280, "height": 800})
     page = tab.page
@@ -175,7 +182,8 @@ def test_login_by_keyboard_with_error_then_success(site, tabs):
     def active() -> str:
         return page.evaluate("document.activeElement && (document.activeElement.id || document.activeElement.tagName)")
 
-    assert active() == "username"  # autofocus
+    # Autofocus runs at the browser's next rendering step, after the load event: wait for it.
+    focused(page, "username")
     page.focus("#username")
     page.keyboard.type(site.username)
     page.keyboard.press("Tab")
@@ -187,7 +195,7 @@ def test_login_by_keyboard_with_error_then_success(site, tabs):
     alert.wait_for()
     assert alert.inner_text().strip()
     assert page.input_value("#username") == site.username  # kept, so only the password is retyped
-    assert active() == "password"
+    focused(page, "password")
     assert page.get_attribute("#username", "aria-describedby") == "login-error"
     check(tab, "login_error")
     page.emulate_media(color_scheme="dark")
