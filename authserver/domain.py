@@ -133,6 +133,8 @@ class AuthCode:
     resources: tuple[str, ...]
     created_at: int
     expires_at: int
+    # RFC 9449 §10: the thumbprint of the DPoP key the code is bound to (dpop_jkt, or a proof at /par).
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True)

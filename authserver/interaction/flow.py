@@ -146,6 +146,7 @@ async def advance(
         sid=session.sid,
         claims=req["claims"],
         resources=tuple(req["resources"]),
+        dpop_jkt=req.get("dpop_jkt"),  # absent from interactions stored before RFC 9449 §10 support
         created_at=now,
         expires_at=now + svc.settings.auth_code_ttl,
     )

@@ -6,6 +6,7 @@ redirect (RFC 6749 §4.1.2.1, RFC 9700 §4.11); after that they go back to the c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,8 @@ def supported_prompts(signup_open: bool) -> tuple[str, ...]:
 
 
 MAX_VALUE_LENGTH = 4096
+# RFC 9449 §10: dpop_jkt is the RFC 7638 SHA-256 thumbprint of a key, base64url without padding.
+DPOP_JKT = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 class AuthorizeFatal(Exception):
@@ -59,6 +62,7 @@ class AuthorizationRequest:
     acr_values: list[str] = field(default_factory=list)
     claims: dict[str, Any] | None = None
     resources: list[str] = field(default_factory=list)
+    dpop_jkt: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -157,6 +161,10 @@ def validate(
         if not pkce.CHALLENGE.fullmatch(challenge):
             raise fail("invalid_request", "code_challenge must be 43 base64url characters (S256)")
 
+    dpop_jkt = params.get("dpop_jkt")
+    if dpop_jkt is not None and not DPOP_JKT.fullmatch(dpop_jkt):
+        raise fail("invalid_request", "dpop_jkt must be a SHA-256 JWK thumbprint (43 base64url characters)")
+
     prompt = frozenset(params.get("prompt", "").split())
     # Registration §4.1: a prompt value not in prompt_values_supported is invalid_request.
     if prompt - set(prompts):
@@ -208,4 +216,5 @@ def validate(
         acr_values=params.get("acr_values", "").split(),
         claims=claims,
         resources=list(dict.fromkeys(resources)),
+        dpop_jkt=dpop_jkt,
     )

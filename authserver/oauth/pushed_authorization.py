@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from authserver.domain import AUTH_METHODS
 from authserver.oauth.authorize_request import AuthorizeError, AuthorizeFatal, supported_prompts, validate
+from authserver.oauth.dpop import DPoPError
 from authserver.oauth.jar import RequestObjectError
 from authserver.oauth.par import EXPIRES_IN
 from authserver.oauth.requests import OAuthRequest
@@ -22,8 +23,8 @@ Response = tuple[int, dict[str, Any], list[tuple[str, str]]]
 _AUTH_PARAMS = frozenset({"client_secret", "client_assertion", "client_assertion_type"})
 
 
-def _error(error: str, description: str) -> Response:
-    return 400, {"error": error, "error_description": description}, []
+def _error(error: str, description: str, headers: list[tuple[str, str]] | None = None) -> Response:
+    return 400, {"error": error, "error_description": description}, headers or []
 
 
 def pushed_authorization_response(server: AuthorizationServer, request: OAuthRequest) -> Response:
@@ -46,6 +47,20 @@ def pushed_authorization_response(server: AuthorizationServer, request: OAuthReq
         except RequestObjectError as exc:
             return _error("invalid_request_object", str(exc))
         signed = True
+    nonce_header: list[tuple[str, str]] = []
+    if request.dpop_proofs:
+        # RFC 9449 §10.1: a proof sent with the push binds the code as if its key's thumbprint had been
+        # sent as dpop_jkt; when both are sent they must name the same key.
+        try:
+            proof = server.dpop_proof(request.dpop_proofs, "POST", server.settings.issuer + "/par")
+        except DPoPError as exc:
+            return _error(exc.error, exc.description, server.dpop_nonce_header())
+        nonce_header = server.dpop_nonce_header()
+        given = [v for k, v in pairs if k == "dpop_jkt"]
+        if not given:
+            pairs.append(("dpop_jkt", proof.jkt))
+        elif given != [proof.jkt]:
+            return _error("invalid_request", "dpop_jkt does not match the key of the DPoP proof", nonce_header)
     try:
         validate(
             pairs,
@@ -62,4 +77,4 @@ def pushed_authorization_response(server: AuthorizationServer, request: OAuthReq
         return _error(exc.error, exc.description)
     request_uri = server.pushed_requests.push(client.client_id, pairs, signed=signed)
     server.events.emit("authorization_request.pushed", client_id=client.client_id, signed=signed)
-    return 201, {"request_uri": request_uri, "expires_in": EXPIRES_IN}, []
+    return 201, {"request_uri": request_uri, "expires_in": EXPIRES_IN}, nonce_header

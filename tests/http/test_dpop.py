@@ -8,16 +8,28 @@ import threading
 import time
 import types
 import warnings
+from urllib.parse import urlencode
 
 import pytest
 from joserfc.jwk import OctKey, RSAKey
 
 from tests.dpop_proofs import ISSUER, new_key, proof
-from tests.helpers import basic, jwt_parts, sign_in
+from tests.helpers import (
+    PASSWORD,
+    authorize_params,
+    basic,
+    follow,
+    jwt_parts,
+    pkce_pair,
+    query,
+    sign_in,
+    submit,
+)
 
 REDIRECT = "https://app.example/cb"
 SIGN_IN = ("--grant-type", "authorization_code", "--grant-type", "refresh_token", "--redirect-uri", REDIRECT)
 USERINFO = ISSUER + "/userinfo"
+PAR = ISSUER + "/par"
 
 
 @pytest.fixture
@@ -246,6 +258,134 @@ def test_code_exchange_without_proof_is_bearer(http, spa, alice):
     assert refresh(http, spa, tokens["refresh_token"]).status_code == 200
 
 
+# --- the authorization code bound to a key (RFC 9449 §10) ------------------------------------
+
+
+def redeem(http, client: dict, callback: dict, verifier: str, key=None):  # type: ignore[no-untyped-def]
+    data = {"grant_type": "authorization_code", "code": callback["code"], "code_verifier": verifier}
+    data["redirect_uri"] = REDIRECT
+    headers: dict[str, str] = {"DPoP": proof(key)} if key is not None else {}
+    if client.get("client_secret"):
+        headers.update(basic(client["client_id"], client["client_secret"]))
+    else:
+        data["client_id"] = client["client_id"]
+    return http.post("/token", data=data, headers=headers)
+
+
+def assert_bound_code(http, client: dict, callback: dict, verifier: str, key) -> None:  # type: ignore[no-untyped-def]
+    """The code is refused without a proof and with another key's, unspent, then redeemed with the key."""
+    assert_proof_error(redeem(http, client, callback, verifier), words="authorization code is bound to a DPoP key")
+    other = redeem(http, client, callback, verifier, new_key("ES256"))
+    assert other.status_code == 400, other.text
+    assert other.json() == {
+        "error": "invalid_grant",
+        "error_description": "This authorization code is bound to another DPoP key",
+    }
+    tokens = redeem(http, client, callback, verifier, key)
+    assert tokens.status_code == 200, tokens.text
+    assert tokens.json()["token_type"] == "DPoP"
+    assert jwt_parts(tokens.json()["access_token"])[1]["cnf"]["jkt"] == key.thumbprint()
+
+
+@pytest.mark.parametrize("client_name", ["spa", "web"])
+def test_dpop_jkt_at_authorize_binds_the_code(http, request, alice, key, client_name):
+    client = request.getfixturevalue(client_name)
+    callback, verifier, _ = sign_in(http, client, scope="openid", dpop_jkt=key.thumbprint())
+    assert_bound_code(http, client, callback, verifier, key)
+
+
+def test_code_without_dpop_jkt_is_not_bound(http, web, alice):
+    callback, verifier, _ = sign_in(http, web, scope="openid")
+    assert redeem(http, web, callback, verifier).json()["token_type"] == "Bearer"
+
+
+@pytest.mark.parametrize("value", ["", "short", "x" * 44, "a" * 42 + "=", "+" * 43])
+def test_malformed_dpop_jkt_goes_back_to_the_client(http, spa, value):
+    _, challenge = pkce_pair()
+    params = authorize_params(spa, challenge, dpop_jkt=value)
+    response = http.get("/authorize?" + urlencode(params), follow_redirects=False)
+    assert response.status_code in (302, 303), response.text
+    assert response.headers["location"].startswith(REDIRECT + "?")
+    back = query(response.headers["location"])
+    assert back["error"] == "invalid_request"
+    assert "dpop_jkt" in back["error_description"]
+    assert back["state"] == params["state"]
+
+
+def push(http, client: dict, dpop: str | None = None, **extra: str):  # type: ignore[no-untyped-def]
+    """POST /par for `client` (optionally with a DPoP header); (response, code_verifier)."""
+    verifier, challenge = pkce_pair()
+    data = authorize_params(client, challenge, scope="openid", **extra)
+    headers: dict[str, str] = {"DPoP": dpop} if dpop is not None else {}
+    if client.get("client_secret"):
+        headers.update(basic(client["client_id"], client["client_secret"]))
+        data.pop("client_id")
+    return http.post("/par", data=data, headers=headers), verifier
+
+
+def sign_in_pushed(http, client: dict, request_uri: str) -> dict:  # type: ignore[no-untyped-def]
+    response = http.get(
+        "/authorize?" + urlencode({"client_id": client["client_id"], "request_uri": request_uri}),
+        follow_redirects=False,
+    )
+    if response.headers.get("location", "").startswith("/login"):
+        response = submit(http, follow(http, response), username="alice", password=PASSWORD)
+    if response.headers.get("location", "").startswith("/consent"):
+        response = submit(http, follow(http, response), decision="allow")
+    assert response.status_code in (302, 303), response.text
+    return query(response.headers["location"])
+
+
+@pytest.mark.parametrize("client_name", ["spa", "web"])
+def test_proof_at_par_binds_the_code(http, request, alice, key, client_name):
+    # RFC 9449 §10.1: the proof's key counts as if its thumbprint had been sent as dpop_jkt.
+    client = request.getfixturevalue(client_name)
+    pushed, verifier = push(http, client, proof(key, htu=PAR))
+    assert pushed.status_code == 201, pushed.text
+    callback = sign_in_pushed(http, client, pushed.json()["request_uri"])
+    assert_bound_code(http, client, callback, verifier, key)
+
+
+def test_dpop_jkt_pushed_without_a_proof_binds_the_code(http, web, alice, key):
+    pushed, verifier = push(http, web, dpop_jkt=key.thumbprint())
+    assert pushed.status_code == 201, pushed.text
+    callback = sign_in_pushed(http, web, pushed.json()["request_uri"])
+    assert_bound_code(http, web, callback, verifier, key)
+
+
+def test_par_with_dpop_jkt_and_a_proof_of_the_same_key(http, web, alice, key):
+    pushed, verifier = push(http, web, proof(key, htu=PAR), dpop_jkt=key.thumbprint())
+    assert pushed.status_code == 201, pushed.text
+    callback = sign_in_pushed(http, web, pushed.json()["request_uri"])
+    assert_bound_code(http, web, callback, verifier, key)
+
+
+def test_par_refuses_dpop_jkt_of_another_key_than_the_proof(http, web, key):
+    # RFC 9449 §10.1: "MUST reject the request if the JWK Thumbprint in dpop_jkt does not match".
+    pushed, _ = push(http, web, proof(key, htu=PAR), dpop_jkt=new_key("ES256").thumbprint())
+    assert pushed.status_code == 400
+    assert pushed.json() == {
+        "error": "invalid_request",
+        "error_description": "dpop_jkt does not match the key of the DPoP proof",
+    }
+
+
+def test_par_refuses_a_broken_proof(http, web, key):
+    for broken in (proof(key), proof(key, htm="GET", htu=PAR), "not-a-jwt"):  # the first is for /token
+        pushed, _ = push(http, web, broken)
+        assert_proof_error(pushed)
+    replayed = proof(key, htu=PAR)
+    assert push(http, web, replayed)[0].status_code == 201
+    assert_proof_error(push(http, web, replayed)[0], words="")
+
+
+def test_par_refuses_a_malformed_dpop_jkt(http, web):
+    pushed, _ = push(http, web, dpop_jkt="not a thumbprint")
+    assert pushed.status_code == 400
+    assert pushed.json()["error"] == "invalid_request"
+    assert "dpop_jkt" in pushed.json()["error_description"]
+
+
 # --- /userinfo --------------------------------------------------------------------------------
 
 
@@ -372,6 +512,20 @@ def test_nonce_expires(nonce_http, service, key, monkeypatch):
     response = cc_request(nonce_http, service, stale)
     assert_proof_error(response, "use_dpop_nonce")
     assert response.headers["dpop-nonce"] != nonce
+
+
+def test_par_asks_for_a_nonce_then_binds_the_code(nonce_http, web, alice, key):
+    asked, _ = push(nonce_http, web, proof(key, htu=PAR))
+    assert_proof_error(asked, "use_dpop_nonce")
+    pushed, verifier = push(nonce_http, web, proof(key, htu=PAR, nonce=asked.headers["dpop-nonce"]))
+    assert pushed.status_code == 201, pushed.text
+    assert pushed.headers["dpop-nonce"]
+    callback = sign_in_pushed(nonce_http, web, pushed.json()["request_uri"])
+    nonce = redeem(nonce_http, web, callback, verifier, key).headers["dpop-nonce"]  # asks for a fresh one
+    data = {"grant_type": "authorization_code", "code": callback["code"], "code_verifier": verifier}
+    data["redirect_uri"] = REDIRECT
+    headers = {"DPoP": proof(key, nonce=nonce), **basic(web["client_id"], web["client_secret"])}
+    assert nonce_http.post("/token", data=data, headers=headers).json()["token_type"] == "DPoP"
 
 
 def test_userinfo_asks_for_a_nonce(nonce_http, spa, alice, key):

@@ -11,7 +11,7 @@ from authlib.oauth2.rfc6749.grants.base import BaseGrant, TokenEndpointMixin
 
 from authserver.domain import AUTH_METHODS, GRANT_AUTHORIZATION_CODE
 from authserver.oauth import pkce
-from authserver.oauth.grants.dpop_binding import proof_key, refresh_binding
+from authserver.oauth.grants.dpop_binding import check_binding, proof_key, refresh_binding
 from authserver.oauth.grants.user_tokens import (
     GrantContext,
     new_refresh_token,
@@ -53,6 +53,7 @@ class AuthorizationCodeGrant(BaseGrant, TokenEndpointMixin):
             raise InvalidGrantError("The authorization code has already been used")
         if record.expires_at <= now:
             raise InvalidGrantError("The authorization code has expired")
+        check_binding(record.dpop_jkt, self.jkt, "authorization code")
         if form.get("redirect_uri") != record.redirect_uri:
             raise InvalidGrantError("redirect_uri does not match the authorization request")
         verifier = form.get("code_verifier")

@@ -32,14 +32,20 @@ def proof_key(request: OAuthRequest, client: Client) -> str | None:
     return request.dpop.jkt
 
 
-def check_refresh_binding(record: RefreshToken, jkt: str | None) -> None:
-    """RFC 9449 §5: a bound refresh token is usable only with a proof of the same key."""
-    if record.dpop_jkt is None:
+def check_binding(bound: str | None, jkt: str | None, what: str) -> None:
+    """A grant bound to a key is usable only with a proof of that key: a refresh token (RFC 9449 §5) or
+    an authorization code (§10: "If they do not match, it MUST reject the request"). Neither refusal
+    spends the grant, so a thief holding it without the key cannot take it from the rightful client."""
+    if bound is None:
         return
     if jkt is None:
-        raise InvalidDPoPProofError("This refresh token is bound to a DPoP key; send a proof")
-    if jkt != record.dpop_jkt:
-        raise InvalidGrantError("This refresh token is bound to another DPoP key")
+        raise InvalidDPoPProofError(f"This {what} is bound to a DPoP key; send a proof")
+    if jkt != bound:
+        raise InvalidGrantError(f"This {what} is bound to another DPoP key")
+
+
+def check_refresh_binding(record: RefreshToken, jkt: str | None) -> None:
+    check_binding(record.dpop_jkt, jkt, "refresh token")
 
 
 def refresh_binding(client: Client, jkt: str | None, previous: str | None = None) -> str | None:

@@ -92,6 +92,7 @@ auth_codes = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("expires_at", sa.BigInteger, nullable=False),
     sa.Column("used_at", sa.BigInteger),
+    sa.Column("dpop_jkt", sa.String(64)),
 )
 
 refresh_tokens = sa.Table(
