@@ -52,7 +52,7 @@ async def signed_in(
     user = await run_sync(svc.store.get_user, session.user_id) if session else None
     if session is None or user is None:
         it = state.new_interaction(
-            {"kind": "account", "next": safe_next(back_to), "prompt": [], "scopes": []},
+            state.AccountFlow(next=safe_next(back_to)),
             browser_binding(csrf_token(request, svc.settings)),
             int(time.time()),
         )

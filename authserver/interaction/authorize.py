@@ -34,6 +34,28 @@ async def _params(request: Request, max_bytes: int) -> list[tuple[str, str]]:
         raise PageError("The request is malformed.") from None
 
 
+def authorize_flow(authz: AuthorizationRequest) -> state.AuthorizeFlow:
+    """What the later steps of the interaction need from the validated request."""
+    return state.AuthorizeFlow(
+        client_id=authz.client.client_id,
+        redirect_uri=authz.redirect_uri,
+        response_mode="form_post" if authz.response_mode == "form_post" else "query",
+        scopes=tuple(authz.scopes),
+        state=authz.state,
+        nonce=authz.nonce,
+        code_challenge=authz.code_challenge,
+        code_challenge_method=authz.code_challenge_method,
+        prompt=authz.prompt,
+        max_age=authz.max_age,
+        login_hint=authz.login_hint,
+        hint_subject=authz.hint_subject,
+        acr_values=tuple(authz.acr_values),
+        claims=authz.claims,
+        resources=tuple(authz.resources),
+        dpop_jkt=authz.dpop_jkt,
+    )
+
+
 async def authorize(request: Request) -> Response:
     svc = services(request)
     pairs = await _params(request, svc.settings.max_body_bytes)
@@ -61,7 +83,7 @@ async def authorize(request: Request) -> Response:
         )
     session = await current_session(request, svc)
     token = csrf_token(request, svc.settings)
-    it = state.new_interaction(authz.to_dict(), browser_binding(token), int(time.time()))
+    it = state.new_interaction(authorize_flow(authz), browser_binding(token), int(time.time()))
     response = await advance(request, svc, it, session, persisted=False, status=302)
     attach_csrf(request, response, svc.settings)
     return response

@@ -9,12 +9,12 @@ from __future__ import annotations
 import time
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from authserver.concurrency import run_sync
 from authserver.interaction import state
 from authserver.interaction.events import emit
-from authserver.interaction.flow import EXPIRED, advance, load_for_browser
+from authserver.interaction.flow import EXPIRED, advance, go_to, load_for_browser
 from authserver.interaction.respond import error_to_client
 from authserver.interaction.sessions import current_session
 from authserver.oauth.claims import consent_items, consent_scopes
@@ -24,8 +24,8 @@ from authserver.web.forms import read_form
 from authserver.web.pages import PageError
 
 
-def _page(svc: Services, request: Request, it: state.Interaction, username: str) -> Response:
-    client = svc.clients.get(it.client_id) if it.client_id else None
+def _page(svc: Services, request: Request, it: state.Interaction, flow: state.AuthorizeFlow, username: str) -> Response:
+    client = svc.clients.get(flow.client_id)
     if client is None:
         raise PageError("The application that sent you here is no longer registered.")
     response = svc.pages.render(
@@ -34,10 +34,10 @@ def _page(svc: Services, request: Request, it: state.Interaction, username: str)
             "interaction": it.id,
             "csrf_token": csrf_token(request, svc.settings),
             "client_name": client.name,
-            "items": consent_items(it.request["scopes"], it.request["claims"]),
+            "items": consent_items(flow.scopes, flow.claims),
             "username": username,
         },
-        form_targets=[it.request["redirect_uri"]],
+        form_targets=it.form_targets,
     )
     attach_csrf(request, response, svc.settings)
     return response
@@ -54,31 +54,29 @@ async def consent(request: Request) -> Response:
         form = {}
         interaction_id = request.query_params.get("interaction")
     it = await load_for_browser(request, svc, interaction_id, browser)
-    if it.request.get("kind"):  # a device or account sign-in has no consent step here
+    flow = it.flow
+    if not isinstance(flow, state.AuthorizeFlow):  # a device or account sign-in has no consent step here
         raise PageError(EXPIRED, title="Sign-in expired")
     session = await current_session(request, svc)
     if session is None:
         # The session ended meanwhile: sign in again, then come back here.
-        await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
-        return RedirectResponse(f"/login?interaction={it.id}", status_code=303)
+        return await go_to(svc, it, state.Step.LOGIN)
     if request.method == "GET":
         user = await run_sync(svc.store.get_user, session.user_id)
-        return await run_sync(_page, svc, request, it, user.username if user else "")
+        return await run_sync(_page, svc, request, it, flow, user.username if user else "")
 
     decision = form.get("decision")
     if decision not in ("allow", "deny"):
         raise PageError("Choose Allow or Deny.")
-    req = it.request
     if decision == "deny":
         if not await run_sync(state.finish, svc.cache, it):
             raise PageError(EXPIRED, title="Sign-in expired")
         await emit(svc, request, "consent.denied", user_id=session.user_id, client_id=it.client_id)
         return error_to_client(
-            svc, req["redirect_uri"], "access_denied", "The user denied the request", req["state"], req["response_mode"]
+            svc, flow.redirect_uri, "access_denied", "The user denied the request", flow.state, flow.response_mode
         )
-    granted = consent_scopes(req["scopes"], req["claims"])
-    # An authorization request (no "kind", checked above) always names its client.
-    await run_sync(svc.store.add_consent, session.user_id, req["client_id"], granted, int(time.time()))
+    granted = consent_scopes(flow.scopes, flow.claims)
+    await run_sync(svc.store.add_consent, session.user_id, flow.client_id, granted, int(time.time()))
     await emit(
         svc,
         request,

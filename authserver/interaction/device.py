@@ -9,15 +9,20 @@ account before the lookup, and every wrong code, unknown or expired, gets the sa
 from __future__ import annotations
 
 import time
-from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from authserver.concurrency import run_sync
 from authserver.interaction import state
 from authserver.interaction.events import client_ip, emit
-from authserver.interaction.flow import EXPIRED, load_for_browser, needs_step_up, require_enrolled_second_factor
+from authserver.interaction.flow import (
+    EXPIRED,
+    go_to,
+    load_for_browser,
+    needs_step_up,
+    require_enrolled_second_factor,
+)
 from authserver.interaction.sessions import current_session
 from authserver.oauth.claims import consent_items
 from authserver.oauth.device import display, normalise
@@ -69,23 +74,17 @@ async def device(request: Request) -> Response:
 
     browser = browser_binding(csrf_token(request, svc.settings))
     it = state.new_interaction(
-        {
-            "kind": "device",
-            "client_id": record.client_id,
-            "device_code_hash": record.device_code_hash,
-            "user_code": record.user_code,
-            "scopes": record.scope.split(),
-            "acr_values": list(record.acr_values),
-            "prompt": [],
-            "claims": None,
-            "login_hint": None,
-        },
+        state.DeviceFlow(
+            client_id=record.client_id,
+            device_code_hash=record.device_code_hash,
+            user_code=record.user_code,
+            scopes=tuple(record.scope.split()),
+            acr_values=record.acr_values,
+        ),
         browser,
         int(time.time()),
     )
-    await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
-    target = "/device/confirm" if session else "/login"
-    return RedirectResponse(f"{target}?{urlencode({'interaction': it.id})}", status_code=303)
+    return await go_to(svc, it, state.Step.CONFIRM if session else state.Step.LOGIN)
 
 
 async def confirm(request: Request) -> Response:
@@ -99,19 +98,20 @@ async def confirm(request: Request) -> Response:
     else:
         interaction_id = request.query_params.get("interaction")
     it = await load_for_browser(request, svc, interaction_id, browser)
-    if it.request.get("kind") != "device":
+    flow = it.flow
+    if not isinstance(flow, state.DeviceFlow):
         raise PageError(EXPIRED, title="Sign-in expired")
     session = await current_session(request, svc)
     if session is None:
-        return RedirectResponse(f"/login?{urlencode({'interaction': it.id})}", status_code=303)
-    client = await run_sync(svc.clients.get, it.client_id) if it.client_id else None
+        return await go_to(svc, it, state.Step.LOGIN)
+    client = await run_sync(svc.clients.get, flow.client_id)
     if client is None or client.disabled:
         raise PageError("The device's application is no longer registered.")
-    if needs_step_up(client, it.request.get("acr_values"), session) and form.get("decision") != "deny":
+    if needs_step_up(client, flow.acr_values, session) and form.get("decision") != "deny":
         # The same step-up as /authorize (--require-mfa, acr_values): a user with a second factor
         # signs in again with both; one without is refused. Denying needs no second factor.
         await require_enrolled_second_factor(svc, client, session.user_id)
-        return RedirectResponse(f"/login?{urlencode({'interaction': it.id})}", status_code=303)
+        return await go_to(svc, it, state.Step.LOGIN)
 
     if request.method == "GET":
         user = await run_sync(svc.store.get_user, session.user_id)
@@ -121,8 +121,8 @@ async def confirm(request: Request) -> Response:
                 "csrf_token": csrf_token(request, svc.settings),
                 "interaction": it.id,
                 "client_name": client.name,
-                "user_code": display(it.request["user_code"]),
-                "items": consent_items(it.request["scopes"], None),
+                "user_code": display(flow.user_code),
+                "items": consent_items(flow.scopes, None),
                 "username": user.username if user else "",
             },
         )
@@ -136,7 +136,7 @@ async def confirm(request: Request) -> Response:
         raise PageError(EXPIRED, title="Sign-in expired")
     decided = await run_sync(
         lambda: svc.store.decide_device_code(
-            it.request["device_code_hash"],
+            flow.device_code_hash,
             approved=decision == "allow",
             user_id=session.user_id,
             auth_time=session.auth_time,

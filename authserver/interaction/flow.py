@@ -1,8 +1,13 @@
 """The sign-in state machine: decide the next step of a pending authorization.
 
-login (no session, prompt=login, max_age exceeded, id_token_hint for someone else)
-  -> consent (not first-party, scopes not yet granted, or prompt=consent)
-  -> code (single use, 60 s) back to the client.
+An authorization request runs its checks in order; the first that needs something shows its page
+(`state.Step`), and the page calls `advance` again when it is done:
+  sign_up_first        prompt=create and nobody signed in during this request -> /signup
+  needs_login          no session, prompt=login, max_age exceeded, id_token_hint for someone else -> /login
+  second_factor_first  the client or acr_values need a second factor the session has not proven -> /login
+  consent_first        not first-party, scopes not yet granted, or prompt=consent -> /consent
+  issue_code           a code (single use, 60 s) back to the client.
+A device request goes to /login, then to /device/confirm; an account-page sign-in to /login, then back.
 prompt=none never shows a page: it answers login_required / consent_required (OIDC Core §3.1.2.6).
 """
 
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -29,18 +35,17 @@ from authserver.web.pages import PageError
 EXPIRED = "This sign-in request has expired or was already used. Go back to the application and start again."
 
 
-def needs_login(it: state.Interaction, session: BrowserSession | None, now: int) -> bool:
+def needs_login(it: state.Interaction, flow: state.AuthorizeFlow, session: BrowserSession | None, now: int) -> bool:
     if session is None:
         return True
     if it.authenticated_user == session.user_id:
         return False  # the user (re-)authenticated during this very request
-    req = it.request
-    if it.prompt & {"login", "select_account"}:
+    if flow.prompt & {"login", "select_account"}:
         return True
     # OIDC Core §3.1.2.1: max_age=0 is prompt=login; otherwise re-authenticate when older.
-    if req["max_age"] is not None and (req["max_age"] == 0 or now - session.auth_time > req["max_age"]):
+    if flow.max_age is not None and (flow.max_age == 0 or now - session.auth_time > flow.max_age):
         return True
-    return bool(req["hint_subject"] and req["hint_subject"] != session.user_id)
+    return bool(flow.hint_subject and flow.hint_subject != session.user_id)
 
 
 def needs_step_up(client: Client, acr_values: Sequence[str] | None, session: BrowserSession) -> bool:
@@ -60,6 +65,63 @@ async def require_enrolled_second_factor(svc: Services, client: Client, user_id:
         )
 
 
+PAGES = {
+    state.Step.LOGIN: "/login",
+    state.Step.SIGNUP: "/signup",
+    state.Step.SECOND_FACTOR: "/mfa",
+    state.Step.CONSENT: "/consent",
+    state.Step.CONFIRM: "/device/confirm",
+}
+
+
+async def go_to(svc: Services, it: state.Interaction, step: state.Step, *, status: int = 303) -> Response:
+    """Save the interaction at `step` and send the browser to that step's page."""
+    it.step = step
+    await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
+    return RedirectResponse(f"{PAGES[step]}?" + urlencode({"interaction": it.id}), status_code=status)
+
+
+@dataclass(frozen=True)
+class Need:
+    """What an authorization request needs before a code: a page, or (prompt=none) this error to the client."""
+
+    step: state.Step
+    error: str
+    description: str
+
+
+SIGN_UP = Need(state.Step.SIGNUP, "login_required", "The user must sign up")  # prompt=create excludes none
+SIGN_IN = Need(state.Step.LOGIN, "login_required", "The user must sign in")
+STEP_UP = Need(state.Step.LOGIN, "login_required", "A second factor is required")
+CONSENT = Need(state.Step.CONSENT, "consent_required", "The user must approve access")
+
+
+def sign_up_first(it: state.Interaction, flow: state.AuthorizeFlow) -> Need | None:
+    # Registration §4: the sign-up page first; it links to sign-in, and either continues this request.
+    return SIGN_UP if "create" in flow.prompt and it.authenticated_user is None else None
+
+
+async def second_factor_first(
+    svc: Services, it: state.Interaction, flow: state.AuthorizeFlow, client: Client, session: BrowserSession
+) -> Need | None:
+    if not needs_step_up(client, flow.acr_values, session):
+        return None
+    await require_enrolled_second_factor(svc, client, session.user_id)
+    it.authenticated_user = None  # signed in, but not with both factors: sign in again
+    return STEP_UP
+
+
+async def consent_first(
+    svc: Services, it: state.Interaction, flow: state.AuthorizeFlow, client: Client, session: BrowserSession
+) -> Need | None:
+    if client.first_party or it.consented:
+        return None
+    granted = await run_sync(svc.store.get_consent, session.user_id, client.client_id)
+    if "consent" in flow.prompt or not consent_scopes(flow.scopes, flow.claims) <= granted:
+        return CONSENT
+    return None
+
+
 async def advance(
     request: Request,
     svc: Services,
@@ -69,84 +131,85 @@ async def advance(
     persisted: bool,
     status: int = 303,
 ) -> Response:
-    req = it.request
-    if req.get("kind") == "account":
+    """The next page of the interaction, or its end (a code to the client, the account page, the device
+    confirmation)."""
+    flow = it.flow
+    if isinstance(flow, state.AccountFlow):
         # Signing in to the account page itself: no client, no consent.
         if session is None:
-            await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
-            return RedirectResponse("/login?" + urlencode({"interaction": it.id}), status_code=status)
+            return await go_to(svc, it, state.Step.LOGIN, status=status)
         await run_sync(state.finish, svc.cache, it)
-        return RedirectResponse(req.get("next") or "/account", status_code=status)
-    if req.get("kind") == "device":
+        return RedirectResponse(flow.next or "/account", status_code=status)
+    if isinstance(flow, state.DeviceFlow):
         # After the login step of a device approval, the user confirms on the device page.
-        target = "/login" if session is None else "/device/confirm"
-        await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
-        return RedirectResponse(f"{target}?" + urlencode({"interaction": it.id}), status_code=303)
-    client = await run_sync(svc.clients.get, it.client_id) if it.client_id else None
+        return await go_to(svc, it, state.Step.LOGIN if session is None else state.Step.CONFIRM)
+    return await _authorize(request, svc, it, flow, session, persisted=persisted, status=status)
+
+
+async def _authorize(
+    request: Request,
+    svc: Services,
+    it: state.Interaction,
+    flow: state.AuthorizeFlow,
+    session: BrowserSession | None,
+    *,
+    persisted: bool,
+    status: int,
+) -> Response:
+    """The checks of an authorization request, in order; the first that needs something shows its page."""
+    client = await run_sync(svc.clients.get, flow.client_id)
     if client is None or client.disabled:
         raise PageError("The application that sent you here is no longer registered.")
     now = int(svc.clock())  # the code's created_at and expires_at, on the clock the token endpoint reads
-    redirect_uri, mode, client_state = req["redirect_uri"], req["response_mode"], req["state"]
-
-    if "create" in it.prompt and it.authenticated_user is None:
-        # Registration §4: the sign-up page first; it links to sign-in, and either continues this request.
-        await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
-        return RedirectResponse("/signup?" + urlencode({"interaction": it.id}), status_code=status)
-    if needs_login(it, session, now):
-        if "none" in it.prompt:
-            return error_to_client(
-                svc, redirect_uri, "login_required", "The user must sign in", client_state, mode, status=status
+    need = sign_up_first(it, flow)
+    if need is None:
+        if session is None or needs_login(it, flow, session, now):
+            need = SIGN_IN
+        else:
+            need = await second_factor_first(svc, it, flow, client, session) or await consent_first(
+                svc, it, flow, client, session
             )
-        await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
-        return RedirectResponse("/login?" + urlencode({"interaction": it.id}), status_code=status)
-    assert session is not None  # noqa: S101 - an invariant for the type checker, not input validation
+            if need is None:
+                if persisted and not await run_sync(state.finish, svc.cache, it):
+                    raise PageError(EXPIRED, title="Sign-in expired")
+                return await issue_code(request, svc, flow, client, session, now, status=status)
+    if "none" in flow.prompt:
+        # OIDC Core §3.1.2.6: prompt=none never shows a page.
+        return error_to_client(
+            svc, flow.redirect_uri, need.error, need.description, flow.state, flow.response_mode, status=status
+        )
+    return await go_to(svc, it, need.step, status=status)
 
-    if needs_step_up(client, req.get("acr_values"), session):
-        await require_enrolled_second_factor(svc, client, session.user_id)
-        if "none" in it.prompt:
-            return error_to_client(
-                svc, redirect_uri, "login_required", "A second factor is required", client_state, mode, status=status
-            )
-        it.authenticated_user = None
-        await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
-        return RedirectResponse("/login?" + urlencode({"interaction": it.id}), status_code=status)
 
-    if not client.first_party and not it.consented:
-        granted = await run_sync(svc.store.get_consent, session.user_id, client.client_id)
-        if "consent" in it.prompt or not consent_scopes(req["scopes"], req["claims"]) <= granted:
-            if "none" in it.prompt:
-                return error_to_client(
-                    svc,
-                    redirect_uri,
-                    "consent_required",
-                    "The user must approve access",
-                    client_state,
-                    mode,
-                    status=status,
-                )
-            await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
-            return RedirectResponse("/consent?" + urlencode({"interaction": it.id}), status_code=status)
-
-    if persisted and not await run_sync(state.finish, svc.cache, it):
-        raise PageError(EXPIRED, title="Sign-in expired")
+async def issue_code(
+    request: Request,
+    svc: Services,
+    flow: state.AuthorizeFlow,
+    client: Client,
+    session: BrowserSession,
+    now: int,
+    *,
+    status: int,
+) -> Response:
+    """Every check passed: a single-use code back to the client (RFC 6749 §4.1.2)."""
     code = secrets.token_urlsafe(32)
     record = AuthCode(
         code_hash=token_hash(code),
         grant_id=secrets.token_urlsafe(16),
         client_id=client.client_id,
         user_id=session.user_id,
-        redirect_uri=redirect_uri,
-        scope=" ".join(req["scopes"]),
-        nonce=req["nonce"],
-        code_challenge=req["code_challenge"],
-        code_challenge_method=req["code_challenge_method"],
+        redirect_uri=flow.redirect_uri,
+        scope=" ".join(flow.scopes),
+        nonce=flow.nonce,
+        code_challenge=flow.code_challenge,
+        code_challenge_method=flow.code_challenge_method,
         auth_time=session.auth_time,
         amr=session.amr,
         acr=session.acr,
         sid=session.sid,
-        claims=req["claims"],
-        resources=tuple(req["resources"]),
-        dpop_jkt=req.get("dpop_jkt"),  # absent from interactions stored before RFC 9449 §10 support
+        claims=flow.claims,
+        resources=flow.resources,
+        dpop_jkt=flow.dpop_jkt,
         created_at=now,
         expires_at=now + svc.settings.auth_code_ttl,
     )
@@ -160,7 +223,7 @@ async def advance(
         user_id=session.user_id,
         grant_id=record.grant_id,
     )
-    return to_client(svc, redirect_uri, {"code": code, "state": client_state}, mode, status=status)
+    return to_client(svc, flow.redirect_uri, {"code": code, "state": flow.state}, flow.response_mode, status=status)
 
 
 async def load_for_browser(

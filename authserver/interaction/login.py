@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from authserver import logs
 from authserver.concurrency import run_sync
@@ -30,7 +29,7 @@ from authserver.interaction.credentials import (
     passkey_amr,
 )
 from authserver.interaction.events import emit
-from authserver.interaction.flow import advance, load_for_browser
+from authserver.interaction.flow import advance, go_to, load_for_browser
 from authserver.interaction.sessions import SESSION, set_session_cookie, start_session_sync
 from authserver.interaction.verify_email import remember_unverified
 from authserver.services import Services, services
@@ -75,7 +74,7 @@ def login_page(
             "password_reset": svc.settings.password_reset,
         },
         status=status,
-        form_targets=[it.request["redirect_uri"]] if "redirect_uri" in it.request else (),
+        form_targets=it.form_targets,
     )
     attach_csrf(request, response, svc.settings)
     return response
@@ -103,8 +102,7 @@ async def finish_sign_in(request: Request, svc: Services, it: state.Interaction,
     svc.metrics.logins.labels("success").inc()
     logs.bind(user_id=auth.user_id)
     await emit(svc, request, "login.succeeded", user_id=auth.user_id, client_id=it.client_id, amr=list(auth.amr))
-    it.authenticated_user = auth.user_id
-    it.extra.pop("mfa", None)
+    it.signed_in(auth.user_id)
     try:
         response = await advance(request, svc, it, session, persisted=True)
     except PageError as exc:
@@ -121,7 +119,7 @@ async def login(request: Request) -> Response:
     browser = browser_binding(csrf_token(request, svc.settings))
     if request.method == "GET":
         it = await load_for_browser(request, svc, request.query_params.get("interaction"), browser)
-        return await run_sync(login_page, svc, request, it, username=it.request.get("login_hint") or "", error=None)
+        return await run_sync(login_page, svc, request, it, username=it.login_hint or "", error=None)
 
     form = dict(await read_form(request, svc.settings.max_body_bytes))
     check_csrf(request, svc.settings, form)
@@ -152,9 +150,8 @@ async def login(request: Request) -> Response:
     now = int(time.time())
     if attempt.second_factor:
         # Half signed in: nothing is granted until the second factor; the state lives in the interaction.
-        it.extra["mfa"] = {"user_id": user.id, "pwd_time": now}
-        await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
-        return RedirectResponse("/mfa?" + urlencode({"interaction": it.id}), status_code=303)
+        it.await_second_factor(user.id, now)
+        return await go_to(svc, it, state.Step.SECOND_FACTOR)
     auth = Authentication(user_id=user.id, auth_time=now, amr=("pwd",), acr=ACR_PASSWORD)
     return await finish_sign_in(request, svc, it, auth)
 

@@ -40,8 +40,10 @@ TOO_MANY = "Too many wrong codes. Go back to the application and sign in again."
 PASSKEY_WRONG = "That passkey could not be used. Try again, or use another of your passkeys."
 
 
-def mfa_page(svc: Services, request: Request, it: state.Interaction, error: str | None, status: int = 200) -> Response:
-    factors = second_factors(svc, it.extra["mfa"]["user_id"])
+def mfa_page(
+    svc: Services, request: Request, it: state.Interaction, user_id: str, error: str | None, status: int = 200
+) -> Response:
+    factors = second_factors(svc, user_id)
     response = svc.pages.render(
         "mfa.html",
         {
@@ -52,20 +54,26 @@ def mfa_page(svc: Services, request: Request, it: state.Interaction, error: str 
             "passkeys": factors.passkeys > 0,
         },
         status=status,
-        form_targets=[it.request["redirect_uri"]] if "redirect_uri" in it.request else (),
+        form_targets=it.form_targets,
     )
     attach_csrf(request, response, svc.settings)
     return response
 
 
 async def _refused(
-    request: Request, svc: Services, it: state.Interaction, reservation: Reservation | None, throttled: bool, error: str
+    request: Request,
+    svc: Services,
+    it: state.Interaction,
+    user_id: str,
+    reservation: Reservation | None,
+    throttled: bool,
+    error: str,
 ) -> Response:
     """A wrong or throttled attempt: the page again, or, at this sign-in's limit, the sign-in discarded."""
     if throttled or (reservation is not None and reservation.reached(svc.throttle.rules.sign_in.name)):
         await run_sync(state.finish, svc.cache, it)  # discard the half-signed-in state
         raise PageError(TOO_MANY, title="Sign-in stopped", status_code=400)
-    return await run_sync(mfa_page, svc, request, it, error, 400)
+    return await run_sync(mfa_page, svc, request, it, user_id, error, 400)
 
 
 async def _with_passkey(
@@ -97,7 +105,7 @@ async def _with_passkey(
             client_id=it.client_id,
             reason="throttled" if throttled else check.reason,
         )
-        return await _refused(request, svc, it, check.reservation, throttled, PASSKEY_WRONG)
+        return await _refused(request, svc, it, user_id, check.reservation, throttled, PASSKEY_WRONG)
     passkey = check.passkey
     await emit(
         svc,
@@ -124,13 +132,13 @@ async def mfa(request: Request) -> Response:
         check_csrf(request, svc.settings, form)
     interaction_id = form.get("interaction") if request.method == "POST" else request.query_params.get("interaction")
     it = await load_for_browser(request, svc, interaction_id, browser)
-    pending = it.extra.get("mfa")
-    if not pending:
+    pending = it.second_factor
+    if pending is None:
         raise PageError(EXPIRED, title="Sign-in expired")
+    user_id = pending.user_id
     if request.method == "GET":
-        return await run_sync(mfa_page, svc, request, it, None)
+        return await run_sync(mfa_page, svc, request, it, user_id, None)
 
-    user_id = pending["user_id"]
     who = guesser(request, svc)
     await run_sync(svc.limits.hit_sign_in, who.source, user_id)
     if "credential" in form:
@@ -149,7 +157,8 @@ async def mfa(request: Request) -> Response:
                 client_id=it.client_id,
                 limits=list(check.reservation.refused_by),
             )
-        return await _refused(request, svc, it, check.reservation, check.verdict is Verdict.THROTTLED, WRONG_CODE)
+        throttled = check.verdict is Verdict.THROTTLED
+        return await _refused(request, svc, it, user_id, check.reservation, throttled, WRONG_CODE)
 
     if check.method == "backup":
         remaining = await run_sync(svc.store.count_backup_codes, user_id)

@@ -105,11 +105,11 @@ async def _second_factor_options(request: Request, svc: Services, form: dict[str
         it = await load_for_browser(request, svc, form.get("interaction"), browser)
     except PageError as exc:
         return _problem(400, "invalid_request", exc.description or "")
-    pending = it.extra.get("mfa")
-    if not pending:
+    pending = it.second_factor
+    if pending is None:
         return _problem(400, "invalid_request", "Enter your password first.")
     await run_sync(svc.limits.hit, "login_ip", source_key(client_ip(request)))
-    return await _own_passkey_options(svc, "second-factor", it.id, pending["user_id"])
+    return await _own_passkey_options(svc, "second-factor", it.id, pending.user_id)
 
 
 async def _reset_options(request: Request, svc: Services, form: dict[str, str]) -> Response:

@@ -147,7 +147,7 @@ async def signup(request: Request) -> Response:
     require_open(svc)
     if request.method == "GET":
         it = await _interaction(request, svc, request.query_params.get("interaction"))
-        hint = (it.request.get("login_hint") or "") if it else ""
+        hint = (it.login_hint or "") if it else ""
         values = {"username": "", "email": hint if "@" in hint else "", "name": ""}
         return _page(svc, request, it, values, {})
 

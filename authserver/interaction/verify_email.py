@@ -77,7 +77,7 @@ async def resend(request: Request) -> Response:
     if form.get("interaction"):
         browser = browser_binding(csrf_token(request, svc.settings))
         it = await load_for_browser(request, svc, form.get("interaction"), browser)
-        user_id = it.extra.get("unverified")
+        user_id = it.unverified_user
     else:
         session = await current_session(request, svc)
         user_id = session.user_id if session else None
@@ -102,5 +102,5 @@ async def resend(request: Request) -> Response:
 
 
 async def remember_unverified(svc: Services, it: state.Interaction, user_id: str) -> None:
-    it.extra["unverified"] = user_id
+    it.await_verified_email(user_id)
     await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)

@@ -64,12 +64,6 @@ class AuthorizationRequest:
     resources: list[str] = field(default_factory=list)
     dpop_jkt: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        data = dict(self.__dict__)
-        data["client_id"] = data.pop("client").client_id
-        data["prompt"] = sorted(self.prompt)
-        return data
-
 
 def redirect_uri_matches(client: Client, requested: str) -> bool:
     return redirect_uris.matches(client.redirect_uris, requested, public=client.is_public)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from authserver.domain import User
@@ -66,7 +67,7 @@ def parse_claims_request(raw: str | None) -> dict[str, Any] | None:
     return result
 
 
-def consent_scopes(scopes: list[str], claims_request: dict[str, Any] | None) -> frozenset[str]:
+def consent_scopes(scopes: Sequence[str], claims_request: dict[str, Any] | None) -> frozenset[str]:
     """The scopes a grant really needs consent for: those asked, plus the scope behind each claim
     asked for by name (claims must not slip past a consent given for fewer scopes)."""
     needed = set(scopes)
@@ -99,7 +100,7 @@ def released_claims(
     return {n: values[n] for n in dict.fromkeys(names) if values.get(n) is not None}
 
 
-def consent_items(scopes: list[str], claims_request: dict[str, Any] | None) -> list[str]:
+def consent_items(scopes: Sequence[str], claims_request: dict[str, Any] | None) -> list[str]:
     items = [SCOPE_DESCRIPTIONS.get(s, f"Access '{s}'") for s in scopes]
     members = claims_request or {}
     extra = sorted({c for m in ("userinfo", "id_token") for c in members.get(m, ())})

@@ -12,6 +12,7 @@ from joserfc import jwt
 from joserfc.errors import BadSignatureError
 from joserfc.jwk import KeySet
 
+from authserver.interaction import state
 from tests.helpers import (
     PASSWORD,
     authorize,
@@ -395,9 +396,9 @@ def test_an_expired_interaction_is_an_error_page(make_app, client, monkeypatch):
     cache = http.app_state["services"].cache
     if hasattr(cache, "_redis"):
         # Redis expires it by itself: check the TTL it was stored with, then let it "expire".
-        ttl = cache._redis.pttl(cache._prefix + "interaction:" + interaction)
+        ttl = cache._redis.pttl(cache._prefix + state.PREFIX + interaction)
         assert 0 < ttl <= 60_000
-        cache.delete("interaction:" + interaction)
+        cache.delete(state.PREFIX + interaction)
     else:
         real = time.monotonic
         monkeypatch.setattr("authserver.cache.memory.time", types.SimpleNamespace(monotonic=lambda: real() + 61))
@@ -406,6 +407,29 @@ def test_an_expired_interaction_is_an_error_page(make_app, client, monkeypatch):
     assert "expired" in expired.text
     assert not set_cookies(expired, SESSION)
     assert_error_page(http.get(f"/login?interaction={interaction}"))
+
+
+@pytest.mark.parametrize(
+    ("key", "record"),
+    [
+        # What the previous release stored (an untyped dict under "interaction:"), met during a rolling deploy.
+        ("interaction:", '{"id": "ID", "request": {"client_id": "x"}, "browser": "b", "created_at": 0}'),
+        # A record under this format's key that does not decode: corrupt, or written by a later format.
+        (state.PREFIX, '{"v": 3, "id": "ID"}'),
+        (state.PREFIX, '{"v": 2, "id": "ID", "flow": {"kind": "no-such-flow"}}'),
+        (state.PREFIX, "not json"),
+    ],
+)
+def test_an_interaction_in_another_format_is_the_expired_page_not_a_500(http, client, key, record):
+    page, _, _ = login_page(http, client)
+    interaction = forms(page.text)[0]["fields"]["interaction"]
+    cache = http.app_state["services"].cache
+    cache.delete(state.PREFIX + interaction)
+    cache.set(key + interaction, record.replace("ID", interaction), 60)
+    for response in (login(http, page), http.get(f"/login?interaction={interaction}")):
+        assert_error_page(response)
+        assert "expired" in response.text
+        assert not set_cookies(response, SESSION)
 
 
 def test_client_disabled_during_sign_in_gets_no_code(http, cli, client):
