@@ -24,6 +24,11 @@ ACR_MFA = "urn:authserver:loa:2"
 # The grants this server implements; a client can be registered only for these.
 GRANT_TYPES = (GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE)
 
+# The admin API's scopes (/admin/api/v1): only clients registered with `client create --admin` hold them.
+ADMIN_READ = "admin:read"
+ADMIN_WRITE = "admin:write"
+ADMIN_SCOPES = (ADMIN_READ, ADMIN_WRITE)
+
 
 @dataclass(frozen=True)
 class Client:
@@ -57,6 +62,18 @@ class Client:
     # RFC 7662 §4: the audiences this client serves as a resource server; it may introspect tokens whose
     # `aud` includes one of them (and its own tokens, as every client may).
     introspect_audiences: tuple[str, ...] = ()
+    # Bumped by every change of the record: the admin API's ETag, and its If-Match compare-and-set.
+    version: int = 1
+    # RFC 7591 §2 metadata for people: client_uri, logo_uri, policy_uri, tos_uri, contacts.
+    client_metadata: dict[str, Any] = field(default_factory=dict)
+    # How the client came to be: cli, admin-api, or dynamic (RFC 7591 registration).
+    registered_by: str = "cli"
+    # RFC 7592 §3: SHA-256 (hex) of the registration access token of a dynamically registered client.
+    registration_token_hash: str | None = field(default=None, repr=False)
+
+    @property
+    def is_admin(self) -> bool:
+        return any(scope in ADMIN_SCOPES for scope in self.scopes)
 
     @property
     def is_public(self) -> bool:
@@ -73,6 +90,8 @@ class User:
     email_verified: bool = False
     disabled: bool = False
     created_at: int = 0
+    # Bumped by every change of the record (see Client.version).
+    version: int = 1
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """The `authserver` console script. Every command reads the same AUTHSERVER_* environment.
 
-Failures print one line to stderr and exit non-zero; no traceback reaches the user.
+Failures print one line to stderr and exit non-zero; no traceback reaches the user. Building the parser
+imports nothing of the server (no Starlette, SQLAlchemy, pydantic or authlib): `authserver --help` and
+usage errors answer at once; each command imports what it runs.
 """
 
 from __future__ import annotations
@@ -13,14 +15,13 @@ from typing import Any, NoReturn
 from authserver import __version__
 from authserver.cli import audit, clients, keys, mail, migrate, purge, serve, users
 from authserver.cli.context import Context
-from authserver.cli.output import CommandError
-from authserver.errors import StorageUnavailable
-from authserver.settings import InvalidSettings, MissingSecret, explain
+from authserver.cli.output import CommandError, HelpFormatter
 
 
 class _Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
@@ -37,24 +38,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _message(exc: Exception) -> str:
+    from authserver.errors import StorageUnavailable
+    from authserver.settings import InvalidSettings, MissingSecret, explain
+
+    if isinstance(exc, CommandError | MissingSecret):
+        return str(exc)
+    if isinstance(exc, InvalidSettings):
+        return explain(exc)
+    if isinstance(exc, StorageUnavailable):
+        return f"{exc}: check AUTHSERVER_DATABASE_URL / AUTHSERVER_REDIS_URL"
+    # The last guard: a one-line message, never a traceback.
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    return f"unexpected {type(exc).__name__}: {first_line}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     ctx = Context()
     try:
         return int(args.handler(args, ctx) or 0)
-    except CommandError as exc:
-        message = str(exc)
-    except InvalidSettings as exc:
-        message = explain(exc)
-    except MissingSecret as exc:
-        message = str(exc)
-    except StorageUnavailable as exc:
-        message = f"{exc}: check AUTHSERVER_DATABASE_URL / AUTHSERVER_REDIS_URL"
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # the last guard: a one-line message, never a traceback
-        first_line = (str(exc).strip().splitlines() or [""])[0]
-        message = f"unexpected {type(exc).__name__}: {first_line}"
+    except Exception as exc:
+        message = _message(exc)
     finally:
         ctx.close()
     print(f"authserver: error: {message}", file=sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from authserver.cli.output import CommandError, emit
+from authserver.cli.output import CommandError, add_json, emit
 
 if TYPE_CHECKING:
     from argparse import Namespace
@@ -17,10 +17,12 @@ def register(commands: Commands) -> None:
     parser = commands.add_parser("audit", help="read security events")
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = sub.add_parser("list", help="list audit events")
-    listing.add_argument("--user", help="only this user (id, username or email)")
-    listing.add_argument("--since", help="ISO 8601 time (2026-11-21T08:00:00Z) or a duration: 15m, 24h, 7d")
-    listing.add_argument("--limit", type=int, default=1000)
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--user", metavar="USER", help="only this user (id, username or email)")
+    listing.add_argument(
+        "--since", metavar="TIME", help="ISO 8601 time (2026-11-21T08:00:00Z) or a duration: 15m, 24h, 7d"
+    )
+    listing.add_argument("--limit", type=int, default=1000, metavar="N", help="at most N events, oldest first")
+    add_json(listing)
     listing.set_defaults(handler=list_events)
 
 

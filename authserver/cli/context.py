@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 from functools import cached_property
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
-from authserver.cache import Cache
-from authserver.revocations import Denylist
-from authserver.settings import Settings, load_settings
-from authserver.store import Store
+if TYPE_CHECKING:
+    from authserver.cache import Cache
+    from authserver.revocations import Denylist
+    from authserver.settings import Settings
+    from authserver.store import Store
 
 # What each command module's register() adds its sub-command to.
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -18,6 +19,8 @@ Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 class Context:
     @cached_property
     def settings(self) -> Settings:
+        from authserver.settings import load_settings
+
         return load_settings()
 
     @cached_property

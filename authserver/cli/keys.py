@@ -1,51 +1,53 @@
-"""authserver keys list|rotate."""
+"""authserver keys list|rotate|prune|retire (`key` is the same group, singular like the others)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from authserver.cli.output import CommandError, emit
-from authserver.oauth.keyring import KeyState
-from authserver.security.crypto import DecryptionError
-from authserver.services import build_key_manager
+from authserver.cli.output import add_json, cli_errors, emit
 
 if TYPE_CHECKING:
     from argparse import Namespace
 
     from authserver.cli.context import Commands, Context
+    from authserver.oauth.keyring import KeyManager
 
 
 def register(commands: Commands) -> None:
-    parser = commands.add_parser("keys", help="manage signing keys")
+    # `keys` was the first name; `key` matches `client` and `user`. Both work.
+    parser = commands.add_parser("keys", aliases=["key"], help="manage signing keys")
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = sub.add_parser("list", help="list signing keys and their state")
-    listing.add_argument("--json", action="store_true")
+    add_json(listing)
     listing.set_defaults(handler=list_keys)
     rotate = sub.add_parser("rotate", help="publish a new key now; it signs once every JWKS cache has it")
-    rotate.add_argument("--json", action="store_true")
+    add_json(rotate)
     rotate.set_defaults(handler=rotate_keys)
+    prune = sub.add_parser(
+        "prune", help="delete retired keys no longer published (rotate also does it); tokens they signed have expired"
+    )
+    add_json(prune)
+    prune.set_defaults(handler=prune_keys)
+    retire = sub.add_parser(
+        "retire",
+        help="stop publishing a key that does not sign (pending, or retired but still published): tokens it "
+        "signed stop verifying at once",
+    )
+    retire.add_argument("kid", metavar="KID", help="the key id (see `keys list`)")
+    add_json(retire)
+    retire.set_defaults(handler=retire_key)
 
 
-def _iso(ts: int | None) -> str | None:
-    return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else None
+def _manager(ctx: Context) -> KeyManager:
+    from authserver.services import build_key_manager
 
-
-def describe(state: KeyState) -> dict[str, Any]:
-    return {
-        "kid": state.key.kid,
-        "alg": state.key.alg,
-        "state": state.state,
-        "created_at": _iso(state.key.created_at),
-        "activates_at": _iso(state.key.activates_at),
-        "retired_at": _iso(state.retired_at),
-        "published_until": _iso(state.published_until),
-    }
+    return build_key_manager(ctx.settings, ctx.store)
 
 
 def list_keys(args: Namespace, ctx: Context) -> int:
-    manager = build_key_manager(ctx.settings, ctx.store)
-    rows = [describe(s) for s in manager.describe()]
+    from authserver.manage import keys
+
+    rows = [keys.describe(s) for s in _manager(ctx).describe()]
     if not args.json and not rows:
         print("no keys yet: `authserver serve` creates the first one")
         return 0
@@ -54,15 +56,36 @@ def list_keys(args: Namespace, ctx: Context) -> int:
 
 
 def rotate_keys(args: Namespace, ctx: Context) -> int:
-    manager = build_key_manager(ctx.settings, ctx.store)
-    try:
-        manager.ensure_key()
-        key = manager.rotate()
-    except DecryptionError:
-        raise CommandError(
-            "AUTHSERVER_SECRET_KEY does not open the stored signing keys: refusing to add a key sealed under "
-            "another secret"
-        ) from None
-    row = {"kid": key.kid, "alg": key.alg, "published_at": _iso(key.created_at), "activates_at": _iso(key.activates_at)}
+    from authserver.manage import keys
+
+    with cli_errors():
+        key = keys.rotate(_manager(ctx))
+    row = keys.describe_new(key)
     emit(args, row, text=f"published key {key.kid}; it starts signing at {row['activates_at']}")
+    return 0
+
+
+def prune_keys(args: Namespace, ctx: Context) -> int:
+    from authserver.audit import Events
+    from authserver.manage import keys
+
+    gone = keys.prune(_manager(ctx))
+    if gone:
+        Events(ctx.store).emit("key.pruned", kids=gone, by="admin-cli")
+    emit(
+        args,
+        {"deleted": gone},
+        text=f"deleted {len(gone)} key(s) no longer published" + "".join(f"\n{k}" for k in gone),
+    )
+    return 0
+
+
+def retire_key(args: Namespace, ctx: Context) -> int:
+    from authserver.audit import Events
+    from authserver.manage import keys
+
+    with cli_errors():
+        keys.retire(_manager(ctx), args.kid)
+    Events(ctx.store).emit("key.retired", kid=args.kid, by="admin-cli")
+    emit(args, {"kid": args.kid, "retired": True}, text=f"key {args.kid} is no longer published")
     return 0

@@ -7,16 +7,14 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from authserver.cli.output import CommandError, emit
-from authserver.delivery import DeliveryError
-from authserver.delivery.email import Email
+from authserver.cli.output import CommandError, add_json, emit
 from authserver.domain import OUTBOX_FAILED, OUTBOX_PENDING, OUTBOX_SENT, OutboxMessage
 
 if TYPE_CHECKING:
     from argparse import Namespace
 
     from authserver.cli.context import Commands, Context
-    from authserver.delivery.email import Mailer
+    from authserver.delivery.email import Email, Mailer
 
 _ADDRESS = re.compile(r"^[^@\s<>]{1,64}@[^@\s<>]+\.[^@\s<>]+$")
 
@@ -25,19 +23,19 @@ def register(commands: Commands) -> None:
     parser = commands.add_parser("mail", help="email: send a test message, show the outbox")
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     test = sub.add_parser("test", help="send a test message now, with the configured settings")
-    test.add_argument("--to", required=True, metavar="ADDRESS")
+    test.add_argument("--to", required=True, metavar="ADDRESS", help="the address to send the test message to")
     test.add_argument(
         "--queue", action="store_true", help="queue it instead, for the running servers' delivery loop to send"
     )
-    test.add_argument("--json", action="store_true")
+    add_json(test)
     test.set_defaults(handler=test_mail)
     queue = sub.add_parser("queue", help="messages waiting to be sent (and failed ones), with why")
     queue.add_argument("--all", action="store_true", help="include messages sent in the last 7 days")
-    queue.add_argument("--json", action="store_true")
+    add_json(queue)
     queue.set_defaults(handler=show_queue)
     retry = sub.add_parser("retry", help="send a failed message again")
-    retry.add_argument("id")
-    retry.add_argument("--json", action="store_true")
+    retry.add_argument("id", metavar="ID", help="the message id (see `mail queue`)")
+    add_json(retry)
     retry.set_defaults(handler=retry_message)
 
 
@@ -56,6 +54,8 @@ def test_mail(args: Namespace, ctx: Context) -> int:
         ctx.store.enqueue([message])
         emit(args, {"id": message.id, "to": args.to, "queued": True}, text=f"queued {message.id} for {args.to}")
         return 0
+    from authserver.delivery import DeliveryError
+
     mail: Email = mailer.render("test", args.to)
     try:
         mailer.transport.send(mailer.build(mail))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from authserver.cli.output import emit
+from authserver.cli.output import add_json, emit
 
 if TYPE_CHECKING:
     from argparse import Namespace
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 def register(commands: Commands) -> None:
     parser = commands.add_parser("migrate", help="create or upgrade the database schema")
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    add_json(parser)
     parser.set_defaults(handler=run)
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import sys
 from argparse import Namespace
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 
@@ -32,3 +34,35 @@ def emit(args: Namespace, data: Mapping[str, Any] | Sequence[Mapping[str, Any]],
             elif value is None or value == "":
                 value = "-"
             print(f"{key.ljust(width)}  {value}")
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, when it has one worth saying."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            action.option_strings
+            and "%(default)" not in text
+            and "default" not in text
+            and default not in (None, False, True, [], argparse.SUPPRESS)
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+
+
+@contextlib.contextmanager
+def cli_errors(options: Mapping[str, str] | None = None) -> Iterator[None]:
+    """A refused management operation as a one-line CLI error naming the option (`options`: field ->
+    option)."""
+    from authserver.manage.errors import ManageError
+
+    try:
+        yield
+    except ManageError as exc:
+        raise CommandError(exc.render(options or {})) from None

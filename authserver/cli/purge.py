@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from authserver.cli.output import CommandError, emit
+from authserver.cli.output import CommandError, add_json, emit
 
 if TYPE_CHECKING:
     from argparse import Namespace
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 def register(commands: Commands) -> None:
     parser = commands.add_parser("purge", help="delete expired data (codes, tokens, sessions, old audit events)")
     parser.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
-    parser.add_argument("--json", action="store_true")
+    add_json(parser)
     parser.set_defaults(handler=purge)
 
 

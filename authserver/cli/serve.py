@@ -4,13 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from authserver import workers
-from authserver.app import ConfigurationError, check_settings
 from authserver.cli.output import CommandError
-from authserver.connections import ConnectionLimits
-from authserver.logs import configure_logging
-from authserver.security.crypto import DecryptionError
-from authserver.services import build_key_manager
 
 if TYPE_CHECKING:
     from argparse import Namespace
@@ -20,13 +14,24 @@ if TYPE_CHECKING:
 
 def register(commands: Commands) -> None:
     parser = commands.add_parser("serve", help="run the server")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--host", default="127.0.0.1", metavar="ADDRESS", help="the address to listen on")
+    parser.add_argument(
+        "--port", type=int, default=8000, metavar="PORT", help="the port to listen on (0: any free one)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, metavar="N", help="worker processes (more than 1 needs AUTHSERVER_REDIS_URL)"
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: Namespace, ctx: Context) -> int:
+    from authserver import workers
+    from authserver.app import ConfigurationError, check_settings
+    from authserver.connections import ConnectionLimits
+    from authserver.logs import configure_logging
+    from authserver.security.crypto import DecryptionError
+    from authserver.services import build_key_manager
+
     settings = ctx.settings
     if not 1 <= args.workers <= 64:
         raise CommandError("--workers must be between 1 and 64")

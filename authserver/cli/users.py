@@ -1,127 +1,125 @@
-"""authserver user create|list|show|disable|enable."""
+"""authserver user create|list|show|set-password|disable|enable|sign-out|reset-mfa|export|delete.
+
+The rules live in manage/users.py (shared with the admin API); this module reads options and prints."""
 
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from authserver.cli.output import CommandError, emit
-from authserver.domain import User
-from authserver.manage import users as rules
-from authserver.store import DuplicateError, Removal
+from authserver.cli.output import CommandError, add_json, cli_errors, emit
 
 if TYPE_CHECKING:
     from argparse import Namespace
 
     from authserver.cli.context import Commands, Context
+    from authserver.domain import User
+
+BY = "admin-cli"
 
 
 def register(commands: Commands) -> None:
     parser = commands.add_parser("user", help="manage users")
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = sub.add_parser("create", help="create a user; the password is read from standard input")
-    create.add_argument("--username", required=True)
-    create.add_argument("--email", required=True)
-    create.add_argument("--name", default="")
-    create.add_argument("--email-verified", action="store_true")
+    create.add_argument("--username", required=True, metavar="USERNAME", help="1-150 letters, digits, '.', '_', '-'")
+    create.add_argument("--email", required=True, metavar="ADDRESS", help="the user's email address")
+    create.add_argument("--name", default="", metavar="NAME", help="the display name (default: empty)")
+    create.add_argument("--email-verified", action="store_true", help="mark the address as verified already")
     create.add_argument(
         "--password-stdin",
         action="store_true",
         required=True,
         help="read the password from standard input (never from the command line)",
     )
-    create.add_argument("--json", action="store_true")
+    add_json(create)
     create.set_defaults(handler=create_user)
     for name, handler, helptext in (
         ("show", show_user, "show a user (by id, username or email)"),
-        ("disable", disable_user, "disable a user: no more sign-ins"),
+        ("disable", disable_user, "disable a user: no more sign-ins, every token ended"),
         ("enable", enable_user, "enable a disabled user"),
+        (
+            "sign-out",
+            sign_out_user,
+            "end every browser session of a user; apps with a back-channel logout URI are told",
+        ),
+        ("reset-mfa", reset_mfa, "remove a user's second factors and passkeys (they sign in with the password)"),
+        (
+            "set-password",
+            set_password,
+            "set a user's password, read from standard input (one line); voids their reset links",
+        ),
+        (
+            "delete",
+            delete_user,
+            "delete a user and everything attached (GDPR Art. 17); the audit trail keeps a pseudonym",
+        ),
     ):
         cmd = sub.add_parser(name, help=helptext)
-        cmd.add_argument("user")
-        cmd.add_argument("--json", action="store_true")
+        cmd.add_argument("user", metavar="USER", help="the user's id, username or email")
+        add_json(cmd)
         cmd.set_defaults(handler=handler)
-    sign_out = sub.add_parser(
-        "sign-out",
-        help="end every browser session of a user; apps with a back-channel logout URI are told",
-    )
-    sign_out.add_argument("user")
-    sign_out.add_argument("--json", action="store_true")
-    sign_out.set_defaults(handler=sign_out_user)
-    reset = sub.add_parser(
-        "reset-mfa", help="remove a user's second factors and passkeys (they sign in with the password)"
-    )
-    reset.add_argument("user")
-    reset.add_argument("--json", action="store_true")
-    reset.set_defaults(handler=reset_mfa)
     export = sub.add_parser("export", help="everything held about a user, as JSON (GDPR Art. 15/20; audited)")
-    export.add_argument("user")
+    export.add_argument("user", metavar="USER", help="the user's id, username or email")
     export.set_defaults(handler=export_user)
-    delete = sub.add_parser(
-        "delete", help="delete a user and everything attached (GDPR Art. 17); the audit trail keeps a pseudonym"
-    )
-    delete.add_argument("user")
-    delete.add_argument("--json", action="store_true")
-    delete.set_defaults(handler=delete_user)
     listing = sub.add_parser("list", help="list users, oldest first, a page at a time")
-    listing.add_argument("--limit", type=int, default=1000, help="users per page (default 1000)")
+    listing.add_argument("--limit", type=int, default=1000, metavar="N", help="users per page")
     listing.add_argument("--after", metavar="ID", help="the next page: users created after this user id")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument(
+        "--search", metavar="TEXT", help="only users whose username, email or name contains TEXT (any case)"
+    )
+    add_json(listing)
     listing.set_defaults(handler=list_users)
 
 
-def describe(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "username": user.username,
-        "email": user.email,
-        "name": user.name,
-        "email_verified": user.email_verified,
-        "disabled": user.disabled,
-        "created_at": user.created_at,
-    }
-
-
-def create_user(args: Namespace, ctx: Context) -> int:
-    if rules.username_problem(args.username):
-        raise CommandError("--username must be " + (rules.username_problem(args.username) or ""))
-    if rules.email_problem(args.email):
-        raise CommandError("--email must be an email address")
-    if len(args.name) > rules.MAX_NAME:
-        raise CommandError(f"--name must be at most {rules.MAX_NAME} characters")
+def _read_password() -> str:
     password = sys.stdin.readline().rstrip("\r\n")
     if not password:
         raise CommandError("no password on standard input")
-    problem = rules.password_problem(password, username=args.username, email=args.email)
-    if problem:
-        raise CommandError(problem)
-    user = rules.new_user(args.username, args.email, args.name, password, email_verified=args.email_verified)
-    try:
-        ctx.store.add_user(user)
-    except DuplicateError as exc:
-        raise CommandError(str(exc)) from None
-    emit(args, describe(user), text=f"created user {user.username} ({user.id})")
+    return password
+
+
+def create_user(args: Namespace, ctx: Context) -> int:
+    from authserver.manage import users
+
+    with cli_errors(users.CLI_OPTIONS):
+        users.check_fields(args.username, args.email, args.name)
+        password = _read_password()
+        user = users.create(
+            ctx.store,
+            username=args.username,
+            email=args.email,
+            name=args.name,
+            password=password,
+            email_verified=args.email_verified,
+        )
+    emit(args, users.describe(user), text=f"created user {user.username} ({user.id})")
     return 0
 
 
 def _find(ctx: Context, ref: str) -> User:
-    user = ctx.store.get_user(ref) or ctx.store.find_user(ref)
-    if user is None:
-        raise CommandError(f"no user {ref!r}")
-    return user
+    from authserver.manage import users
+
+    with cli_errors(users.CLI_OPTIONS):
+        return users.find(ctx.store, ref)
 
 
 def show_user(args: Namespace, ctx: Context) -> int:
-    emit(args, describe(_find(ctx, args.user)))
+    from authserver.manage import users
+
+    emit(args, users.describe(_find(ctx, args.user)))
     return 0
 
 
 def list_users(args: Namespace, ctx: Context) -> int:
+    from authserver.manage import users
+
     if not 1 <= args.limit <= 100_000:
         raise CommandError("--limit must be between 1 and 100000")
     if args.after is not None and ctx.store.get_user(args.after) is None:
         raise CommandError(f"--after: no user with id {args.after!r}")
-    rows = [describe(u) for u in ctx.store.list_users(limit=args.limit, after=args.after)]
+    found = ctx.store.list_users(limit=args.limit, after=args.after, search=args.search or None)
+    rows = [users.describe(u) for u in found]
     if not args.json and not rows:
         print("no users")
         return 0
@@ -132,24 +130,26 @@ def list_users(args: Namespace, ctx: Context) -> int:
 def end_user_tokens(ctx: Context, user_id: str, reason: str) -> int:
     """Revoke every refresh-token family of the user and deny the access tokens issued under them."""
     from authserver.audit import Events
-    from authserver.revocations import revoke_user_grants
+    from authserver.manage import users
 
-    grants = revoke_user_grants(
-        ctx.store, ctx.denylist, user_id, reason=reason, access_ttl=ctx.settings.access_token_ttl
+    access_ttl = ctx.settings.access_token_ttl
+    return users.end_tokens(
+        ctx.store, ctx.denylist, Events(ctx.store), user_id, reason=reason, access_ttl=access_ttl, by=BY
     )
-    events = Events(ctx.store)
-    for grant_id in grants:
-        events.emit("grant.revoked", grant_id=grant_id, user_id=user_id, reason=reason, by="admin-cli")
-    return len(grants)
 
 
 def _set_disabled(args: Namespace, ctx: Context, disabled: bool) -> int:
+    from authserver.manage import users
+
     user = _find(ctx, args.user)
-    ctx.store.set_user_disabled(user.id, disabled)
+    with cli_errors(users.CLI_OPTIONS):
+        revoked = users.set_disabled(
+            ctx.store, user, disabled, end=lambda user_id, reason: end_user_tokens(ctx, user_id, reason)
+        )
     data: dict[str, object] = {"id": user.id, "username": user.username, "disabled": disabled}
     if disabled:
         # Disabling ends every token now; enabling later restores none of them.
-        data["grants_revoked"] = end_user_tokens(ctx, user.id, "user_disabled")
+        data["grants_revoked"] = revoked
     state = "disabled" if disabled else "enabled"
     emit(args, data, text=f"{state} {user.username}")
     return 0
@@ -161,6 +161,23 @@ def disable_user(args: Namespace, ctx: Context) -> int:
 
 def enable_user(args: Namespace, ctx: Context) -> int:
     return _set_disabled(args, ctx, False)
+
+
+def set_password(args: Namespace, ctx: Context) -> int:
+    from authserver.audit import Events
+    from authserver.manage import users
+
+    user = _find(ctx, args.user)
+    password = _read_password()
+    with cli_errors(users.CLI_OPTIONS):
+        users.set_password(ctx.store, user, password)
+    Events(ctx.store).emit("password.changed", user_id=user.id, by=BY)
+    emit(
+        args,
+        {"id": user.id, "username": user.username, "password_set": True},
+        text=f"set the password of {user.username}",
+    )
+    return 0
 
 
 def sign_out_user(args: Namespace, ctx: Context) -> int:
@@ -175,7 +192,7 @@ def sign_out_user(args: Namespace, ctx: Context) -> int:
         sessions = svc.store.list_user_sessions(user.id)
         for session in sessions:
             end_session_sync(svc, session, reason="revoked_by_admin")
-        svc.events.emit("session.revoked", user_id=user.id, count=len(sessions), by="admin-cli")
+        svc.events.emit("session.revoked", user_id=user.id, count=len(sessions), by=BY)
     finally:
         svc.close()
     emit(
@@ -188,34 +205,21 @@ def sign_out_user(args: Namespace, ctx: Context) -> int:
 
 def reset_mfa(args: Namespace, ctx: Context) -> int:
     from authserver.audit import Events
+    from authserver.manage import users
 
     user = _find(ctx, args.user)
-    removed = ctx.store.delete_totp(user.id) is Removal.REMOVED
-    passkeys = ctx.store.delete_passkeys(user.id)
-    # A reset is for a lost or stolen factor: whatever signed in with it loses its tokens.
-    revoked = end_user_tokens(ctx, user.id, "mfa_reset")
-    # An administrator weakening an account is exactly what the audit trail is for.
-    events = Events(ctx.store)
-    events.emit(
-        "mfa.reset",
-        user_id=user.id,
-        by="admin-cli",
-        had_factor=removed,
-        passkeys_removed=passkeys,
-        grants_revoked=revoked,
+    result = users.reset_mfa(
+        ctx.store,
+        user,
+        end=lambda user_id, reason: end_user_tokens(ctx, user_id, reason),
+        events=Events(ctx.store),
+        by=BY,
     )
-    if passkeys:
-        events.emit("passkey.removed", user_id=user.id, by="admin-cli", count=passkeys)
+    removed, passkeys = result["mfa_removed"], result["passkeys_removed"]
     text = f"second factors of {user.username} " + ("removed" if removed or passkeys else "were not set up")
     emit(
         args,
-        {
-            "id": user.id,
-            "username": user.username,
-            "mfa_removed": removed,
-            "passkeys_removed": passkeys,
-            "grants_revoked": revoked,
-        },
+        {"id": user.id, "username": user.username, **result},
         text=text + (f" ({passkeys} passkey{'s' if passkeys != 1 else ''})" if passkeys else ""),
     )
     return 0
@@ -234,7 +238,7 @@ def export_user(args: Namespace, ctx: Context) -> int:
         return client.name if client else None
 
     data = export_account(ctx.store, client_name, user)
-    Events(ctx.store).emit("account.exported", user_id=user.id, by="admin-cli")
+    Events(ctx.store).emit("account.exported", user_id=user.id, by=BY)
     print(json.dumps(data, indent=2, ensure_ascii=False))
     return 0
 
@@ -259,7 +263,7 @@ def delete_user(args: Namespace, ctx: Context) -> int:
     Events(ctx.store).emit(
         "user.deleted",
         user_id=done.pseudonym,
-        by="admin-cli",
+        by=BY,
         sessions_ended=done.sessions_ended,
         grants_revoked=done.grants_revoked,
     )

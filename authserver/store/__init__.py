@@ -35,7 +35,17 @@ class DuplicateError(ValueError):
 class ClientStore(Protocol):
     def get_client(self, client_id: str) -> Client | None: ...
     def add_client(self, client: Client) -> None: ...
-    def list_clients(self) -> Sequence[Client]: ...
+    def list_clients(self, *, limit: int | None = None, after: str | None = None) -> Sequence[Client]:
+        """Oldest first; `after`: only those created after that client (a keyset page)."""
+        ...
+
+    def replace_client(self, client: Client, *, expected_version: int) -> bool:
+        """Store every field of `client` (not its id or creation time) if the stored version is still
+        `expected_version`, bumping it; False otherwise (gone, or changed meanwhile). Atomic."""
+        ...
+
+    def set_client_secret_hash(self, client_id: str, secret_hash: str) -> bool: ...
+    def set_registration_token_hash(self, client_id: str, token_hash: str) -> bool: ...
     def delete_client(self, client_id: str) -> bool: ...
     def set_client_disabled(self, client_id: str, disabled: bool) -> bool: ...
     def set_client_introspect_audiences(self, client_id: str, audiences: Sequence[str]) -> bool:
@@ -54,8 +64,16 @@ class UserStore(Protocol):
         """By username or email, case-insensitively."""
         ...
 
-    def list_users(self, *, limit: int | None = None, after: str | None = None) -> Sequence[User]:
-        """In creation order; `after`: only those created after that user (a keyset page)."""
+    def list_users(
+        self, *, limit: int | None = None, after: str | None = None, search: str | None = None
+    ) -> Sequence[User]:
+        """In creation order; `after`: only those created after that user (a keyset page); `search`: a
+        substring of the username, email or name (case-insensitive)."""
+        ...
+
+    def update_user(self, user: User, *, expected_version: int) -> bool:
+        """Store username, email, name and email_verified if the version is still `expected_version`
+        (bumping it); False otherwise. DuplicateError if the username or email is taken."""
         ...
 
     def set_user_disabled(self, user_id: str, disabled: bool) -> bool: ...
@@ -266,8 +284,19 @@ class AuditStore(Protocol):
         data: dict[str, Any],
     ) -> None: ...
     def list_audit_events(
-        self, *, user_id: str | None = None, since: int | None = None, limit: int = 1000
-    ) -> Sequence[AuditEvent]: ...
+        self,
+        *,
+        user_id: str | None = None,
+        since: int | None = None,
+        limit: int = 1000,
+        client_id: str | None = None,
+        event: str | None = None,
+        until: int | None = None,
+        after_id: int | None = None,
+    ) -> Sequence[AuditEvent]:
+        """Oldest first, filtered; `since` inclusive, `until` exclusive; `after_id`: a keyset page."""
+        ...
+
     def latest_audit_events(self, user_id: str, events: Sequence[str], limit: int) -> Sequence[AuditEvent]:
         """The user's newest events among `events`, newest first."""
         ...
@@ -332,6 +361,17 @@ class SessionClientStore(Protocol):
         ...
 
 
+class RegistrationStore(Protocol):
+    """Initial access tokens for dynamic client registration (RFC 7591 §3)."""
+
+    def add_registration_token(
+        self, token_hash: str, *, uses: int | None, expires_at: int | None, created_at: int
+    ) -> None: ...
+    def use_registration_token(self, token_hash: str, now: int) -> bool:
+        """Spend one use of a live token (atomic); False if it is unknown, expired or used up."""
+        ...
+
+
 class PurgeStore(Protocol):
     """Deleting what has expired, in small batches (store/sql/purge.py)."""
 
@@ -375,6 +415,7 @@ class Store(
     AccountLinkStore,
     SessionClientStore,
     PurgeStore,
+    RegistrationStore,
     Protocol,
 ):
     def ping(self) -> None: ...

@@ -208,7 +208,7 @@ def test_running_server_survives_a_rotation_made_with_a_different_secret(cli, ma
 def test_serve_with_a_different_secret_key_refuses_before_binding(cli, monkeypatch):
     calls = []
     monkeypatch.setattr("authserver.workers.serve", lambda *a, **kw: calls.append((a, kw)))
-    monkeypatch.setattr("authserver.cli.serve.configure_logging", lambda level: None)
+    monkeypatch.setattr("authserver.logs.configure_logging", lambda level: None)
     assert cli("keys", "rotate").code == 0
     monkeypatch.setenv("AUTHSERVER_SECRET_KEY", OTHER_SECRET)
     assert_error(cli("serve"), contains="AUTHSERVER_SECRET_KEY")

@@ -32,7 +32,7 @@ def uvicorn_calls(monkeypatch) -> list[tuple[tuple, dict]]:
         calls.append(((), {"host": host, "port": port, "workers": workers, "log_level": log_level}))
 
     monkeypatch.setattr("authserver.workers.serve", record)
-    monkeypatch.setattr("authserver.cli.serve.configure_logging", lambda level: None)
+    monkeypatch.setattr("authserver.logs.configure_logging", lambda level: None)
     return calls
 
 

@@ -15,6 +15,7 @@ from authserver.store.sql.outbox import SqlOutboxStore
 from authserver.store.sql.passkeys import SqlPasskeyStore
 from authserver.store.sql.purge import SqlPurgeStore
 from authserver.store.sql.refresh_tokens import SqlRefreshTokenStore
+from authserver.store.sql.registration import SqlRegistrationStore
 from authserver.store.sql.revocations import SqlRevocationStore
 from authserver.store.sql.session_clients import SqlSessionClientStore
 from authserver.store.sql.sessions import SqlSessionStore
@@ -38,6 +39,7 @@ class SqlStore(
     SqlAccountLinkStore,
     SqlSessionClientStore,
     SqlPurgeStore,
+    SqlRegistrationStore,
 ):
     def __init__(self, db: Database) -> None:
         self.db = db

@@ -68,7 +68,7 @@ class SqlAccountLinkStore:
             conn.execute(
                 users.update()
                 .where(users.c.id == link.user_id, users.c.email == link.email)
-                .values(email_verified=True)
+                .values(email_verified=True, version=users.c.version + 1)
             )
             row = conn.execute(sa.select(users).where(users.c.id == link.user_id)).first()
             return _row_to_user(row) if row is not None else None
@@ -82,7 +82,11 @@ class SqlAccountLinkStore:
             link = _consume(conn, token_hash, "reset", now)
             if link is None:
                 return None
-            conn.execute(users.update().where(users.c.id == link.user_id).values(password_hash=password_hash))
+            conn.execute(
+                users.update()
+                .where(users.c.id == link.user_id)
+                .values(password_hash=password_hash, version=users.c.version + 1)
+            )
             conn.execute(t.delete().where(t.c.user_id == link.user_id, t.c.purpose == "reset"))
             insert_messages(conn, messages)
             return link
@@ -100,7 +104,9 @@ class SqlAccountLinkStore:
                 if link is None:
                     return None
                 conn.execute(
-                    users.update().where(users.c.id == link.user_id).values(email=link.email, email_verified=True)
+                    users.update()
+                    .where(users.c.id == link.user_id)
+                    .values(email=link.email, email_verified=True, version=users.c.version + 1)
                 )
                 # Links proving the old address (or an older change) are void now.
                 conn.execute(

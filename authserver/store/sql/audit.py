@@ -37,13 +37,31 @@ class SqlAuditStore:
             )
 
     def list_audit_events(
-        self, *, user_id: str | None = None, since: int | None = None, limit: int = 1000
+        self,
+        *,
+        user_id: str | None = None,
+        since: int | None = None,
+        limit: int = 1000,
+        client_id: str | None = None,
+        event: str | None = None,
+        until: int | None = None,
+        after_id: int | None = None,
     ) -> list[AuditEvent]:
         query = sa.select(t).order_by(t.c.ts, t.c.id).limit(limit)
         if user_id is not None:
             query = query.where(t.c.user_id == user_id)
+        if client_id is not None:
+            query = query.where(t.c.client_id == client_id)
+        if event is not None:
+            query = query.where(t.c.event == event)
         if since is not None:
             query = query.where(t.c.ts >= since)
+        if until is not None:
+            query = query.where(t.c.ts < until)
+        if after_id is not None:
+            # A keyset page: events after that one in (ts, id) order.
+            anchor = sa.select(t.c.ts).where(t.c.id == after_id).scalar_subquery()
+            query = query.where(sa.tuple_(t.c.ts, t.c.id) > sa.tuple_(anchor, after_id))
         with self.db.connect() as conn:
             return [AuditEvent(**row._mapping) for row in conn.execute(query)]
 

@@ -29,6 +29,12 @@ clients = sa.Table(
     sa.Column("backchannel_logout_uri", sa.Text),
     sa.Column("backchannel_logout_session_required", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("introspect_audiences", sa.JSON, nullable=False, server_default="[]"),
+    sa.Column("version", sa.BigInteger, nullable=False, server_default="1"),
+    # RFC 7591 §2 metadata shown to people (client_uri, logo_uri, policy_uri, tos_uri, contacts).
+    sa.Column("client_metadata", sa.JSON, nullable=False, server_default="{}"),
+    sa.Column("registered_by", sa.String(20), nullable=False, server_default="cli"),
+    # RFC 7592 §3: the SHA-256 of the registration access token of a dynamically registered client.
+    sa.Column("registration_token_hash", sa.String(64)),
 )
 
 users = sa.Table(
@@ -42,6 +48,7 @@ users = sa.Table(
     sa.Column("email_verified", sa.Boolean, nullable=False),
     sa.Column("disabled", sa.Boolean, nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("version", sa.BigInteger, nullable=False, server_default="1"),
 )
 
 signing_keys = sa.Table(
@@ -166,6 +173,16 @@ backup_codes = sa.Table(
     sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("used_at", sa.BigInteger),
+)
+
+# RFC 7591 §3: initial access tokens for dynamic client registration (`client registration-token`).
+registration_tokens = sa.Table(
+    "registration_tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("uses_left", sa.Integer),
+    sa.Column("expires_at", sa.BigInteger),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
 )
 
 audit_events = sa.Table(

@@ -24,7 +24,12 @@ def _row_to_user(row: sa.Row[Any]) -> User:
         email_verified=m["email_verified"],
         disabled=m["disabled"],
         created_at=m["created_at"],
+        version=m["version"],
     )
+
+
+# Every change of the record bumps its version (the admin API's ETag).
+BUMP_VERSION = {"version": users.c.version + 1}
 
 
 class SqlUserStore:
@@ -64,9 +69,21 @@ class SqlUserStore:
             row = conn.execute(sa.select(users).where(column == login)).first()
         return _row_to_user(row) if row else None
 
-    def list_users(self, *, limit: int | None = None, after: str | None = None) -> Sequence[User]:
+    def list_users(
+        self, *, limit: int | None = None, after: str | None = None, search: str | None = None
+    ) -> Sequence[User]:
         # Keyset paging along ix_users_created: a page costs the same at the millionth user as at the first.
         query = sa.select(users).order_by(users.c.created_at, users.c.id).limit(limit)
+        if search:
+            # A substring of the username, email or name, case-insensitively (LIKE wildcards taken literally).
+            pattern = "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            query = query.where(
+                sa.or_(
+                    users.c.username.like(pattern, escape="\\"),
+                    users.c.email.like(pattern, escape="\\"),
+                    sa.func.lower(users.c.name).like(pattern, escape="\\"),
+                )
+            )
         if after is not None:
             anchor = sa.select(users.c.created_at).where(users.c.id == after).scalar_subquery()
             query = query.where(sa.tuple_(users.c.created_at, users.c.id) > sa.tuple_(anchor, after))
@@ -75,16 +92,38 @@ class SqlUserStore:
 
     def set_user_disabled(self, user_id: str, disabled: bool) -> bool:
         with self.db.begin() as conn:
-            result = conn.execute(users.update().where(users.c.id == user_id).values(disabled=disabled))
+            result = conn.execute(users.update().where(users.c.id == user_id).values(disabled=disabled, **BUMP_VERSION))
             return result.rowcount > 0
 
     def set_password_hash(self, user_id: str, password_hash: str) -> None:
         with self.db.begin() as conn:
-            conn.execute(users.update().where(users.c.id == user_id).values(password_hash=password_hash))
+            conn.execute(
+                users.update().where(users.c.id == user_id).values(password_hash=password_hash, **BUMP_VERSION)
+            )
             # Any password change voids the reset links still out (they were for the old password).
             conn.execute(
                 account_links.delete().where(account_links.c.user_id == user_id, account_links.c.purpose == "reset")
             )
+
+    def update_user(self, user: User, *, expected_version: int) -> bool:
+        """Store the username, email, name and email_verified of `user` if its version is still
+        `expected_version`; False otherwise. DuplicateError if the username or email is taken."""
+        query = (
+            users.update()
+            .where(users.c.id == user.id, users.c.version == expected_version)
+            .values(
+                username=user.username.lower(),
+                email=user.email.lower(),
+                name=user.name,
+                email_verified=user.email_verified,
+                **BUMP_VERSION,
+            )
+        )
+        try:
+            with self.db.begin() as conn:
+                return conn.execute(query).rowcount > 0
+        except sa.exc.IntegrityError as exc:
+            raise DuplicateError("username or email already taken") from exc
 
     def delete_user(self, user_id: str, pseudonym: str, messages: Sequence[OutboxMessage] = ()) -> bool:
         """Delete the user and everything that hangs off the row (sessions, codes, refresh tokens, consents,
