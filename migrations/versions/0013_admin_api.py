@@ -8,16 +8,16 @@
 - `registration_tokens`: initial access tokens (RFC 7591 §3), hashed, with a use count and an expiry.
 - Indexes for the audit filters by client and by event name.
 
-Revision ID: 0012
-Revises: 0007
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-03
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0007"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
