@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, Literal
 
 AUTH_METHODS_WITH_SECRET = ("client_secret_basic", "client_secret_post")
 # Methods that prove the client holds a credential (the token endpoint of client_credentials, introspection).
@@ -20,6 +20,11 @@ GRANT_DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 # Authentication context classes (OIDC Core §2 `acr`): password alone, or with a second factor.
 ACR_PASSWORD = "urn:authserver:loa:1"  # noqa: S105 - a protocol name, not a secret
 ACR_MFA = "urn:authserver:loa:2"
+
+# The closed sets of values that state fields take (checked by mypy wherever they are written or compared).
+DeviceStatus = Literal["pending", "approved", "denied"]  # RFC 8628: the user has not decided / allowed / denied
+OutboxStatus = Literal["pending", "sent", "failed"]
+RevocationKind = Literal["jti", "grant", "assertion"]
 
 # The grants this server implements; a client can be registered only for these.
 GRANT_TYPES = (GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE)
@@ -189,7 +194,7 @@ class DeviceCode:
     client_id: str
     scope: str
     resources: tuple[str, ...]
-    status: str  # pending | approved | denied
+    status: DeviceStatus
     interval: int
     created_at: int
     expires_at: int
@@ -224,9 +229,9 @@ class AuditEvent:
     data: dict[str, Any]
 
 
-OUTBOX_PENDING = "pending"
-OUTBOX_SENT = "sent"
-OUTBOX_FAILED = "failed"
+OUTBOX_PENDING: Final = "pending"
+OUTBOX_SENT: Final = "sent"
+OUTBOX_FAILED: Final = "failed"
 
 
 @dataclass(frozen=True)
@@ -241,7 +246,7 @@ class OutboxMessage:
     # Sealed JSON (security/crypto.Sealer): it may carry single-use links. Emptied once delivered.
     payload: str = field(repr=False)
     created_at: int
-    status: str = OUTBOX_PENDING
+    status: OutboxStatus = OUTBOX_PENDING
     attempts: int = 0
     next_attempt_at: int = 0
     last_error: str | None = None
@@ -266,7 +271,7 @@ class Revocation:
     """A denylist entry kept until it can no longer matter: a revoked access token's `jti`, a revoked
     grant (every access token carrying its `gid`), or a used single-use value (a client assertion's `jti`)."""
 
-    kind: str  # jti | grant | assertion
+    kind: RevocationKind
     value: str
     reason: str
     created_at: int

@@ -19,15 +19,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Final
 
 from authserver.cache import Cache
-from authserver.domain import Revocation
+from authserver.domain import Revocation, RevocationKind
 from authserver.errors import StorageUnavailable
 from authserver.store import RefreshTokenStore, RevocationStore
 
-JTI = "jti"
-GRANT = "grant"
-ASSERTION = "assertion"
+JTI: Final = "jti"
+GRANT: Final = "grant"
+ASSERTION: Final = "assertion"
 _PREFIX = {JTI: "revoked-jti:", GRANT: "revoked-grant:", ASSERTION: "used-assertion:"}
 LOADED = "revocations-loaded"
 # The marker is renewed by a full reload at least this often, whatever happens to the cache.
@@ -71,7 +72,7 @@ class Denylist:
         expires_at = int(self._clock()) + access_ttl + 60
         self.revoke([self.entry(GRANT, g, reason=reason, expires_at=expires_at) for g in grant_ids])
 
-    def entry(self, kind: str, value: str, *, reason: str, expires_at: int) -> Revocation:
+    def entry(self, kind: RevocationKind, value: str, *, reason: str, expires_at: int) -> Revocation:
         return Revocation(kind, value, reason, int(self._clock()), int(expires_at))
 
     @staticmethod

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from joserfc.jwk import RSAKey
 
@@ -30,10 +31,14 @@ LEEWAY = 60
 logger = logging.getLogger("authserver.keys")
 
 
+# pending: published, not yet signing; active: the one signing key; retired: published until tokens expire.
+KeyStatus = Literal["pending", "active", "retired"]
+
+
 @dataclass(frozen=True)
 class KeyState:
     key: SigningKey
-    state: str  # pending | active | retired
+    state: KeyStatus
     retired_at: int | None
     published_until: int | None
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from authlib.oauth2.rfc6749 import ClientMixin
 
@@ -23,12 +23,14 @@ from authserver.revocations import JTI, Denylist, revoke_user_grants
 from authserver.security.secrets import token_hash
 from authserver.store import RefreshTokenStore
 
+TokenKind = Literal["access_token", "refresh_token"]  # RFC 7009 §2.1 token_type_hint values
+
 
 @dataclass(frozen=True)
 class FoundToken:
     """authlib's token interface over either kind of token."""
 
-    kind: str  # access_token | refresh_token
+    kind: TokenKind
     client_id: str
     expires_at: int
     revoked: bool
