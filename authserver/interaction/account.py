@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from authserver.concurrency import run_sync
 from authserver.domain import BrowserSession, User
 from authserver.interaction import passkeys
-from authserver.interaction.account_gate import ACCOUNT, require_recent_auth, signed_in
+from authserver.interaction.account_gate import ACCOUNT, account_form, require_recent_auth, signed_in
 from authserver.interaction.credentials import (
     Verdict,
     check_password,
@@ -36,8 +36,7 @@ from authserver.oauth.claims import SCOPE_DESCRIPTIONS
 from authserver.security import backup_codes, passwords, totp
 from authserver.services import Services, services
 from authserver.store import Removal
-from authserver.web.cookies import attach_csrf, check_csrf, csrf_token
-from authserver.web.forms import read_form
+from authserver.web.cookies import attach_csrf, csrf_token
 from authserver.web.pages import PageError
 
 ENROL = "/account/mfa/totp"
@@ -133,32 +132,12 @@ async def account(request: Request) -> Response:
     return await _page(svc, request, session, user, notice=notice)
 
 
-async def _post(
-    request: Request,
-    *,
-    sudo: str | None = None,
-) -> tuple[Services, BrowserSession, User, dict[str, str]] | Response:
-    """The preamble of every account form: the form, its CSRF token, the session. `sudo`: the change
-    needs a recent authentication; without one, the re-authentication page, then back to this page."""
-    svc = services(request)
-    form = dict(await read_form(request, svc.settings.max_body_bytes))
-    check_csrf(request, svc.settings, form)
-    signed = await signed_in(request, svc)
-    if isinstance(signed, Response):
-        return signed
-    if sudo is not None:
-        gate = await require_recent_auth(request, svc, signed[0], back_to=sudo)
-        if gate is not None:
-            return gate
-    return svc, signed[0], signed[1], form
-
-
 def _done(what: str) -> Response:
     return RedirectResponse(f"/account?done={what}", status_code=303)
 
 
 async def change_password(request: Request) -> Response:
-    posted = await _post(request, sudo=ACCOUNT)
+    posted = await account_form(request, sudo=ACCOUNT)
     if isinstance(posted, Response):
         return posted
     svc, session, user, form = posted
@@ -196,7 +175,7 @@ async def change_password(request: Request) -> Response:
 
 async def totp_start(request: Request) -> Response:
     """POST: a new secret (replacing one not yet confirmed), then the page that shows it."""
-    posted = await _post(request, sudo=ENROL)
+    posted = await account_form(request, sudo=ENROL)
     if isinstance(posted, Response):
         return posted
     svc, _, user, _ = posted
@@ -221,7 +200,7 @@ async def totp_enrol(request: Request) -> Response:
     POST: activate it with a valid code. Both need a recent authentication: the secret is a credential."""
     svc = services(request)
     if request.method == "POST":
-        posted = await _post(request)
+        posted = await account_form(request)
         if isinstance(posted, Response):
             return posted
         svc, session, user, form = posted
@@ -277,7 +256,7 @@ def _new_backup_codes(svc: Services, user_id: str) -> list[str]:
 
 
 async def totp_disable(request: Request) -> Response:
-    posted = await _post(request, sudo=ACCOUNT)
+    posted = await account_form(request, sudo=ACCOUNT)
     if isinstance(posted, Response):
         return posted
     svc, _, user, _ = posted
@@ -292,7 +271,7 @@ async def totp_disable(request: Request) -> Response:
 
 
 async def regenerate_backup_codes(request: Request) -> Response:
-    posted = await _post(request, sudo=ACCOUNT)
+    posted = await account_form(request, sudo=ACCOUNT)
     if isinstance(posted, Response):
         return posted
     svc, session, user, _ = posted
@@ -312,7 +291,7 @@ async def regenerate_backup_codes(request: Request) -> Response:
 
 
 async def end_session(request: Request) -> Response:
-    posted = await _post(request)
+    posted = await account_form(request)
     if isinstance(posted, Response):
         return posted
     svc, session, user, form = posted
@@ -329,7 +308,7 @@ async def end_session(request: Request) -> Response:
 
 
 async def end_other_sessions(request: Request) -> Response:
-    posted = await _post(request)
+    posted = await account_form(request)
     if isinstance(posted, Response):
         return posted
     svc, session, user, _ = posted
@@ -348,7 +327,7 @@ async def end_other_sessions(request: Request) -> Response:
 
 
 async def revoke_app(request: Request) -> Response:
-    posted = await _post(request)
+    posted = await account_form(request)
     if isinstance(posted, Response):
         return posted
     svc, session, user, form = posted

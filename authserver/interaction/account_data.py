@@ -11,14 +11,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authserver.concurrency import run_sync
-from authserver.interaction.account import _post
-from authserver.interaction.account_gate import ACCOUNT
+from authserver.interaction.account_gate import ACCOUNT, account_form
 from authserver.interaction.events import emit
 from authserver.manage.account_data import export_account
 
 
 async def export(request: Request) -> Response:
-    posted = await _post(request, sudo=ACCOUNT)
+    posted = await account_form(request, sudo=ACCOUNT)
     if isinstance(posted, Response):
         return posted
     svc, _, user, _ = posted

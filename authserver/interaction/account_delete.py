@@ -6,15 +6,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authserver.concurrency import run_sync
-from authserver.interaction.account import _page, _post
-from authserver.interaction.account_gate import ACCOUNT
+from authserver.interaction.account import _page
+from authserver.interaction.account_gate import ACCOUNT, account_form
 from authserver.interaction.events import emit
 from authserver.interaction.sessions import clear_session_cookie, end_session_sync
 from authserver.manage.deletion import Deletion, delete_account
 
 
 async def delete(request: Request) -> Response:
-    posted = await _post(request, sudo=ACCOUNT)
+    posted = await account_form(request, sudo=ACCOUNT)
     if isinstance(posted, Response):
         return posted
     svc, session, user, form = posted

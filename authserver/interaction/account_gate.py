@@ -22,6 +22,7 @@ from authserver.concurrency import run_sync
 from authserver.domain import BrowserSession, User
 from authserver.interaction import state
 from authserver.interaction.credentials import has_second_factor
+from authserver.interaction.page import open_page
 from authserver.interaction.sessions import current_session
 from authserver.services import Services
 from authserver.web.cookies import attach_csrf, browser_binding, csrf_token
@@ -89,3 +90,19 @@ async def require_recent_auth(
     if await run_sync(recently_authenticated, svc, session):
         return None
     return RedirectResponse(f"{REAUTH}?{urlencode({'next': safe_next(back_to)})}", status_code=303)
+
+
+async def account_form(
+    request: Request, *, sudo: str | None = None
+) -> tuple[Services, BrowserSession, User, dict[str, str]] | Response:
+    """The preamble of every account form: the form, its CSRF token, the session. `sudo`: the change
+    needs a recent authentication; without one, the re-authentication page, then back to `sudo`."""
+    page = await open_page(request, form=True)
+    signed = await signed_in(request, page.svc)
+    if isinstance(signed, Response):
+        return signed
+    if sudo is not None:
+        gate = await require_recent_auth(request, page.svc, signed[0], back_to=sudo)
+        if gate is not None:
+            return gate
+    return page.svc, signed[0], signed[1], page.form

@@ -14,13 +14,13 @@ from starlette.responses import Response
 from authserver.concurrency import run_sync
 from authserver.interaction import state
 from authserver.interaction.events import emit
-from authserver.interaction.flow import EXPIRED, advance, go_to, load_for_browser
+from authserver.interaction.flow import EXPIRED, advance, go_to
+from authserver.interaction.page import open_interaction
 from authserver.interaction.respond import error_to_client
 from authserver.interaction.sessions import current_session
 from authserver.oauth.claims import consent_items, consent_scopes
-from authserver.services import Services, services
-from authserver.web.cookies import attach_csrf, browser_binding, check_csrf, csrf_token
-from authserver.web.forms import read_form
+from authserver.services import Services
+from authserver.web.cookies import attach_csrf, csrf_token
 from authserver.web.pages import PageError
 
 
@@ -44,16 +44,8 @@ def _page(svc: Services, request: Request, it: state.Interaction, flow: state.Au
 
 
 async def consent(request: Request) -> Response:
-    svc = services(request)
-    browser = browser_binding(csrf_token(request, svc.settings))
-    if request.method == "POST":
-        form = dict(await read_form(request, svc.settings.max_body_bytes))
-        check_csrf(request, svc.settings, form)
-        interaction_id = form.get("interaction")
-    else:
-        form = {}
-        interaction_id = request.query_params.get("interaction")
-    it = await load_for_browser(request, svc, interaction_id, browser)
+    page, it = await open_interaction(request)
+    svc, form = page.svc, page.form
     flow = it.flow
     if not isinstance(flow, state.AuthorizeFlow):  # a device or account sign-in has no consent step here
         raise PageError(EXPIRED, title="Sign-in expired")
@@ -61,7 +53,7 @@ async def consent(request: Request) -> Response:
     if session is None:
         # The session ended meanwhile: sign in again, then come back here.
         return await go_to(svc, it, state.Step.LOGIN)
-    if request.method == "GET":
+    if not page.posted:
         user = await run_sync(svc.store.get_user, session.user_id)
         return await run_sync(_page, svc, request, it, flow, user.username if user else "")
 

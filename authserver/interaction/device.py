@@ -19,17 +19,16 @@ from authserver.interaction.events import client_ip, emit
 from authserver.interaction.flow import (
     EXPIRED,
     go_to,
-    load_for_browser,
     needs_step_up,
     require_enrolled_second_factor,
 )
+from authserver.interaction.page import open_interaction, open_page
 from authserver.interaction.sessions import current_session
 from authserver.oauth.claims import consent_items
 from authserver.oauth.device import display, normalise
-from authserver.services import Services, services
+from authserver.services import Services
 from authserver.web.addresses import source_key
-from authserver.web.cookies import attach_csrf, browser_binding, check_csrf, csrf_token
-from authserver.web.forms import read_form
+from authserver.web.cookies import attach_csrf, csrf_token
 from authserver.web.pages import PageError
 
 WRONG_CODE = "That code is not valid or has expired. Check the code on your device and try again."
@@ -47,13 +46,12 @@ def _entry_page(svc: Services, request: Request, user_code: str, error: str | No
 
 
 async def device(request: Request) -> Response:
-    svc = services(request)
-    if request.method == "GET":
-        prefill = request.query_params.get("user_code", "")[:32]
+    page = await open_page(request)
+    svc, form = page.svc, page.form
+    if not page.posted:
+        prefill = (page.query.get("user_code") or "")[:32]
         return _entry_page(svc, request, prefill, None)
 
-    form = dict(await read_form(request, svc.settings.max_body_bytes))
-    check_csrf(request, svc.settings, form)
     await run_sync(svc.limits.hit, "device_entry_ip", source_key(client_ip(request)))
     entered = form.get("user_code", "")[:64]
     session = await current_session(request, svc)
@@ -72,7 +70,6 @@ async def device(request: Request) -> Response:
     # A right code is not a guess: the attempt is given back (the counts are not cleared).
     await run_sync(lambda: svc.throttle.succeeded(reservation, complete=False))
 
-    browser = browser_binding(csrf_token(request, svc.settings))
     it = state.new_interaction(
         state.DeviceFlow(
             client_id=record.client_id,
@@ -81,23 +78,15 @@ async def device(request: Request) -> Response:
             scopes=tuple(record.scope.split()),
             acr_values=record.acr_values,
         ),
-        browser,
+        page.browser,
         int(time.time()),
     )
     return await go_to(svc, it, state.Step.CONFIRM if session else state.Step.LOGIN)
 
 
 async def confirm(request: Request) -> Response:
-    svc = services(request)
-    browser = browser_binding(csrf_token(request, svc.settings))
-    form: dict[str, str] = {}
-    if request.method == "POST":
-        form = dict(await read_form(request, svc.settings.max_body_bytes))
-        check_csrf(request, svc.settings, form)
-        interaction_id = form.get("interaction")
-    else:
-        interaction_id = request.query_params.get("interaction")
-    it = await load_for_browser(request, svc, interaction_id, browser)
+    page, it = await open_interaction(request)
+    svc, form = page.svc, page.form
     flow = it.flow
     if not isinstance(flow, state.DeviceFlow):
         raise PageError(EXPIRED, title="Sign-in expired")
@@ -113,7 +102,7 @@ async def confirm(request: Request) -> Response:
         await require_enrolled_second_factor(svc, client, session.user_id)
         return await go_to(svc, it, state.Step.LOGIN)
 
-    if request.method == "GET":
+    if not page.posted:
         user = await run_sync(svc.store.get_user, session.user_id)
         response = svc.pages.render(
             "device_confirm.html",

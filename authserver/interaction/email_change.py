@@ -14,15 +14,15 @@ from starlette.responses import Response
 from authserver.concurrency import run_sync
 from authserver.domain import User
 from authserver.interaction import links
-from authserver.interaction.account import _page, _post
-from authserver.interaction.account_gate import ACCOUNT
+from authserver.interaction.account import _page
+from authserver.interaction.account_gate import ACCOUNT, account_form
 from authserver.interaction.events import client_ip, emit
+from authserver.interaction.page import open_page
 from authserver.interaction.sessions import current_session
 from authserver.manage import users as rules
-from authserver.services import Services, services
+from authserver.services import Services
 from authserver.store import DuplicateError
-from authserver.web.cookies import attach_csrf, check_csrf, csrf_token
-from authserver.web.forms import read_form
+from authserver.web.cookies import attach_csrf, csrf_token
 from authserver.web.pages import PageError
 
 CONFIRM = "/account/email/confirm"
@@ -50,7 +50,7 @@ def _send(svc: Services, user: User, new: str, ip: str | None) -> bool:
 
 
 async def request_change(request: Request) -> Response:
-    posted = await _post(request, sudo=ACCOUNT)
+    posted = await account_form(request, sudo=ACCOUNT)
     if isinstance(posted, Response):
         return posted
     svc, session, user, form = posted
@@ -74,9 +74,10 @@ def _invalid() -> PageError:
 
 
 async def confirm(request: Request) -> Response:
-    svc = services(request)
-    if request.method == "GET":
-        token = request.query_params.get("token") or ""
+    page = await open_page(request)
+    svc, form = page.svc, page.form
+    if not page.posted:
+        token = page.query.get("token") or ""
         digest = links.hashed(token)
         link = await run_sync(svc.store.get_account_link, digest) if digest else None
         if link is None or not links.live(link, links.EMAIL_CHANGE, int(time.time())):
@@ -86,8 +87,6 @@ async def confirm(request: Request) -> Response:
         )
         attach_csrf(request, response, svc.settings)
         return response
-    form = dict(await read_form(request, svc.settings.max_body_bytes))
-    check_csrf(request, svc.settings, form)
     digest = links.hashed(form.get("token"))
     link = await run_sync(svc.store.get_account_link, digest) if digest else None
     before = await run_sync(svc.store.get_user, link.user_id) if link else None

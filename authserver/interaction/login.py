@@ -29,12 +29,12 @@ from authserver.interaction.credentials import (
     passkey_amr,
 )
 from authserver.interaction.events import emit
-from authserver.interaction.flow import advance, go_to, load_for_browser
+from authserver.interaction.flow import advance, go_to
+from authserver.interaction.page import open_interaction
 from authserver.interaction.sessions import SESSION, set_session_cookie, start_session_sync
 from authserver.interaction.verify_email import remember_unverified
-from authserver.services import Services, services
-from authserver.web.cookies import attach_csrf, browser_binding, check_csrf, cookie_name, csrf_token
-from authserver.web.forms import read_form
+from authserver.services import Services
+from authserver.web.cookies import attach_csrf, cookie_name, csrf_token
 from authserver.web.pages import PageError
 
 GENERIC_FAILURE = "Incorrect username or password."
@@ -115,15 +115,11 @@ async def finish_sign_in(request: Request, svc: Services, it: state.Interaction,
 
 
 async def login(request: Request) -> Response:
-    svc = services(request)
-    browser = browser_binding(csrf_token(request, svc.settings))
-    if request.method == "GET":
-        it = await load_for_browser(request, svc, request.query_params.get("interaction"), browser)
+    page, it = await open_interaction(request)
+    svc, form = page.svc, page.form
+    if not page.posted:
         return await run_sync(login_page, svc, request, it, username=it.login_hint or "", error=None)
 
-    form = dict(await read_form(request, svc.settings.max_body_bytes))
-    check_csrf(request, svc.settings, form)
-    it = await load_for_browser(request, svc, form.get("interaction"), browser)
     username = form.get("username", "").strip()
     who = guesser(request, svc)
     # Keyed by a keyed hash of the name as typed: the typed text (maybe a pasted password) is stored nowhere.
@@ -161,11 +157,8 @@ async def passkey_login(request: Request) -> Response:
     verification required) for a challenge this sign-in asked for. Possession of the passkey plus the
     authenticator's PIN or biometric are two factors: amr e.g. ["hwk","user","pin","mfa"] (RFC 8176), acr
     urn:authserver:loa:2, so it satisfies clients that require a second factor and acr_values step-up."""
-    svc = services(request)
-    browser = browser_binding(csrf_token(request, svc.settings))
-    form = dict(await read_form(request, svc.settings.max_body_bytes))
-    check_csrf(request, svc.settings, form)
-    it = await load_for_browser(request, svc, form.get("interaction"), browser)
+    page, it = await open_interaction(request, form=True)
+    svc, form = page.svc, page.form
     who = guesser(request, svc)
     await run_sync(svc.limits.hit, "login_ip", who.source)
     check = await run_sync(

@@ -27,12 +27,12 @@ from authserver.interaction.credentials import (
     second_factors,
 )
 from authserver.interaction.events import emit
-from authserver.interaction.flow import EXPIRED, load_for_browser
+from authserver.interaction.flow import EXPIRED
 from authserver.interaction.login import finish_sign_in
+from authserver.interaction.page import open_interaction
 from authserver.security.throttle import Reservation
-from authserver.services import Services, services
-from authserver.web.cookies import attach_csrf, browser_binding, check_csrf, csrf_token
-from authserver.web.forms import read_form
+from authserver.services import Services
+from authserver.web.cookies import attach_csrf, csrf_token
 from authserver.web.pages import PageError
 
 WRONG_CODE = "That code is not right. Enter the current code from your app, or a backup code."
@@ -124,19 +124,13 @@ async def _with_passkey(
 
 
 async def mfa(request: Request) -> Response:
-    svc = services(request)
-    browser = browser_binding(csrf_token(request, svc.settings))
-    form: dict[str, str] = {}
-    if request.method == "POST":
-        form = dict(await read_form(request, svc.settings.max_body_bytes))
-        check_csrf(request, svc.settings, form)
-    interaction_id = form.get("interaction") if request.method == "POST" else request.query_params.get("interaction")
-    it = await load_for_browser(request, svc, interaction_id, browser)
+    page, it = await open_interaction(request)
+    svc, form = page.svc, page.form
     pending = it.second_factor
     if pending is None:
         raise PageError(EXPIRED, title="Sign-in expired")
     user_id = pending.user_id
-    if request.method == "GET":
+    if not page.posted:
         return await run_sync(mfa_page, svc, request, it, user_id, None)
 
     who = guesser(request, svc)

@@ -20,14 +20,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from authserver.concurrency import run_sync
-from authserver.domain import BrowserSession, Passkey, User
+from authserver.domain import Passkey
 from authserver.interaction import ceremonies, links
 from authserver.interaction.account_gate import (
     ACCOUNT,
     REAUTH,
+    account_form,
     recently_authenticated,
-    require_recent_auth,
-    signed_in,
 )
 from authserver.interaction.credentials import last_factor_refusal, mfa_required_by
 from authserver.interaction.events import client_ip, emit
@@ -184,22 +183,6 @@ def listing(passkeys: Sequence[Passkey]) -> list[dict[str, Any]]:
     ]
 
 
-async def _account_post(
-    request: Request, *, sudo: bool
-) -> tuple[Services, BrowserSession, User, dict[str, str]] | Response:
-    svc = services(request)
-    form = dict(await read_form(request, svc.settings.max_body_bytes))
-    check_csrf(request, svc.settings, form)
-    signed = await signed_in(request, svc)
-    if isinstance(signed, Response):
-        return signed
-    if sudo:
-        gate = await require_recent_auth(request, svc, signed[0], back_to=ACCOUNT)
-        if gate is not None:
-            return gate
-    return svc, signed[0], signed[1], form
-
-
 def _done(what: str) -> Response:
     return RedirectResponse(f"{ACCOUNT}?done={what}", status_code=303)
 
@@ -211,7 +194,7 @@ def _refused(message: str, status: int = 400) -> PageError:
 async def add(request: Request) -> Response:
     """POST /account/passkeys: the response of navigator.credentials.create() for a challenge this session
     asked for; stored as a new passkey of the signed-in user."""
-    posted = await _account_post(request, sudo=True)
+    posted = await account_form(request, sudo=ACCOUNT)
     if isinstance(posted, Response):
         return posted
     svc, session, user, form = posted
@@ -268,7 +251,7 @@ async def add(request: Request) -> Response:
 
 
 async def rename(request: Request) -> Response:
-    posted = await _account_post(request, sudo=False)
+    posted = await account_form(request)
     if isinstance(posted, Response):
         return posted
     svc, _, user, form = posted
@@ -282,7 +265,7 @@ async def rename(request: Request) -> Response:
 
 
 async def remove(request: Request) -> Response:
-    posted = await _account_post(request, sudo=True)
+    posted = await account_form(request, sudo=ACCOUNT)
     if isinstance(posted, Response):
         return posted
     svc, _, user, form = posted

@@ -30,13 +30,13 @@ from authserver.interaction.credentials import (
     second_factors,
 )
 from authserver.interaction.events import client_ip, emit, who
+from authserver.interaction.page import open_page
 from authserver.interaction.sessions import clear_session_cookie, end_session_sync
 from authserver.manage import users as rules
 from authserver.security import passwords
 from authserver.services import Services, services
 from authserver.web.addresses import source_key
-from authserver.web.cookies import attach_csrf, check_csrf, csrf_token
-from authserver.web.forms import read_form
+from authserver.web.cookies import attach_csrf, csrf_token
 from authserver.web.pages import PageError
 
 FORGOT = "/password/forgot"
@@ -62,12 +62,11 @@ def _render(svc: Services, request: Request, template: str, context: dict[str, A
 
 
 async def forgot(request: Request) -> Response:
-    svc = services(request)
-    require_enabled(svc)
-    if request.method == "GET":
+    require_enabled(services(request))
+    page = await open_page(request)
+    svc, form = page.svc, page.form
+    if not page.posted:
         return _render(svc, request, "forgot.html", {"email": "", "error": None})
-    form = dict(await read_form(request, svc.settings.max_body_bytes))
-    check_csrf(request, svc.settings, form)
     email = form.get("email", "").strip()[: rules.MAX_EMAIL + 1]
     if rules.email_problem(email):
         error = "Enter the email address of your account, such as name@example.com."
@@ -164,17 +163,16 @@ def _apply(svc: Services, user: User, digest: str, new_password: str) -> tuple[i
 
 
 async def reset(request: Request) -> Response:
-    svc = services(request)
-    require_enabled(svc)
-    if request.method == "GET":
-        token = request.query_params.get("token") or ""
+    require_enabled(services(request))
+    page = await open_page(request)
+    svc, form = page.svc, page.form
+    if not page.posted:
+        token = page.query.get("token") or ""
         found = await run_sync(_live_link, svc, token)
         if found is None:
             raise _invalid()
         return _page(svc, request, token, found[1], await run_sync(second_factors, svc, found[1].id))
 
-    form = dict(await read_form(request, svc.settings.max_body_bytes))
-    check_csrf(request, svc.settings, form)
     token = form.get("token", "")
     found = await run_sync(_live_link, svc, token)
     digest = links.hashed(token)

@@ -34,9 +34,9 @@ from authserver.interaction.credentials import (
     second_factors,
 )
 from authserver.interaction.events import emit
-from authserver.services import Services, services
-from authserver.web.cookies import attach_csrf, check_csrf, csrf_token
-from authserver.web.forms import read_form
+from authserver.interaction.page import open_page
+from authserver.services import Services
+from authserver.web.cookies import attach_csrf, csrf_token
 
 WRONG = "That is not right. Enter your password and a current code from your app (or a backup code)."
 WRONG_PASSKEY = "That is not right. Enter your password, then confirm with one of your passkeys."
@@ -107,17 +107,14 @@ def _prove(
 
 
 async def reauth(request: Request) -> Response:
-    svc = services(request)
-    form: dict[str, str] = {}
-    if request.method == "POST":
-        form = dict(await read_form(request, svc.settings.max_body_bytes))
-        check_csrf(request, svc.settings, form)
-    back_to = safe_next(form.get("next") if request.method == "POST" else request.query_params.get("next"))
+    page = await open_page(request)
+    svc, form = page.svc, page.form
+    back_to = safe_next(page.param("next"))
     signed = await signed_in(request, svc, back_to=back_to)
     if isinstance(signed, Response):
         return signed
     session, user = signed
-    if request.method == "GET":
+    if not page.posted:
         factors = await run_sync(second_factors, svc, user.id)
         return _page(svc, request, factors=factors, back_to=back_to)
     return await _confirm(request, svc, session, user, form, back_to)

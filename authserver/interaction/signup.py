@@ -22,13 +22,13 @@ from authserver.domain import OutboxMessage, User
 from authserver.interaction import links, state
 from authserver.interaction.events import client_ip, emit
 from authserver.interaction.flow import load_for_browser
+from authserver.interaction.page import Page, open_page
 from authserver.manage import users as rules
 from authserver.security import passwords
 from authserver.services import Services, services
 from authserver.store import DuplicateError
 from authserver.web.addresses import source_key
-from authserver.web.cookies import attach_csrf, browser_binding, check_csrf, csrf_token
-from authserver.web.forms import read_form
+from authserver.web.cookies import attach_csrf, csrf_token
 from authserver.web.pages import PageError
 
 VERIFY_PATH = "/email/verify"
@@ -120,10 +120,12 @@ def _continue_url(it: state.Interaction | None) -> str:
     return "/login?" + urlencode({"interaction": it.id}) if it else "/account"
 
 
-async def _interaction(request: Request, svc: Services, interaction_id: str | None) -> state.Interaction | None:
+async def _interaction(request: Request, page: Page) -> state.Interaction | None:
+    """Sign-up continues a pending authorization (prompt=create, or the link on the login page) or stands alone."""
+    interaction_id = page.param("interaction")
     if not interaction_id:
         return None
-    return await load_for_browser(request, svc, interaction_id, browser_binding(csrf_token(request, svc.settings)))
+    return await load_for_browser(request, page.svc, interaction_id, page.browser)
 
 
 def _check(values: dict[str, str], password: str) -> dict[str, str]:
@@ -143,17 +145,15 @@ def _check(values: dict[str, str], password: str) -> dict[str, str]:
 
 
 async def signup(request: Request) -> Response:
-    svc = services(request)
-    require_open(svc)
-    if request.method == "GET":
-        it = await _interaction(request, svc, request.query_params.get("interaction"))
+    require_open(services(request))
+    page = await open_page(request)
+    svc, form = page.svc, page.form
+    it = await _interaction(request, page)
+    if not page.posted:
         hint = (it.login_hint or "") if it else ""
         values = {"username": "", "email": hint if "@" in hint else "", "name": ""}
         return _page(svc, request, it, values, {})
 
-    form = dict(await read_form(request, svc.settings.max_body_bytes))
-    check_csrf(request, svc.settings, form)
-    it = await _interaction(request, svc, form.get("interaction"))
     values = {
         "username": form.get("username", "").strip()[:200],
         "email": form.get("email", "").strip()[: rules.MAX_EMAIL + 1],

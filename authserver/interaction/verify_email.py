@@ -18,11 +18,11 @@ from authserver.domain import User
 from authserver.interaction import links, state
 from authserver.interaction.events import client_ip, emit
 from authserver.interaction.flow import load_for_browser
+from authserver.interaction.page import open_page
 from authserver.interaction.sessions import current_session
 from authserver.services import Services, services
 from authserver.web.addresses import source_key
-from authserver.web.cookies import attach_csrf, browser_binding, check_csrf, csrf_token
-from authserver.web.forms import read_form
+from authserver.web.cookies import attach_csrf, csrf_token
 from authserver.web.pages import PageError
 
 EXPIRED_TITLE = "Link expired"
@@ -35,9 +35,10 @@ def _invalid() -> PageError:
 
 
 async def verify(request: Request) -> Response:
-    svc = services(request)
-    if request.method == "GET":
-        token = request.query_params.get("token")
+    page = await open_page(request)
+    svc, form = page.svc, page.form
+    if not page.posted:
+        token = page.query.get("token")
         digest = links.hashed(token)
         link = await run_sync(svc.store.get_account_link, digest) if digest else None
         if link is None or not links.live(link, links.VERIFY, int(time.time())):
@@ -47,8 +48,6 @@ async def verify(request: Request) -> Response:
         )
         attach_csrf(request, response, svc.settings)
         return response
-    form = dict(await read_form(request, svc.settings.max_body_bytes))
-    check_csrf(request, svc.settings, form)
     digest = links.hashed(form.get("token"))
     user = await run_sync(svc.store.verify_email, digest, int(time.time())) if digest else None
     if user is None or not user.email_verified:
@@ -71,12 +70,11 @@ def send_verification(svc: Services, user: User, ip: str | None) -> None:
 
 async def resend(request: Request) -> Response:
     svc = services(request)
-    form = dict(await read_form(request, svc.settings.max_body_bytes))
-    check_csrf(request, svc.settings, form)
+    page = await open_page(request, form=True)
+    form = page.form
     user_id = None
     if form.get("interaction"):
-        browser = browser_binding(csrf_token(request, svc.settings))
-        it = await load_for_browser(request, svc, form.get("interaction"), browser)
+        it = await load_for_browser(request, svc, form.get("interaction"), page.browser)
         user_id = it.unverified_user
     else:
         session = await current_session(request, svc)
