@@ -1,4 +1,29 @@
-"""Errors that know their wire format: an RFC 6749 §5.2 JSON error, or a page for a browser."""
+"""Errors that know their wire format: an RFC 6749 §5.2 JSON error, or a page for a browser.
+
+The one error hierarchy. What reaches the HTTP edge is rendered in one place (web/errors.py: JSON for
+protocol endpoints and APIs, an error page for the hosted pages, never a traceback):
+
+    OAuthError                      status + error + error_description (this module)
+      InvalidRequest, UnsupportedMediaType   400 invalid_request
+      PayloadTooLarge                        413
+      MethodNotAllowed, NotFound             405, 404
+      TemporarilyUnavailable                 503 temporarily_unavailable
+      web.pages.PageError                    the same, shown to a person as a page (title, message)
+      ratelimit.RateLimited                  429 with Retry-After
+    StorageUnavailable              a backend (database, Redis) is down: 503 JSON or page (web/errors.py)
+    anything else                   a bug: logged with its traceback, 500 server_error JSON or page
+
+Inside the layers, errors are plain exceptions of the module that detects them, and their caller turns
+them into one of the above (or into a CLI message); none of them reaches the edge:
+- oauth/: authorize_request.AuthorizeFatal (before the redirect URI is trusted: a page) and AuthorizeError
+  (sent back to the client's redirect URI); RequestObjectError (jar), RequestUriError (par), DPoPError,
+  ClaimsRequestError, RedirectUriError, InvalidKeySet; authlib's OAuth2Error subclasses in grants/, which
+  authlib renders as RFC 6749 JSON.
+- security/: PasswordPolicyError, PasskeyError, DecryptionError, EgressRefused, Unresolvable.
+- store: DuplicateError (a unique value already taken). delivery: DeliveryError (retried by the outbox).
+- settings.InvalidSettings, settings.MissingSecret, app.ConfigurationError: refused at start-up;
+  cli.output.CommandError: a message and exit status 1.
+"""
 
 from __future__ import annotations
 

@@ -48,7 +48,8 @@ class LogTransport:
 
 class SmtpTransport:
     def __init__(self, settings: Settings) -> None:
-        assert settings.smtp_url is not None  # noqa: S101 - build_transport checks it
+        if settings.smtp_url is None:  # build_transport picks this transport only with a URL
+            raise ValueError("SmtpTransport needs AUTHSERVER_SMTP_URL")
         parts = urlsplit(settings.smtp_url.get_secret_value())
         self.tls = parts.scheme == "smtps"
         self.host = parts.hostname or ""
