@@ -216,6 +216,14 @@ def alice(cli) -> dict:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def app(register, alice) -> dict:  # type: ignore[no-untyped-def]
+    """A third-party web app (confidential, consent screen, refresh tokens) named Photo App; alice exists."""
+    from tests.pages import SIGN_IN_CLIENT
+
+    return register(*SIGN_IN_CLIENT, name="Photo App")
+
+
+@pytest.fixture
 def api(register) -> dict:  # type: ignore[no-untyped-def]
     """A resource server (a confidential client) that introspects the tokens minted for it (aud API)."""
     return register("--introspect", API, name="api")

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -58,3 +59,41 @@ def stop(proc: subprocess.Popen) -> str:
     # uvicorn shuts down gracefully, then re-raises SIGTERM so supervisors see why it exited.
     assert proc.returncode in (0, -signal.SIGTERM), out
     return out
+
+
+class LoggedServer:
+    """`authserver serve` (tests.server.start) with its output drained by a thread, so a chatty log
+    can never fill the pipe and stall the process; stop() returns the whole log."""
+
+    def __init__(self, env: dict[str, str], cwd: Path, **extra_env: str) -> None:
+        self.proc, self.base = start({**env, **extra_env}, cwd)
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._lines.append(line)
+
+    @property
+    def log(self) -> str:
+        return "".join(self._lines)
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(timeout=10)
+        return self.log
+
+
+def assert_no_tracebacks(log: str) -> None:
+    assert "Traceback" not in log, log
+    assert "unhandled error" not in log, log
+    assert "Exception in ASGI application" not in log, log
+    assert '"status": 500' not in log, log  # the JSON access log

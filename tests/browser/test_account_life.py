@@ -16,8 +16,8 @@ if not os.access("/usr/bin/chromium", os.X_OK):
     )
 pytest.importorskip("playwright.sync_api")
 
+from tests.browser.checks import check
 from tests.browser.conftest import PHONE, REDIRECT_URI, Site
-from tests.browser.test_pages import check
 from tests.helpers import authorize_params, pkce_pair, query
 from tests.mailbox import Mailbox, link_to
 from tests.server import start, stop

@@ -11,7 +11,6 @@ from tests.helpers import PASSWORD, basic, follow, forms, submit
 from tests.pages import (
     GENERIC,
     SESSION,
-    SIGN_IN_CLIENT,
     account_csrf,
     account_post,
     account_sign_in,
@@ -32,16 +31,6 @@ from tests.pages import (
 )
 
 pytestmark = pytest.mark.usefixtures("cheap_argon2")
-
-
-@pytest.fixture
-def alice(cli) -> dict:  # type: ignore[no-untyped-def]
-    return create_user(cli)
-
-
-@pytest.fixture
-def app(register, alice) -> dict:  # type: ignore[no-untyped-def]
-    return register(*SIGN_IN_CLIENT, name="Photo App")
 
 
 NEW_PASSWORD = "violet elephant tangerine marmalade"

@@ -47,23 +47,6 @@ def challenge():
     return pkce_pair()[1]
 
 
-@pytest.fixture
-def alice(cli):
-    result = cli(
-        "user",
-        "create",
-        "--username",
-        "alice",
-        "--email",
-        "alice@example.com",
-        "--name",
-        "Alice",
-        "--password-stdin",
-        stdin=PASSWORD + "\n",
-    )
-    assert result.code == 0, result.err
-
-
 def get(http, pairs):  # type: ignore[no-untyped-def]
     """GET /authorize with a raw list of pairs (so parameters can be repeated)."""
     return http.get("/authorize?" + urlencode(pairs), follow_redirects=False)

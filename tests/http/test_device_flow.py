@@ -18,42 +18,31 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from authserver.settings import Settings
-from tests.helpers import PASSWORD, basic, follow, forms, jwt_parts, submit
+from tests.helpers import basic, follow, forms, jwt_parts, submit
+from tests.http.device import (
+    DEVICE_GRANT,
+    ISSUER,
+    POLL,
+    WRONG_CODE,
+    assert_oauth_error,
+    client_auth,
+    confirm_page,
+    decide,
+    device_request,
+    enter_code,
+    log_in,
+    poll,
+    reach_confirm,
+    sign_in_browser,
+    start,
+)
 
-ISSUER = "http://testserver"
-DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
 USER_CODE = re.compile(rf"^[{ALPHABET}]{{4}}-[{ALPHABET}]{{4}}$")
-WRONG_CODE = "That code is not valid or has expired. Check the code on your device and try again."
-TOO_MANY = "Too many wrong codes"
-POLL = 1.1  # a little more than device_poll_interval=1
 SLOW_DOWN_STEP = 5  # RFC 8628 §3.5
 
 
 # --- fixtures -------------------------------------------------------------------------------------
-
-
-def create_user(cli, username: str) -> dict:  # type: ignore[no-untyped-def]
-    result = cli(
-        "user",
-        "create",
-        "--username",
-        username,
-        "--email",
-        f"{username}@example.com",
-        "--name",
-        username.title(),
-        "--password-stdin",
-        "--json",
-        stdin=PASSWORD + "\n",
-    )
-    assert result.code == 0, result.err
-    return result.json()
-
-
-@pytest.fixture
-def alice(cli) -> dict:  # type: ignore[no-untyped-def]
-    return create_user(cli, "alice")
 
 
 @pytest.fixture
@@ -76,93 +65,13 @@ def http(make_app):  # type: ignore[no-untyped-def]
 # --- the device's side ------------------------------------------------------------------------------
 
 
-def _client_auth(client: dict, data: dict) -> dict:
-    if client.get("client_secret"):
-        return basic(client["client_id"], client["client_secret"])
-    data["client_id"] = client["client_id"]
-    return {}
-
-
-def device_request(http, client: dict, **form: str):  # type: ignore[no-untyped-def]
-    data = dict(form)
-    headers = _client_auth(client, data)
-    return http.post("/device_authorization", data=data, headers=headers)
-
-
-def start(http, client: dict, **form: str) -> dict:  # type: ignore[no-untyped-def]
-    response = device_request(http, client, **form)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def poll(http, client: dict, device_code: str | None, **extra: str):  # type: ignore[no-untyped-def]
-    data = {"grant_type": DEVICE_GRANT, **extra}
-    if device_code is not None:
-        data["device_code"] = device_code
-    headers = _client_auth(client, data)
-    return http.post("/token", data=data, headers=headers)
-
-
-def assert_oauth_error(response, error: str, status: int = 400) -> dict:  # type: ignore[no-untyped-def]
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    assert response.headers["cache-control"] == "no-store"
-    body = response.json()
-    assert body["error"] == error, body
-    return body
-
-
 def refresh(http, client: dict, refresh_token: str):  # type: ignore[no-untyped-def]
     data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
-    headers = _client_auth(client, data)
+    headers = client_auth(client, data)
     return http.post("/token", data=data, headers=headers)
 
 
 # --- the user's side (a browser) --------------------------------------------------------------------
-
-
-def enter_code(http, user_code: str):  # type: ignore[no-untyped-def]
-    """GET /device, then submit `user_code` with the page's CSRF token."""
-    page = http.get("/device")
-    assert page.status_code == 200, page.text
-    return submit(http, page, user_code=user_code)
-
-
-def log_in(http, response, username: str = "alice", password: str = PASSWORD):  # type: ignore[no-untyped-def]
-    assert response.status_code == 303, response.text
-    assert response.headers["location"].startswith("/login?interaction="), response.headers["location"]
-    page = follow(http, response)
-    assert page.status_code == 200, page.text
-    return submit(http, page, username=username, password=password)
-
-
-def confirm_page(http, response):  # type: ignore[no-untyped-def]
-    assert response.status_code == 303, response.text
-    location = response.headers["location"]
-    assert location.startswith("/device/confirm?interaction="), location
-    page = follow(http, response)
-    assert page.status_code == 200, page.text
-    return page
-
-
-def reach_confirm(http, user_code: str):  # type: ignore[no-untyped-def]
-    """Enter the code and sign in if needed; return the confirmation page."""
-    response = enter_code(http, user_code)
-    if response.headers.get("location", "").startswith("/login"):
-        response = log_in(http, response)
-    return confirm_page(http, response)
-
-
-def decide(http, user_code: str, decision: str = "allow"):  # type: ignore[no-untyped-def]
-    page = reach_confirm(http, user_code)
-    done = submit(http, page, decision=decision)
-    assert done.status_code == 200, done.text
-    return done
-
-
-def sign_in_browser(http, client: dict) -> None:  # type: ignore[no-untyped-def]
-    """Give this browser a session by signing in through a device approval left undecided."""
-    reach_confirm(http, start(http, client)["user_code"])
 
 
 # --- discovery ----------------------------------------------------------------------------------------

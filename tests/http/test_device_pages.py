@@ -13,7 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.helpers import PASSWORD, authorize, authorize_params, forms, jwt_parts, pkce_pair, submit
-from tests.http.test_device_flow import (
+from tests.http.device import (
     DEVICE_GRANT,
     ISSUER,
     POLL,
@@ -33,11 +33,6 @@ from tests.http.test_device_flow import (
 
 CSRF_FAILURE = "This form has expired or was not sent by this site"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-
-
-@pytest.fixture
-def alice(cli) -> dict:  # type: ignore[no-untyped-def]
-    return create_user(cli, "alice")
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import follow, jwt_parts, submit
-from tests.pages import ACR_MFA, ACR_PASSWORD, account_sign_in, alert, browser_from, create_user, enrol, walk
+from tests.pages import ACR_MFA, ACR_PASSWORD, account_sign_in, alert, browser_from, enrol, walk
 
 pytestmark = pytest.mark.usefixtures("cheap_argon2")
 
@@ -17,11 +17,6 @@ DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 @pytest.fixture
 def http(make_app):  # type: ignore[no-untyped-def]
     return make_app(device_poll_interval=1)
-
-
-@pytest.fixture
-def alice(cli) -> dict:  # type: ignore[no-untyped-def]
-    return create_user(cli, "alice")
 
 
 @pytest.fixture

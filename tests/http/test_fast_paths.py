@@ -12,7 +12,7 @@ import pytest
 from authserver.endpoints import protocol as oauth_edge
 from tests.conftest import REDIS_URL
 from tests.helpers import basic, client_token
-from tests.http.test_private_key_jwt import assertion, jwt_client, key, token_request  # noqa: F401 - fixtures
+from tests.http.client_assertions import assertion, token_request
 
 WARM = {"client_cache_seconds": 60, "key_refresh_seconds": 60, "revocation_sync_seconds": 60}
 
@@ -78,7 +78,7 @@ def test_other_grants_and_uncached_clients_take_the_thread(make_app, register, h
     assert len(hops) == 3  # an unknown client is never "in memory"
 
 
-def test_a_client_assertion_is_still_single_use_with_the_client_in_memory(make_app, jwt_client, key, hops):  # noqa: F811
+def test_a_client_assertion_is_still_single_use_with_the_client_in_memory(make_app, jwt_client, key, hops):
     http = make_app(**WARM)
     assert token_request(http, assertion(jwt_client["client_id"], key)).status_code == 200
     used = assertion(jwt_client["client_id"], key)

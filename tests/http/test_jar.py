@@ -13,7 +13,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OctKey, RSAKey
 
 from tests.helpers import authorize_params, basic, exchange, pkce_pair, query
-from tests.http.test_par import PREFIX, REDIRECT, SIGN_IN, authorize_uri, error_page, finish, push
+from tests.http.par import PREFIX, REDIRECT, SIGN_IN, authorize_uri, error_page, finish, push
 
 ISSUER = "http://testserver"
 

@@ -36,16 +36,6 @@ from tests.pages import (
 pytestmark = pytest.mark.usefixtures("cheap_argon2")
 
 
-@pytest.fixture
-def alice(cli) -> dict:  # type: ignore[no-untyped-def]
-    return create_user(cli)
-
-
-@pytest.fixture
-def app(register, alice) -> dict:  # type: ignore[no-untyped-def]
-    return register(*SIGN_IN_CLIENT, name="Photo App")
-
-
 WRONG = "not the right password"
 
 

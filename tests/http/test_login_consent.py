@@ -54,12 +54,6 @@ def create_user(cli, username: str, email: str, name: str = "") -> None:  # type
 
 
 @pytest.fixture
-def alice(cli):  # type: ignore[no-untyped-def]
-    create_user(cli, "alice", "alice@example.com", "Alice")
-    return cli("user", "show", "alice", "--json").json()
-
-
-@pytest.fixture
 def client(register, alice):  # type: ignore[no-untyped-def]
     return register(
         "--grant-type",

@@ -54,11 +54,6 @@ def create_user(cli, username: str) -> dict:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def alice(cli) -> dict:
-    return create_user(cli, "alice")
-
-
-@pytest.fixture
 def app(register) -> dict:
     return register(*SIGN_IN_CLIENT, name="app")
 

@@ -33,7 +33,6 @@ from tests.pages import (
     assert_page_headers,
     backup_codes_on,
     browser_from,
-    create_user,
     enrol,
     finish_at_client,
     id_claims,
@@ -49,17 +48,6 @@ from tests.pages import (
 )
 
 pytestmark = pytest.mark.usefixtures("cheap_argon2")
-
-
-@pytest.fixture
-def alice(cli) -> dict:  # type: ignore[no-untyped-def]
-    return create_user(cli)
-
-
-@pytest.fixture
-def app(register, alice) -> dict:  # type: ignore[no-untyped-def]
-    """A third-party web app (confidential, consent screen, refresh tokens)."""
-    return register(*SIGN_IN_CLIENT, name="Photo App")
 
 
 # --- enrolment --------------------------------------------------------------------------------------

@@ -27,11 +27,6 @@ pytestmark = pytest.mark.usefixtures("cheap_argon2")
 
 
 @pytest.fixture
-def alice(cli) -> dict:  # type: ignore[no-untyped-def]
-    return create_user(cli)
-
-
-@pytest.fixture
 def signed_in(http, alice):  # type: ignore[no-untyped-def]
     account_sign_in(http)
     return http

@@ -45,16 +45,6 @@ REAUTH = "/account/reauth"
 
 
 @pytest.fixture
-def alice(cli) -> dict:  # type: ignore[no-untyped-def]
-    return create_user(cli)
-
-
-@pytest.fixture
-def app(register, alice) -> dict:  # type: ignore[no-untyped-def]
-    return register(*SIGN_IN_CLIENT, name="Photo App")
-
-
-@pytest.fixture
 def owner(http, alice):  # type: ignore[no-untyped-def]
     """Alice's browser, signed in on the account page."""
     browser = browser_from(http)

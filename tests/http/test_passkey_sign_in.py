@@ -38,16 +38,6 @@ FAILURE = "That passkey could not be used to sign in. Try again, or use your pas
 
 
 @pytest.fixture
-def alice(cli) -> dict:  # type: ignore[no-untyped-def]
-    return create_user(cli)
-
-
-@pytest.fixture
-def app(register, alice) -> dict:  # type: ignore[no-untyped-def]
-    return register(*SIGN_IN_CLIENT, name="Photo App")
-
-
-@pytest.fixture
 def key(http, alice):  # type: ignore[no-untyped-def]
     """Alice's passkey (device-bound, user verification), added from the account page in another browser."""
     authenticator = device()

@@ -4,52 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import pytest
-from joserfc import jwt
-from joserfc.jwk import KeySet, RSAKey
+from joserfc.jwk import RSAKey
 
-ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-
-
-@pytest.fixture
-def key():
-    return RSAKey.generate_key(2048, parameters={"kid": "client-key-1"})
-
-
-@pytest.fixture
-def jwt_client(register, key, tmp_path):
-    path = tmp_path / "jwks.json"
-    path.write_text(json.dumps(KeySet([key]).as_dict(private=False)))
-    return register("--token-endpoint-auth-method", "private_key_jwt", "--jwks-file", str(path), "--scope", "a")
-
-
-def assertion(client_id, key, **overrides):
-    now = int(time.time())
-    claims = {
-        "iss": client_id,
-        "sub": client_id,
-        "aud": "http://testserver/token",
-        "iat": now,
-        "exp": now + 60,
-        "jti": uuid.uuid4().hex,
-    }
-    claims.update(overrides)
-    claims = {k: v for k, v in claims.items() if v is not None}
-    return jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key)
-
-
-def token_request(http, value, **form):
-    return http.post(
-        "/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_assertion_type": ASSERTION_TYPE,
-            "client_assertion": value,
-            **form,
-        },
-    )
+from tests.http.client_assertions import ASSERTION_TYPE, assertion, token_request
 
 
 def test_signed_assertion_authenticates(http, jwt_client, key):

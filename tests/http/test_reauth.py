@@ -14,7 +14,6 @@ from tests.helpers import PASSWORD, follow, forms, submit
 from tests.pages import (
     GENERIC,
     SECRET_RE,
-    SIGN_IN_CLIENT,
     Authenticator,
     account_post,
     account_sign_in,
@@ -22,7 +21,6 @@ from tests.pages import (
     assert_page_headers,
     backup_codes_on,
     browser_from,
-    create_user,
     enrol,
     mfa_state,
     notice,
@@ -36,16 +34,6 @@ pytestmark = pytest.mark.usefixtures("cheap_argon2")
 NEW_PASSWORD = "violet elephant tangerine marmalade"
 WRONG = "not the right password"
 WINDOW = 2  # seconds of sudo mode in the tests that wait for it to end
-
-
-@pytest.fixture
-def alice(cli) -> dict:  # type: ignore[no-untyped-def]
-    return create_user(cli)
-
-
-@pytest.fixture
-def app(register, alice) -> dict:  # type: ignore[no-untyped-def]
-    return register(*SIGN_IN_CLIENT, name="Photo App")
 
 
 def reauth_location(back_to: str = "/account") -> str:

@@ -18,12 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -41,7 +37,7 @@ from tests.helpers import (
     sign_in,
     submit,
 )
-from tests.server import start
+from tests.server import LoggedServer, assert_no_tracebacks
 
 PG_URL = os.environ.get("AUTHSERVER_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("AUTHSERVER_TEST_REDIS_URL")
@@ -61,51 +57,13 @@ RECOVERY_SECONDS = 10
 # --- a real server whose log is read as it runs ----------------------------------------------------
 
 
-class Server:
-    """`authserver serve` (tests.server.start) with its output drained by a thread, so a chatty log
-    can never fill the pipe and stall the process; stop() returns the whole log."""
-
-    def __init__(self, env: dict[str, str], cwd: Path, **extra_env: str) -> None:
-        self.proc, self.base = start({**env, **extra_env}, cwd)
-        self._lines: list[str] = []
-        self._reader = threading.Thread(target=self._drain, daemon=True)
-        self._reader.start()
-
-    def _drain(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._lines.append(line)
-
-    @property
-    def log(self) -> str:
-        return "".join(self._lines)
-
-    def stop(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._reader.join(timeout=10)
-        return self.log
-
-
 @pytest.fixture
-def server(env, tmp_path) -> Iterator[Server]:  # type: ignore[no-untyped-def]
-    srv = Server(env, tmp_path)
+def server(env, tmp_path) -> Iterator[LoggedServer]:  # type: ignore[no-untyped-def]
+    srv = LoggedServer(env, tmp_path)
     try:
         yield srv
     finally:
         srv.stop()
-
-
-def assert_no_tracebacks(log: str) -> None:
-    assert "Traceback" not in log, log
-    assert "unhandled error" not in log, log
-    assert "Exception in ASGI application" not in log, log
-    assert '"status": 500' not in log, log  # the JSON access log
 
 
 # --- the database going away -----------------------------------------------------------------------
@@ -356,7 +314,7 @@ def test_codes_and_refresh_tokens_from_before_an_outage_work_after_it(env, serve
 def test_jwks_and_cached_clients_keep_serving_during_an_outage(env, tmp_path, service):
     # Verifiers refreshing their JWKS cache during an outage must still find the keys, or they would
     # reject valid tokens. Production-like refresh intervals (the test defaults of 0 read every time).
-    srv = Server(env, tmp_path, AUTHSERVER_KEY_REFRESH_SECONDS="1", AUTHSERVER_CLIENT_CACHE_SECONDS="60")
+    srv = LoggedServer(env, tmp_path, AUTHSERVER_KEY_REFRESH_SECONDS="1", AUTHSERVER_CLIENT_CACHE_SECONDS="60")
     try:
         before = httpx.get(srv.base + "/jwks.json")
         assert before.status_code == 200

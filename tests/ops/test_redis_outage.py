@@ -47,8 +47,7 @@ from tests.helpers import (
     sign_in,
     submit,
 )
-from tests.ops.test_postgres_outage import Server, assert_no_tracebacks
-from tests.server import free_port
+from tests.server import LoggedServer, assert_no_tracebacks, free_port
 
 PG_URL = os.environ.get("AUTHSERVER_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("AUTHSERVER_TEST_REDIS_URL")
@@ -140,8 +139,8 @@ def redis(tmp_path) -> Iterator[RedisProcess]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def server(env, redis, tmp_path) -> Iterator[Server]:  # type: ignore[no-untyped-def]
-    srv = Server(env, tmp_path, AUTHSERVER_REDIS_URL=redis.url)
+def server(env, redis, tmp_path) -> Iterator[LoggedServer]:  # type: ignore[no-untyped-def]
+    srv = LoggedServer(env, tmp_path, AUTHSERVER_REDIS_URL=redis.url)
     try:
         yield srv
     finally:
