@@ -34,7 +34,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
-import run  # noqa: E402 - bench/run.py, importable once its folder is on sys.path: the shared harness pieces
+import deployment  # noqa: E402 - bench/'s modules, importable once its folder is on sys.path
+import harness  # noqa: E402
 
 TARGET_RATIO = 1.2
 REDIRECT = "https://bench.example/cb"
@@ -130,33 +131,33 @@ class Client:
         }
         done = self.browser.post("/login", data=form)
         if done.status_code not in (302, 303):
-            raise run.HarnessError(f"sign-in answered {done.status_code}: {done.text[:200]}")
+            raise harness.HarnessError(f"sign-in answered {done.status_code}: {done.text[:200]}")
         return parse_qs(urlsplit(done.headers["location"]).query)["code"][0], verifier
 
     def exchange(self, code: str, verifier: str) -> None:
         data = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier, "redirect_uri": REDIRECT}
         response = self.api.post("/token", data=data, auth=self.sign_in_auth)
         if response.status_code != 200:
-            raise run.HarnessError(f"code exchange answered {response.status_code}: {response.text[:200]}")
+            raise harness.HarnessError(f"code exchange answered {response.status_code}: {response.text[:200]}")
         self.tokens = response.json()
 
     def refresh(self) -> None:
         data = {"grant_type": "refresh_token", "refresh_token": self.tokens["refresh_token"]}
         response = self.api.post("/token", data=data, auth=self.sign_in_auth)
         if response.status_code != 200:
-            raise run.HarnessError(f"refresh answered {response.status_code}: {response.text[:200]}")
+            raise harness.HarnessError(f"refresh answered {response.status_code}: {response.text[:200]}")
         self.tokens = response.json()
 
     def introspect(self, kind: str) -> None:
         auth = self.api_auth if kind == "access_token" else self.sign_in_auth
         response = self.api.post("/introspect", data={"token": self.tokens[kind]}, auth=auth)
         if response.status_code != 200 or not response.json().get("active"):
-            raise run.HarnessError(f"introspection answered {response.status_code}: {response.text[:200]}")
+            raise harness.HarnessError(f"introspection answered {response.status_code}: {response.text[:200]}")
 
     def userinfo(self) -> None:
         response = self.api.get("/userinfo", headers={"Authorization": "Bearer " + self.tokens["access_token"]})
         if response.status_code != 200:
-            raise run.HarnessError(f"userinfo answered {response.status_code}: {response.text[:200]}")
+            raise harness.HarnessError(f"userinfo answered {response.status_code}: {response.text[:200]}")
 
 
 def timed(fn: Callable[[], object], rounds: int) -> dict:
@@ -192,29 +193,29 @@ def measure(client: Client, store, user_id: str, rounds: int) -> dict:  # type: 
 
 
 def bench() -> dict:
-    scale = run.env_number("BENCH_SCALE", 1.0, minimum=0.0001)
-    rounds = int(run.env_number("BENCH_SCALE_ROUNDS", 200, minimum=10))
-    admin_url = os.environ.get("BENCH_DATABASE_URL") or run.DEFAULT_DATABASE_URL
-    redis_url = os.environ.get("BENCH_REDIS_URL") or run.DEFAULT_REDIS_URL
+    scale = harness.env_number("BENCH_SCALE", 1.0, minimum=0.0001)
+    rounds = int(harness.env_number("BENCH_SCALE_ROUNDS", 200, minimum=10))
+    admin_url = os.environ.get("BENCH_DATABASE_URL") or deployment.DEFAULT_DATABASE_URL
+    redis_url = os.environ.get("BENCH_REDIS_URL") or deployment.DEFAULT_REDIS_URL
     sizes = {k: max(1, int(v * scale)) for k, v in SIZES.items()}
-    run.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    port = run.free_port()
-    base = f"http://{run.HOST}:{port}"
+    harness.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    port = harness.free_port()
+    base = f"http://{harness.HOST}:{port}"
     prefix = f"authserver-bench-scale-{secrets.token_hex(6)}:"
-    cli = run.authserver_command()
+    cli = deployment.authserver_command()
     report: dict = {"meta": {"started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "scale": scale, "sizes": sizes}}
-    run.check_redis(redis_url)
-    db = run.Database(admin_url)
-    server: run.Server | None = None
+    deployment.check_redis(redis_url)
+    db = deployment.Database(admin_url)
+    server: harness.Server | None = None
     keys_dir = tempfile.mkdtemp(prefix="authserver-bench-keys-")
     try:
         db.create()
-        env = run.server_env(db.url, redis_url, prefix, base, keys_dir, run.rate_limit_env())
+        env = deployment.server_env(db.url, redis_url, prefix, base, keys_dir, deployment.rate_limit_env())
         env["AUTHSERVER_PURGE_INTERVAL_SECONDS"] = "0"  # nothing may delete the seeded rows mid-measurement
-        run.run_cli([*cli, "migrate"], env, "authserver migrate")
+        harness.run_cli([*cli, "migrate"], env, "authserver migrate")
         password = secrets.token_urlsafe(24)
         user = json.loads(
-            run.run_cli(
+            harness.run_cli(
                 [*cli, "user", "create", "--username", "scale-user", "--email", "scale@bench.example", *USER_FLAGS],
                 env,
                 "authserver user create",
@@ -222,13 +223,13 @@ def bench() -> dict:
             )
         )
         signin = json.loads(
-            run.run_cli(
+            harness.run_cli(
                 [*cli, "client", "create", "--name", "scale-signin", *SIGNIN_CLIENT_FLAGS],
                 env,
                 "authserver client create",
             )
         )
-        api = json.loads(run.run_cli([*cli, "client", "create", "--name", "scale-api", "--json"], env, "client"))
+        api = json.loads(harness.run_cli([*cli, "client", "create", "--name", "scale-api", "--json"], env, "client"))
         cfg = {
             "username": "scale-user",
             "password": password,
@@ -237,11 +238,11 @@ def bench() -> dict:
             "api_client_id": api["client_id"],
             "api_client_secret": api["client_secret"],
         }
-        server = run.Server(
-            [*cli, "serve", "--host", run.HOST, "--port", str(port)], env, run.RESULTS_DIR / "scale-server.log"
+        server = harness.Server(
+            [*cli, "serve", "--host", harness.HOST, "--port", str(port)], env, harness.RESULTS_DIR / "scale-server.log"
         )
         server.start()
-        run.wait_healthy(server, base)
+        harness.wait_healthy(server, base)
 
         import sqlalchemy as sa
 
@@ -254,9 +255,9 @@ def bench() -> dict:
             with store.db.engine.begin() as conn:
                 for statement in BASE_STATEMENTS:
                     conn.execute(sa.text(statement), {"now": int(time.time()), "user": user["id"]})
-            run.log(f"measuring on an almost empty database ({rounds} rounds per operation)")
+            harness.log(f"measuring on an almost empty database ({rounds} rounds per operation)")
             report["empty"] = measure(client, store, user["id"], rounds)
-            run.log("seeding: " + ", ".join(f"{n:,} {t}" for t, n in sizes.items()))
+            harness.log("seeding: " + ", ".join(f"{n:,} {t}" for t, n in sizes.items()))
 
             began = time.monotonic()
             params = {
@@ -273,7 +274,7 @@ def bench() -> dict:
             with store.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(sa.text("VACUUM ANALYZE"))
             report["seed_seconds"] = time.monotonic() - began
-            run.log(f"seeded in {report['seed_seconds']:.0f} s; measuring again")
+            harness.log(f"seeded in {report['seed_seconds']:.0f} s; measuring again")
             report["seeded"] = measure(client, store, user["id"], rounds)
         finally:
             client.close()
@@ -282,14 +283,14 @@ def bench() -> dict:
         if server is not None:
             server.stop()
         db.drop()
-        run.clean_redis(redis_url, prefix)
+        deployment.clean_redis(redis_url, prefix)
         shutil.rmtree(keys_dir, ignore_errors=True)
     report["rows"] = []
     for name, empty in report["empty"].items():
         seeded = report["seeded"][name]
         ratio = seeded["median_ms"] / empty["median_ms"] if empty["median_ms"] else None
         report["rows"].append({"operation": name, "empty": empty, "seeded": seeded, "ratio": ratio})
-    (run.RESULTS_DIR / "scale.json").write_text(json.dumps(report, indent=2) + "\n")
+    (harness.RESULTS_DIR / "scale.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
 
@@ -311,19 +312,19 @@ def print_report(report: dict) -> None:
             f"  {row['operation']:<48}{e['median_ms']:>8.2f} ({e['p90_ms']:6.2f}){s['median_ms']:>8.2f} ({s['p90_ms']:6.2f})"
             f"{'-' if ratio is None else f'{ratio:.2f}':>8}  {met}"
         )
-    out.append(f"  JSON report: {run.RESULTS_DIR.relative_to(run.ROOT) / 'scale.json'}")
+    out.append(f"  JSON report: {harness.RESULTS_DIR.relative_to(harness.ROOT) / 'scale.json'}")
     print("\n".join(out), flush=True)
 
 
 def main() -> int:
-    run.become_subreaper()
+    harness.become_subreaper()
     try:
         report = bench()
-    except run.HarnessError as exc:
-        run.log(f"error: {exc}")
+    except harness.HarnessError as exc:
+        harness.log(f"error: {exc}")
         return 1
     except KeyboardInterrupt:
-        run.log("interrupted")
+        harness.log("interrupted")
         return 130
     print_report(report)
     return 0
