@@ -14,6 +14,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from authserver import backchannel
+from authserver.admin import problems as admin_problems
+from authserver.admin.routes import routes as admin_routes
 from authserver.cache import redis_urls
 from authserver.clock import Clock, system_clock
 from authserver.concurrency import run_sync
@@ -161,6 +163,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
         Route("/metrics", metrics.metrics, methods=["GET"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
+        *admin_routes(),
     ]
     paths = frozenset(r.path for r in routes if isinstance(r, Route))
     observer = Middleware(
@@ -176,7 +179,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
             Middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, https=settings.secure_cookies),
             observer,
         ],
-        exception_handlers={**HANDLERS, **protocol.HANDLERS},
+        exception_handlers={**HANDLERS, **protocol.HANDLERS, **admin_problems.HANDLERS},
         lifespan=lifespan,
     )
 

@@ -36,6 +36,8 @@ LIMITS = (
     "login_ip",
     "login_account",
     "device_entry_ip",
+    "admin",
+    "admin_ip",
     "signup_ip",
     "mail_address",
     "mail_ip",

@@ -216,6 +216,14 @@ class Settings(BaseSettings):
     rate_limit_device_entry_ip: str = Field(
         default="30/minute", description="device user-code entries per source address"
     )
+    rate_limit_admin: str = Field(
+        default="600/minute",
+        description="admin API requests (`/admin/api/v1`) per admin client, once its token verified",
+    )
+    rate_limit_admin_ip: str = Field(
+        default="1200/minute",
+        description="admin API and dynamic client registration requests per source address, before any token is checked",
+    )
     # PKCE for every client, confidential ones too (RFC 9700 §2.1.1); public clients always need it.
     require_pkce: bool = Field(
         default=True, description="PKCE for confidential clients too (public clients always need it)"
@@ -314,6 +322,13 @@ class Settings(BaseSettings):
     )
 
     # Self-service accounts (README "Sign-up"): /signup and OIDC prompt=create when open.
+    # Dynamic client registration (RFC 7591) at /register; RFC 7592 management of what it registered.
+    dynamic_registration: Literal["token", "open"] = Field(
+        default="token",
+        description="who may register clients at `/register` (RFC 7591): `token` needs an initial access token "
+        "(`authserver client registration-token`); `open` lets anyone register a confidential or public client "
+        "(never an admin, first-party or MFA-exempt one). Sign-up of people is AUTHSERVER_SIGNUP",
+    )
     signup: Literal["closed", "open"] = Field(
         default="closed", description="`open`: self-service sign-up at `/signup` and `prompt=create`"
     )
@@ -477,6 +492,8 @@ class Settings(BaseSettings):
         "rate_limit_login_ip",
         "rate_limit_login_account",
         "rate_limit_device_entry_ip",
+        "rate_limit_admin",
+        "rate_limit_admin_ip",
         "rate_limit_signup_ip",
         "rate_limit_mail_address",
         "rate_limit_mail_ip",

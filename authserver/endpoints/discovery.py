@@ -36,6 +36,8 @@ def metadata(svc: Services) -> dict[str, Any]:
         "introspection_endpoint": f"{issuer}/introspect",
         "revocation_endpoint": f"{issuer}/revoke",
         "pushed_authorization_request_endpoint": f"{issuer}/par",
+        # RFC 7591 §3 (RFC 8414 §2): open, or with an initial access token (AUTHSERVER_DYNAMIC_REGISTRATION).
+        "registration_endpoint": f"{issuer}/register",
         "require_pushed_authorization_requests": svc.settings.require_pushed_authorization_requests,
         "scopes_supported": list(STANDARD_SCOPES),
         "response_types_supported": ["code"],

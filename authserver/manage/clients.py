@@ -395,6 +395,29 @@ def update(
     return updated
 
 
+def replace_from_spec(
+    store: ClientStore, current: Client, spec: ClientSpec, *, registration_token_hash: str | None
+) -> Client:
+    """Rebuild `current` from a whole new spec (RFC 7592 §2.2 replaces every field), keeping its id,
+    secret, creation time and disabled state; Stale if it changed meanwhile."""
+    updated = build(
+        spec,
+        client_id=current.client_id,
+        created_at=current.created_at,
+        secret_hash=current.secret_hash,
+        registered_by=current.registered_by,
+    )
+    updated = replace(
+        updated,
+        disabled=current.disabled,
+        registration_token_hash=registration_token_hash,
+        version=current.version + 1,
+    )
+    if not store.replace_client(updated, expected_version=current.version):
+        raise Stale("the client changed since it was read")
+    return updated
+
+
 def rotate_secret(store: ClientStore, hasher: SecretHasher, client_id: str) -> tuple[Client, str]:
     """A new secret replaces the old at once (the old one stops working); shown only here."""
     client = get(store, client_id)

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from authserver.errors import OAuthError, StorageUnavailable, TemporarilyUnavailable
 from authserver.web.pages import PageError, Pages
-from authserver.web.responses import error_response, json_response
+from authserver.web.responses import NO_STORE, error_response, json_bytes, json_response
 
 logger = logging.getLogger("authserver.errors")
 
@@ -70,6 +70,17 @@ async def http_error(request: Request, exc: Exception) -> Response:
         raise exc
     error = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
     headers = dict(exc.headers or {})
+    if request.url.path.startswith("/admin/api/"):
+        # The admin API answers RFC 9457 problem details, for routing failures too (admin/problems.py).
+        problem = {
+            "type": "urn:authserver:problem:" + error.replace("_", "-"),
+            "title": {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Bad request"),
+            "status": exc.status_code,
+            "detail": exc.detail,
+        }
+        return Response(
+            json_bytes(problem), exc.status_code, headers={**NO_STORE, **headers}, media_type="application/problem+json"
+        )
     return json_response({"error": error, "error_description": exc.detail}, exc.status_code, headers.items())
 
 

@@ -1,7 +1,10 @@
-"""docs/openapi.yaml read into what the fuzzer needs: operations, their parameters and form fields."""
+"""docs/openapi.yaml, with the admin API's own document (authserver/admin/openapi.py, served at
+/admin/api/v1/openapi.json) merged in, read into what the fuzzer needs: operations, their parameters
+and form fields."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -13,9 +16,37 @@ METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 FORM = "application/x-www-form-urlencoded"
 
 
+ADMIN_PREFIX = "/admin/api/v1"
+
+
+def _admin_refs(node: object) -> object:
+    """The admin document's $refs renamed into the merged document (schema X becomes AdminX)."""
+    if isinstance(node, dict):
+        return {
+            k: ("#/components/schemas/Admin" + v.split("/")[-1] if k == "$ref" else _admin_refs(v))
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_admin_refs(v) for v in node]
+    return node
+
+
 @cache
 def load() -> dict:
-    return yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
+    from authserver.admin.openapi import DOCUMENT
+
+    document = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
+    admin = _admin_refs(copy.deepcopy(DOCUMENT))
+    assert isinstance(admin, dict)
+    for name, schema in admin["components"]["schemas"].items():
+        document["components"]["schemas"]["Admin" + name] = schema
+    document["components"]["securitySchemes"].update(admin["components"]["securitySchemes"])
+    for path, item in admin["paths"].items():
+        for method, op in item.items():
+            if method in METHODS:
+                op["operationId"] = "admin_" + method + path.replace("/", "_").replace("{", "").replace("}", "")
+        document["paths"][ADMIN_PREFIX + path] = item
+    return document
 
 
 def resolve(node: object, spec: dict | None = None) -> object:

@@ -1,0 +1,18 @@
+"""The admin API's routes (and dynamic client registration's), for app.py."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Route
+
+from authserver.admin import clients, keys, openapi, registration, users
+from authserver.admin.call import PREFIX
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route(PREFIX + "/openapi.json", openapi.openapi, methods=["GET"]),
+        *clients.ROUTES,
+        *users.ROUTES,
+        *keys.ROUTES,
+        *registration.ROUTES,
+    ]
