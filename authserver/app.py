@@ -47,6 +47,7 @@ from authserver.interaction import (
     password_reset,
     reauth,
     signup,
+    upstream,
     verify_email,
 )
 from authserver.jobs.outbox import OutboxRunner
@@ -129,6 +130,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
         Route("/authorize", authorize.authorize, methods=["GET", "POST"]),
         Route("/login", login.login, methods=["GET", "POST"]),
         Route("/login/passkey", login.passkey_login, methods=["POST"]),
+        Route("/login/upstream", upstream.start, methods=["POST"]),
+        Route("/login/upstream/{name}/callback", upstream.callback, methods=["GET"]),
         Route("/consent", consent.consent, methods=["GET", "POST"]),
         Route("/mfa", mfa.mfa, methods=["GET", "POST"]),
         Route("/signup", signup.signup, methods=["GET", "POST"]),
@@ -142,6 +145,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
         Route("/account/passkeys", passkeys.add, methods=["POST"]),
         Route("/account/passkeys/rename", passkeys.rename, methods=["POST"]),
         Route("/account/passkeys/remove", passkeys.remove, methods=["POST"]),
+        Route("/account/upstreams/connect", upstream.connect, methods=["POST"]),
+        Route("/account/upstreams/disconnect", upstream.disconnect, methods=["POST"]),
         Route("/passkeys/options", passkeys.options, methods=["POST"]),
         Route("/account/mfa/totp/start", account.totp_start, methods=["POST"]),
         Route("/account/mfa/totp", account.totp_enrol, methods=["GET", "POST"]),

@@ -118,6 +118,9 @@ class Authentication:
     auth_time: int
     amr: tuple[str, ...]
     acr: str
+    # A sign-in through another identity provider: its name and what it said about the sign-in
+    # ({"name", "acr", "amr"}), kept with the session for audit and step-up decisions.
+    upstream: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,8 @@ class BrowserSession:
     # Sudo mode: when the user last proved their factors again on the re-authentication page, and how.
     reauth_at: int | None = None
     reauth_amr: tuple[str, ...] | None = None
+    # Set when the sign-in went through an upstream identity provider (Authentication.upstream).
+    upstream: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -307,3 +312,56 @@ class Passkey:
     @property
     def synced(self) -> bool:
         return self.backup_eligible
+
+
+UPSTREAM_OIDC = "oidc"
+UPSTREAM_OAUTH2 = "oauth2"
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Another identity provider users may sign in with ("Continue with NAME"): an OpenID Connect provider
+    configured from its discovery document, or a plain OAuth 2.0 provider with explicit endpoints whose
+    user-info answer is read through `claim_map`. Its client secret is sealed (security/crypto.Sealer)."""
+
+    name: str  # a slug: the path of its redirect URI, /login/upstream/NAME/callback
+    display_name: str
+    kind: str  # UPSTREAM_OIDC | UPSTREAM_OAUTH2
+    issuer: str  # OIDC: the `iss` of its ID tokens; OAuth 2.0: its RFC 9207 `iss`, if any ("" otherwise)
+    client_id: str
+    client_secret_enc: str = field(repr=False)
+    scopes: tuple[str, ...]
+    authorization_endpoint: str
+    token_endpoint: str
+    userinfo_endpoint: str | None = None
+    jwks_uri: str | None = None
+    # Signature algorithms accepted on its ID tokens (its id_token_signing_alg_values_supported, asymmetric only).
+    id_token_algs: tuple[str, ...] = ()
+    token_endpoint_auth_method: str = "client_secret_basic"  # noqa: S105 - a protocol name, not a secret
+    # RFC 9207 authorization_response_iss_parameter_supported: every answer must then carry `iss`.
+    iss_parameter_supported: bool = False
+    # OAuth 2.0 upstreams: our claim name -> the field of its user-info answer (sub, email, email_verified,
+    # name, preferred_username); `emails_endpoint` lists addresses with their verification (GitHub).
+    claim_map: dict[str, str] = field(default_factory=dict)
+    emails_endpoint: str | None = None
+    # A first sign-in may create an account (False: --no-signup), or join the local account with the same
+    # address when the upstream asserts it verified it (--link-by-email).
+    signup: bool = True
+    link_by_email: bool = False
+    # Its sign-ins count as multi-factor when it says so (amr "mfa", or one of mfa_acr_values).
+    trust_mfa: bool = False
+    mfa_acr_values: tuple[str, ...] = ()
+    preset: str | None = None
+    created_at: int = 0
+
+
+@dataclass(frozen=True)
+class UpstreamIdentity:
+    """A user's account at an upstream (its `sub`), linked to a local account."""
+
+    upstream: str
+    subject: str
+    user_id: str
+    email: str | None
+    created_at: int
+    last_used_at: int | None = None

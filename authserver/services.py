@@ -31,6 +31,7 @@ from authserver.security.webauthn import RelyingParty
 from authserver.settings import Settings
 from authserver.store import Store
 from authserver.store.sql import SqlStore
+from authserver.upstream.signin import Federation
 from authserver.web.pages import Pages
 
 PRODUCT = "authserver"
@@ -63,6 +64,8 @@ class Services:
     rp: RelyingParty
     # What expiry decisions read (codes, device codes): one clock, passed explicitly.
     clock: Clock
+    # Sign-in through upstream identity providers: pending sign-ins, their key sets, the calls to them.
+    federation: Federation
 
     def close(self) -> None:
         self.cache.close()
@@ -105,6 +108,10 @@ def logout_token(keyring: KeyRing, id_tokens: IdTokens, client_id: str, subject:
     """Sign a back-channel logout token with the current key (the delivery loop may run between requests)."""
     keyring.refresh_if_stale()
     return id_tokens.logout_token(client_id=client_id, subject=subject, sid=sid)
+
+
+def egress_policy(settings: Settings) -> EgressPolicy:
+    return EgressPolicy(settings.env == "production", parse_networks(settings.egress_allowed_networks))
 
 
 def build_services(settings: Settings, *, metrics: Metrics | None = None, clock: Clock = system_clock) -> Services:
@@ -170,10 +177,19 @@ def build_services(settings: Settings, *, metrics: Metrics | None = None, clock:
             mail.outbox,
             lambda client_id, subject, sid: logout_token(keyring, id_tokens, client_id, subject, sid),
             events,
-            EgressPolicy(settings.env == "production", parse_networks(settings.egress_allowed_networks)),
+            egress_policy(settings),
             timeout=settings.backchannel_logout_timeout,
             max_age=settings.backchannel_logout_max_age,
         ),
         rp=RelyingParty(settings.rp_id, settings.rp_origin, PRODUCT),
         clock=clock,
+        federation=Federation(
+            cache,
+            issuer=settings.issuer,
+            secret_key=settings.secret_bytes(),
+            policy=egress_policy(settings),
+            timeout=settings.upstream_timeout,
+            jwks_ttl=settings.upstream_jwks_cache_seconds,
+            ttl=settings.interaction_ttl,
+        ),
     )

@@ -251,9 +251,21 @@ class Settings(BaseSettings):
     )
     # Outbound calls (back-channel logout) in production go only to public addresses, except to these
     # networks (comma-separated CIDRs, e.g. an internal RP at 10.1.2.0/24).
+    upstream_timeout: float = Field(
+        default=5,
+        ge=0.5,
+        le=30,
+        description="sign-in through an upstream identity provider: how long one call to it (discovery, token, keys, user info) may take, seconds",
+    )
+    upstream_jwks_cache_seconds: int = Field(
+        default=3600,
+        ge=60,
+        le=86400,
+        description="how long an upstream identity provider's keys (JWKS) are cached; an unknown kid fetches them again at most once a minute",
+    )
     egress_allowed_networks: str = Field(
         default="",
-        description="outbound calls (back-channel logout) in production go only to public addresses, except to these networks (comma-separated CIDRs)",
+        description="outbound calls (back-channel logout, upstream identity providers) in production go only to public addresses, except to these networks (comma-separated CIDRs)",
     )
     # How long clients may cache the JWKS (Cache-Control max-age). A rotated key starts signing only
     # after this (plus key_refresh_seconds) has passed, so no verifier meets an unknown kid.

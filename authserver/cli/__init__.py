@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from authserver import __version__
-from authserver.cli import audit, clients, keys, mail, migrate, purge, serve, users
+from authserver.cli import audit, clients, keys, mail, migrate, purge, serve, upstreams, users
 from authserver.cli.context import Context
 from authserver.cli.output import CommandError, HelpFormatter
 
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="authserver", description="OAuth 2.0 / OpenID Connect identity provider", allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"authserver {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
-    for module in (serve, migrate, clients, users, keys, audit, mail, purge):
+    for module in (serve, migrate, clients, users, upstreams, keys, audit, mail, purge):
         module.register(commands)
     return parser
 

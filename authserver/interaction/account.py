@@ -53,6 +53,8 @@ NOTICES = {
     "passkey": "Your passkey was added. Next time, sign in with it instead of your password.",
     "passkey-renamed": "The passkey was renamed.",
     "passkey-removed": "The passkey was removed.",
+    "upstream-linked": "The provider was connected: you can sign in with it now.",
+    "upstream-unlinked": "The provider was disconnected.",
     "confirmed": "Thank you. For the next few minutes you can change your password and two-step "
     "verification without confirming again.",
 }
@@ -87,7 +89,20 @@ def _overview(svc: Services, session: BrowserSession, user: User) -> dict[str, A
         )
     totp_active = factor is not None and factor.confirmed_at is not None
     listed = passkeys.listing(svc.store.list_passkeys(user.id))
+    linked = {i.upstream: i for i in svc.store.list_upstream_identities(user.id)}
+    upstreams = [
+        {
+            "name": u.name,
+            "display_name": u.display_name,
+            "linked": u.name in linked,
+            "email": linked[u.name].email if u.name in linked else None,
+            "since": _when(linked[u.name].created_at) if u.name in linked else "",
+            "endpoint": u.authorization_endpoint,
+        }
+        for u in svc.store.list_upstreams()
+    ]
     return {
+        "upstreams": upstreams,
         "user": user,
         "second_factor": totp_active or bool(listed),
         "totp_active": totp_active,
@@ -101,7 +116,11 @@ def _overview(svc: Services, session: BrowserSession, user: User) -> dict[str, A
 
 
 def _render(svc: Services, request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
-    response = svc.pages.render(template, {"csrf_token": csrf_token(request, svc.settings), **context}, status=status)
+    # "Connect" posts to us and is redirected to the upstream: form-action must allow that redirect.
+    targets = [u["endpoint"] for u in context.get("upstreams", ())]
+    response = svc.pages.render(
+        template, {"csrf_token": csrf_token(request, svc.settings), **context}, status=status, form_targets=targets
+    )
     attach_csrf(request, response, svc.settings)
     return response
 

@@ -66,11 +66,15 @@ async def signed_in(
 
 def is_recent(session: BrowserSession, *, second_factor: bool, now: int, window: int) -> bool:
     """Did the session prove the password (and a second factor, if the account has one) within `window`?
-    A multi-factor proof without the password counts too: a passkey with user verification."""
+    A multi-factor proof without the password counts too: a passkey with user verification. A sign-in
+    through a linked upstream ("fed") is a first factor like the password."""
     proofs = [(session.auth_time, session.amr)]
     if session.reauth_at is not None and session.reauth_amr is not None:
         proofs.append((session.reauth_at, session.reauth_amr))
-    return any(0 <= now - at <= window and ("mfa" in amr or ("pwd" in amr and not second_factor)) for at, amr in proofs)
+    return any(
+        0 <= now - at <= window and ("mfa" in amr or (("pwd" in amr or "fed" in amr) and not second_factor))
+        for at, amr in proofs
+    )
 
 
 def recently_authenticated(svc: Services, session: BrowserSession) -> bool:

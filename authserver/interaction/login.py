@@ -62,6 +62,7 @@ def login_page(
     svc: Services, request: Request, it: state.Interaction, *, username: str, error: str | None, status: int = 200
 ) -> Response:
     client = svc.clients.get(it.client_id) if it.client_id else None
+    upstreams = svc.store.list_upstreams()
     response = svc.pages.render(
         "login.html",
         {
@@ -72,9 +73,11 @@ def login_page(
             "client_name": client.name if client else "",
             "signup_open": svc.settings.signup == "open",
             "password_reset": svc.settings.password_reset,
+            "upstreams": [{"name": u.name, "display_name": u.display_name} for u in upstreams],
         },
         status=status,
-        form_targets=it.form_targets,
+        # "Continue with ..." posts here and is redirected to the upstream: form-action covers that redirect.
+        form_targets=[*it.form_targets, *(u.authorization_endpoint for u in upstreams)],
     )
     attach_csrf(request, response, svc.settings)
     return response

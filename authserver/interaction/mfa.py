@@ -118,8 +118,16 @@ async def _with_passkey(
     )
     await emit(svc, request, "mfa.used", user_id=user_id, client_id=it.client_id, method="passkey")
     # RFC 8176: the password, the passkey (hwk/swk, user, and pin when the user was verified), mfa.
-    amr = ("pwd", *passkey_amr(passkey, check.assertion), "mfa")
-    auth = Authentication(user_id=user_id, auth_time=int(time.time()), amr=amr, acr=ACR_MFA)
+    # What the first step proved: the password, or a sign-in through an upstream ("fed", RFC 8176).
+    first = it.second_factor.first if it.second_factor else ("pwd",)
+    amr = (*first, *passkey_amr(passkey, check.assertion), "mfa")
+    auth = Authentication(
+        user_id=user_id,
+        auth_time=int(time.time()),
+        amr=amr,
+        acr=ACR_MFA,
+        upstream=it.second_factor.upstream if it.second_factor else None,
+    )
     return await finish_sign_in(request, svc, it, auth)
 
 
@@ -159,6 +167,14 @@ async def mfa(request: Request) -> Response:
         await emit(svc, request, "backup_code.used", user_id=user_id, remaining=remaining)
     await emit(svc, request, "mfa.used", user_id=user_id, client_id=it.client_id, method=check.method)
     # RFC 8176 amr values: pwd, plus otp for an authenticator code, and mfa for any second factor.
-    amr = ("pwd", "otp", "mfa") if check.method == "otp" else ("pwd", "mfa")
-    auth = Authentication(user_id=user_id, auth_time=int(time.time()), amr=amr, acr=ACR_MFA)
+    # What the first step proved: the password, or a sign-in through an upstream ("fed", RFC 8176).
+    first = it.second_factor.first if it.second_factor else ("pwd",)
+    amr = (*first, "otp", "mfa") if check.method == "otp" else (*first, "mfa")
+    auth = Authentication(
+        user_id=user_id,
+        auth_time=int(time.time()),
+        amr=amr,
+        acr=ACR_MFA,
+        upstream=it.second_factor.upstream if it.second_factor else None,
+    )
     return await finish_sign_in(request, svc, it, auth)

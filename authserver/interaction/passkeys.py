@@ -264,6 +264,11 @@ async def rename(request: Request) -> Response:
     return _done("passkey-renamed")
 
 
+LAST_WAY_IN = (
+    "This is the last way you can sign in to your account. Set a password or connect another way to sign in first."
+)
+
+
 async def remove(request: Request) -> Response:
     posted = await account_form(request, sudo=ACCOUNT)
     if isinstance(posted, Response):
@@ -277,5 +282,8 @@ async def remove(request: Request) -> Response:
     if outcome is Removal.LAST_FACTOR:
         await emit(svc, request, "passkey.remove_refused", user_id=user.id, reason="last_factor")
         raise PageError(last_factor_refusal(required_by), title="Passkey not removed", status_code=409)
+    if outcome is Removal.LAST_WAY_IN:
+        await emit(svc, request, "passkey.remove_refused", user_id=user.id, reason="last_way_in")
+        raise PageError(LAST_WAY_IN, title="Passkey not removed", status_code=409)
     await emit(svc, request, "passkey.removed", user_id=user.id, credential=credential_id[:16], by="user")
     return _done("passkey-removed")

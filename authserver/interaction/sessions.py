@@ -66,6 +66,7 @@ def start_session_sync(svc: Services, auth: Authentication, previous_cookie: str
         created_at=now,
         last_seen_at=now,
         expires_at=now + svc.settings.session_ttl,
+        upstream=auth.upstream,
     )
     svc.store.add_session(session)
     svc.events.emit("session.started", user_id=auth.user_id, sid=session.sid, amr=list(auth.amr))

@@ -105,6 +105,10 @@ class SecondFactorPending:
 
     user_id: str
     pwd_time: int
+    # What the first step proved (RFC 8176): the password, or a sign-in through an upstream ("fed", whose
+    # own acr/amr are in `upstream`).
+    first: tuple[str, ...] = ("pwd",)
+    upstream: dict[str, Any] | None = None
 
 
 @dataclass
@@ -142,8 +146,10 @@ class Interaction:
         """Where this interaction's pages may send a form (the CSP form-action): the client's redirect URI."""
         return (self.flow.redirect_uri,) if isinstance(self.flow, AuthorizeFlow) else ()
 
-    def await_second_factor(self, user_id: str, pwd_time: int) -> None:
-        self.second_factor = SecondFactorPending(user_id, pwd_time)
+    def await_second_factor(
+        self, user_id: str, pwd_time: int, *, first: tuple[str, ...] = ("pwd",), upstream: dict[str, Any] | None = None
+    ) -> None:
+        self.second_factor = SecondFactorPending(user_id, pwd_time, first, upstream)
         self.step = Step.SECOND_FACTOR
 
     def await_verified_email(self, user_id: str) -> None:
@@ -176,7 +182,14 @@ def encode(interaction: Interaction) -> str:
             "authenticated_user": interaction.authenticated_user,
             "consented": interaction.consented,
             "login_failures": interaction.login_failures,
-            "second_factor": {"user_id": pending.user_id, "pwd_time": pending.pwd_time} if pending else None,
+            "second_factor": {
+                "user_id": pending.user_id,
+                "pwd_time": pending.pwd_time,
+                "first": list(pending.first),
+                "upstream": pending.upstream,
+            }
+            if pending
+            else None,
             "unverified_user": interaction.unverified_user,
         }
     )
@@ -213,7 +226,9 @@ def decode(raw: str) -> Interaction | None:
                 **data,
                 "flow": _flow(dict(data["flow"])),
                 "step": Step(data["step"]),
-                "second_factor": SecondFactorPending(**pending) if pending else None,
+                "second_factor": SecondFactorPending(**{**pending, "first": tuple(pending.get("first", ("pwd",)))})
+                if pending
+                else None,
             }
         )
     except (KeyError, TypeError, ValueError, AttributeError):

@@ -70,6 +70,8 @@ def verify_password(password: str, stored: str | None) -> tuple[bool, str | None
             _hasher.verify(target, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False, None
-    if stored is None:
+    if not stored:
+        # No password at all (an account made through an upstream): nothing matches, not even the
+        # dummy's known plaintext.
         return False, None
     return True, (hash_password(password) if _hasher.check_needs_rehash(stored) else None)

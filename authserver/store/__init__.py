@@ -24,6 +24,8 @@ from authserver.domain import (
     Revocation,
     SigningKey,
     TotpFactor,
+    Upstream,
+    UpstreamIdentity,
     User,
 )
 
@@ -221,6 +223,8 @@ class Removal(StrEnum):
     NOT_FOUND = "not_found"
     # Refused: it is the account's last second factor and the caller asked to keep one.
     LAST_FACTOR = "last_factor"
+    # Refused: without it the account would have no way to sign in (no password, passkey or upstream).
+    LAST_WAY_IN = "last_way_in"
 
 
 class MfaStore(Protocol):
@@ -269,6 +273,35 @@ class PasskeyStore(Protocol):
 
     def delete_passkeys(self, user_id: str) -> int:
         """Remove all of the user's passkeys (administrator reset); how many there were."""
+        ...
+
+
+class UpstreamStore(Protocol):
+    def add_upstream(self, upstream: Upstream) -> None:
+        """Raises DuplicateError when the name is taken."""
+        ...
+
+    def get_upstream(self, name: str) -> Upstream | None: ...
+    def list_upstreams(self) -> Sequence[Upstream]: ...
+    def delete_upstream(self, name: str) -> bool:
+        """Delete it and every identity linked through it."""
+        ...
+
+    def get_upstream_identity(self, upstream: str, subject: str) -> UpstreamIdentity | None: ...
+    def list_upstream_identities(self, user_id: str) -> Sequence[UpstreamIdentity]: ...
+    def add_upstream_identity(self, identity: UpstreamIdentity) -> None:
+        """Raises DuplicateError when that upstream account is linked already, or the user has an account
+        of that upstream linked already."""
+        ...
+
+    def add_federated_user(self, user: User, identity: UpstreamIdentity) -> None:
+        """A new account and its first upstream identity, together; DuplicateError if either is taken."""
+        ...
+
+    def touch_upstream_identity(self, upstream: str, subject: str, now: int) -> None: ...
+    def delete_upstream_identity(self, user_id: str, upstream: str, *, keep_a_way_in: bool) -> Removal:
+        """Unlink; with `keep_a_way_in`, refused (LAST_WAY_IN) when it is the account's last way to sign in
+        (no password, no passkey, no other upstream identity), decided in one transaction."""
         ...
 
 
@@ -413,6 +446,7 @@ class Store(
     AuditStore,
     OutboxStore,
     AccountLinkStore,
+    UpstreamStore,
     SessionClientStore,
     PurgeStore,
     RegistrationStore,

@@ -19,6 +19,7 @@ from authserver.store.sql.registration import SqlRegistrationStore
 from authserver.store.sql.revocations import SqlRevocationStore
 from authserver.store.sql.session_clients import SqlSessionClientStore
 from authserver.store.sql.sessions import SqlSessionStore
+from authserver.store.sql.upstreams import SqlUpstreamStore
 from authserver.store.sql.users import SqlUserStore
 
 
@@ -37,6 +38,7 @@ class SqlStore(
     SqlAuditStore,
     SqlOutboxStore,
     SqlAccountLinkStore,
+    SqlUpstreamStore,
     SqlSessionClientStore,
     SqlPurgeStore,
     SqlRegistrationStore,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from authserver.store.sql.tables import passkeys, totp_factors, users
+from authserver.store.sql.tables import passkeys, totp_factors, upstream_identities, users
 
 
 def lock_factors(conn: Connection, user_id: str) -> None:
@@ -24,3 +24,11 @@ def count_factors(conn: Connection, user_id: str) -> int:
         sa.select(sa.func.count()).where(totp_factors.c.user_id == user_id, totp_factors.c.confirmed_at.is_not(None))
     ).scalar_one()
     return int(keys) + int(totp)
+
+
+def ways_in(conn: Connection, user_id: str) -> int:
+    """How many ways the account has to sign in: its password, its passkeys, its upstream identities."""
+    password = conn.execute(sa.select(users.c.password_hash).where(users.c.id == user_id)).scalar_one_or_none()
+    keys = conn.execute(sa.select(sa.func.count()).where(passkeys.c.user_id == user_id)).scalar_one()
+    linked = conn.execute(sa.select(sa.func.count()).where(upstream_identities.c.user_id == user_id)).scalar_one()
+    return (1 if password else 0) + int(keys) + int(linked)

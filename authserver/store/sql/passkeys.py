@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from authserver.domain import Passkey
 from authserver.store import DuplicateError, Removal
 from authserver.store.sql.engine import Database
-from authserver.store.sql.factors import count_factors, lock_factors
+from authserver.store.sql.factors import count_factors, lock_factors, ways_in
 from authserver.store.sql.tables import passkeys as pk
 
 
@@ -69,6 +69,8 @@ class SqlPasskeyStore:
                 return Removal.NOT_FOUND
             if keep_a_factor and count_factors(conn, user_id) <= 1:
                 return Removal.LAST_FACTOR
+            if ways_in(conn, user_id) <= 1:
+                return Removal.LAST_WAY_IN  # an account made through an upstream, without a password
             conn.execute(pk.delete().where(mine))
             return Removal.REMOVED
 

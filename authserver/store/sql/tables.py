@@ -76,6 +76,7 @@ browser_sessions = sa.Table(
     sa.Column("expires_at", sa.BigInteger, nullable=False),
     sa.Column("reauth_at", sa.BigInteger),
     sa.Column("reauth_amr", sa.JSON),
+    sa.Column("upstream", sa.JSON),
 )
 
 auth_codes = sa.Table(
@@ -263,4 +264,44 @@ passkeys = sa.Table(
     sa.Column("name", sa.String(100), nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("last_used_at", sa.BigInteger),
+)
+
+upstreams = sa.Table(
+    "upstreams",
+    metadata,
+    sa.Column("name", sa.String(40), primary_key=True),
+    sa.Column("display_name", sa.String(100), nullable=False),
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("issuer", sa.String(500), nullable=False),
+    sa.Column("client_id", sa.String(500), nullable=False),
+    sa.Column("client_secret_enc", sa.Text, nullable=False),
+    sa.Column("scopes", sa.JSON, nullable=False),
+    sa.Column("authorization_endpoint", sa.String(1000), nullable=False),
+    sa.Column("token_endpoint", sa.String(1000), nullable=False),
+    sa.Column("userinfo_endpoint", sa.String(1000)),
+    sa.Column("jwks_uri", sa.String(1000)),
+    sa.Column("id_token_algs", sa.JSON, nullable=False),
+    sa.Column("token_endpoint_auth_method", sa.String(40), nullable=False),
+    sa.Column("iss_parameter_supported", sa.Boolean, nullable=False),
+    sa.Column("claim_map", sa.JSON, nullable=False),
+    sa.Column("emails_endpoint", sa.String(1000)),
+    sa.Column("signup", sa.Boolean, nullable=False),
+    sa.Column("link_by_email", sa.Boolean, nullable=False),
+    sa.Column("trust_mfa", sa.Boolean, nullable=False),
+    sa.Column("mfa_acr_values", sa.JSON, nullable=False),
+    sa.Column("preset", sa.String(20)),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+upstream_identities = sa.Table(
+    "upstream_identities",
+    metadata,
+    sa.Column("upstream", sa.String(40), sa.ForeignKey("upstreams.name", ondelete="CASCADE"), primary_key=True),
+    sa.Column("subject", sa.String(255), primary_key=True),
+    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("email", sa.String(320)),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("last_used_at", sa.BigInteger),
+    # One account per upstream per user: linking a second one of the same upstream is refused.
+    sa.UniqueConstraint("user_id", "upstream", name="uq_upstream_identities_user_upstream"),
 )

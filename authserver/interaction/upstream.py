@@ -1,0 +1,243 @@
+"""Sign in with another identity provider ("Continue with NAME"), and connect or disconnect one on /account.
+
+POST /login/upstream                 the button on the login page: the pending authorization stays where
+                                     it is (its id travels in our pending upstream sign-in), the browser
+                                     goes to the upstream with code + PKCE + state + nonce.
+GET  /login/upstream/NAME/callback   its answer, checked in this order: our state (single use, this
+                                     browser), the upstream it was sent to is NAME (one redirect URI per
+                                     upstream), RFC 9207 `iss`, an error (back to our login page, never to
+                                     the app), the code exchanged and the ID token validated
+                                     (upstream/signin.py), the local account (upstream/accounts.py).
+POST /account/upstreams/connect      sudo: link an upstream account to the signed-in one (same callback).
+POST /account/upstreams/disconnect   sudo: unlink it, never the account's last way to sign in.
+
+An upstream that is down or answers nonsense gives the login page again with a message: the password
+and passkeys keep working. Audit: upstream.signin, upstream.linked, upstream.unlinked, upstream.failed.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from authserver.concurrency import run_sync
+from authserver.domain import ACR_MFA, ACR_PASSWORD, Authentication, Upstream
+from authserver.interaction import state
+from authserver.interaction.account_gate import ACCOUNT, require_recent_auth, signed_in
+from authserver.interaction.credentials import has_second_factor
+from authserver.interaction.events import emit
+from authserver.interaction.flow import EXPIRED, go_to, load_for_browser
+from authserver.interaction.login import finish_sign_in, login_page
+from authserver.interaction.sessions import current_session
+from authserver.services import Services, services
+from authserver.store import Removal
+from authserver.upstream.accounts import Refused, link_to, signed_in_user
+from authserver.upstream.signin import Pending, UpstreamFailure
+from authserver.web.cookies import attach_csrf, browser_binding, check_csrf, csrf_token
+from authserver.web.forms import read_form
+from authserver.web.pages import PageError
+
+SIGN_IN = "sign-in"
+LINK = "link"
+CANCELLED = "Signing in with {name} was cancelled. Sign in another way, or try again."
+FAILED = "{name} could not sign you in. Sign in another way, or try again."
+UNREACHABLE = "{name} cannot be reached right now. Sign in another way, or try again later."
+LAST_WAY_IN = (
+    "This is the last way you can sign in to your account, so it cannot be disconnected. "
+    "Set a password, add a passkey or connect another provider first."
+)
+EXPIRED_UPSTREAM = "This sign-in has expired or was already used. Go back to the application and start again."
+
+
+async def _upstream(svc: Services, name: str) -> Upstream:
+    upstream = await run_sync(svc.store.get_upstream, name[:40]) if name else None
+    if upstream is None:
+        raise PageError("That sign-in option is not available.", status_code=404, title="Not available")
+    return upstream
+
+
+async def start(request: Request) -> Response:
+    """POST /login/upstream: leave for the upstream, keeping the pending authorization."""
+    svc = services(request)
+    form = dict(await read_form(request, svc.settings.max_body_bytes))
+    check_csrf(request, svc.settings, form)
+    browser = browser_binding(csrf_token(request, svc.settings))
+    it = await load_for_browser(request, svc, form.get("interaction"), browser)
+    upstream = await _upstream(svc, form.get("upstream", ""))
+    url = await run_sync(
+        lambda: svc.federation.begin(
+            upstream, purpose=SIGN_IN, browser=browser, interaction=it.id, now=int(time.time())
+        )
+    )
+    return RedirectResponse(url, status_code=303)
+
+
+async def connect(request: Request) -> Response:
+    """POST /account/upstreams/connect (a sudo action): link another provider's account to this one."""
+    svc = services(request)
+    form = dict(await read_form(request, svc.settings.max_body_bytes))
+    check_csrf(request, svc.settings, form)
+    signed = await signed_in(request, svc)
+    if isinstance(signed, Response):
+        return signed
+    session, user = signed
+    gate = await require_recent_auth(request, svc, session, back_to=ACCOUNT)
+    if gate is not None:
+        return gate
+    upstream = await _upstream(svc, form.get("upstream", ""))
+    browser = browser_binding(csrf_token(request, svc.settings))
+    url = await run_sync(
+        lambda: svc.federation.begin(upstream, purpose=LINK, browser=browser, user_id=user.id, now=int(time.time()))
+    )
+    return RedirectResponse(url, status_code=303)
+
+
+async def disconnect(request: Request) -> Response:
+    """POST /account/upstreams/disconnect (a sudo action)."""
+    svc = services(request)
+    form = dict(await read_form(request, svc.settings.max_body_bytes))
+    check_csrf(request, svc.settings, form)
+    signed = await signed_in(request, svc)
+    if isinstance(signed, Response):
+        return signed
+    session, user = signed
+    gate = await require_recent_auth(request, svc, session, back_to=ACCOUNT)
+    if gate is not None:
+        return gate
+    name = form.get("upstream", "")[:40]
+    outcome = await run_sync(lambda: svc.store.delete_upstream_identity(user.id, name, keep_a_way_in=True))
+    if outcome is Removal.NOT_FOUND:
+        raise PageError("That provider is not connected to your account.", status_code=404, title="Not connected")
+    if outcome is Removal.LAST_WAY_IN:
+        await emit(svc, request, "upstream.unlink_refused", user_id=user.id, upstream=name, reason="last_way_in")
+        raise PageError(LAST_WAY_IN, status_code=409, title="Not disconnected")
+    await emit(svc, request, "upstream.unlinked", user_id=user.id, upstream=name, by="user")
+    return RedirectResponse(f"{ACCOUNT}?done=upstream-unlinked", status_code=303)
+
+
+async def _failed(
+    request: Request, svc: Services, pending: Pending, upstream: Upstream, *, reason: str, message: str, status: int
+) -> Response:
+    """Back where the person came from, with the message: the login page of the same pending authorization
+    (its other ways to sign in still work), or the account page."""
+    await emit(
+        svc,
+        request,
+        "upstream.failed",
+        upstream=upstream.name,
+        purpose=pending.purpose,
+        reason=reason[:300],
+        user_id=pending.user_id,
+    )
+    if pending.purpose == LINK:
+        raise PageError(message, status_code=status, title=f"{upstream.display_name} not connected")
+    it = await run_sync(state.load, svc.cache, pending.interaction or "")
+    if it is None:
+        raise PageError(message + " " + EXPIRED, status_code=status, title="Sign-in failed")
+    response = await run_sync(lambda: login_page(svc, request, it, username="", error=message, status=status))
+    return response
+
+
+async def callback(request: Request) -> Response:
+    """GET /login/upstream/NAME/callback: the upstream's answer (RFC 6749 §4.1.2, RFC 9207)."""
+    svc = services(request)
+    name = request.path_params["name"]
+    params = request.query_params
+    browser = browser_binding(csrf_token(request, svc.settings))
+    pending = await run_sync(svc.federation.take, params.get("state", ""))
+    if pending is None or not secrets.compare_digest(pending.browser, browser):
+        await emit(svc, request, "upstream.failed", upstream=name[:40], reason="state")
+        raise PageError(EXPIRED_UPSTREAM, title="Sign-in expired")
+    upstream = await run_sync(svc.store.get_upstream, pending.upstream)
+    if upstream is None:
+        raise PageError("That sign-in option is not available any more.", status_code=404, title="Not available")
+    failed_page = FAILED.format(name=upstream.display_name)
+    # Mix-up defence (RFC 9700 §4.4): the answer must come back to the redirect URI of the upstream this
+    # sign-in went to, and name that upstream as its issuer when upstreams say who they are (RFC 9207).
+    if name != upstream.name:
+        return await _failed(
+            request, svc, pending, upstream, reason="mix_up: wrong redirect URI", message=failed_page, status=400
+        )
+    iss = params.get("iss")
+    if (iss is not None and iss != upstream.issuer) or (iss is None and upstream.iss_parameter_supported):
+        return await _failed(
+            request, svc, pending, upstream, reason=f"mix_up: iss {iss!r}", message=failed_page, status=400
+        )
+    if "error" in params:
+        error = params["error"][:100]
+        message = (CANCELLED if error == "access_denied" else FAILED).format(name=upstream.display_name)
+        return await _failed(request, svc, pending, upstream, reason=f"error: {error}", message=message, status=400)
+    code = params.get("code", "")
+    if not code or len(code) > 2000:
+        return await _failed(request, svc, pending, upstream, reason="no code", message=failed_page, status=400)
+
+    now = int(time.time())
+    try:
+        asserted = await run_sync(lambda: svc.federation.complete(upstream, pending, code, now=now))
+    except UpstreamFailure as exc:
+        unreachable = UNREACHABLE.format(name=upstream.display_name)
+        return await _failed(
+            request,
+            svc,
+            pending,
+            upstream,
+            reason=exc.reason,
+            message=unreachable if exc.unreachable else failed_page,
+            status=502 if exc.unreachable else 400,
+        )
+
+    if pending.purpose == LINK:
+        session = await current_session(request, svc)
+        if session is None or session.user_id != pending.user_id or pending.user_id is None:
+            raise PageError("Sign in to your account again, then connect the provider.", title="Not connected")
+        user_id = pending.user_id
+        try:
+            resolved = await run_sync(lambda: link_to(svc.store, upstream, asserted, user_id, now))
+        except Refused as exc:
+            return await _failed(request, svc, pending, upstream, reason=exc.reason, message=exc.message, status=409)
+        if resolved.linked:
+            await emit(svc, request, "upstream.linked", user_id=user_id, upstream=upstream.name, by="user")
+        return RedirectResponse(f"{ACCOUNT}?done=upstream-linked", status_code=303)
+
+    it = await load_for_browser(request, svc, pending.interaction, browser)
+    try:
+        resolved = await run_sync(lambda: signed_in_user(svc.store, upstream, asserted, now))
+    except Refused as exc:
+        return await _failed(request, svc, pending, upstream, reason=exc.reason, message=exc.message, status=403)
+    user = resolved.user
+    if resolved.created:
+        await emit(svc, request, "user.registered", user_id=user.id, client_id=it.client_id, upstream=upstream.name)
+    if resolved.linked:
+        await emit(
+            svc,
+            request,
+            "upstream.linked",
+            user_id=user.id,
+            upstream=upstream.name,
+            by="email" if not resolved.created else "signup",
+        )
+    await emit(
+        svc,
+        request,
+        "upstream.signin",
+        user_id=user.id,
+        client_id=it.client_id,
+        upstream=upstream.name,
+        upstream_acr=asserted.acr,
+        upstream_amr=list(asserted.amr),
+    )
+    said = {"name": upstream.name, "acr": asserted.acr, "amr": list(asserted.amr)}
+    if asserted.multi_factor(upstream):
+        auth = Authentication(user_id=user.id, auth_time=now, amr=("fed", "mfa"), acr=ACR_MFA, upstream=said)
+        return await finish_sign_in(request, svc, it, auth)
+    if await run_sync(has_second_factor, svc, user.id):
+        # An upstream not trusted for two factors does not skip this account's own second factor.
+        it.await_second_factor(user.id, now, first=("fed",), upstream=said)
+        response = await go_to(svc, it, state.Step.SECOND_FACTOR)
+        attach_csrf(request, response, svc.settings)
+        return response
+    auth = Authentication(user_id=user.id, auth_time=now, amr=("fed",), acr=ACR_PASSWORD, upstream=said)
+    return await finish_sign_in(request, svc, it, auth)
