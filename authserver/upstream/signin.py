@@ -175,8 +175,21 @@ class Federation:
         if not isinstance(access_token, str) or not access_token:
             raise UpstreamFailure("the token answer has no access_token")
         if upstream.kind == UPSTREAM_OIDC:
-            return self._from_id_token(upstream, pending, tokens.get("id_token"), now=now)
+            claims = self._from_id_token(upstream, pending, tokens.get("id_token"), now=now)
+            if "email" not in claims and upstream.userinfo_endpoint:
+                claims = self._with_userinfo(upstream, access_token, claims)
+            return _asserted(claims)
         return self._from_userinfo(upstream, access_token)
+
+    def _with_userinfo(self, upstream: Upstream, access_token: str, claims: dict[str, Any]) -> dict[str, Any]:
+        """With response_type=code, profile and email claims are usually at the UserInfo endpoint (OIDC
+        Core §5.3); its `sub` must be the ID token's (§5.3.4), or the answer is someone else's."""
+        assert upstream.userinfo_endpoint is not None  # noqa: S101 - checked by the caller
+        info = self._call("GET", upstream.userinfo_endpoint, headers={"Authorization": f"Bearer {access_token}"})
+        if not isinstance(info, dict) or info.get("sub") != claims["sub"]:
+            raise UpstreamFailure("the user-info answer is not about the ID token's subject")
+        extra = {k: info[k] for k in ("email", "email_verified", "name", "preferred_username") if k in info}
+        return {**claims, **extra}
 
     def _keys(self, upstream: Upstream, *, fresh: bool) -> Any:
         cached = None if fresh else self.cache.get(JWKS + upstream.name)
@@ -192,7 +205,7 @@ class Federation:
         self.cache.set(JWKS + upstream.name, json.dumps(data), self.jwks_ttl)
         return keys
 
-    def _from_id_token(self, upstream: Upstream, pending: Pending, id_token: Any, *, now: int) -> Asserted:
+    def _from_id_token(self, upstream: Upstream, pending: Pending, id_token: Any, *, now: int) -> dict[str, Any]:
         if not isinstance(id_token, str) or not id_token or pending.nonce is None:
             raise UpstreamFailure("the token answer has no id_token")
 
@@ -218,7 +231,7 @@ class Federation:
                 found = claims(self._keys(upstream, fresh=True))
         except protocol.UpstreamProtocolError as exc:
             raise UpstreamFailure(str(exc)) from None
-        return _asserted(found)
+        return found
 
     def _from_userinfo(self, upstream: Upstream, access_token: str) -> Asserted:
         assert upstream.userinfo_endpoint is not None  # noqa: S101 - registry.build requires it for OAuth 2.0
