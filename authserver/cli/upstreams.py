@@ -5,11 +5,8 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from authserver.audit import Events
 from authserver.cli.output import CommandError, emit
-from authserver.domain import Upstream
-from authserver.store import DuplicateError
-from authserver.upstream import registry
+from authserver.domain import AUTH_METHODS_WITH_SECRET, Upstream
 from authserver.upstream.presets import PRESETS
 
 if TYPE_CHECKING:
@@ -47,7 +44,7 @@ def register(commands: Commands) -> None:
         help="plain OAuth 2.0: which field of the user-info answer is sub, email, email_verified, name or "
         "preferred_username (repeatable; sub defaults to sub)",
     )
-    add.add_argument("--token-endpoint-auth-method", choices=registry.AUTH_METHODS)
+    add.add_argument("--token-endpoint-auth-method", choices=AUTH_METHODS_WITH_SECRET)
     add.add_argument(
         "--link-by-email",
         action="store_true",
@@ -89,7 +86,10 @@ def _claims(pairs: list[str]) -> dict[str, str]:
 
 
 def add_upstream(args: Namespace, ctx: Context) -> int:
+    from authserver.audit import Events
     from authserver.services import egress_policy
+    from authserver.store import DuplicateError
+    from authserver.upstream import registry
 
     secret = sys.stdin.readline().rstrip("\r\n")
     spec = registry.NewUpstream(
@@ -141,12 +141,16 @@ def _get(ctx: Context, name: str) -> Upstream:
 
 
 def show_upstream(args: Namespace, ctx: Context) -> int:
+    from authserver.upstream import registry
+
     upstream = _get(ctx, args.name)
     emit(args, registry.describe(upstream, registry.redirect_uri(ctx.settings.issuer, upstream.name)))
     return 0
 
 
 def list_upstreams(args: Namespace, ctx: Context) -> int:
+    from authserver.upstream import registry
+
     rows = [
         registry.describe(u, registry.redirect_uri(ctx.settings.issuer, u.name)) for u in ctx.store.list_upstreams()
     ]
@@ -158,6 +162,8 @@ def list_upstreams(args: Namespace, ctx: Context) -> int:
 
 
 def delete_upstream(args: Namespace, ctx: Context) -> int:
+    from authserver.audit import Events
+
     upstream = _get(ctx, args.name)
     ctx.store.delete_upstream(upstream.name)
     Events(ctx.store).emit("upstream.deleted", upstream=upstream.name, by="admin-cli")

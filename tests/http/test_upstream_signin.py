@@ -608,7 +608,9 @@ def test_an_accounts_own_second_factor_is_still_asked_after_an_untrusted_upstrea
     assert claims["amr"] == ["fed", "otp", "mfa"] and claims["acr"] == "urn:authserver:loa:2"
 
 
-def test_claims_missing_from_the_id_token_are_read_at_userinfo_for_the_same_subject(http, make_app, cli, app, corp, idp):
+def test_claims_missing_from_the_id_token_are_read_at_userinfo_for_the_same_subject(
+    http, make_app, cli, app, corp, idp
+):
     sent, verifier, params = start(http, app)
     idp.answer_with(nonce=sent["nonce"], sub="u-7")
     idp.userinfo = {"sub": "u-7", "email": "gina@example.com", "email_verified": True, "name": "Gina"}

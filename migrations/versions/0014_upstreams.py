@@ -1,16 +1,16 @@
 """Upstream identity providers ("Continue with ..."), the accounts linked through them, and what an
 upstream said about a session's sign-in.
 
-Revision ID: 0012
-Revises: 0007
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-03
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0007"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
