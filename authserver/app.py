@@ -147,6 +147,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
         Route("/account/passkeys/remove", passkeys.remove, methods=["POST"]),
         Route("/account/upstreams/connect", upstream.connect, methods=["POST"]),
         Route("/account/upstreams/disconnect", upstream.disconnect, methods=["POST"]),
+        Route("/account/reauth/upstream", upstream.reauth, methods=["POST"]),
         Route("/passkeys/options", passkeys.options, methods=["POST"]),
         Route("/account/mfa/totp/start", account.totp_start, methods=["POST"]),
         Route("/account/mfa/totp", account.totp_enrol, methods=["GET", "POST"]),

@@ -44,7 +44,11 @@ def register(commands: Commands) -> None:
         help="plain OAuth 2.0: which field of the user-info answer is sub, email, email_verified, name or "
         "preferred_username (repeatable; sub defaults to sub)",
     )
-    add.add_argument("--token-endpoint-auth-method", choices=AUTH_METHODS_WITH_SECRET)
+    add.add_argument(
+        "--token-endpoint-auth-method",
+        choices=AUTH_METHODS_WITH_SECRET,
+        help="how we authenticate at its token endpoint (default: what discovery offers, basic first)",
+    )
     add.add_argument(
         "--link-by-email",
         action="store_true",
@@ -59,7 +63,7 @@ def register(commands: Commands) -> None:
     add.add_argument(
         "--mfa-acr", action="append", default=[], metavar="ACR", help="an acr of its that means two factors"
     )
-    add.add_argument("--json", action="store_true")
+    add.add_argument("--json", action="store_true", help="print JSON")
     add.set_defaults(handler=add_upstream)
 
     for name, handler, helptext in (
@@ -67,11 +71,11 @@ def register(commands: Commands) -> None:
         ("delete", delete_upstream, "remove an upstream and unlink every account from it"),
     ):
         cmd = sub.add_parser(name, help=helptext)
-        cmd.add_argument("name")
-        cmd.add_argument("--json", action="store_true")
+        cmd.add_argument("name", help="the upstream's name")
+        cmd.add_argument("--json", action="store_true", help="print JSON")
         cmd.set_defaults(handler=handler)
     listing = sub.add_parser("list", help="list upstreams")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(handler=list_upstreams)
 
 

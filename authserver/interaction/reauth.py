@@ -44,9 +44,20 @@ WRONG_PASSWORD = "That password is not right."  # noqa: S105 - page text, not a 
 TOO_MANY = "Too many wrong attempts. Wait a few minutes, then try again."
 
 
-def _page(
-    svc: Services, request: Request, *, factors: Factors, back_to: str, error: str | None = None, status: int = 200
+def _page_sync(
+    svc: Services,
+    request: Request,
+    *,
+    user_id: str,
+    factors: Factors,
+    back_to: str,
+    error: str | None = None,
+    status: int = 200,
 ) -> Response:
+    # The upstreams connected to the account: confirming through one of them also counts (an account made
+    # through an upstream has no password to type here).
+    linked = {i.upstream for i in svc.store.list_upstream_identities(user_id)}
+    upstreams = [u for u in svc.store.list_upstreams() if u.name in linked]
     response = svc.pages.render(
         "reauth.html",
         {
@@ -56,11 +67,28 @@ def _page(
             "next": back_to,
             "error": error,
             "minutes": max(1, svc.settings.reauth_seconds // 60),
+            "upstreams": [{"name": u.name, "display_name": u.display_name} for u in upstreams],
         },
         status=status,
+        form_targets=[u.authorization_endpoint for u in upstreams],
     )
     attach_csrf(request, response, svc.settings)
     return response
+
+
+async def _page(
+    svc: Services,
+    request: Request,
+    *,
+    user_id: str,
+    factors: Factors,
+    back_to: str,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    return await run_sync(
+        lambda: _page_sync(svc, request, user_id=user_id, factors=factors, back_to=back_to, error=error, status=status)
+    )
 
 
 @dataclass(frozen=True)
@@ -116,7 +144,7 @@ async def reauth(request: Request) -> Response:
     session, user = signed
     if not page.posted:
         factors = await run_sync(second_factors, svc, user.id)
-        return _page(svc, request, factors=factors, back_to=back_to)
+        return await _page(svc, request, user_id=user.id, factors=factors, back_to=back_to)
     return await _confirm(request, svc, session, user, form, back_to)
 
 
@@ -133,7 +161,7 @@ async def _confirm(
         await emit(
             svc, request, "reauthentication.throttled", user_id=user.id, sid=session.sid, limits=list(proof.refused_by)
         )
-        return _page(svc, request, factors=factors, back_to=back_to, error=TOO_MANY, status=429)
+        return await _page(svc, request, user_id=user.id, factors=factors, back_to=back_to, error=TOO_MANY, status=429)
     if proof.verdict is Verdict.WRONG:
         if proof.failed == "code":
             svc.metrics.mfa_failures.inc()
@@ -148,8 +176,14 @@ async def _confirm(
             "code": WRONG,
             "password": WRONG if factors.totp else WRONG_PASSKEY if factors.any else WRONG_PASSWORD,
         }
-        return _page(
-            svc, request, factors=factors, back_to=back_to, error=error[proof.failed or "password"], status=400
+        return await _page(
+            svc,
+            request,
+            user_id=user.id,
+            factors=factors,
+            back_to=back_to,
+            error=error[proof.failed or "password"],
+            status=400,
         )
 
     amr = proof.amr

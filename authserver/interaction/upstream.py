@@ -10,6 +10,9 @@ GET  /login/upstream/NAME/callback   its answer, checked in this order: our stat
                                      (upstream/signin.py), the local account (upstream/accounts.py).
 POST /account/upstreams/connect      sudo: link an upstream account to the signed-in one (same callback).
 POST /account/upstreams/disconnect   sudo: unlink it, never the account's last way to sign in.
+POST /account/reauth/upstream        "Confirm it's you" through a connected upstream (sudo mode for an
+                                     account without a password): the upstream must answer with the very
+                                     account that is linked to the signed-in one.
 
 An upstream that is down or answers nonsense gives the login page again with a message: the password
 and passkeys keep working. Audit: upstream.signin, upstream.linked, upstream.unlinked, upstream.failed.
@@ -26,8 +29,8 @@ from starlette.responses import RedirectResponse, Response
 from authserver.concurrency import run_sync
 from authserver.domain import ACR_MFA, ACR_PASSWORD, Authentication, Upstream
 from authserver.interaction import state
-from authserver.interaction.account_gate import ACCOUNT, require_recent_auth, signed_in
-from authserver.interaction.credentials import has_second_factor
+from authserver.interaction.account_gate import ACCOUNT, require_recent_auth, safe_next, signed_in
+from authserver.interaction.credentials import guesser, has_second_factor
 from authserver.interaction.events import emit
 from authserver.interaction.flow import EXPIRED, go_to, load_for_browser
 from authserver.interaction.login import finish_sign_in, login_page
@@ -42,6 +45,7 @@ from authserver.web.pages import PageError
 
 SIGN_IN = "sign-in"
 LINK = "link"
+REAUTH = "reauth"
 CANCELLED = "Signing in with {name} was cancelled. Sign in another way, or try again."
 FAILED = "{name} could not sign you in. Sign in another way, or try again."
 UNREACHABLE = "{name} cannot be reached right now. Sign in another way, or try again later."
@@ -66,6 +70,8 @@ async def start(request: Request) -> Response:
     check_csrf(request, svc.settings, form)
     browser = browser_binding(csrf_token(request, svc.settings))
     it = await load_for_browser(request, svc, form.get("interaction"), browser)
+    # Each press stores a pending sign-in in the shared cache: counted like sign-in attempts per address.
+    await run_sync(svc.limits.hit, "login_ip", guesser(request, svc).source)
     upstream = await _upstream(svc, form.get("upstream", ""))
     url = await run_sync(
         lambda: svc.federation.begin(
@@ -91,6 +97,29 @@ async def connect(request: Request) -> Response:
     browser = browser_binding(csrf_token(request, svc.settings))
     url = await run_sync(
         lambda: svc.federation.begin(upstream, purpose=LINK, browser=browser, user_id=user.id, now=int(time.time()))
+    )
+    return RedirectResponse(url, status_code=303)
+
+
+async def reauth(request: Request) -> Response:
+    """POST /account/reauth/upstream: confirm it's you by signing in again at a connected upstream."""
+    svc = services(request)
+    form = dict(await read_form(request, svc.settings.max_body_bytes))
+    check_csrf(request, svc.settings, form)
+    back_to = safe_next(form.get("next"))
+    signed = await signed_in(request, svc, back_to=back_to)
+    if isinstance(signed, Response):
+        return signed
+    _, user = signed
+    upstream = await _upstream(svc, form.get("upstream", ""))
+    linked = await run_sync(svc.store.list_upstream_identities, user.id)
+    if upstream.name not in {i.upstream for i in linked}:
+        raise PageError("That provider is not connected to your account.", status_code=404, title="Not connected")
+    browser = browser_binding(csrf_token(request, svc.settings))
+    url = await run_sync(
+        lambda: svc.federation.begin(
+            upstream, purpose=REAUTH, browser=browser, user_id=user.id, next_page=back_to, now=int(time.time())
+        )
     )
     return RedirectResponse(url, status_code=303)
 
@@ -134,6 +163,8 @@ async def _failed(
     )
     if pending.purpose == LINK:
         raise PageError(message, status_code=status, title=f"{upstream.display_name} not connected")
+    if pending.purpose == REAUTH:
+        raise PageError(message, status_code=status, title="Not confirmed")
     it = await run_sync(state.load, svc.cache, pending.interaction or "")
     if it is None:
         raise PageError(message + " " + EXPIRED, status_code=status, title="Sign-in failed")
@@ -188,6 +219,27 @@ async def callback(request: Request) -> Response:
             message=unreachable if exc.unreachable else failed_page,
             status=502 if exc.unreachable else 400,
         )
+
+    if pending.purpose == REAUTH:
+        session = await current_session(request, svc)
+        if session is None or session.user_id != pending.user_id:
+            raise PageError("Sign in to your account again.", title="Not confirmed")
+        identity = await run_sync(svc.store.get_upstream_identity, upstream.name, asserted.subject)
+        if identity is None or identity.user_id != session.user_id:
+            return await _failed(
+                request,
+                svc,
+                pending,
+                upstream,
+                reason="not_the_linked_account",
+                message=f"That {upstream.display_name} account is not the one connected to your account.",
+                status=403,
+            )
+        amr = ("fed", "mfa") if asserted.multi_factor(upstream) else ("fed",)
+        await run_sync(svc.store.mark_reauthenticated, session.id_hash, now, amr)
+        await emit(svc, request, "reauthentication.succeeded", user_id=session.user_id, sid=session.sid, amr=list(amr))
+        back = safe_next(pending.next)
+        return RedirectResponse(back if back != ACCOUNT else ACCOUNT + "?done=confirmed", status_code=303)
 
     if pending.purpose == LINK:
         session = await current_session(request, svc)

@@ -42,13 +42,16 @@ class UpstreamFailure(Exception):
 @dataclass(frozen=True)
 class Pending:
     upstream: str
-    purpose: str  # "sign-in" (continues `interaction`) or "link" (adds it to `user_id` on the account page)
+    # "sign-in" (continues `interaction`), "link" (adds it to `user_id` on the account page) or "reauth"
+    # (proves again that the signed-in `user_id` is who they are, then goes back to `next`).
+    purpose: str
     browser: str
     nonce: str | None
     verifier: str = ""
     interaction: str | None = None
     user_id: str | None = None
     created_at: int = 0
+    next: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,7 @@ class Federation:
         browser: str,
         interaction: str | None = None,
         user_id: str | None = None,
+        next_page: str | None = None,
         now: int,
     ) -> str:
         """Remember a new pending sign-in; the URL to send the browser to."""
@@ -117,6 +121,7 @@ class Federation:
             interaction=interaction,
             user_id=user_id,
             created_at=now,
+            next=next_page,
         )
         self.cache.set(PENDING + state, json.dumps(asdict(pending)), self.ttl)
         return protocol.authorization_url(
@@ -183,11 +188,16 @@ class Federation:
 
     def _with_userinfo(self, upstream: Upstream, access_token: str, claims: dict[str, Any]) -> dict[str, Any]:
         """With response_type=code, profile and email claims are usually at the UserInfo endpoint (OIDC
-        Core §5.3); its `sub` must be the ID token's (§5.3.4), or the answer is someone else's."""
+        Core §5.3); its `sub` must be the ID token's (§5.3.4), or the answer is someone else's and is not
+        used. The ID token alone already says who signed in: an answer that is missing, unusable or about
+        someone else leaves the claims as they were (a new account then lacks an address and is refused)."""
         assert upstream.userinfo_endpoint is not None  # noqa: S101 - checked by the caller
-        info = self._call("GET", upstream.userinfo_endpoint, headers={"Authorization": f"Bearer {access_token}"})
+        try:
+            info = self._call("GET", upstream.userinfo_endpoint, headers={"Authorization": f"Bearer {access_token}"})
+        except UpstreamFailure:
+            return claims
         if not isinstance(info, dict) or info.get("sub") != claims["sub"]:
-            raise UpstreamFailure("the user-info answer is not about the ID token's subject")
+            return claims
         extra = {k: info[k] for k in ("email", "email_verified", "name", "preferred_username") if k in info}
         return {**claims, **extra}
 

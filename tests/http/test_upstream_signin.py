@@ -608,7 +608,7 @@ def test_an_accounts_own_second_factor_is_still_asked_after_an_untrusted_upstrea
     assert claims["amr"] == ["fed", "otp", "mfa"] and claims["acr"] == "urn:authserver:loa:2"
 
 
-def test_claims_missing_from_the_id_token_are_read_at_userinfo_for_the_same_subject(
+def test_claims_missing_from_the_id_token_are_read_at_userinfo_only_for_the_same_subject(
     http, make_app, cli, app, corp, idp
 ):
     sent, verifier, params = start(http, app)
@@ -621,5 +621,47 @@ def test_claims_missing_from_the_id_token_are_read_at_userinfo_for_the_same_subj
     sent, _, _ = start(browser, app)
     idp.answer_with(nonce=sent["nonce"], sub="u-8")
     idp.userinfo = {"sub": "u-7", "email": "gina@example.com", "email_verified": True}  # someone else's
-    refused_on_login_page(come_back(browser, code="c", state=sent["state"]))
-    assert "subject" in audit(cli, "upstream.failed")[-1]["data"]["reason"]
+    response = come_back(browser, code="c", state=sent["state"])
+    assert response.status_code == 403 and "did not share an email address" in response.text
+    assert audit(cli, "upstream.failed")[-1]["data"]["reason"] == "no_email"
+    assert len(cli("user", "list", "--json").json()) == 1
+
+
+def test_an_account_without_a_password_confirms_its_changes_through_the_upstream(
+    http, cli, app, corp, idp, monkeypatch
+):
+    account_sign_in(http, app, idp)  # carol: made through Corp, no password
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 3600)  # the sign-in is no longer recent
+    found, _ = account_forms(http)
+    disconnect = found["/account/upstreams/disconnect"]
+    response = http.post(
+        "/account/upstreams/disconnect", data={**disconnect["fields"], "upstream": "corp"}, follow_redirects=False
+    )
+    assert response.headers["location"].startswith("/account/reauth")
+    page = http.get(response.headers["location"])
+    form = next(f for f in forms(page.text) if f["action"] == "/account/reauth/upstream")
+    assert 'data-upstream="corp"' in page.text
+
+    # Another Corp account than the connected one proves nothing.
+    response = http.post(
+        "/account/reauth/upstream", data={**form["fields"], "upstream": "corp"}, follow_redirects=False
+    )
+    sent = query(response.headers["location"])
+    idp.answer_with(nonce=sent["nonce"], sub="someone-else", iat=int(time.time()), exp=int(time.time()) + 300)
+    response = come_back(http, code="c", state=sent["state"])
+    assert response.status_code == 403 and "not the one connected" in response.text
+
+    response = http.post(
+        "/account/reauth/upstream", data={**form["fields"], "upstream": "corp"}, follow_redirects=False
+    )
+    sent = query(response.headers["location"])
+    idp.answer_with(nonce=sent["nonce"], sub="u-1", iat=int(time.time()), exp=int(time.time()) + 300)
+    response = come_back(http, code="c", state=sent["state"])
+    assert response.status_code == 303 and response.headers["location"].startswith("/account")
+    assert audit(cli, "reauthentication.succeeded")[-1]["data"]["amr"] == ["fed"]
+    # Recent now: the change is decided on its merits (the last way in: refused), not sent to reauth.
+    response = http.post(
+        "/account/upstreams/disconnect", data={**disconnect["fields"], "upstream": "corp"}, follow_redirects=False
+    )
+    assert response.status_code == 409
