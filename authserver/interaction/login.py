@@ -104,7 +104,15 @@ async def finish_sign_in(request: Request, svc: Services, it: state.Interaction,
     value, session = await run_sync(start_session_sync, svc, auth, previous)
     svc.metrics.logins.labels("success").inc()
     logs.bind(user_id=auth.user_id)
-    await emit(svc, request, "login.succeeded", user_id=auth.user_id, client_id=it.client_id, amr=list(auth.amr))
+    await emit(
+        svc,
+        request,
+        "login.succeeded",
+        user_id=auth.user_id,
+        client_id=it.client_id,
+        amr=list(auth.amr),
+        upstream=auth.upstream["name"] if auth.upstream else None,
+    )
     it.signed_in(auth.user_id)
     try:
         response = await advance(request, svc, it, session, persisted=True)

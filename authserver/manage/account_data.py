@@ -50,6 +50,13 @@ def _method(event: AuditEvent) -> str:
     if event.event.startswith("mfa."):
         return "Second factor"
     amr = event.data.get("amr") or []
+    if "fed" in amr:  # a sign-in through an upstream identity provider
+        through = f"Through {event.data.get('upstream') or 'another provider'}"
+        if "hwk" in amr or "swk" in amr:
+            return f"{through} and passkey"
+        if "otp" in amr:
+            return f"{through} and authenticator app"
+        return f"{through}, two factors" if "mfa" in amr else through
     if "hwk" in amr or "swk" in amr:
         return "Password and passkey" if "pwd" in amr else "Passkey"
     if "otp" in amr:
@@ -125,6 +132,17 @@ def export_account(store: Store, client_name: Callable[[str], str | None], user:
                 for p in store.list_passkeys(user.id)
             ],
         },
+        # Accounts at upstream identity providers linked to this one (their identifier there, not a secret).
+        "upstream_identities": [
+            {
+                "upstream": i.upstream,
+                "subject": i.subject,
+                "email": i.email,
+                "connected_at": iso(i.created_at),
+                "last_used_at": iso(i.last_used_at),
+            }
+            for i in store.list_upstream_identities(user.id)
+        ],
         "sessions": [
             {
                 "sid": s.sid,

@@ -665,3 +665,11 @@ def test_an_account_without_a_password_confirms_its_changes_through_the_upstream
         "/account/upstreams/disconnect", data={**disconnect["fields"], "upstream": "corp"}, follow_redirects=False
     )
     assert response.status_code == 409
+
+
+def test_the_account_shows_and_exports_the_upstream_sign_in(http, cli, app, corp, idp):
+    account_sign_in(http, app, idp)
+    page = http.get("/account")
+    assert "Through corp" in page.text  # the sign-in history's method
+    export = cli("user", "export", "carol@example.com").json()
+    assert [(i["upstream"], i["subject"]) for i in export["upstream_identities"]] == [("corp", "u-1")]
