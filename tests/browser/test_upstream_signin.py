@@ -17,11 +17,11 @@ if not os.access("/usr/bin/chromium", os.X_OK):
     )
 pytest.importorskip("playwright.sync_api")
 
+from tests.browser.checks import check
 from tests.browser.conftest import REDIRECT_URI
-from tests.browser.test_pages import check
 from tests.helpers import PASSWORD, authorize_params, pkce_pair, query
-from tests.http.test_upstream_authserver import Upstream
 from tests.server import start, stop
+from tests.upstreams import Upstream
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

@@ -8,27 +8,21 @@ tokens with amr fed). Two cookie jars: the browser's cookies for us and for the 
 
 from __future__ import annotations
 
-import io
-import json
-import os
-import subprocess
-import sys
-import uuid
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from authserver.cli import main as cli_main
-from tests import server
 from tests.helpers import PASSWORD, follow, forms, query, submit
-from tests.http.test_upstream_signin import (
+from tests.upstreams import (
+    CALLBACK,
+    OURS,
     REDIRECT,
     audit,
     come_back,
     leave_for,
     login_page,
+    provider,
     refused_as_expired,
     refused_on_login_page,
     signed_in_tokens,
@@ -36,80 +30,6 @@ from tests.http.test_upstream_signin import (
 
 # Starting a server process takes seconds (tens of seconds on a loaded 2-core machine).
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cheap_argon2"), pytest.mark.timeout(600)]
-
-# Our issuer in these tests: a loopback name, since the upstream accepts plain-http redirect URIs only there.
-OURS = "http://localhost:8765"
-CALLBACK = f"{OURS}/login/upstream/corp/callback"
-
-
-class Upstream:
-    """A running authserver process with its own SQLite database, CLI bound to it."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.env = {
-            "AUTHSERVER_ENV": "development",
-            "AUTHSERVER_DATABASE_URL": f"sqlite:///{workdir / 'upstream.db'}",
-            "AUTHSERVER_SECRET_KEY": "upstream-secret-key-that-is-long-enough-987654",
-            "AUTHSERVER_KEYS_DIR": str(workdir / "keys"),
-            "AUTHSERVER_CACHE_PREFIX": f"upstream-test:{uuid.uuid4().hex}:",
-            "AUTHSERVER_CLIENT_CACHE_SECONDS": "0",
-            "AUTHSERVER_RATE_LIMIT_LOGIN_IP": "100000/minute",
-            "AUTHSERVER_RATE_LIMIT_LOGIN_ACCOUNT": "100000/minute",
-            "AUTHSERVER_RATE_LIMIT_TOKEN_IP": "20000/minute",
-        }
-        self.proc: subprocess.Popen | None = None
-        self.base = ""
-        self.client: dict = {}
-
-    def cli(self, *args: str, stdin: str = "") -> str:
-        """`authserver ARGS` against the upstream's database, run in this process (a new Python process per
-        command costs seconds on a loaded machine), with the upstream's environment only."""
-        saved = {k: v for k, v in os.environ.items() if k.startswith("AUTHSERVER_")}
-        for key in saved:
-            del os.environ[key]
-        os.environ.update({**self.env, "AUTHSERVER_ISSUER": self.base or "http://127.0.0.1"})
-        out, real_in, real_out = io.StringIO(), sys.stdin, sys.stdout
-        sys.stdin, sys.stdout = io.StringIO(stdin), out
-        try:
-            code = cli_main(list(args))
-        finally:
-            sys.stdin, sys.stdout = real_in, real_out
-            for key in [k for k in os.environ if k.startswith("AUTHSERVER_")]:
-                del os.environ[key]
-            os.environ.update(saved)
-        assert code == 0, out.getvalue()
-        return out.getvalue()
-
-    def start(self) -> Upstream:
-        self.cli("migrate")
-        clean = {k: "" for k in os.environ if k.startswith("AUTHSERVER_")}
-        self.proc, self.base = server.start({**clean, **self.env}, self.workdir, host="127.0.0.1")
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            server.stop(self.proc)
-
-
-def provider(workdir: Path) -> Upstream:
-    """A started upstream with bob (address verified), mallory (alice's address here, not verified) and us
-    registered as a first-party client."""
-    upstream = Upstream(workdir).start()
-    upstream.cli(
-        "user", "create", "--username", "bob", "--email", "bob@corp.example", "--name", "Bob",
-        "--email-verified", "--password-stdin", stdin=PASSWORD + "\n",
-    )  # fmt: skip
-    upstream.cli(
-        "user", "create", "--username", "mallory", "--email", "alice@example.com", "--password-stdin",
-        stdin=PASSWORD + "\n",
-    )  # fmt: skip
-    created = upstream.cli(
-        "client", "create", "--name", "Our authserver", "--grant-type", "authorization_code",
-        "--redirect-uri", CALLBACK, "--first-party", "--json",
-    )  # fmt: skip
-    upstream.client = json.loads(created)
-    return upstream
 
 
 @pytest.fixture(scope="module")

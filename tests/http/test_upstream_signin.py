@@ -5,7 +5,7 @@ be wrong. The same chain against a second authserver process is tests/http/test_
 from __future__ import annotations
 
 import time
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -15,19 +15,31 @@ from tests.helpers import (
     PASSWORD,
     authorize,
     authorize_params,
-    exchange,
     follow,
     forms,
-    jwt_parts,
-    pkce_pair,
     query,
     submit,
 )
+from tests.upstreams import (
+    REDIRECT,
+    SECRET,
+    Stopped,
+    account_forms,
+    account_sign_in,
+    add_upstream,
+    audit,
+    come_back,
+    idp_claims,
+    leave_for,
+    login_page,
+    pkce_challenge,
+    refused_as_expired,
+    refused_on_login_page,
+    signed_in_tokens,
+    start,
+)
 
 pytestmark = pytest.mark.usefixtures("cheap_argon2")
-
-REDIRECT = "https://app.example/cb"
-SECRET = "upstream-client-secret-0123456789"
 
 
 @pytest.fixture
@@ -35,15 +47,6 @@ def idp():  # type: ignore[no-untyped-def]
     provider = FakeIdP().start()
     yield provider
     provider.stop()
-
-
-def add_upstream(cli, idp: FakeIdP, *extra: str, name: str = "corp") -> dict:  # type: ignore[no-untyped-def]
-    result = cli(
-        "upstream", "add", "--name", name, "--display-name", "Corp", "--issuer", idp.issuer,
-        "--client-id", "our-client", "--client-secret-stdin", "--json", *extra, stdin=SECRET + "\n",
-    )  # fmt: skip
-    assert result.code == 0, result.err
-    return result.json()
 
 
 @pytest.fixture
@@ -56,46 +59,6 @@ def app(register):  # type: ignore[no-untyped-def]
     return register(
         "--grant-type", "authorization_code", "--redirect-uri", REDIRECT, "--first-party", name="Photo App"
     )  # fmt: skip
-
-
-def login_page(http, app: dict):  # type: ignore[no-untyped-def]
-    verifier, challenge = pkce_pair()
-    params = authorize_params(app, challenge)
-    page = follow(http, authorize(http, params))
-    assert page.status_code == 200
-    return page, verifier, params
-
-
-def leave_for(http, page, name: str = "corp") -> dict[str, str]:  # type: ignore[no-untyped-def]
-    """Press "Continue with ..." and return the authorization request sent to the upstream."""
-    form = next(f for f in forms(page.text) if f["action"] == "/login/upstream")
-    response = http.post("/login/upstream", data={**form["fields"], "upstream": name}, follow_redirects=False)
-    assert response.status_code == 303, response.text
-    return {"url": response.headers["location"], **query(response.headers["location"])}
-
-
-def come_back(http, name: str = "corp", **params: str):  # type: ignore[no-untyped-def]
-    return http.get(f"/login/upstream/{name}/callback?" + urlencode(params), follow_redirects=False)
-
-
-def start(http, app: dict, name: str = "corp") -> tuple[dict[str, str], str, dict]:  # type: ignore[no-untyped-def]
-    page, verifier, params = login_page(http, app)
-    return leave_for(http, page, name), verifier, params
-
-
-def audit(cli, event: str) -> list[dict]:  # type: ignore[no-untyped-def]
-    return [e for e in cli("audit", "list", "--json").json() if e["event"] == event]
-
-
-def signed_in_tokens(http, app: dict, response, verifier: str, params: dict) -> dict:  # type: ignore[no-untyped-def]
-    assert response.status_code in (302, 303), response.text
-    location = response.headers["location"]
-    assert location.startswith(REDIRECT), location
-    back = query(location)
-    assert back["state"] == params["state"]
-    tokens = exchange(http, app, back["code"], verifier)
-    assert tokens.status_code == 200, tokens.text
-    return jwt_parts(tokens.json()["id_token"])[1]
 
 
 # --- the happy chain --------------------------------------------------------------------------
@@ -143,13 +106,6 @@ def test_first_sign_in_creates_an_account_and_the_app_gets_amr_fed(http, cli, ap
     assert audit(cli, "upstream.linked")[-1]["user_id"] == user["id"]
 
 
-def pkce_challenge(verifier: str) -> str:
-    import base64
-    import hashlib
-
-    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-
-
 def test_the_next_sign_in_finds_the_same_account(http, make_app, cli, app, corp, idp):
     ids = []
     for _ in range(2):
@@ -181,11 +137,6 @@ def test_an_untrusted_upstream_saying_mfa_is_still_one_factor(http, app, corp, i
 # --- state, browser binding, replay -----------------------------------------------------------
 
 
-def refused_as_expired(response) -> None:  # type: ignore[no-untyped-def]
-    assert response.status_code == 400
-    assert "expired or was already used" in response.text
-
-
 def test_a_wrong_state_is_refused_and_nothing_is_exchanged(http, cli, app, corp, idp):
     sent, _, _ = start(http, app)
     idp.answer_with(nonce=sent["nonce"], email="carol@example.com", email_verified=True)
@@ -211,12 +162,6 @@ def test_an_answer_arriving_in_another_browser_is_refused(http, make_app, app, c
 
 
 # --- the ID token -----------------------------------------------------------------------------
-
-
-def refused_on_login_page(response, text: str = "could not sign you in") -> None:  # type: ignore[no-untyped-def]
-    assert response.status_code == 400, response.text
-    assert text in response.text
-    assert 'name="password"' in response.text  # the local login stays usable
 
 
 @pytest.mark.parametrize(
@@ -272,11 +217,6 @@ def test_an_unsigned_or_hmac_id_token_is_refused(http, cli, app, corp, idp):
         idp.tokens = lambda form, token=token: (200, {"access_token": "at", "id_token": token})
         refused_on_login_page(come_back(http, code="c", state=sent["state"]))
     assert cli("user", "list", "--json").json() == []
-
-
-def idp_claims(idp: FakeIdP, nonce: str) -> dict:
-    now = int(time.time())
-    return {"iss": idp.issuer, "sub": "u-1", "aud": "our-client", "iat": now, "exp": now + 300, "nonce": nonce}
 
 
 def test_rotated_upstream_keys_are_fetched_again_once(http, app, corp, idp):
@@ -386,15 +326,7 @@ def test_an_upstream_that_is_down_leaves_the_password_working(http, alice, app, 
     assert "cannot be reached" in response.text
     response = submit(http, response, username="alice", password=PASSWORD)
     assert response.headers["location"].startswith(REDIRECT)
-    idp.server = _Stopped()  # already stopped: the fixture's stop() is a no-op now
-
-
-class _Stopped:
-    def shutdown(self) -> None:
-        pass
-
-    def server_close(self) -> None:
-        pass
+    idp.server = Stopped()  # already stopped: the fixture's stop() is a no-op now
 
 
 # --- which account --------------------------------------------------------------------------------
@@ -488,18 +420,6 @@ def test_a_plain_oauth2_upstream_reads_the_user_api_and_verified_emails(http, cl
 
 
 # --- the account page -------------------------------------------------------------------------
-
-
-def account_sign_in(http, app, idp, email="carol@example.com"):  # type: ignore[no-untyped-def]
-    sent, verifier, params = start(http, app)
-    idp.answer_with(nonce=sent["nonce"], email=email, email_verified=True)
-    return signed_in_tokens(http, app, come_back(http, code="c", state=sent["state"]), verifier, params)
-
-
-def account_forms(http) -> dict[str, dict]:  # type: ignore[no-untyped-def]
-    page = http.get("/account")
-    assert page.status_code == 200
-    return {f["action"]: f for f in forms(page.text)}, page
 
 
 def test_the_last_way_in_cannot_be_disconnected(http, cli, app, corp, idp):
