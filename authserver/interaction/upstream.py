@@ -29,18 +29,18 @@ from starlette.responses import RedirectResponse, Response
 from authserver.concurrency import run_sync
 from authserver.domain import ACR_MFA, ACR_PASSWORD, Authentication, Upstream
 from authserver.interaction import state
-from authserver.interaction.account_gate import ACCOUNT, require_recent_auth, safe_next, signed_in
+from authserver.interaction.account_gate import ACCOUNT, account_form, safe_next, signed_in
 from authserver.interaction.credentials import guesser, has_second_factor
 from authserver.interaction.events import emit
 from authserver.interaction.flow import EXPIRED, go_to, load_for_browser
 from authserver.interaction.login import finish_sign_in, login_page
+from authserver.interaction.page import open_interaction, open_page
 from authserver.interaction.sessions import current_session
-from authserver.services import Services, services
+from authserver.services import Services
 from authserver.store import Removal
 from authserver.upstream.accounts import Refused, link_to, signed_in_user
 from authserver.upstream.signin import Pending, UpstreamFailure
-from authserver.web.cookies import attach_csrf, browser_binding, check_csrf, csrf_token
-from authserver.web.forms import read_form
+from authserver.web.cookies import attach_csrf, browser_binding, csrf_token
 from authserver.web.pages import PageError
 
 SIGN_IN = "sign-in"
@@ -65,17 +65,14 @@ async def _upstream(svc: Services, name: str) -> Upstream:
 
 async def start(request: Request) -> Response:
     """POST /login/upstream: leave for the upstream, keeping the pending authorization."""
-    svc = services(request)
-    form = dict(await read_form(request, svc.settings.max_body_bytes))
-    check_csrf(request, svc.settings, form)
-    browser = browser_binding(csrf_token(request, svc.settings))
-    it = await load_for_browser(request, svc, form.get("interaction"), browser)
+    page, it = await open_interaction(request)
+    svc = page.svc
     # Each press stores a pending sign-in in the shared cache: counted like sign-in attempts per address.
     await run_sync(svc.limits.hit, "login_ip", guesser(request, svc).source)
-    upstream = await _upstream(svc, form.get("upstream", ""))
+    upstream = await _upstream(svc, page.form.get("upstream", ""))
     url = await run_sync(
         lambda: svc.federation.begin(
-            upstream, purpose=SIGN_IN, browser=browser, interaction=it.id, now=int(time.time())
+            upstream, purpose=SIGN_IN, browser=page.browser, interaction=it.id, now=int(time.time())
         )
     )
     return RedirectResponse(url, status_code=303)
@@ -83,16 +80,10 @@ async def start(request: Request) -> Response:
 
 async def connect(request: Request) -> Response:
     """POST /account/upstreams/connect (a sudo action): link another provider's account to this one."""
-    svc = services(request)
-    form = dict(await read_form(request, svc.settings.max_body_bytes))
-    check_csrf(request, svc.settings, form)
-    signed = await signed_in(request, svc)
-    if isinstance(signed, Response):
-        return signed
-    session, user = signed
-    gate = await require_recent_auth(request, svc, session, back_to=ACCOUNT)
-    if gate is not None:
-        return gate
+    posted = await account_form(request, sudo=ACCOUNT)
+    if isinstance(posted, Response):
+        return posted
+    svc, _, user, form = posted
     upstream = await _upstream(svc, form.get("upstream", ""))
     browser = browser_binding(csrf_token(request, svc.settings))
     url = await run_sync(
@@ -103,9 +94,8 @@ async def connect(request: Request) -> Response:
 
 async def reauth(request: Request) -> Response:
     """POST /account/reauth/upstream: confirm it's you by signing in again at a connected upstream."""
-    svc = services(request)
-    form = dict(await read_form(request, svc.settings.max_body_bytes))
-    check_csrf(request, svc.settings, form)
+    page = await open_page(request, form=True)
+    svc, form = page.svc, page.form
     back_to = safe_next(form.get("next"))
     signed = await signed_in(request, svc, back_to=back_to)
     if isinstance(signed, Response):
@@ -115,10 +105,9 @@ async def reauth(request: Request) -> Response:
     linked = await run_sync(svc.store.list_upstream_identities, user.id)
     if upstream.name not in {i.upstream for i in linked}:
         raise PageError("That provider is not connected to your account.", status_code=404, title="Not connected")
-    browser = browser_binding(csrf_token(request, svc.settings))
     url = await run_sync(
         lambda: svc.federation.begin(
-            upstream, purpose=REAUTH, browser=browser, user_id=user.id, next_page=back_to, now=int(time.time())
+            upstream, purpose=REAUTH, browser=page.browser, user_id=user.id, next_page=back_to, now=int(time.time())
         )
     )
     return RedirectResponse(url, status_code=303)
@@ -126,16 +115,10 @@ async def reauth(request: Request) -> Response:
 
 async def disconnect(request: Request) -> Response:
     """POST /account/upstreams/disconnect (a sudo action)."""
-    svc = services(request)
-    form = dict(await read_form(request, svc.settings.max_body_bytes))
-    check_csrf(request, svc.settings, form)
-    signed = await signed_in(request, svc)
-    if isinstance(signed, Response):
-        return signed
-    session, user = signed
-    gate = await require_recent_auth(request, svc, session, back_to=ACCOUNT)
-    if gate is not None:
-        return gate
+    posted = await account_form(request, sudo=ACCOUNT)
+    if isinstance(posted, Response):
+        return posted
+    svc, _, user, form = posted
     name = form.get("upstream", "")[:40]
     outcome = await run_sync(lambda: svc.store.delete_upstream_identity(user.id, name, keep_a_way_in=True))
     if outcome is Removal.NOT_FOUND:
@@ -174,10 +157,9 @@ async def _failed(
 
 async def callback(request: Request) -> Response:
     """GET /login/upstream/NAME/callback: the upstream's answer (RFC 6749 §4.1.2, RFC 9207)."""
-    svc = services(request)
+    page = await open_page(request)
+    svc, params, browser = page.svc, page.query, page.browser
     name = request.path_params["name"]
-    params = request.query_params
-    browser = browser_binding(csrf_token(request, svc.settings))
     pending = await run_sync(svc.federation.take, params.get("state", ""))
     if pending is None or not secrets.compare_digest(pending.browser, browser):
         await emit(svc, request, "upstream.failed", upstream=name[:40], reason="state")
