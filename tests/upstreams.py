@@ -62,9 +62,19 @@ def audit(cli, event: str) -> list[dict]:  # type: ignore[no-untyped-def]
     return [e for e in cli("audit", "list", "--json").json() if e["event"] == event]
 
 
-def signed_in_tokens(http, app: dict, response, verifier: str, params: dict) -> dict:  # type: ignore[no-untyped-def]
+def to_app(response) -> str:  # type: ignore[no-untyped-def]
+    """Where our answer sends the browser next: a redirect, or (leaving the upstream's redirect chain for
+    another site) a page that goes on by itself with a Refresh header."""
+    if response.status_code == 200 and "refresh" in response.headers:
+        location = response.headers["refresh"].split("url=", 1)[1]
+        assert f'href="{location.replace("&", "&amp;")}"' in response.text  # the link for the person too
+        return location
     assert response.status_code in (302, 303), response.text
-    location = response.headers["location"]
+    return response.headers["location"]
+
+
+def signed_in_tokens(http, app: dict, response, verifier: str, params: dict) -> dict:  # type: ignore[no-untyped-def]
+    location = to_app(response)
     assert location.startswith(REDIRECT), location
     back = query(location)
     assert back["state"] == params["state"]

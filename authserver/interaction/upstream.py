@@ -130,6 +130,27 @@ async def disconnect(request: Request) -> Response:
     return RedirectResponse(f"{ACCOUNT}?done=upstream-unlinked", status_code=303)
 
 
+def _leave_the_chain(svc: Services, response: Response) -> Response:
+    """A redirect from here to another site becomes a page that goes on by itself (a Refresh header, and a
+    link). This answer is part of a redirect chain that began with a form posted on the upstream's login
+    page, and CSP 3 lets browsers check every redirect of such a chain against that page's form-action,
+    which lists the upstream and us, never the application: a browser that does would stop the code on its
+    way to the application. A page ends the chain; the navigation it starts is not a form submission."""
+    location = response.headers.get("location", "")
+    if (
+        response.status_code not in (302, 303)
+        or location.startswith("/")
+        or location.startswith(svc.settings.issuer + "/")
+    ):
+        return response
+    page = svc.pages.render("continue.html", {"location": location})
+    page.headers["refresh"] = f"0; url={location}"
+    for name, value in response.raw_headers:
+        if name == b"set-cookie":
+            page.raw_headers.append((name, value))  # the session and known-device cookies of the sign-in
+    return page
+
+
 async def _failed(
     request: Request, svc: Services, pending: Pending, upstream: Upstream, *, reason: str, message: str, status: int
 ) -> Response:
@@ -266,7 +287,7 @@ async def callback(request: Request) -> Response:
     said = {"name": upstream.name, "acr": asserted.acr, "amr": list(asserted.amr)}
     if asserted.multi_factor(upstream):
         auth = Authentication(user_id=user.id, auth_time=now, amr=("fed", "mfa"), acr=ACR_MFA, upstream=said)
-        return await finish_sign_in(request, svc, it, auth)
+        return _leave_the_chain(svc, await finish_sign_in(request, svc, it, auth))
     if await run_sync(has_second_factor, svc, user.id):
         # An upstream not trusted for two factors does not skip this account's own second factor.
         it.await_second_factor(user.id, now, first=("fed",), upstream=said)
@@ -274,4 +295,4 @@ async def callback(request: Request) -> Response:
         attach_csrf(request, response, svc.settings)
         return response
     auth = Authentication(user_id=user.id, auth_time=now, amr=("fed",), acr=ACR_PASSWORD, upstream=said)
-    return await finish_sign_in(request, svc, it, auth)
+    return _leave_the_chain(svc, await finish_sign_in(request, svc, it, auth))

@@ -31,7 +31,9 @@ def chain(env, cli, register, tmp_path) -> Iterator[tuple[str, dict, Upstream]]:
     """(our base URL, the app registered with us, the upstream) with Corp configured as our upstream."""
     import json
 
-    client = register("--grant-type", "authorization_code", "--redirect-uri", REDIRECT_URI, name="Example App")
+    client = register(
+        "--grant-type", "authorization_code", "--redirect-uri", REDIRECT_URI, "--first-party", name="Example App"
+    )  # fmt: skip
     proc, base = start(env, tmp_path, host="localhost")
     upstream_dir = tmp_path / "upstream"
     upstream_dir.mkdir()
@@ -85,6 +87,8 @@ def test_continue_with_an_upstream_in_chromium(chain, tabs):
     page.fill("#username", "bob")
     page.fill("#password", PASSWORD)
     page.get_by_role("button", name="Sign in", exact=True).click()
+    # A first-party app: no consent page; the answer ends the upstream's redirect chain with a page that
+    # goes on to the app by itself (the upstream's form-action would block a redirect to the app).
     page.wait_for_url(REDIRECT_URI + "?*")
     back = query(page.url)
     assert back["state"] == params["state"] and back["code"]

@@ -87,6 +87,10 @@ def test_first_sign_in_creates_an_account_and_the_app_gets_amr_fed(http, cli, ap
     sent, verifier, params = start(http, app)
     idp.answer_with(nonce=sent["nonce"], email="Carol@Example.com", email_verified=True, name="Carol", amr=["pwd"])
     response = come_back(http, code="the-code", state=sent["state"])
+    # Not a redirect to the app but a page that goes on by itself (the upstream's form-action would block
+    # the redirect), carrying the new session's cookie.
+    assert response.status_code == 200 and response.headers["refresh"].startswith("0; url=" + REDIRECT)
+    assert "as_session=" in response.headers["set-cookie"]
     claims = signed_in_tokens(http, app, response, verifier, params)
     assert claims["amr"] == ["fed"]
     assert claims["acr"] == "urn:authserver:loa:1"
