@@ -30,6 +30,7 @@ from authserver.interaction.credentials import (
     totp_sealer,
 )
 from authserver.interaction.events import emit
+from authserver.interaction.page import open_page
 from authserver.interaction.sessions import clear_session_cookie, end_session_sync
 from authserver.manage.account_data import sign_in_history
 from authserver.oauth.claims import SCOPE_DESCRIPTIONS
@@ -142,12 +143,13 @@ async def _page(
 
 
 async def account(request: Request) -> Response:
-    svc = services(request)
+    page = await open_page(request)
+    svc = page.svc
     signed = await signed_in(request, svc)
     if isinstance(signed, Response):
         return signed
     session, user = signed
-    notice = NOTICES.get(request.query_params.get("done", ""))
+    notice = NOTICES.get(page.query.get("done") or "")
     return await _page(svc, request, session, user, notice=notice)
 
 

@@ -77,7 +77,7 @@ class KeyManager:
         self.policy = policy
         self.bits = bits
 
-    def _create(self, delay: int, *, first: bool = False) -> SigningKey | None:
+    def _new_key(self, delay: int) -> SigningKey:
         kid, public, pem = rsa_keys.generate_rsa(self.bits)
         # Times are taken after generation (seconds for large keys), so the full delay runs from the
         # moment the key is published.
@@ -91,9 +91,6 @@ class KeyManager:
             created_at=now,
             activates_at=activates_at,
         )
-        if first:
-            return key if self.store.add_first_key(key) else None
-        self.store.add_key(key)
         return key
 
     def check_secret(self) -> None:
@@ -108,13 +105,14 @@ class KeyManager:
         """Create the first key, active at once (nobody can have cached an empty JWKS of ours)."""
         if self.store.list_keys():
             return None
-        return self._create(0, first=True)
+        key = self._new_key(0)
+        return key if self.store.add_first_key(key) else None
 
     def rotate(self) -> SigningKey:
         self.check_secret()
         self.prune()
-        key = self._create(self.policy.activation_delay)
-        assert key is not None  # noqa: S101 - an invariant for the type checker, not input validation
+        key = self._new_key(self.policy.activation_delay)
+        self.store.add_key(key)
         return key
 
     def prune(self, now: int | None = None) -> list[str]:
@@ -209,13 +207,15 @@ class KeyRing:
         """(kid, signer) for the active key with protected header {alg: RS256, typ, kid}; the header is
         encoded and the key object loaded once per key."""
         kid = self.signing_key().kid
-        assert kid is not None  # noqa: S101 - every loaded key has its kid, an invariant for the type checker
+        if kid is None:  # keys are loaded with their kid (reload): not reachable
+            raise KeyError("the active signing key has no kid")
         signer = self._signers.get((kid, typ))
         if signer is None:
             if len(self._signers) > 16:  # retired keys' signers
                 self._signers.clear()
             private = self._private[kid].private_key
-            assert private is not None  # noqa: S101 - loaded from a private PEM, an invariant
+            if private is None:  # loaded from a private PEM (reload): not reachable
+                raise KeyError(f"signing key {kid} has no private part")
             signer = self._signers[(kid, typ)] = Signer(private, {"alg": rsa_keys.ALG, "typ": typ, "kid": kid})
         return kid, signer
 

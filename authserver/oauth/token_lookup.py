@@ -136,7 +136,8 @@ class TokenLookup:
             # RFC 7009 §2.1: revoking a refresh token also invalidates the grant's access tokens.
             self.revoke_grant(found.refresh.grant_id, reason="revoked")
             return
-        assert found.access is not None  # noqa: S101 - an invariant for the type checker, not input validation
+        if found.access is None:  # a FoundToken is a refresh token (above) or an access token: not reachable
+            raise ValueError("nothing to revoke")
         entry = self.denylist.entry(JTI, found.access.jti, reason="revoked", expires_at=found.expires_at + 5)
         self.denylist.revoke([entry])
         self.events.emit("token.revoked", client_id=found.client_id, jti=found.access.jti, kind="access_token")
