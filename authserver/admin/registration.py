@@ -89,10 +89,11 @@ async def register(request: Request) -> Response:
     metadata = await _metadata(request, svc)
 
     def work() -> tuple[Client, str | None, str]:
-        if svc.settings.dynamic_registration == "token":
-            assert token is not None  # noqa: S101 - _bearer required it
-            if not svc.store.use_registration_token(registration.token_hash(token), int(svc.clock())):
-                raise _unauthorized("invalid_token", "The initial access token is invalid, expired or used up")
+        # In "token" mode _bearer required the token; without one it is refused like a wrong one.
+        if svc.settings.dynamic_registration == "token" and (
+            token is None or not svc.store.use_registration_token(registration.token_hash(token), int(svc.clock()))
+        ):
+            raise _unauthorized("invalid_token", "The initial access token is invalid, expired or used up")
         try:
             return registration.register(svc.store, svc.hasher, metadata)
         except ManageError as exc:
@@ -114,9 +115,12 @@ async def register(request: Request) -> Response:
 
 async def _managed(request: Request, svc: Services) -> Client:
     await run_sync(svc.limits.hit, "admin_ip", source_key(request.client.host if request.client else None))
-    token = _bearer(request, required=True)
-    assert token is not None  # noqa: S101 - required above
-    client = await run_sync(registration.registered_client, svc.store, request.path_params["client_id"], token)
+    token = _bearer(request, required=True)  # refuses a request without one
+    client = (
+        await run_sync(registration.registered_client, svc.store, request.path_params["client_id"], token)
+        if token
+        else None
+    )
     if client is None:
         # RFC 7592 §2.1: an invalid token or an unknown client is the same 401 (no client enumeration).
         raise _unauthorized("invalid_token", "The registration access token is invalid")

@@ -191,7 +191,8 @@ class Federation:
         Core §5.3); its `sub` must be the ID token's (§5.3.4), or the answer is someone else's and is not
         used. The ID token alone already says who signed in: an answer that is missing, unusable or about
         someone else leaves the claims as they were (a new account then lacks an address and is refused)."""
-        assert upstream.userinfo_endpoint is not None  # noqa: S101 - checked by the caller
+        if upstream.userinfo_endpoint is None:  # the caller checked it
+            return claims
         try:
             info = self._call("GET", upstream.userinfo_endpoint, headers={"Authorization": f"Bearer {access_token}"})
         except UpstreamFailure:
@@ -244,7 +245,8 @@ class Federation:
         return found
 
     def _from_userinfo(self, upstream: Upstream, access_token: str) -> Asserted:
-        assert upstream.userinfo_endpoint is not None  # noqa: S101 - registry.build requires it for OAuth 2.0
+        if upstream.userinfo_endpoint is None:  # registry.build requires it for OAuth 2.0
+            raise UpstreamFailure("this upstream has no user-info endpoint")
         bearer = {"Authorization": f"Bearer {access_token}"}
         info = self._call("GET", upstream.userinfo_endpoint, headers=bearer)
         if not isinstance(info, dict):
