@@ -513,3 +513,75 @@ def test_openapi_document_matches_the_routes(http):
                     ref = schema["schema"].get("$ref")
                     if ref:
                         assert ref.split("/")[-1] in document["components"]["schemas"], ref
+
+
+# --- a signed-in user's sessions, grants and consents -----------------------------------------
+
+
+def _signed_in(http, app) -> dict:  # type: ignore[no-untyped-def]
+    from tests.helpers import exchange, sign_in
+
+    callback, verifier, _ = sign_in(http, app, scope="openid profile offline_access")
+    tokens = exchange(http, app, callback["code"], verifier)
+    assert tokens.status_code == 200, tokens.text
+    return tokens.json()
+
+
+def _active(http, app, token: str) -> bool:  # type: ignore[no-untyped-def]
+    response = http.post("/introspect", data={"token": token}, headers=basic(app["client_id"], app["client_secret"]))
+    return bool(response.json()["active"])
+
+
+def test_revoking_a_grant_ends_the_apps_tokens_and_its_consent(http, admin, app, alice):
+    headers = bearer(client_token(http, admin)["access_token"])
+    tokens = _signed_in(http, app)
+    grants = http.get(API + f"/users/{alice['id']}/grants", headers=headers).json()["items"]
+    assert [g["client_id"] for g in grants] == [app["client_id"]]
+    assert "offline_access" in grants[0]["scope"]
+    consents = http.get(API + "/consents", params={"user_id": alice["id"]}, headers=headers).json()["items"]
+    assert consents == grants
+    revoked = http.delete(API + f"/users/{alice['id']}/grants/{app['client_id']}", headers=headers)
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json()["consent_removed"] is True and revoked.json()["grants_revoked"] >= 1
+    assert not _active(http, app, tokens["refresh_token"])
+    assert not _active(http, app, tokens["access_token"])
+    assert http.get(API + f"/users/{alice['id']}/grants", headers=headers).json()["items"] == []
+
+
+def test_deleting_a_consent_keeps_the_tokens(http, admin, app, alice):
+    headers = bearer(client_token(http, admin)["access_token"])
+    tokens = _signed_in(http, app)
+    assert http.delete(API + f"/users/{alice['id']}/consents/{app['client_id']}", headers=headers).status_code == 204
+    assert http.get(API + "/consents", params={"user_id": alice["id"]}, headers=headers).json()["items"] == []
+    assert _active(http, app, tokens["refresh_token"])
+
+
+def test_ending_one_session_and_then_all(http, admin, app, alice):
+    from tests.helpers import sign_in
+
+    headers = bearer(client_token(http, admin)["access_token"])
+    sign_in(http, app)
+    http.cookies.clear()
+    sign_in(http, app)
+    sessions = http.get(API + f"/users/{alice['id']}/sessions", headers=headers).json()["items"]
+    assert len(sessions) == 2 and all(s["sid"] and s["amr"] for s in sessions)
+    one = http.delete(API + f"/users/{alice['id']}/sessions/{sessions[0]['sid']}", headers=headers)
+    assert one.json() == {"sessions_ended": 1}
+    left = http.get(API + f"/users/{alice['id']}/sessions", headers=headers).json()["items"]
+    assert [s["sid"] for s in left] == [sessions[1]["sid"]]
+    assert http.delete(API + f"/users/{alice['id']}/sessions", headers=headers).json() == {"sessions_ended": 1}
+    # The browser's session is gone: /authorize asks it to sign in again.
+    from tests.helpers import authorize, authorize_params, pkce_pair
+
+    response = authorize(http, authorize_params(app, pkce_pair()[1]))
+    assert response.headers["location"].startswith("/login")
+
+
+def test_disabling_a_user_ends_their_tokens(http, admin, app, alice):
+    headers = bearer(client_token(http, admin)["access_token"])
+    tokens = _signed_in(http, app)
+    disabled = http.post(API + f"/users/{alice['id']}/disable", headers=headers)
+    assert disabled.status_code == 200 and disabled.json()["disabled"] is True
+    assert not _active(http, app, tokens["refresh_token"])
+    assert http.post(API + f"/users/{alice['id']}/enable", headers=headers).status_code == 200
+    assert not _active(http, app, tokens["refresh_token"])  # enabling restores none of them
