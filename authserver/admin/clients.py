@@ -11,6 +11,7 @@ from authserver.admin.call import Call, Result, operation
 from authserver.admin.problems import Problem
 from authserver.domain import ADMIN_READ, ADMIN_WRITE, Client
 from authserver.manage import clients
+from authserver.manage.errors import Invalid
 
 
 def etag(client: Client) -> str:
@@ -48,6 +49,10 @@ def list_clients(call: Call) -> Result:
 
 
 def create_client(call: Call) -> Result:
+    if call.body.get("admin") is not None and call.body.get("admin") is not False:
+        # The admin scopes are given only by someone with database access (`client create --admin`): an
+        # admin token must not be able to mint more admin clients, nor outlive its own client that way.
+        raise Invalid("{admin} clients are created only with `authserver client create --admin`", field="admin")
     spec = clients.spec_from_json(call.body)
     client, secret = clients.create(call.svc.store, call.svc.hasher, spec, registered_by="admin-api")
     call.emit("client.created", client_id=client.client_id)

@@ -203,7 +203,8 @@ def test_a_rotated_secret_works_and_the_old_one_does_not(http, as_admin, registe
         ({"name": "x", "grant_types": ["password"]}, "grant_types", "grant_types"),
         ({"name": "x", "grant_types": ["authorization_code"]}, "redirect_uris", "authorization_code needs"),
         ({"name": "x", "scope": "admin:read"}, "scope", "admin"),
-        ({"name": "x", "admin": "yes"}, "admin", "true or false"),
+        ({"name": "x", "admin": "yes"}, "admin", "authserver client create --admin"),
+        ({"name": "x", "admin": True}, "admin", "authserver client create --admin"),
         ({"name": "x", "token_endpoint_auth_method": "private_key_jwt"}, "jwks", "private_key_jwt"),
         (
             {"name": "x", "jwks": {"keys": []}, "token_endpoint_auth_method": "private_key_jwt"},
