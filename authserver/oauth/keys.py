@@ -15,12 +15,17 @@ ALG = "RS256"
 
 def generate_rsa(bits: int) -> tuple[str, dict[str, Any], bytes]:
     """Return (kid, public JWK, private key PEM)."""
-    private = rsa.generate_private_key(public_exponent=65537, key_size=bits)
-    pem = private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    key = RSAKey.import_key(pem)
-    kid = key.thumbprint()
+    while True:
+        private = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+        pem = private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        key = RSAKey.import_key(pem)
+        kid = key.thumbprint()
+        # One thumbprint in 64 starts with "-", which a command line takes for an option
+        # (`authserver keys retire -Ab3...`): such a key is discarded for another.
+        if not kid.startswith("-"):
+            break
     public = key.as_dict(private=False)
     public.update({"kid": kid, "use": "sig", "alg": ALG})
     return kid, public, pem

@@ -244,7 +244,8 @@ def test_enrolment_needs_sudo_mode_to_start_show_and_confirm(make_app, alice):
 
 
 def test_wrong_codes_on_the_reauthentication_page_lock_like_sign_in(make_app, app, alice):
-    http = make_app(login_max_failures=3)
+    # A ten-minute lock: on a loaded machine the steps below can outlast the default 30 s one.
+    http = make_app(login_max_failures=3, login_lock_seconds=600)
     account_sign_in(http)
     authenticator, codes = enrol(http)
     for code in (authenticator.wrong(), "000000", codes[0][:-1] + "x"):  # right password, wrong codes
