@@ -204,6 +204,22 @@ DOCUMENT: dict[str, Any] = {
             "ConsentPage": _page_schema("Consent"),
             "Key": {"type": "object", "properties": {"kid": _STR, "alg": _STR, "state": _STR}},
             "KeyPage": _page_schema("Key"),
+            "Upstream": {
+                "type": "object",
+                "properties": {
+                    "name": _STR,
+                    "display_name": _STR,
+                    "kind": {"type": "string", "enum": ["oidc", "oauth2"]},
+                    "issuer": _NULLABLE_STR,
+                    "client_id": _STR,
+                    "redirect_uri": _STR,
+                    "scope": _STR,
+                    "signup": _BOOL,
+                    "link_by_email": _BOOL,
+                    "trust_mfa": _BOOL,
+                },
+            },
+            "UpstreamPage": _page_schema("Upstream"),
             "AuditEvent": {
                 "type": "object",
                 "properties": {"id": {"type": "integer"}, "time": _STR, "event": _STR, "data": {"type": "object"}},
@@ -325,6 +341,14 @@ DOCUMENT: dict[str, Any] = {
         "/keys/{kid}/retire": {
             "parameters": [{"name": "kid", "in": "path", "required": True, "schema": _STR}],
             "post": _op("stop publishing a key that does not sign", W, _DONE, errors=("404", "409")),
+        },
+        "/upstreams": {
+            "get": _op("upstream identity providers (add one with `authserver upstream add`)", R, _page("Upstream")),
+        },
+        "/upstreams/{name}": {
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": _STR}],
+            "get": _op("show an upstream (never its client secret)", R, _one("Upstream"), errors=("404",)),
+            "delete": _op("remove an upstream; every account is unlinked from it", W, _NONE, errors=("404",)),
         },
         "/audit-events": {
             "get": _op(

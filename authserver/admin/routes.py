@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from authserver.admin import clients, keys, openapi, registration, users
+from authserver.admin import clients, keys, openapi, registration, upstreams, users
 from authserver.admin.call import PREFIX
 
 
@@ -14,5 +14,6 @@ def routes() -> list[BaseRoute]:
         *clients.ROUTES,
         *users.ROUTES,
         *keys.ROUTES,
+        *upstreams.ROUTES,
         *registration.ROUTES,
     ]
