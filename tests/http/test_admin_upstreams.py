@@ -31,7 +31,7 @@ def test_list_show_and_delete(http, cli, register, idp):
     assert [u["name"] for u in listed.json()["items"]] == ["corp"]
     shown = http.get(API + "/upstreams/corp", headers=auth)
     assert shown.status_code == 200 and shown.json()["issuer"] == idp.issuer
-    assert SECRET not in listed.text + shown.text and "client_secret\"" not in shown.text
+    assert SECRET not in listed.text + shown.text and 'client_secret"' not in shown.text
 
     assert http.delete(API + "/upstreams/corp", headers=auth).status_code == 204
     gone = http.get(API + "/upstreams/corp", headers=auth)
