@@ -43,7 +43,8 @@ RUN test -d migrations/versions \
  && mkdir -p templates \
  && { [ -n "$(ls -A templates)" ] || touch templates/.gitkeep; } \
  && pip wheel --no-deps --wheel-dir /wheels . \
- && python -m zipfile -l /wheels/authserver-*.whl | grep 'authserver/_data/migrations/env.py' >/dev/null
+ && python -m zipfile -l /wheels/authserver-*.whl | grep 'authserver/_data/migrations/env.py' >/dev/null \
+ && python -m zipfile -l /wheels/authserver-*.whl | grep 'authserver/_data/locales/de/LC_MESSAGES/messages.po' >/dev/null
 
 # ---------------------------------------------------------------------------------------------------
 # runtime: a venv holding only the installed wheels; no build context, no pip cache, no compiler.

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export AUTHSERVER_ISSUER ?= http://127.0.0.1:8000
 
-.PHONY: run test check bench bench-scale install lock docs clean
+.PHONY: run test check bench bench-scale install lock docs messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,13 @@ lock: install
 docs: install
 	$(BIN)/python -c "import sys; from authserver.settings import reference; sys.stdout.write(reference())" \
 		> docs/configuration.md
+
+# The gettext catalogs (locales/LANG/LC_MESSAGES/messages.po): extract the text of the templates and of
+# the code (N_), add what is new to every shipped language, drop what is gone, and compile each to check
+# it; lists what is left to translate (tests/test_catalogs.py fails until nothing is). The server
+# compiles the .po files in memory when it starts, so no .mo file is kept.
+messages: install
+	$(BIN)/python -m tests.catalogs
 
 bench: install
 	$(BIN)/python bench/run.py

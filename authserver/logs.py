@@ -68,6 +68,12 @@ def start_request(request_id: str) -> None:
     structlog.contextvars.bind_contextvars(request_id=request_id)
 
 
+def request_id() -> str | None:
+    """The id of the request being handled (for an error page to show), if any."""
+    value = structlog.contextvars.get_contextvars().get("request_id")
+    return value if isinstance(value, str) else None
+
+
 def bind(**fields: str) -> None:
     """Add ids (client_id, user_id: never secrets) to every later log line of this request."""
     structlog.contextvars.bind_contextvars(**fields)

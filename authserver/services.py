@@ -13,6 +13,7 @@ from authserver.client_cache import ClientCache
 from authserver.clock import Clock, system_clock
 from authserver.delivery.email import Mailer
 from authserver.delivery.smtp import build_transport
+from authserver.i18n import Catalogs
 from authserver.metrics import Metrics
 from authserver.oauth.client_auth import ClientAuthenticator
 from authserver.oauth.keyring import KeyManager, KeyPolicy, KeyRing
@@ -90,9 +91,14 @@ def build_store(settings: Settings) -> Store:
     return SqlStore.from_url(settings.database_url, pool_size=settings.db_pool_size)
 
 
-def build_mailer(settings: Settings, outbox: Outbox | None = None) -> Mailer:
+def build_catalogs(settings: Settings) -> Catalogs:
+    return Catalogs(resource_dir("locales"), default=settings.default_language)
+
+
+def build_mailer(settings: Settings, catalogs: Catalogs | None = None, outbox: Outbox | None = None) -> Mailer:
     outbox = outbox or Outbox(settings.secret_bytes())
-    return Mailer(resource_dir("templates"), settings, outbox, build_transport(settings), product=PRODUCT)
+    catalogs = catalogs or build_catalogs(settings)
+    return Mailer(resource_dir("templates"), settings, outbox, build_transport(settings), catalogs, product=PRODUCT)
 
 
 def build_denylist(settings: Settings, cache: Cache, store: Store) -> Denylist:
@@ -140,7 +146,8 @@ def build_services(settings: Settings, *, metrics: Metrics | None = None, clock:
             )
         )
     limits = RateLimiter(settings, cache, on_reject=lambda name: metrics.rate_limited.labels(name).inc())
-    mail = build_mailer(settings)
+    catalogs = build_catalogs(settings)
+    mail = build_mailer(settings, catalogs)
     id_tokens = IdTokens(settings.issuer, keyring, settings.id_token_ttl)
     tokens = TokenLookup(issuer, denylist, clients.get, store, events, store.get_user)
     server = AuthorizationServer(
@@ -165,7 +172,7 @@ def build_services(settings: Settings, *, metrics: Metrics | None = None, clock:
         server=server,
         events=events,
         clients=clients,
-        pages=Pages(resource_dir("templates"), product_name=PRODUCT),
+        pages=Pages(resource_dir("templates"), catalogs, product_name=PRODUCT),
         limits=limits,
         metrics=metrics,
         throttle=Throttle.from_settings(cache, settings, events),

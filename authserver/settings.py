@@ -386,6 +386,13 @@ class Settings(BaseSettings):
         "that meet an outage or a temporary refusal are retried until they are delivered",
     )
 
+    # The hosted pages and emails (README "Branding and languages").
+    default_language: Literal["en", "de", "fr", "es"] = Field(
+        default="en",
+        description="language of pages and emails when neither `ui_locales` nor the browser's `Accept-Language` "
+        "names a shipped one (en, de, fr, es)",
+    )
+
     # Expired rows (codes, refresh tokens, sessions, device codes, account links) and audit events
     # older than the retention are deleted by `authserver purge` and by a background purger in the
     # server (one node at a time), every purge_interval_seconds (0: only by the command).

@@ -16,6 +16,7 @@ import jinja2
 
 from authserver.delivery.smtp import MailTransport
 from authserver.domain import OutboxMessage
+from authserver.i18n import Catalogs
 from authserver.outbox import Outbox
 from authserver.settings import Settings
 
@@ -32,7 +33,14 @@ class Email:
 
 class Mailer:
     def __init__(
-        self, templates: Path, settings: Settings, outbox: Outbox, transport: MailTransport, *, product: str
+        self,
+        templates: Path,
+        settings: Settings,
+        outbox: Outbox,
+        transport: MailTransport,
+        catalogs: Catalogs,
+        *,
+        product: str,
     ) -> None:
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(templates)),
@@ -40,7 +48,14 @@ class Mailer:
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            extensions=["jinja2.ext.i18n"],
         )
+        # In the language of the request that caused the message (the pages' own choice).
+        self.env.install_gettext_callables(catalogs.gettext, catalogs.ngettext, newstyle=True)  # type: ignore[attr-defined]  # added by the i18n extension
+        self.env.filters["t"] = catalogs.gettext
+        self.env.filters["moment"] = catalogs.format_moment
+        self.env.filters["duration"] = catalogs.format_duration
+        self.catalogs = catalogs
         self.env.globals.update(product_name=product, issuer=settings.issuer)
         self.settings = settings
         self.outbox = outbox
@@ -51,7 +66,9 @@ class Mailer:
         context = {"to": to, **context}
         text = self.env.get_template(f"email/{template}.txt")
         subject = "".join(text.blocks["subject"](text.new_context(context))).strip()
-        html = self.env.get_template(f"email/{template}.html").render(subject=subject, **context)
+        html = self.env.get_template(f"email/{template}.html").render(
+            subject=subject, lang=self.catalogs.language(), **context
+        )
         return Email(to=to, subject=subject, text=text.render(**context), html=html)
 
     def compose(self, template: str, to: str, **context: object) -> OutboxMessage:

@@ -69,6 +69,8 @@ def metadata(svc: Services) -> dict[str, Any]:
             *SUPPORTED_CLAIMS,
         ],
         "acr_values_supported": [ACR_PASSWORD, ACR_MFA],
+        # OIDC Discovery §3: the languages of our pages (ui_locales picks among them).
+        "ui_locales_supported": svc.pages.catalogs.languages,
         "claims_parameter_supported": True,
         # RFC 9101: signed request objects at /authorize and /par; request_uri only from our own
         # PAR endpoint (nothing is fetched), so the general request_uri parameter is not advertised.

@@ -11,7 +11,6 @@ one, checked by the one password check (interaction/credentials.py) and so throt
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -19,6 +18,7 @@ from starlette.responses import RedirectResponse, Response
 
 from authserver.concurrency import run_sync
 from authserver.domain import BrowserSession, User
+from authserver.i18n import N_
 from authserver.interaction import passkeys
 from authserver.interaction.account_gate import ACCOUNT, account_form, require_recent_auth, signed_in
 from authserver.interaction.credentials import (
@@ -41,28 +41,26 @@ from authserver.web.cookies import attach_csrf, csrf_token
 from authserver.web.pages import PageError
 
 ENROL = "/account/mfa/totp"
-TOO_MANY = "Too many wrong attempts. Wait a few minutes, then try again."
+TOO_MANY = N_("Too many wrong attempts. Wait a few minutes, then try again.")
 
 
 NOTICES = {
-    "password": "Your password was changed. Your other sessions were signed out.",
-    "totp": "Two-step verification is on.",
-    "totp-off": "Two-step verification is off.",
-    "ended": "The session was signed out.",
-    "others": "All your other sessions were signed out.",
-    "revoked": "The app's access was removed.",
-    "passkey": "Your passkey was added. Next time, sign in with it instead of your password.",
-    "passkey-renamed": "The passkey was renamed.",
-    "passkey-removed": "The passkey was removed.",
-    "upstream-linked": "The provider was connected: you can sign in with it now.",
-    "upstream-unlinked": "The provider was disconnected.",
-    "confirmed": "Thank you. For the next few minutes you can change your password and two-step "
-    "verification without confirming again.",
+    "password": N_("Your password was changed. Your other sessions were signed out."),
+    "totp": N_("Two-step verification is on."),
+    "totp-off": N_("Two-step verification is off."),
+    "ended": N_("The session was signed out."),
+    "others": N_("All your other sessions were signed out."),
+    "revoked": N_("The app's access was removed."),
+    "passkey": N_("Your passkey was added. Next time, sign in with it instead of your password."),
+    "passkey-renamed": N_("The passkey was renamed."),
+    "passkey-removed": N_("The passkey was removed."),
+    "upstream-linked": N_("The provider was connected: you can sign in with it now."),
+    "upstream-unlinked": N_("The provider was disconnected."),
+    "confirmed": N_(
+        "Thank you. For the next few minutes you can change your password and two-step "
+        "verification without confirming again."
+    ),
 }
-
-
-def _when(ts: int | None) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC") if ts else ""
 
 
 def _overview(svc: Services, session: BrowserSession, user: User) -> dict[str, Any]:
@@ -71,8 +69,8 @@ def _overview(svc: Services, session: BrowserSession, user: User) -> dict[str, A
         {
             "sid": s.sid,
             "current": s.sid == session.sid,
-            "created": _when(s.created_at),
-            "last_seen": _when(s.last_seen_at),
+            "created": s.created_at,
+            "last_seen": s.last_seen_at,
             "mfa": "mfa" in s.amr,
         }
         for s in svc.store.list_user_sessions(user.id)
@@ -84,7 +82,7 @@ def _overview(svc: Services, session: BrowserSession, user: User) -> dict[str, A
             {
                 "client_id": client_id,
                 "name": client.name if client else client_id,
-                "since": _when(updated),
+                "since": updated,
                 "scopes": [SCOPE_DESCRIPTIONS.get(s, s) for s in sorted(scopes)],
             }
         )
@@ -97,7 +95,7 @@ def _overview(svc: Services, session: BrowserSession, user: User) -> dict[str, A
             "display_name": u.display_name,
             "linked": u.name in linked,
             "email": linked[u.name].email if u.name in linked else None,
-            "since": _when(linked[u.name].created_at) if u.name in linked else "",
+            "since": linked[u.name].created_at if u.name in linked else "",
             "endpoint": u.authorization_endpoint,
         }
         for u in svc.store.list_upstreams()
@@ -107,7 +105,7 @@ def _overview(svc: Services, session: BrowserSession, user: User) -> dict[str, A
         "user": user,
         "second_factor": totp_active or bool(listed),
         "totp_active": totp_active,
-        "totp_since": _when(factor.confirmed_at) if factor else "",
+        "totp_since": factor.confirmed_at if factor else None,
         "backup_left": svc.store.count_backup_codes(user.id),
         "passkeys": listed,
         "sessions": sessions,
@@ -138,7 +136,7 @@ async def _page(
 ) -> Response:
     context = await run_sync(_overview, svc, session, user)
     if notice == NOTICES["totp-off"] and context["passkeys"]:
-        notice = "The authenticator app was removed. Signing in still asks for a passkey after your password."
+        notice = N_("The authenticator app was removed. Signing in still asks for a passkey after your password.")
     return _render(svc, request, "account.html", {**context, "notice": notice, "error": error}, status)
 
 
@@ -171,9 +169,9 @@ async def change_password(request: Request) -> Response:
         return await _page(svc, request, session, user, error=TOO_MANY, status=429)
     if current.verdict is Verdict.WRONG:
         await emit(svc, request, "password.change_failed", user_id=user.id, reason="current_password")
-        return await _page(svc, request, session, user, error="Your current password is not right.", status=400)
+        return await _page(svc, request, session, user, error=N_("Your current password is not right."), status=400)
     if new != repeat:
-        return await _page(svc, request, session, user, error="The new passwords do not match.", status=400)
+        return await _page(svc, request, session, user, error=N_("The new passwords do not match."), status=400)
     try:
         passwords.check_policy(new, username=user.username, email=user.email)
     except passwords.PasswordPolicyError as exc:
@@ -235,7 +233,7 @@ async def totp_enrol(request: Request) -> Response:
     if active and request.method == "GET":
         return _done("totp")
     if secret is None and request.method == "POST":
-        raise PageError("Start setting up two-step verification again from your account page.", title="Expired")
+        raise PageError(N_("Start setting up two-step verification again from your account page."), title="Expired")
     gate = await require_recent_auth(request, svc, session, back_to=ENROL)
     if gate is not None:
         return gate
@@ -285,7 +283,7 @@ async def totp_disable(request: Request) -> Response:
     outcome = await run_sync(lambda: svc.store.delete_totp(user.id, keep_a_factor=bool(required_by)))
     if outcome is Removal.LAST_FACTOR:
         await emit(svc, request, "mfa.disable_refused", user_id=user.id, reason="last_factor")
-        raise PageError(last_factor_refusal(required_by), title="Not removed", status_code=409)
+        raise PageError(last_factor_refusal(required_by), title=N_("Not removed"), status_code=409)
     if outcome is Removal.REMOVED:
         await emit(svc, request, "mfa.disabled", user_id=user.id, by="user")
     return _done("totp-off")
@@ -304,7 +302,7 @@ async def regenerate_backup_codes(request: Request) -> Response:
             session,
             user,
             status=400,
-            error="Backup codes come with two-step verification: turn it on first.",
+            error=N_("Backup codes come with two-step verification: turn it on first."),
         )
     codes = await run_sync(_new_backup_codes, svc, user.id)
     await emit(svc, request, "backup_codes.regenerated", user_id=user.id)
@@ -318,7 +316,7 @@ async def end_session(request: Request) -> Response:
     svc, session, user, form = posted
     target = await run_sync(svc.store.get_session_by_sid, form.get("sid", "")[:64])
     if target is None or target.user_id != user.id:
-        return await _page(svc, request, session, user, error="That session has already ended.", status=400)
+        return await _page(svc, request, session, user, error=N_("That session has already ended."), status=400)
     await run_sync(lambda: end_session_sync(svc, target, reason="ended_by_user"))
     await emit(svc, request, "session.revoked", user_id=user.id, sid=target.sid)
     if target.sid == session.sid:
@@ -361,6 +359,6 @@ async def revoke_app(request: Request) -> Response:
         return removed
 
     if not await run_sync(apply):
-        return await _page(svc, request, session, user, error="That app no longer has access.", status=400)
+        return await _page(svc, request, session, user, error=N_("That app no longer has access."), status=400)
     await emit(svc, request, "consent.revoked", user_id=user.id, client_id=client_id)
     return _done("revoked")

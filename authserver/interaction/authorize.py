@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from authserver.concurrency import run_sync
 from authserver.errors import OAuthError
+from authserver.i18n import N_
 from authserver.interaction import state
 from authserver.interaction.flow import advance
 from authserver.interaction.respond import error_to_client
@@ -31,7 +32,7 @@ async def _params(request: Request, max_bytes: int) -> list[tuple[str, str]]:
         # Repeated parameters are left to validate(), which tells the client which one.
         return parse_pairs(request.url.query, refuse_repeats=False)
     except OAuthError:
-        raise PageError("The request is malformed.") from None
+        raise PageError(N_("The request is malformed.")) from None
 
 
 def authorize_flow(authz: AuthorizationRequest) -> state.AuthorizeFlow:
@@ -53,6 +54,7 @@ def authorize_flow(authz: AuthorizationRequest) -> state.AuthorizeFlow:
         claims=authz.claims,
         resources=tuple(authz.resources),
         dpop_jkt=authz.dpop_jkt,
+        ui_locales=authz.ui_locales,
     )
 
 

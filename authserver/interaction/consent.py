@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authserver.concurrency import run_sync
+from authserver.i18n import N_
 from authserver.interaction import state
 from authserver.interaction.events import emit
 from authserver.interaction.flow import EXPIRED, advance, go_to
@@ -27,7 +28,7 @@ from authserver.web.pages import PageError
 def _page(svc: Services, request: Request, it: state.Interaction, flow: state.AuthorizeFlow, username: str) -> Response:
     client = svc.clients.get(flow.client_id)
     if client is None:
-        raise PageError("The application that sent you here is no longer registered.")
+        raise PageError(N_("The application that sent you here is no longer registered."))
     response = svc.pages.render(
         "consent.html",
         {
@@ -48,7 +49,7 @@ async def consent(request: Request) -> Response:
     svc, form = page.svc, page.form
     flow = it.flow
     if not isinstance(flow, state.AuthorizeFlow):  # a device or account sign-in has no consent step here
-        raise PageError(EXPIRED, title="Sign-in expired")
+        raise PageError(EXPIRED, title=N_("Sign-in expired"))
     session = await current_session(request, svc)
     if session is None:
         # The session ended meanwhile: sign in again, then come back here.
@@ -59,10 +60,10 @@ async def consent(request: Request) -> Response:
 
     decision = form.get("decision")
     if decision not in ("allow", "deny"):
-        raise PageError("Choose Allow or Deny.")
+        raise PageError(N_("Choose Allow or Deny."))
     if decision == "deny":
         if not await run_sync(state.finish, svc.cache, it):
-            raise PageError(EXPIRED, title="Sign-in expired")
+            raise PageError(EXPIRED, title=N_("Sign-in expired"))
         await emit(svc, request, "consent.denied", user_id=session.user_id, client_id=it.client_id)
         return error_to_client(
             svc, flow.redirect_uri, "access_denied", "The user denied the request", flow.state, flow.response_mode

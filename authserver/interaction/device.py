@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authserver.concurrency import run_sync
+from authserver.i18n import N_
 from authserver.interaction import state
 from authserver.interaction.events import client_ip, emit
 from authserver.interaction.flow import (
@@ -31,8 +32,8 @@ from authserver.web.addresses import source_key
 from authserver.web.cookies import attach_csrf, csrf_token
 from authserver.web.pages import PageError
 
-WRONG_CODE = "That code is not valid or has expired. Check the code on your device and try again."
-TOO_MANY = "Too many wrong codes. Wait a few minutes, then try again."
+WRONG_CODE = N_("That code is not valid or has expired. Check the code on your device and try again.")
+TOO_MANY = N_("Too many wrong codes. Wait a few minutes, then try again.")
 
 
 def _entry_page(svc: Services, request: Request, user_code: str, error: str | None, status: int = 200) -> Response:
@@ -89,13 +90,13 @@ async def confirm(request: Request) -> Response:
     svc, form = page.svc, page.form
     flow = it.flow
     if not isinstance(flow, state.DeviceFlow):
-        raise PageError(EXPIRED, title="Sign-in expired")
+        raise PageError(EXPIRED, title=N_("Sign-in expired"))
     session = await current_session(request, svc)
     if session is None:
         return await go_to(svc, it, state.Step.LOGIN)
     client = await run_sync(svc.clients.get, flow.client_id)
     if client is None or client.disabled:
-        raise PageError("The device's application is no longer registered.")
+        raise PageError(N_("The device's application is no longer registered."))
     if needs_step_up(client, flow.acr_values, session) and form.get("decision") != "deny":
         # The same step-up as /authorize (--require-mfa, acr_values): a user with a second factor
         # signs in again with both; one without is refused. Denying needs no second factor.
@@ -120,9 +121,9 @@ async def confirm(request: Request) -> Response:
 
     decision = form.get("decision")
     if decision not in ("allow", "deny"):
-        raise PageError("Choose Allow or Deny.")
+        raise PageError(N_("Choose Allow or Deny."))
     if not await run_sync(state.finish, svc.cache, it):
-        raise PageError(EXPIRED, title="Sign-in expired")
+        raise PageError(EXPIRED, title=N_("Sign-in expired"))
     decided = await run_sync(
         lambda: svc.store.decide_device_code(
             flow.device_code_hash,
@@ -136,7 +137,9 @@ async def confirm(request: Request) -> Response:
         )
     )
     if not decided:
-        raise PageError("This code has expired or was already used. Start again on your device.", title="Code expired")
+        raise PageError(
+            N_("This code has expired or was already used. Start again on your device."), title=N_("Code expired")
+        )
     await emit(
         svc,
         request,

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from authserver.concurrency import run_sync
 from authserver.domain import User
+from authserver.i18n import N_
 from authserver.interaction import links
 from authserver.interaction.account import _page
 from authserver.interaction.account_gate import ACCOUNT, account_form
@@ -43,7 +44,7 @@ def _send(svc: Services, user: User, new: str, ip: str | None) -> bool:
         name=user.name or user.username,
         username=user.username,
         link=links.url(svc.settings.issuer, CONFIRM, token),
-        valid_for=links.lifetime(svc.settings.verify_link_ttl),
+        valid_for=svc.settings.verify_link_ttl,
     )
     svc.store.add_account_link(link, [message])
     return True
@@ -57,11 +58,11 @@ async def request_change(request: Request) -> Response:
     new = form.get("email", "").strip()[: rules.MAX_EMAIL + 1]
     if rules.email_problem(new):
         return await _page(
-            svc, request, session, user, error="Enter an email address such as name@example.com.", status=400
+            svc, request, session, user, error=N_("Enter an email address such as name@example.com."), status=400
         )
     new = new.lower()
     if new == user.email:
-        return await _page(svc, request, session, user, error="That is already your email address.", status=400)
+        return await _page(svc, request, session, user, error=N_("That is already your email address."), status=400)
     sent = await run_sync(_send, svc, user, new, client_ip(request))
     svc.outbox.wake()
     await emit(svc, request, "email.change_requested", user_id=user.id, **({} if sent else {"address_taken": True}))
@@ -70,7 +71,14 @@ async def request_change(request: Request) -> Response:
 
 
 def _invalid() -> PageError:
-    return PageError(links.INVALID + " Ask for a new one on your account page.", title="Link expired", status_code=400)
+    return PageError(
+        N_(
+            "This link has expired, was already used, or a newer one was "
+            "sent since. Links in our emails work once, for a limited time. Ask for a new one on your account page."
+        ),
+        title=N_("Link expired"),
+        status_code=400,
+    )
 
 
 async def confirm(request: Request) -> Response:
@@ -103,7 +111,7 @@ async def confirm(request: Request) -> Response:
         after = await run_sync(svc.store.change_email, digest, int(time.time()), [notice])
     except DuplicateError:
         raise PageError(
-            "This address now belongs to another account, so it cannot become yours.", title="Address taken"
+            N_("This address now belongs to another account, so it cannot become yours."), title=N_("Address taken")
         ) from None
     if after is None:
         raise _invalid()

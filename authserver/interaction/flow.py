@@ -21,8 +21,10 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from authserver import i18n
 from authserver.concurrency import run_sync
 from authserver.domain import ACR_MFA, AuthCode, BrowserSession, Client
+from authserver.i18n import N_
 from authserver.interaction import state
 from authserver.interaction.credentials import has_second_factor
 from authserver.interaction.events import emit
@@ -32,7 +34,7 @@ from authserver.security.secrets import token_hash
 from authserver.services import Services
 from authserver.web.pages import PageError
 
-EXPIRED = "This sign-in request has expired or was already used. Go back to the application and start again."
+EXPIRED = N_("This sign-in request has expired or was already used. Go back to the application and start again.")
 
 
 def needs_login(it: state.Interaction, flow: state.AuthorizeFlow, session: BrowserSession | None, now: int) -> bool:
@@ -60,7 +62,7 @@ async def require_enrolled_second_factor(svc: Services, client: Client, user_id:
         raise PageError(
             f"{client.name} requires two-step verification or a passkey. Set one up on your account page, "
             f"then sign in to {client.name} again.",
-            title="Two-step verification required",
+            title=N_("Two-step verification required"),
             status_code=403,
         )
 
@@ -159,7 +161,7 @@ async def _authorize(
     """The checks of an authorization request, in order; the first that needs something shows its page."""
     client = await run_sync(svc.clients.get, flow.client_id)
     if client is None or client.disabled:
-        raise PageError("The application that sent you here is no longer registered.")
+        raise PageError(N_("The application that sent you here is no longer registered."))
     now = int(svc.clock())  # the code's created_at and expires_at, on the clock the token endpoint reads
     need = sign_up_first(it, flow)
     if need is None:
@@ -171,7 +173,7 @@ async def _authorize(
             )
             if need is None:
                 if persisted and not await run_sync(state.finish, svc.cache, it):
-                    raise PageError(EXPIRED, title="Sign-in expired")
+                    raise PageError(EXPIRED, title=N_("Sign-in expired"))
                 return await issue_code(request, svc, flow, client, session, now, status=status)
     if "none" in flow.prompt:
         # OIDC Core §3.1.2.6: prompt=none never shows a page.
@@ -231,10 +233,12 @@ async def load_for_browser(
 ) -> state.Interaction:
     it = await run_sync(state.load, svc.cache, interaction_id or "")
     if it is None:
-        raise PageError(EXPIRED, title="Sign-in expired")
+        raise PageError(EXPIRED, title=N_("Sign-in expired"))
+    # Every page of this sign-in in the languages the authorization request asked for (ui_locales).
+    i18n.prefer(it.flow.ui_locales if isinstance(it.flow, state.AuthorizeFlow) else None)
     if not secrets.compare_digest(it.browser, browser):
         raise PageError(
-            "This sign-in was started in another browser. Go back to the application and start again.",
-            title="Sign-in expired",
+            N_("This sign-in was started in another browser. Go back to the application and start again."),
+            title=N_("Sign-in expired"),
         )
     return it

@@ -18,10 +18,6 @@ VERIFY = "verify"
 RESET = "reset"
 EMAIL_CHANGE = "email_change"
 MAX_TOKEN = 100
-INVALID = (
-    "This link has expired, was already used, or a newer one was sent since. Links in our emails work once, "
-    "for a limited time."
-)
 
 
 def new_link(user_id: str, purpose: str, email: str, ttl: int) -> tuple[str, AccountLink]:
@@ -51,12 +47,3 @@ def hashed(token: str | None) -> str | None:
 
 def live(link: AccountLink | None, purpose: str, now: int) -> bool:
     return link is not None and link.purpose == purpose and link.used_at is None and link.expires_at > now
-
-
-def lifetime(seconds: int) -> str:
-    """'30 minutes', '24 hours', for the text of a message."""
-    if seconds % 3600 == 0:
-        hours = seconds // 3600
-        return f"{hours} hour{'s' if hours != 1 else ''}"
-    minutes = max(1, seconds // 60)
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from authserver import logs
 from authserver.concurrency import run_sync
 from authserver.domain import ACR_MFA, ACR_PASSWORD, Authentication, User
+from authserver.i18n import N_
 from authserver.interaction import known_device, state
 from authserver.interaction.credentials import (
     Guesser,
@@ -37,9 +38,9 @@ from authserver.services import Services
 from authserver.web.cookies import attach_csrf, cookie_name, csrf_token
 from authserver.web.pages import PageError
 
-GENERIC_FAILURE = "Incorrect username or password."
-PASSKEY_FAILURE = "That passkey could not be used to sign in. Try again, or use your password."
-PASSKEY_THROTTLED = "Too many attempts. Wait a few minutes, then try again."
+GENERIC_FAILURE = N_("Incorrect username or password.")
+PASSKEY_FAILURE = N_("That passkey could not be used to sign in. Try again, or use your password.")
+PASSKEY_THROTTLED = N_("Too many attempts. Wait a few minutes, then try again.")
 MAX_LOGIN_LENGTH = 320
 
 

@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 
 from authserver.concurrency import run_sync
 from authserver.domain import Client
+from authserver.i18n import N_
 from authserver.interaction.sessions import clear_session_cookie, current_session, end_session_sync
 from authserver.services import Services, services
 from authserver.web.cookies import attach_csrf, check_csrf, csrf_token
@@ -36,7 +37,7 @@ def _resolve(svc: Services, params: dict[str, str]) -> tuple[dict[str, Any] | No
         aud = hint.get("aud")
         audiences = [aud] if isinstance(aud, str) else list(aud or [])
         if client_id and client_id not in audiences:
-            raise PageError("The logout request names a different application than its ID token.")
+            raise PageError(N_("The logout request names a different application than its ID token."))
         client_id = client_id or (audiences[0] if audiences else None)
     client = svc.clients.get(client_id) if client_id else None
     if client is not None and client.disabled:
@@ -46,11 +47,11 @@ def _resolve(svc: Services, params: dict[str, str]) -> tuple[dict[str, Any] | No
     redirect = params.get("post_logout_redirect_uri")
     if redirect:
         if client_id and client is None:
-            raise PageError("The application that sent you here is not registered.")
+            raise PageError(N_("The application that sent you here is not registered."))
         if client is None:
-            raise PageError("The logout request does not say which application it comes from.")
+            raise PageError(N_("The logout request does not say which application it comes from."))
         if redirect not in client.post_logout_redirect_uris:
-            raise PageError("The address to return to after logout is not registered for this application.")
+            raise PageError(N_("The address to return to after logout is not registered for this application."))
     return hint, client, redirect
 
 
@@ -73,7 +74,7 @@ async def logout(request: Request) -> Response:
         try:
             pairs = parse_pairs(request.url.query)
         except Exception:
-            raise PageError("The logout request is malformed.") from None
+            raise PageError(N_("The logout request is malformed.")) from None
     params = {k: v for k, v in pairs if k in FIELDS or k in ("csrf_token", "confirm")}
     hint, client, redirect = await run_sync(_resolve, svc, params)
     session = await current_session(request, svc)

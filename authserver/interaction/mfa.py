@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from authserver.concurrency import run_sync
 from authserver.domain import ACR_MFA, Authentication
+from authserver.i18n import N_
 from authserver.interaction import state
 from authserver.interaction.credentials import (
     Verdict,
@@ -35,9 +36,9 @@ from authserver.services import Services
 from authserver.web.cookies import attach_csrf, csrf_token
 from authserver.web.pages import PageError
 
-WRONG_CODE = "That code is not right. Enter the current code from your app, or a backup code."
-TOO_MANY = "Too many wrong codes. Go back to the application and sign in again."
-PASSKEY_WRONG = "That passkey could not be used. Try again, or use another of your passkeys."
+WRONG_CODE = N_("That code is not right. Enter the current code from your app, or a backup code.")
+TOO_MANY = N_("Too many wrong codes. Go back to the application and sign in again.")
+PASSKEY_WRONG = N_("That passkey could not be used. Try again, or use another of your passkeys.")
 
 
 def mfa_page(
@@ -72,7 +73,7 @@ async def _refused(
     """A wrong or throttled attempt: the page again, or, at this sign-in's limit, the sign-in discarded."""
     if throttled or (reservation is not None and reservation.reached(svc.throttle.rules.sign_in.name)):
         await run_sync(state.finish, svc.cache, it)  # discard the half-signed-in state
-        raise PageError(TOO_MANY, title="Sign-in stopped", status_code=400)
+        raise PageError(TOO_MANY, title=N_("Sign-in stopped"), status_code=400)
     return await run_sync(mfa_page, svc, request, it, user_id, error, 400)
 
 
@@ -136,7 +137,7 @@ async def mfa(request: Request) -> Response:
     svc, form = page.svc, page.form
     pending = it.second_factor
     if pending is None:
-        raise PageError(EXPIRED, title="Sign-in expired")
+        raise PageError(EXPIRED, title=N_("Sign-in expired"))
     user_id = pending.user_id
     if not page.posted:
         return await run_sync(mfa_page, svc, request, it, user_id, None)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -21,6 +20,7 @@ from starlette.responses import RedirectResponse, Response
 
 from authserver.concurrency import run_sync
 from authserver.domain import Passkey
+from authserver.i18n import N_
 from authserver.interaction import ceremonies, links
 from authserver.interaction.account_gate import (
     ACCOUNT,
@@ -42,7 +42,7 @@ from authserver.web.pages import PageError
 from authserver.web.responses import json_response
 
 MAX_NAME = 60
-NOT_ADDED = "The passkey was not added. Try again; if it keeps failing, use another device or browser."
+NOT_ADDED = N_("The passkey was not added. Try again; if it keeps failing, use another device or browser.")
 
 
 def _problem(status: int, error: str, message: str, **extra: str) -> Response:
@@ -166,17 +166,13 @@ async def _sign_in_options(request: Request, svc: Services, form: dict[str, str]
 # --- the account page ---------------------------------------------------------------------------------
 
 
-def _when(ts: int | None) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC") if ts else ""
-
-
 def listing(passkeys: Sequence[Passkey]) -> list[dict[str, Any]]:
     return [
         {
             "id": p.credential_id,
             "name": p.name,
-            "created": _when(p.created_at),
-            "last_used": _when(p.last_used_at),
+            "created": p.created_at,
+            "last_used": p.last_used_at,
             "synced": p.backup_eligible,
         }
         for p in passkeys
@@ -188,7 +184,7 @@ def _done(what: str) -> Response:
 
 
 def _refused(message: str, status: int = 400) -> PageError:
-    return PageError(message, status_code=status, title="Passkey not added")
+    return PageError(message, status_code=status, title=N_("Passkey not added"))
 
 
 async def add(request: Request) -> Response:
@@ -257,14 +253,14 @@ async def rename(request: Request) -> Response:
     svc, _, user, form = posted
     name = display_name(form.get("name", ""))
     if not name:
-        raise PageError("Give the passkey a name.", title="Passkey not renamed")
+        raise PageError(N_("Give the passkey a name."), title=N_("Passkey not renamed"))
     if not await run_sync(svc.store.rename_passkey, user.id, form.get("id", "")[:1400], name):
-        raise PageError("That passkey no longer exists.", title="Passkey not renamed")
+        raise PageError(N_("That passkey no longer exists."), title=N_("Passkey not renamed"))
     await emit(svc, request, "passkey.renamed", user_id=user.id, credential=form.get("id", "")[:16])
     return _done("passkey-renamed")
 
 
-LAST_WAY_IN = (
+LAST_WAY_IN = N_(
     "This is the last way you can sign in to your account. Set a password or connect another way to sign in first."
 )
 
@@ -278,12 +274,12 @@ async def remove(request: Request) -> Response:
     required_by = await run_sync(mfa_required_by, svc)
     outcome = await run_sync(lambda: svc.store.delete_passkey(user.id, credential_id, keep_a_factor=bool(required_by)))
     if outcome is Removal.NOT_FOUND:
-        raise PageError("That passkey no longer exists.", title="Passkey not removed")
+        raise PageError(N_("That passkey no longer exists."), title=N_("Passkey not removed"))
     if outcome is Removal.LAST_FACTOR:
         await emit(svc, request, "passkey.remove_refused", user_id=user.id, reason="last_factor")
-        raise PageError(last_factor_refusal(required_by), title="Passkey not removed", status_code=409)
+        raise PageError(last_factor_refusal(required_by), title=N_("Passkey not removed"), status_code=409)
     if outcome is Removal.LAST_WAY_IN:
         await emit(svc, request, "passkey.remove_refused", user_id=user.id, reason="last_way_in")
-        raise PageError(LAST_WAY_IN, title="Passkey not removed", status_code=409)
+        raise PageError(LAST_WAY_IN, title=N_("Passkey not removed"), status_code=409)
     await emit(svc, request, "passkey.removed", user_id=user.id, credential=credential_id[:16], by="user")
     return _done("passkey-removed")

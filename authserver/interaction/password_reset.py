@@ -18,8 +18,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from authserver import i18n
 from authserver.concurrency import run_sync
 from authserver.domain import AccountLink, User
+from authserver.i18n import N_
 from authserver.interaction import links
 from authserver.interaction.credentials import (
     Factors,
@@ -43,15 +45,15 @@ FORGOT = "/password/forgot"
 RESET = "/password/reset"
 # The outbox kind of a reset request: resolved to a link (or nothing) by the delivery loop.
 REQUEST_KIND = "password_reset_request"
-TOO_MANY = "Too many wrong codes. Wait a few minutes, then try again."
+TOO_MANY = N_("Too many wrong codes. Wait a few minutes, then try again.")
 
 
 def require_enabled(svc: Services) -> None:
     if not svc.settings.password_reset:
         raise PageError(
-            "Password reset by email is turned off here. Ask the people who run this site for help.",
+            N_("Password reset by email is turned off here. Ask the people who run this site for help."),
             status_code=404,
-            title="Password reset is off",
+            title=N_("Password reset is off"),
         )
 
 
@@ -69,10 +71,12 @@ async def forgot(request: Request) -> Response:
         return _render(svc, request, "forgot.html", {"email": "", "error": None})
     email = form.get("email", "").strip()[: rules.MAX_EMAIL + 1]
     if rules.email_problem(email):
-        error = "Enter the email address of your account, such as name@example.com."
+        error = N_("Enter the email address of your account, such as name@example.com.")
         return _render(svc, request, "forgot.html", {"email": email, "error": error}, status=400)
     email = email.lower()
-    job = svc.outbox.message(REQUEST_KIND, email, "password reset requested", {"email": email, **who(request)})
+    # The message is written later, by the handler below: in the language of this request.
+    payload = {"email": email, "language": svc.pages.catalogs.language(), **who(request)}
+    job = svc.outbox.message(REQUEST_KIND, email, "password reset requested", payload)
 
     def queue() -> None:
         svc.limits.hit("mail_ip", source_key(client_ip(request)))
@@ -96,14 +100,15 @@ def reset_request_handler(svc: Services) -> Callable[[dict[str, Any]], None]:
             svc.events.emit("password.reset_requested", found=False, **seen)
             return
         token, link = links.new_link(user.id, links.RESET, user.email, svc.settings.reset_link_ttl)
-        message = svc.mail.compose(
-            "reset",
-            user.email,
-            name=user.name or user.username,
-            username=user.username,
-            link=links.url(svc.settings.issuer, RESET, token),
-            valid_for=links.lifetime(svc.settings.reset_link_ttl),
-        )
+        with i18n.speaking(str(payload.get("language") or "")):
+            message = svc.mail.compose(
+                "reset",
+                user.email,
+                name=user.name or user.username,
+                username=user.username,
+                link=links.url(svc.settings.issuer, RESET, token),
+                valid_for=svc.settings.reset_link_ttl,
+            )
         svc.store.add_account_link(link, [message])
         svc.outbox.wake()
         svc.events.emit("password.reset_requested", user_id=user.id, found=True, **seen)
@@ -113,8 +118,11 @@ def reset_request_handler(svc: Services) -> Callable[[dict[str, Any]], None]:
 
 def _invalid() -> PageError:
     return PageError(
-        links.INVALID + f" Ask for a new one on the “Forgot your password?” page ({FORGOT}).",
-        title="Link expired",
+        N_(
+            "This link has expired, was already used, or a newer one was "
+            "sent since. Links in our emails work once, for a limited time. Ask for a new one on the “Forgot your password?” page (/password/forgot)."
+        ),
+        title=N_("Link expired"),
         status_code=400,
     )
 
@@ -203,7 +211,7 @@ async def reset(request: Request) -> Response:
         if key.verdict is Verdict.WRONG:
             await emit(svc, request, "passkey.failed", user_id=user.id, where="password-reset", reason=key.reason)
             await emit(svc, request, "password.reset_failed", user_id=user.id, reason="passkey")
-            error = "That passkey could not be used. Try again, or use another of your passkeys."
+            error = N_("That passkey could not be used. Try again, or use another of your passkeys.")
             return _page(svc, request, token, user, mfa, error, status=400)
         await emit(svc, request, "passkey.used", user_id=user.id, where="password-reset")
     elif mfa.any:
@@ -213,9 +221,9 @@ async def reset(request: Request) -> Response:
         if check.verdict is Verdict.WRONG:
             await emit(svc, request, "password.reset_failed", user_id=user.id, reason="code")
             error = (
-                "That code is not right. Enter a current code from your app, or a backup code."
+                N_("That code is not right. Enter a current code from your app, or a backup code.")
                 if mfa.totp
-                else "Confirm with one of your passkeys."
+                else N_("Confirm with one of your passkeys.")
             )
             return _page(svc, request, token, user, mfa, error, status=400)
     done = await run_sync(_apply, svc, user, digest, new)

@@ -19,6 +19,7 @@ from starlette.responses import RedirectResponse, Response
 
 from authserver.concurrency import run_sync
 from authserver.domain import BrowserSession, User
+from authserver.i18n import N_
 from authserver.interaction import known_device
 from authserver.interaction.account_gate import ACCOUNT, safe_next, signed_in
 from authserver.interaction.credentials import (
@@ -38,10 +39,10 @@ from authserver.interaction.page import open_page
 from authserver.services import Services
 from authserver.web.cookies import attach_csrf, csrf_token
 
-WRONG = "That is not right. Enter your password and a current code from your app (or a backup code)."
-WRONG_PASSKEY = "That is not right. Enter your password, then confirm with one of your passkeys."
-WRONG_PASSWORD = "That password is not right."  # noqa: S105 - page text, not a secret
-TOO_MANY = "Too many wrong attempts. Wait a few minutes, then try again."
+WRONG = N_("That is not right. Enter your password and a current code from your app (or a backup code).")
+WRONG_PASSKEY = N_("That is not right. Enter your password, then confirm with one of your passkeys.")
+WRONG_PASSWORD = N_("That password is not right.")
+TOO_MANY = N_("Too many wrong attempts. Wait a few minutes, then try again.")
 
 
 def _page_sync(

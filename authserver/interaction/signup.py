@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from authserver.concurrency import run_sync
 from authserver.domain import OutboxMessage, User
+from authserver.i18n import N_
 from authserver.interaction import links, state
 from authserver.interaction.events import client_ip, emit
 from authserver.interaction.flow import load_for_browser
@@ -49,9 +50,9 @@ class Registration:
 def require_open(svc: Services) -> None:
     if svc.settings.signup != "open":
         raise PageError(
-            "This site does not offer sign-up. Ask the people who run it for an account.",
+            N_("This site does not offer sign-up. Ask the people who run it for an account."),
             status_code=404,
-            title="Sign-up is closed",
+            title=N_("Sign-up is closed"),
         )
 
 
@@ -61,7 +62,7 @@ def verification_message(svc: Services, user: User, token: str) -> OutboxMessage
         user.email,
         name=user.name or user.username,
         link=links.url(svc.settings.issuer, VERIFY_PATH, token),
-        valid_for=links.lifetime(svc.settings.verify_link_ttl),
+        valid_for=svc.settings.verify_link_ttl,
     )
 
 

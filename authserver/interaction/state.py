@@ -74,6 +74,7 @@ class AuthorizeFlow:
     claims: dict[str, Any] | None = None
     resources: tuple[str, ...] = ()
     dpop_jkt: str | None = None  # RFC 9449 §10: the code is bound to this key
+    ui_locales: str | None = None  # OIDC Core §3.1.2.1: the languages of this sign-in's pages
 
 
 @dataclass(frozen=True)

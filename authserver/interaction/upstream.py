@@ -28,6 +28,7 @@ from starlette.responses import RedirectResponse, Response
 
 from authserver.concurrency import run_sync
 from authserver.domain import ACR_MFA, ACR_PASSWORD, Authentication, Upstream
+from authserver.i18n import N_
 from authserver.interaction import state
 from authserver.interaction.account_gate import ACCOUNT, account_form, safe_next, signed_in
 from authserver.interaction.credentials import guesser, has_second_factor
@@ -46,20 +47,20 @@ from authserver.web.pages import PageError
 SIGN_IN = "sign-in"
 LINK = "link"
 REAUTH = "reauth"
-CANCELLED = "Signing in with {name} was cancelled. Sign in another way, or try again."
+CANCELLED = N_("Signing in with {name} was cancelled. Sign in another way, or try again.")
 FAILED = "{name} could not sign you in. Sign in another way, or try again."
 UNREACHABLE = "{name} cannot be reached right now. Sign in another way, or try again later."
-LAST_WAY_IN = (
+LAST_WAY_IN = N_(
     "This is the last way you can sign in to your account, so it cannot be disconnected. "
     "Set a password, add a passkey or connect another provider first."
 )
-EXPIRED_UPSTREAM = "This sign-in has expired or was already used. Go back to the application and start again."
+EXPIRED_UPSTREAM = N_("This sign-in has expired or was already used. Go back to the application and start again.")
 
 
 async def _upstream(svc: Services, name: str) -> Upstream:
     upstream = await run_sync(svc.store.get_upstream, name[:40]) if name else None
     if upstream is None:
-        raise PageError("That sign-in option is not available.", status_code=404, title="Not available")
+        raise PageError(N_("That sign-in option is not available."), status_code=404, title=N_("Not available"))
     return upstream
 
 
@@ -104,7 +105,9 @@ async def reauth(request: Request) -> Response:
     upstream = await _upstream(svc, form.get("upstream", ""))
     linked = await run_sync(svc.store.list_upstream_identities, user.id)
     if upstream.name not in {i.upstream for i in linked}:
-        raise PageError("That provider is not connected to your account.", status_code=404, title="Not connected")
+        raise PageError(
+            N_("That provider is not connected to your account."), status_code=404, title=N_("Not connected")
+        )
     url = await run_sync(
         lambda: svc.federation.begin(
             upstream, purpose=REAUTH, browser=page.browser, user_id=user.id, next_page=back_to, now=int(time.time())
@@ -122,10 +125,12 @@ async def disconnect(request: Request) -> Response:
     name = form.get("upstream", "")[:40]
     outcome = await run_sync(lambda: svc.store.delete_upstream_identity(user.id, name, keep_a_way_in=True))
     if outcome is Removal.NOT_FOUND:
-        raise PageError("That provider is not connected to your account.", status_code=404, title="Not connected")
+        raise PageError(
+            N_("That provider is not connected to your account."), status_code=404, title=N_("Not connected")
+        )
     if outcome is Removal.LAST_WAY_IN:
         await emit(svc, request, "upstream.unlink_refused", user_id=user.id, upstream=name, reason="last_way_in")
-        raise PageError(LAST_WAY_IN, status_code=409, title="Not disconnected")
+        raise PageError(LAST_WAY_IN, status_code=409, title=N_("Not disconnected"))
     await emit(svc, request, "upstream.unlinked", user_id=user.id, upstream=name, by="user")
     return RedirectResponse(f"{ACCOUNT}?done=upstream-unlinked", status_code=303)
 
@@ -168,10 +173,10 @@ async def _failed(
     if pending.purpose == LINK:
         raise PageError(message, status_code=status, title=f"{upstream.display_name} not connected")
     if pending.purpose == REAUTH:
-        raise PageError(message, status_code=status, title="Not confirmed")
+        raise PageError(message, status_code=status, title=N_("Not confirmed"))
     it = await run_sync(state.load, svc.cache, pending.interaction or "")
     if it is None:
-        raise PageError(message + " " + EXPIRED, status_code=status, title="Sign-in failed")
+        raise PageError(message + " " + EXPIRED, status_code=status, title=N_("Sign-in failed"))
     response = await run_sync(lambda: login_page(svc, request, it, username="", error=message, status=status))
     return response
 
@@ -184,10 +189,12 @@ async def callback(request: Request) -> Response:
     pending = await run_sync(svc.federation.take, params.get("state", ""))
     if pending is None or not secrets.compare_digest(pending.browser, browser):
         await emit(svc, request, "upstream.failed", upstream=name[:40], reason="state")
-        raise PageError(EXPIRED_UPSTREAM, title="Sign-in expired")
+        raise PageError(EXPIRED_UPSTREAM, title=N_("Sign-in expired"))
     upstream = await run_sync(svc.store.get_upstream, pending.upstream)
     if upstream is None:
-        raise PageError("That sign-in option is not available any more.", status_code=404, title="Not available")
+        raise PageError(
+            N_("That sign-in option is not available any more."), status_code=404, title=N_("Not available")
+        )
     failed_page = FAILED.format(name=upstream.display_name)
     # Mix-up defence (RFC 9700 §4.4): the answer must come back to the redirect URI of the upstream this
     # sign-in went to, and name that upstream as its issuer when upstreams say who they are (RFC 9207).
@@ -226,7 +233,7 @@ async def callback(request: Request) -> Response:
     if pending.purpose == REAUTH:
         session = await current_session(request, svc)
         if session is None or session.user_id != pending.user_id:
-            raise PageError("Sign in to your account again.", title="Not confirmed")
+            raise PageError(N_("Sign in to your account again."), title=N_("Not confirmed"))
         identity = await run_sync(svc.store.get_upstream_identity, upstream.name, asserted.subject)
         if identity is None or identity.user_id != session.user_id:
             return await _failed(
@@ -247,7 +254,7 @@ async def callback(request: Request) -> Response:
     if pending.purpose == LINK:
         session = await current_session(request, svc)
         if session is None or session.user_id != pending.user_id or pending.user_id is None:
-            raise PageError("Sign in to your account again, then connect the provider.", title="Not connected")
+            raise PageError(N_("Sign in to your account again, then connect the provider."), title=N_("Not connected"))
         user_id = pending.user_id
         try:
             resolved = await run_sync(lambda: link_to(svc.store, upstream, asserted, user_id, now))

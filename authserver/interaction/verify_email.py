@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from authserver.concurrency import run_sync
 from authserver.domain import User
+from authserver.i18n import N_
 from authserver.interaction import links, state
 from authserver.interaction.events import client_ip, emit
 from authserver.interaction.flow import load_for_browser
@@ -25,12 +26,17 @@ from authserver.web.addresses import source_key
 from authserver.web.cookies import attach_csrf, csrf_token
 from authserver.web.pages import PageError
 
-EXPIRED_TITLE = "Link expired"
+EXPIRED_TITLE = N_("Link expired")
 
 
 def _invalid() -> PageError:
     return PageError(
-        links.INVALID + " Sign in and ask for a new one from your account page.", title=EXPIRED_TITLE, status_code=400
+        N_(
+            "This link has expired, was already used, or a newer one was "
+            "sent since. Links in our emails work once, for a limited time. Sign in and ask for a new one from your account page."
+        ),
+        title=EXPIRED_TITLE,
+        status_code=400,
     )
 
 
@@ -81,7 +87,7 @@ async def resend(request: Request) -> Response:
         user_id = session.user_id if session else None
     user = await run_sync(svc.store.get_user, user_id) if user_id else None
     if user is None:
-        raise PageError("Sign in first, then ask for a new link.", title="Sign in first", status_code=400)
+        raise PageError(N_("Sign in first, then ask for a new link."), title=N_("Sign in first"), status_code=400)
     if user.email_verified:
         return svc.pages.render("email_verified.html", {"email": user.email, "signed_in": not form.get("interaction")})
     await run_sync(send_verification, svc, user, client_ip(request))

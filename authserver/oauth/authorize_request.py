@@ -68,6 +68,9 @@ class AuthorizationRequest:
     claims: dict[str, Any] | None = None
     resources: list[str] = field(default_factory=list)
     dpop_jkt: str | None = None
+    # OIDC Core §3.1.2.1: the languages the user prefers for our pages, in order (kept for every page
+    # of this sign-in; i18n picks the first we ship).
+    ui_locales: str | None = None
 
 
 def redirect_uri_matches(client: Client, requested: str) -> bool:
@@ -301,4 +304,5 @@ def validate(
         claims=claims,
         resources=resources,
         dpop_jkt=dpop_jkt,
+        ui_locales=incoming.params.get("ui_locales") or None,
     )

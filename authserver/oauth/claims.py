@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from authserver.domain import User
+from authserver.i18n import N_
 
 SCOPE_CLAIMS = {
     "profile": ("name", "preferred_username", "updated_at"),
@@ -14,18 +15,19 @@ SCOPE_CLAIMS = {
 }
 STANDARD_SCOPES = ("openid", "profile", "email", "offline_access")
 SUPPORTED_CLAIMS = ("sub", "name", "preferred_username", "updated_at", "email", "email_verified")
+# In words for the consent page (marked for the catalogs: translated when shown).
 SCOPE_DESCRIPTIONS = {
-    "openid": "Know who you are (sign you in)",
-    "profile": "See your name and username",
-    "email": "See your email address",
-    "offline_access": "Stay connected when you are not using it",
+    "openid": N_("Know who you are (sign you in)"),
+    "profile": N_("See your name and username"),
+    "email": N_("See your email address"),
+    "offline_access": N_("Stay connected when you are not using it"),
 }
 CLAIM_DESCRIPTIONS = {
-    "name": "your name",
-    "preferred_username": "your username",
-    "updated_at": "when your profile changed",
-    "email": "your email address",
-    "email_verified": "whether your email address is verified",
+    "name": N_("See your name"),
+    "preferred_username": N_("See your username"),
+    "updated_at": N_("See when your profile changed"),
+    "email": N_("See your email address"),
+    "email_verified": N_("See whether your email address is verified"),
 }
 
 
@@ -105,7 +107,5 @@ def consent_items(scopes: Sequence[str], claims_request: dict[str, Any] | None) 
     members = claims_request or {}
     extra = sorted({c for m in ("userinfo", "id_token") for c in members.get(m, ())})
     covered = {c for s in scopes for c in SCOPE_CLAIMS.get(s, ())}
-    extra = [CLAIM_DESCRIPTIONS[c] for c in extra if c not in covered]
-    if extra:
-        items.append("See " + ", ".join(extra))
+    items.extend(CLAIM_DESCRIPTIONS[c] for c in extra if c not in covered)
     return items

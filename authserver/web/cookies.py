@@ -9,6 +9,7 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import Response
 
+from authserver.i18n import N_
 from authserver.settings import Settings
 from authserver.web.pages import PageError
 
@@ -60,9 +61,9 @@ def check_csrf(request: Request, settings: Settings, form: dict[str, str]) -> No
     sent = form.get("csrf_token") or ""
     if not cookie or not sent or not hmac.compare_digest(cookie.encode(), sent.encode()):
         raise PageError(
-            "This form has expired or was not sent by this site. Go back, reload and try again.",
+            N_("This form has expired or was not sent by this site. Go back, reload and try again."),
             status_code=403,
-            title="Please try again",
+            title=N_("Please try again"),
         )
 
 

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authserver.errors import OAuthError, StorageUnavailable, TemporarilyUnavailable
+from authserver.i18n import N_
 from authserver.web.pages import PageError, Pages
 from authserver.web.responses import NO_STORE, error_response, json_bytes, json_response
 
@@ -43,7 +44,7 @@ def is_page(path: str) -> bool:
 def _as_page(request: Request, description: str, status: int, headers: dict[str, Any] | None = None) -> Response | None:
     if not is_page(request.url.path) or not hasattr(request.state, "services"):
         return None
-    title = {503: "Service unavailable", 429: "Too many attempts"}.get(status, "Something went wrong")
+    title = {503: N_("Service unavailable"), 429: N_("Too many attempts")}.get(status, N_("Something went wrong"))
     pages: Pages = request.state.services.pages
     page = pages.error(PageError(description, status_code=status, title=title))
     for key, value in (headers or {}).items():
@@ -54,7 +55,7 @@ def _as_page(request: Request, description: str, status: int, headers: dict[str,
 async def oauth_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, OAuthError):  # Starlette routes only OAuthError here
         raise exc
-    description = exc.description or "The request is malformed."
+    description = exc.description or N_("The request is malformed.")
     return _as_page(request, description, exc.status_code, exc.headers) or error_response(exc)
 
 
@@ -86,14 +87,14 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 async def unavailable(request: Request, exc: Exception) -> Response:
     logger.warning("backend unavailable on %s: %s", request.url.path, exc)
-    page = _as_page(request, "The service is temporarily unavailable. Please try again in a moment.", 503)
+    page = _as_page(request, N_("The service is temporarily unavailable. Please try again in a moment."), 503)
     return page or error_response(TemporarilyUnavailable("A backing service is unavailable; try again shortly"))
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
     # Logged with its traceback for operators; the client sees no internals.
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    page = _as_page(request, "An unexpected error occurred. Please try again.", 500)
+    page = _as_page(request, N_("An unexpected error occurred. Please try again."), 500)
     return page or json_response({"error": "server_error", "error_description": "Internal error"}, 500)
 
 

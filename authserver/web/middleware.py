@@ -7,7 +7,7 @@ import secrets
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from authserver import logs
+from authserver import i18n, logs
 from authserver.web.responses import json_bytes
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -45,16 +45,21 @@ class EdgeMiddleware:
             return
         request_id = None
         declared = None
+        accept_language = None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 candidate = value.decode("latin-1")
                 request_id = candidate if _REQUEST_ID.fullmatch(candidate) else None
             elif name == b"content-length":
                 declared = value
+            elif name == b"accept-language":
+                accept_language = value
         request_id = request_id or secrets.token_hex(8)
         scope.setdefault("state", {})["request_id"] = request_id
         # Every log line of this request (threads included: anyio copies the context) carries it.
         logs.start_request(request_id)
+        # What a page's language is chosen from, should this request render one (i18n.Catalogs.language).
+        i18n.start_request(accept_language, scope.get("query_string", b""))
         rid = request_id.encode()
 
         async def send_with_headers(message: Message) -> None:
