@@ -11,7 +11,6 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 
 from authserver import backchannel
 from authserver.admin import problems as admin_problems
@@ -54,9 +53,9 @@ from authserver.jobs.outbox import OutboxRunner
 from authserver.jobs.purge import Purger
 from authserver.logs import configure_logging
 from authserver.metrics import Metrics, MetricsMiddleware
-from authserver.resources import resource_dir
 from authserver.services import Services, build_services
 from authserver.settings import Settings, load_settings
+from authserver.web import theme
 from authserver.web.errors import HANDLERS
 from authserver.web.middleware import EdgeMiddleware
 
@@ -165,7 +164,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
         Route("/device", device.device, methods=["GET", "POST"]),
         Route("/device/confirm", device.confirm, methods=["GET", "POST"]),
         Route("/logout", logout.logout, methods=["GET", "POST"]),
-        Mount("/static", StaticFiles(directory=resource_dir("templates") / "static"), name="static"),
+        Route(theme.BRAND_CSS, theme.brand_css_endpoint(settings), methods=["GET"]),
+        Mount("/static", theme.static_files(settings), name="static"),
         Route("/metrics", metrics.metrics, methods=["GET"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),

@@ -33,9 +33,8 @@ from authserver.settings import Settings
 from authserver.store import Store
 from authserver.store.sql import SqlStore
 from authserver.upstream.signin import Federation
-from authserver.web.pages import Pages
-
-PRODUCT = "authserver"
+from authserver.web.pages import Branding, Pages
+from authserver.web.theme import BRAND_CSS, template_dirs
 
 
 @dataclass
@@ -98,7 +97,9 @@ def build_catalogs(settings: Settings) -> Catalogs:
 def build_mailer(settings: Settings, catalogs: Catalogs | None = None, outbox: Outbox | None = None) -> Mailer:
     outbox = outbox or Outbox(settings.secret_bytes())
     catalogs = catalogs or build_catalogs(settings)
-    return Mailer(resource_dir("templates"), settings, outbox, build_transport(settings), catalogs, product=PRODUCT)
+    return Mailer(
+        template_dirs(settings), settings, outbox, build_transport(settings), catalogs, product=settings.product_name
+    )
 
 
 def build_denylist(settings: Settings, cache: Cache, store: Store) -> Denylist:
@@ -172,7 +173,16 @@ def build_services(settings: Settings, *, metrics: Metrics | None = None, clock:
         server=server,
         events=events,
         clients=clients,
-        pages=Pages(resource_dir("templates"), catalogs, product_name=PRODUCT),
+        pages=Pages(
+            template_dirs(settings),
+            catalogs,
+            Branding(
+                product_name=settings.product_name,
+                logo_url=settings.logo_url,
+                support_url=settings.support_url,
+                brand_css=BRAND_CSS if settings.primary_color else None,
+            ),
+        ),
         limits=limits,
         metrics=metrics,
         throttle=Throttle.from_settings(cache, settings, events),
@@ -188,7 +198,7 @@ def build_services(settings: Settings, *, metrics: Metrics | None = None, clock:
             timeout=settings.backchannel_logout_timeout,
             max_age=settings.backchannel_logout_max_age,
         ),
-        rp=RelyingParty(settings.rp_id, settings.rp_origin, PRODUCT),
+        rp=RelyingParty(settings.rp_id, settings.rp_origin, settings.product_name),
         clock=clock,
         federation=Federation(
             cache,

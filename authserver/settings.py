@@ -7,6 +7,7 @@ import time. ``production_problems()`` lists every insecure setting so productio
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import stat
 from pathlib import Path
@@ -393,6 +394,33 @@ class Settings(BaseSettings):
         "names a shipped one (en, de, fr, es)",
     )
 
+    product_name: str = Field(
+        default="authserver",
+        min_length=1,
+        max_length=60,
+        description="the name people see on every page and email, and as the passkey relying party",
+    )
+    logo_url: str | None = Field(
+        default=None,
+        description="logo beside the product name (shown 32×32): an https:// URL or a path under `/static/` "
+        "(e.g. a theme's own file)",
+    )
+    primary_color: str | None = Field(
+        default=None,
+        description="colour of primary buttons and links, `#rrggbb`; white text on it must reach WCAG AA contrast "
+        "(4.5:1)",
+    )
+    support_url: str | None = Field(
+        default=None,
+        description="'Help and support' link at the foot of every page and beside error references: an https:// "
+        "URL or a `mailto:` address",
+    )
+    theme_dir: Path | None = Field(
+        default=None,
+        description="a theme: its `templates/` and `static/` files take the place of the built-in ones of the same "
+        "name (README 'Branding and languages')",
+    )
+
     # Expired rows (codes, refresh tokens, sessions, device codes, account links) and audit events
     # older than the retention are deleted by `authserver purge` and by a background purger in the
     # server (one node at a time), every purge_interval_seconds (0: only by the command).
@@ -412,6 +440,52 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
             raise ValueError("must be an http(s) URL with no query or fragment")
         return value.rstrip("/")
+
+    @field_validator("logo_url")
+    @classmethod
+    def _logo_shape(cls, value: str | None) -> str | None:
+        # A logo may come only from https or our own static files: nothing else passes img-src.
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme == "https" and parts.hostname and not parts.username and not parts.password:
+            return value
+        if not parts.scheme and not parts.netloc and value.startswith("/static/") and ".." not in value:
+            return value
+        raise ValueError("must be an https:// URL or a path under /static/")
+
+    @field_validator("primary_color")
+    @classmethod
+    def _colour_shape(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+            raise ValueError("must be a colour like #2f5bea")
+        ratio = contrast_with_white(value)
+        if ratio < 4.5:
+            raise ValueError(
+                f"white text on {value} has a contrast of {ratio:.2f}:1; WCAG 2.1 AA needs 4.5:1 (choose a darker colour)"
+            )
+        return value.lower()
+
+    @field_validator("support_url")
+    @classmethod
+    def _support_shape(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme in ("https", "http") and parts.hostname:
+            return value
+        if parts.scheme == "mailto" and "@" in parts.path:
+            return value
+        raise ValueError("must be an https:// URL or a mailto: address")
+
+    @field_validator("theme_dir")
+    @classmethod
+    def _theme_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"{value} is not a directory")
+        return value
 
     @field_validator("smtp_url")
     @classmethod
@@ -576,6 +650,8 @@ class Settings(BaseSettings):
                 f"AUTHSERVER_METRICS_TOKEN must be set in production (at least {MIN_METRICS_TOKEN_LENGTH} "
                 "characters; /metrics then needs 'Authorization: Bearer <it>')"
             )
+        if self.support_url and self.support_url.startswith("http://"):
+            problems.append("AUTHSERVER_SUPPORT_URL must be an https:// URL (or mailto:) in production")
         if self.smtp_url is None and self.mail_features():
             problems.append(
                 "AUTHSERVER_SMTP_URL must be set in production when a feature that sends email is on ("
@@ -583,6 +659,18 @@ class Settings(BaseSettings):
                 + ")"
             )
         return problems
+
+
+def contrast_with_white(colour: str) -> float:
+    """WCAG 2.1 contrast ratio of white text on `#rrggbb` (relative luminance, §1.4.3)."""
+
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    luminance = 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+    return 1.05 / (luminance + 0.05)
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -294,3 +294,12 @@ def finish_at_client(http: TestClient, client: dict, response, *, code=None) -> 
     assert final.status_code in (302, 303), final.text
     assert final.headers["location"].startswith(client["redirect_uris"][0]), final.headers["location"]
     return query(final.headers["location"])
+
+
+def csp(response) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+    """The Content-Security-Policy header of a page, as {directive: [values]}."""
+    directives = {}
+    for part in response.headers["content-security-policy"].split(";"):
+        name, *values = part.split()
+        directives[name] = values
+    return directives

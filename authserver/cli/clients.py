@@ -125,6 +125,16 @@ def register(commands: Commands) -> None:
         action="store_true",
         help="may use the admin API: granted the scopes admin:read and admin:write (client_credentials only)",
     )
+    # RFC 7591 §2 metadata for people, shown on the consent and device pages (README "Branding and languages").
+    create.add_argument(
+        "--logo-uri",
+        help="the client's logo on the consent and device pages: an https URL or a /static/ path (default: none)",
+    )
+    create.add_argument("--client-uri", help="the client's home page, linked from the consent page (default: none)")
+    create.add_argument(
+        "--policy-uri", help="the client's privacy policy, linked from the consent page (default: none)"
+    )
+    create.add_argument("--tos-uri", help="the client's terms of service, linked from the consent page (default: none)")
     add_json(create)
     create.set_defaults(handler=create_client)
 
@@ -214,6 +224,11 @@ def _spec(args: Namespace) -> ClientSpec:
         backchannel_logout_session_required=args.backchannel_logout_session_required,
         introspect=args.introspect,
         admin=args.admin,
+        client_metadata={
+            key: value
+            for key in ("logo_uri", "client_uri", "policy_uri", "tos_uri")
+            if (value := getattr(args, key)) is not None
+        },
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email.utils
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -34,7 +35,7 @@ class Email:
 class Mailer:
     def __init__(
         self,
-        templates: Path,
+        templates: Sequence[Path],
         settings: Settings,
         outbox: Outbox,
         transport: MailTransport,
@@ -43,7 +44,7 @@ class Mailer:
         product: str,
     ) -> None:
         self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(templates)),
+            loader=jinja2.FileSystemLoader([str(t) for t in templates]),  # a theme's first
             autoescape=jinja2.select_autoescape(["html"]),
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,

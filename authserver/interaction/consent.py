@@ -22,7 +22,7 @@ from authserver.interaction.sessions import current_session
 from authserver.oauth.claims import consent_items, consent_scopes
 from authserver.services import Services
 from authserver.web.cookies import attach_csrf, csrf_token
-from authserver.web.pages import PageError
+from authserver.web.pages import PageError, client_presentation
 
 
 def _page(svc: Services, request: Request, it: state.Interaction, flow: state.AuthorizeFlow, username: str) -> Response:
@@ -37,8 +37,10 @@ def _page(svc: Services, request: Request, it: state.Interaction, flow: state.Au
             "client_name": client.name,
             "items": consent_items(flow.scopes, flow.claims),
             "username": username,
+            **client_presentation(client),
         },
         form_targets=it.form_targets,
+        images=[client.client_metadata.get("logo_uri")],
     )
     attach_csrf(request, response, svc.settings)
     return response

@@ -30,7 +30,7 @@ from authserver.oauth.device import display, normalise
 from authserver.services import Services
 from authserver.web.addresses import source_key
 from authserver.web.cookies import attach_csrf, csrf_token
-from authserver.web.pages import PageError
+from authserver.web.pages import PageError, client_presentation
 
 WRONG_CODE = N_("That code is not valid or has expired. Check the code on your device and try again.")
 TOO_MANY = N_("Too many wrong codes. Wait a few minutes, then try again.")
@@ -114,7 +114,9 @@ async def confirm(request: Request) -> Response:
                 "user_code": display(flow.user_code),
                 "items": consent_items(flow.scopes, None),
                 "username": user.username if user else "",
+                **client_presentation(client),
             },
+            images=[client.client_metadata.get("logo_uri")],
         )
         attach_csrf(request, response, svc.settings)
         return response

@@ -29,7 +29,7 @@ from authserver.domain import (
 )
 from authserver.manage.errors import Conflict, Invalid, NotFound, Stale
 from authserver.manage.users import email_problem
-from authserver.oauth import redirect_uris
+from authserver.oauth import presentation, redirect_uris
 from authserver.oauth.keys import InvalidKeySet, public_key_set
 from authserver.security.secrets import SecretHasher
 from authserver.store import ClientStore, DuplicateError
@@ -62,6 +62,10 @@ CLI_OPTIONS = {
     "backchannel_logout_session_required": "--backchannel-logout-session-required",
     "introspect": "--introspect",
     "admin": "--admin",
+    "logo_uri": "--logo-uri",
+    "client_uri": "--client-uri",
+    "policy_uri": "--policy-uri",
+    "tos_uri": "--tos-uri",
 }
 
 
@@ -151,6 +155,14 @@ def _web_url(uri: str, name: str) -> str:
     return checked
 
 
+def _logo(uri: Any) -> str:
+    # Shown on our pages: only https (its origin joins that page's img-src) or our own /static/ files.
+    try:
+        return presentation.check_logo_uri(uri if isinstance(uri, str) else "")
+    except presentation.PresentationError as exc:
+        raise Invalid("{logo_uri} " + str(exc), field="logo_uri", value=uri) from None
+
+
 def check_jwks(data: Any) -> dict[str, Any]:
     try:
         keys = public_key_set(data, "\x00")
@@ -164,7 +176,7 @@ def _checked_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
     for key in METADATA_URIS:
         value = metadata.get(key)
         if value is not None:
-            result[key] = _web_url(value, key)
+            result[key] = _web_url(value, key) if key != "logo_uri" else _logo(value)
     contacts = metadata.get("contacts")
     if contacts:
         for contact in contacts:
