@@ -44,7 +44,13 @@ class Mailer:
         product: str,
     ) -> None:
         self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader([str(t) for t in templates]),  # a theme's first
+            # A theme's templates first; "default/NAME" is always the built-in one (web/pages.py does the same).
+            loader=jinja2.ChoiceLoader(
+                [
+                    jinja2.FileSystemLoader([str(t) for t in templates]),
+                    jinja2.PrefixLoader({"default": jinja2.FileSystemLoader(str(templates[-1]))}),
+                ]
+            ),
             autoescape=jinja2.select_autoescape(["html"]),
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,

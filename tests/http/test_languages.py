@@ -104,7 +104,7 @@ def test_error_pages_are_translated_and_show_the_request_id(http):
     assert page.status_code == 400
     assert lang(page) == "de" and h1(page) == "Anmeldung abgelaufen"
     assert "Gehen Sie zurück zur Anwendung und beginnen Sie von vorn." in page.text
-    assert "<code>req-12345</code>" in page.text
+    assert '<strong class="reference">req-12345</strong>' in page.text
     assert page.headers["x-request-id"] == "req-12345"
 
 
