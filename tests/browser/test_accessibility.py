@@ -1,0 +1,309 @@
+"""WCAG 2.1 AA on every hosted page, in every state, checked by axe-core in real Chromium.
+
+A person walks through the pages (sign-in with a wrong password then the right one, consent with the
+client's logo and links, two-step set-up with a wrong code, the second factor, the account page, a
+re-authentication error, sign-up with errors, the forgotten-password pages, the device pages, sign-out,
+an error page, and a page in German); on each page axe-core (the script the axe-playwright-python
+wheel ships) must report no violation of the WCAG 2.0/2.1 A and AA rules, in the light and the dark
+colour scheme. Each page must also fit 320 CSS px without scrolling sideways (as 200% zoom of a
+640 px window does). Screenshots at desktop and phone width, light and dark, go to
+artifacts/screenshots/. Sign-in and consent are also done with the keyboard alone, the focus always
+visible.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from urllib.parse import urlencode
+
+import pytest
+
+if not os.access("/usr/bin/chromium", os.X_OK):
+    pytest.skip(
+        "needs the system Chromium at /usr/bin/chromium (tests/browser/ensure_chromium.sh)", allow_module_level=True
+    )
+pytest.importorskip("playwright.sync_api")
+pytest.importorskip("axe_playwright_python")
+
+import httpx
+import pyotp
+from axe_playwright_python.sync_playwright import Axe
+
+from tests.browser.conftest import REDIRECT_URI, Site, Tab
+from tests.helpers import PASSWORD, authorize_params, pkce_pair, query
+from tests.server import start, stop
+
+pytestmark = pytest.mark.slow
+
+WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+AXE = Axe()
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+NARROW = {"width": 320, "height": 640}
+
+LOGO = "https://app.example/logo.svg"
+LOGO_SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 48 48"><rect width="48" height="48" rx="10" fill="#0b6e4f"/></svg>'
+
+TOO_WIDE = """() => Array.from(document.querySelectorAll('main *'))
+  .filter(el => el.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+  .filter(el => !el.closest('.table-scroll') || el.classList.contains('table-scroll'))
+  .slice(0, 5).map(el => el.outerHTML.slice(0, 120))"""
+
+FOCUS_VISIBLE = """() => {
+  const el = document.activeElement;
+  if (!el || el === document.body) return null;
+  const cs = getComputedStyle(el);
+  return {tag: el.tagName, text: (el.textContent || el.value || '').trim(), outline: cs.outlineStyle,
+          width: parseFloat(cs.outlineWidth) || 0};
+}"""
+
+
+def axe_violations(tab: Tab) -> list[str]:
+    results = AXE.run(tab.page, options={"runOnly": {"type": "tag", "values": WCAG_AA}, "resultTypes": ["violations"]})
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — " + "; ".join(n["html"][:160] for n in v["nodes"][:3])
+        for v in results.response["violations"]
+    ]
+
+
+def audit(tab: Tab, name: str) -> None:
+    """axe-core in light and dark, the 320 px check, screenshots at desktop and phone width."""
+    page = tab.page
+    page.wait_for_load_state("load")
+    size = page.viewport_size
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme, reduced_motion="reduce")
+        page.set_viewport_size(DESKTOP)
+        assert axe_violations(tab) == [], f"{name} ({scheme})"
+        tab.shot(f"a11y_{name}_desktop_{scheme}.png")
+        page.set_viewport_size(PHONE)
+        tab.shot(f"a11y_{name}_phone_{scheme}.png")
+    page.set_viewport_size(NARROW)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= NARROW["width"], f"{name}: {width}px wide at 320px: {page.evaluate(TOO_WIDE)}"
+    page.emulate_media(color_scheme="light", reduced_motion="no-preference")
+    page.set_viewport_size(size or DESKTOP)
+    assert tab.errors == [], f"{name}: console errors"
+
+
+@pytest.fixture
+def open_site(env, cli, register, tmp_path) -> Iterator[Site]:  # type: ignore[no-untyped-def]
+    """Like `site`, with sign-up open and a sign-in client that registered its logo and pages."""
+    created = cli(
+        "user",
+        "create",
+        "--username",
+        "alice",
+        "--email",
+        "alice@example.com",
+        "--name",
+        "Alice Example",
+        "--email-verified",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
+    assert created.code == 0, created.err
+    client = register(
+        "--grant-type",
+        "authorization_code",
+        "--redirect-uri",
+        REDIRECT_URI,
+        "--logo-uri",
+        LOGO,
+        "--client-uri",
+        "https://app.example/",
+        "--policy-uri",
+        "https://app.example/privacy",
+        "--tos-uri",
+        "https://app.example/terms",
+        name="Example App",
+    )
+    proc, base = start(
+        {**env, "AUTHSERVER_SIGNUP": "open", "AUTHSERVER_SUPPORT_URL": "https://help.example/"}, tmp_path
+    )
+    try:
+        yield Site(base, client)
+    finally:
+        stop(proc)
+
+
+def to_login(tab: Tab, site: Site, **extra: str) -> dict[str, str]:
+    # The client's logo, served where its registration says (Playwright routes no request off this machine).
+    tab.page.route(LOGO, lambda route: route.fulfill(status=200, content_type="image/svg+xml", body=LOGO_SVG))
+    _, challenge = pkce_pair()
+    params = authorize_params(site.client, challenge, **extra)
+    tab.page.goto("/authorize?" + urlencode(params))
+    tab.page.wait_for_url("**/login?interaction=*")
+    return params
+
+
+def test_every_page_in_every_state_has_no_wcag_violations(open_site, tabs, register):
+    site = open_site
+    tab = tabs(site.base, viewport=DESKTOP)
+    page = tab.page
+
+    # Sign-in: empty, then with an error, then consent with the client's logo and links.
+    to_login(tab, site)
+    audit(tab, "login")
+    page.fill("#username", site.username)
+    page.fill("#password", "not the password")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.get_by_role("alert").first.wait_for()
+    audit(tab, "login_error")
+    page.fill("#password", site.password)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.wait_for_url("**/consent?interaction=*")
+    assert page.locator("img.client-logo").count() == 1
+    audit(tab, "consent")
+    page.get_by_role("button", name="Allow").click()
+    page.wait_for_url(REDIRECT_URI + "?*")
+
+    # The account, two-step set-up (a wrong code first), backup codes, the account with it on.
+    page.goto("/account")
+    audit(tab, "account")
+    page.get_by_role("button", name="Set up an authenticator app").click()
+    page.wait_for_url("**/account/mfa/totp")
+    audit(tab, "totp_enrol")
+    secret = page.inner_text("code.secret").replace(" ", "")
+    page.fill("#code", "000000")
+    page.get_by_role("button", name="Turn on two-step verification").click()
+    page.get_by_role("alert").wait_for()
+    audit(tab, "totp_enrol_error")
+    page.fill("#code", pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Turn on two-step verification").click()
+    page.wait_for_selector(".codes")
+    audit(tab, "backup_codes")
+    page.get_by_role("link", name="I have saved them").click()
+    page.wait_for_url("**/account")
+    audit(tab, "account_two_step")
+    page.fill("#current_password", "wrong password")
+    page.fill("#new_password", "a new and long passphrase")
+    page.fill("#confirm_password", "a new and long passphrase")
+    page.get_by_role("button", name="Change password").click()
+    page.wait_for_load_state("load")
+    audit(tab, "account_or_reauth_after_password_change")
+
+    # The second factor in a new browser: a wrong code, then the right one.
+    other = tabs(site.base, viewport=DESKTOP)
+    to_login(other, site)
+    other.page.fill("#username", site.username)
+    other.page.fill("#password", site.password)
+    other.page.get_by_role("button", name="Sign in", exact=True).click()
+    other.page.wait_for_url("**/mfa?interaction=*")
+    audit(other, "mfa")
+    other.page.fill("#code", "000000")
+    other.page.get_by_role("button", name="Verify").click()
+    other.page.get_by_role("alert").first.wait_for()
+    audit(other, "mfa_error")
+    other.page.fill("#code", pyotp.TOTP(secret).at(time.time() + 30))
+    other.page.get_by_role("button", name="Verify").click()
+    other.page.wait_for_url(REDIRECT_URI + "?*")
+
+    # The device pages in the signed-in browser: a wrong code, the confirmation, the answer.
+    tv = register("--public", "--grant-type", "urn:ietf:params:oauth:grant-type:device_code", name="Living Room TV")
+    grant = httpx.post(site.base + "/device_authorization", data={"client_id": tv["client_id"]}).json()
+    other.page.goto("/device")
+    audit(other, "device")
+    other.page.fill("#user_code", "BCDF-GHJK")
+    other.page.get_by_role("button", name="Continue").click()
+    other.page.get_by_role("alert").wait_for()
+    audit(other, "device_error")
+    other.page.fill("#user_code", grant["user_code"])
+    other.page.get_by_role("button", name="Continue").click()
+    other.page.wait_for_url("**/device/confirm*")
+    audit(other, "device_confirm")
+    other.page.get_by_role("button", name="Deny").click()
+    other.page.wait_for_selector("text=Request denied")
+    audit(other, "device_denied")
+
+    # Re-authentication with a wrong answer.
+    other.page.goto("/account/reauth?next=/account")
+    audit(other, "reauth")
+    other.page.fill("#password", "wrong")
+    other.page.get_by_role("button", name="Confirm", exact=True).click()
+    other.page.get_by_role("alert").first.wait_for()
+    audit(other, "reauth_error")
+
+    # Sign-out: the question, then the answer.
+    other.page.goto("/logout")
+    audit(other, "logout")
+    other.page.get_by_role("button", name="Sign out").click()
+    other.page.wait_for_load_state("load")
+    audit(other, "logged_out")
+
+    # Sign-up with errors, and the forgotten-password pages (an error, then the answer).
+    fresh = tabs(site.base, viewport=DESKTOP)
+    fresh.page.goto("/signup")
+    audit(fresh, "signup")
+    fresh.page.fill("#username", "x")
+    fresh.page.fill("#email", "not an address")
+    fresh.page.fill("#password", "short")
+    fresh.page.get_by_role("button", name="Create account").click()
+    fresh.page.locator("#error-summary").wait_for()
+    audit(fresh, "signup_errors")
+    fresh.page.goto("/password/forgot")
+    audit(fresh, "forgot")
+    fresh.page.fill("#email", "nope")
+    fresh.page.get_by_role("button", name="Send me a link").click()
+    fresh.page.get_by_role("alert").wait_for()
+    audit(fresh, "forgot_error")
+    fresh.page.fill("#email", "alice@example.com")
+    fresh.page.get_by_role("button", name="Send me a link").click()
+    fresh.page.wait_for_selector("text=Check your email")
+    audit(fresh, "reset_sent")
+
+    # An error page (with the request id for support), and a page in German.
+    fresh.page.goto("/consent?interaction=expired")
+    audit(fresh, "error_page")
+    german = tabs(site.base, viewport=DESKTOP, locale="de-DE")
+    to_login(german, site)
+    assert german.page.evaluate("document.documentElement.lang") == "de"
+    audit(german, "login_de")
+
+
+def test_the_checker_is_not_blind(site, tabs):
+    """axe-core does report a violation when a page has one (an image without a text alternative)."""
+    tab = tabs(site.base, viewport=DESKTOP)
+    tab.page.goto("/device")
+    tab.page.evaluate(
+        "() => { const i = document.createElement('img'); i.src = '/static/nothing.png';"
+        " document.querySelector('main').appendChild(i); }"
+    )
+    assert any(v.startswith("image-alt") for v in axe_violations(tab))
+
+
+def press_tab_until(tab: Tab, text: str, limit: int = 20) -> dict:
+    for _ in range(limit):
+        tab.page.keyboard.press("Tab")
+        focus = tab.page.evaluate(FOCUS_VISIBLE)
+        if focus is not None:
+            # Every stop of the keyboard shows where it is (WCAG 2.4.7).
+            assert focus["outline"] != "none" and focus["width"] >= 2, focus
+            if focus["text"] == text:
+                return focus
+    raise AssertionError(f"{text!r} not reached by Tab")
+
+
+def test_sign_in_and_consent_by_keyboard_alone(open_site, tabs):
+    site = open_site
+    tab = tabs(site.base, viewport=DESKTOP)
+    page = tab.page
+    params = to_login(tab, site)
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'username'")
+    page.keyboard.type(site.username)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "password"
+    page.keyboard.type(site.password)
+    press_tab_until(tab, "Sign in")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/consent?interaction=*")
+    press_tab_until(tab, "Deny")
+    press_tab_until(tab, "Allow")
+    assert tab.errors == []
+    # Enter on Allow: the browser goes back to the app with the code (the request is what matters here).
+    with page.expect_request(lambda request: request.url.startswith(REDIRECT_URI + "?")) as sent:
+        page.keyboard.press("Enter")
+    callback = query(sent.value.url)
+    assert callback["state"] == params["state"] and callback["code"] and "error" not in callback
