@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import PASSWORD, follow, submit
-from tests.http.test_device_flow import DEVICE_GRANT, create_user, reach_confirm
-from tests.http.test_device_flow import start as device_start
+from tests.http.device import DEVICE_GRANT, create_user, reach_confirm
+from tests.http.device import start as device_start
 from tests.pages import csp, start
 
 REDIRECT = "https://app.example/cb"
