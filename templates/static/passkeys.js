@@ -13,6 +13,11 @@
   var status = document.getElementById("passkey-status");
   var autofill = null; // {controller, done}: the pending conditional (autofill) request, if any
 
+  // The sentences, in the page's language, from the status element's data attributes (_passkey_status.html).
+  function text(key, english) {
+    return (status && status.dataset[key]) || english;
+  }
+
   function say(message) {
     if (!status) return;
     status.textContent = message;
@@ -96,10 +101,10 @@
           function (json) {
             if (response.ok) return json;
             if (json.location) window.location.assign(json.location); // confirm it's you first
-            throw new Error(json.error_description || "The server refused the passkey request.");
+            throw new Error(json.error_description || text("refused", "The server refused the passkey request."));
           },
           function () {
-            throw new Error("The server is not answering. Try again in a moment.");
+            throw new Error(text("noAnswer", "The server is not answering. Try again in a moment."));
           }
         );
       }
@@ -107,21 +112,24 @@
   }
 
   function explain(error, purpose) {
-    var fallback = purpose === "register" ? "" : " You can use your password instead.";
+    var fallback = purpose === "register" ? "" : " " + text("fallback", "You can use your password instead.");
     switch (error && error.name) {
       case "NotAllowedError":
         return purpose === "register"
-          ? "No passkey was created: the request was cancelled or timed out."
-          : "No passkey was used: the request was cancelled or timed out, or this device has no passkey for " +
-              "this account." + fallback;
+          ? text("notCreated", "No passkey was created: the request was cancelled or timed out.")
+          : text(
+              "notUsed",
+              "No passkey was used: the request was cancelled or timed out, or this device has no passkey for " +
+                "this account."
+            ) + fallback;
       case "InvalidStateError":
-        return "This device already has a passkey for your account.";
+        return text("exists", "This device already has a passkey for your account.");
       case "NotSupportedError":
-        return "This device cannot make a passkey of a kind this site accepts." + fallback;
+        return text("unsupported", "This device cannot make a passkey of a kind this site accepts.") + fallback;
       case "SecurityError":
-        return "Passkeys are not available on this address." + fallback;
+        return text("insecure", "Passkeys are not available on this address.") + fallback;
       default:
-        return (error && error.message) || "Something went wrong with the passkey." + fallback;
+        return (error && error.message) || text("failed", "Something went wrong with the passkey.") + fallback;
     }
   }
 
@@ -155,7 +163,7 @@
         return navigator.credentials.get({ publicKey: requestOptions(options) });
       })
       .then(function (credential) {
-        if (!credential) throw new Error("No passkey was used.");
+        if (!credential) throw new Error(text("noneUsed", "No passkey was used."));
         submitWith(form, credential);
       })
       .catch(function (error) {
@@ -188,7 +196,7 @@
   if (!buttons.length) return;
   if (!window.PublicKeyCredential || !navigator.credentials) {
     if (document.querySelector("[data-passkey-needed]")) {
-      say("This browser cannot use passkeys. Use another factor, or another browser.");
+      say(text("noBrowser", "This browser cannot use passkeys. Use another factor, or another browser."));
     }
     return;
   }

@@ -141,3 +141,10 @@ def test_emails_are_written_in_the_language_of_the_request(make_app, mailbox, al
     assert "Hallo Alice," in text_of(message)
     assert "Der Link funktioniert einmal und 30 Minuten lang." in text_of(message)
     assert '<html lang="de">' in html_of(message)
+
+
+def test_the_passkey_script_gets_its_sentences_in_the_page_language(http, client):
+    page = login_page(http, client, headers={"Accept-Language": "de"})
+    # passkeys.js reads what it says from the status element's data attributes.
+    assert 'data-no-browser="Dieser Browser kann keine Passkeys verwenden.' in page.text
+    assert 'data-fallback="Sie können stattdessen Ihr Passwort verwenden."' in page.text
