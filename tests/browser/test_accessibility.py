@@ -3,7 +3,9 @@
 A person walks through the pages (sign-in with a wrong password then the right one, consent with the
 client's logo and links, two-step set-up with a wrong code, the second factor, the account page, a
 re-authentication error, sign-up with errors, the forgotten-password pages, the device pages, sign-out,
-an error page, and a page in German); on each page axe-core (the script the axe-playwright-python
+an error page, and a page in German; then, with a real SMTP server, the pages behind emailed links:
+sign-up's check-your-email, address confirmation, password reset with a refused password, and account
+deletion); on each page axe-core (the script the axe-playwright-python
 wheel ships) must report no violation of the WCAG 2.0/2.1 A and AA rules, in the light and the dark
 colour scheme. Each page must also fit 320 CSS px without scrolling sideways (as 200% zoom of a
 640 px window does). Screenshots at desktop and phone width, light and dark, go to
@@ -33,6 +35,7 @@ from axe_playwright_python.sync_playwright import Axe
 
 from tests.browser.conftest import REDIRECT_URI, Site, Tab
 from tests.helpers import PASSWORD, authorize_params, pkce_pair, query
+from tests.mailbox import link_to
 from tests.server import start, stop
 
 pytestmark = pytest.mark.slow
@@ -307,3 +310,66 @@ def test_sign_in_and_consent_by_keyboard_alone(open_site, tabs):
         page.keyboard.press("Enter")
     callback = query(sent.value.url)
     assert callback["state"] == params["state"] and callback["code"] and "error" not in callback
+
+
+@pytest.fixture
+def mail_site(env, register, tmp_path, mailbox) -> Iterator[Site]:  # type: ignore[no-untyped-def]
+    """A running server with sign-up open and a real SMTP server, for the pages behind emailed links."""
+    client = register("--grant-type", "authorization_code", "--redirect-uri", REDIRECT_URI, name="Example App")
+    extra = {"AUTHSERVER_SIGNUP": "open", "AUTHSERVER_SMTP_URL": mailbox.url, "AUTHSERVER_MAIL_POLL_SECONDS": "0.2"}
+    proc, base = start({**env, **extra}, tmp_path)
+    try:
+        yield Site(base, client, username="bob", password="purple monkey dishwasher")
+    finally:
+        stop(proc)
+
+
+def test_the_pages_behind_emailed_links_have_no_wcag_violations(mail_site, tabs, mailbox):
+    site = mail_site
+    tab = tabs(site.base, viewport=DESKTOP)
+    page = tab.page
+
+    # Sign-up, then the confirmation link.
+    page.goto("/signup")
+    page.fill("#username", site.username)
+    page.fill("#email", "bob@example.com")
+    page.fill("#password", site.password)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_selector("h1:text('Check your email')")
+    audit(tab, "check_email")
+    page.goto(link_to(mailbox.last("bob@example.com"), "/email/verify"))
+    audit(tab, "verify_email")
+    page.get_by_role("button", name="Yes, confirm my address").click()
+    page.wait_for_selector("h1:text('Email address confirmed')")
+    audit(tab, "email_verified")
+
+    # A password reset: the page behind the link, a refused password, then done.
+    reset = tabs(site.base, viewport=DESKTOP)
+    reset.page.goto("/password/forgot")
+    reset.page.fill("#email", "bob@example.com")
+    reset.page.get_by_role("button", name="Send me a link").click()
+    reset.page.wait_for_selector("h1:text('Check your email')")
+    reset.page.goto(link_to(mailbox.last("bob@example.com", after=1), "/password/reset"))
+    audit(reset, "reset")
+    reset.page.fill("#password", "short")
+    reset.page.get_by_role("button", name="Set new password").click()
+    reset.page.get_by_role("alert").first.wait_for()
+    audit(reset, "reset_error")
+    reset.page.fill("#password", "a brand new passphrase")
+    reset.page.get_by_role("button", name="Set new password").click()
+    reset.page.wait_for_selector("h1:text('Password changed')")
+    audit(reset, "reset_done")
+
+    # Sign in on the account page, then delete the account.
+    account = tabs(site.base, viewport=DESKTOP)
+    account.page.goto("/account")
+    account.page.wait_for_url("**/login?interaction=*")
+    account.page.fill("#username", site.username)
+    account.page.fill("#password", "a brand new passphrase")
+    account.page.get_by_role("button", name="Sign in", exact=True).click()
+    account.page.wait_for_url("**/account")
+    account.page.get_by_text("Delete my account", exact=True).first.click()
+    account.page.fill("#confirm", site.username)
+    account.page.get_by_role("button", name="Delete my account").click()
+    account.page.wait_for_selector("h1:text('Your account is deleted')")
+    audit(account, "account_deleted")
