@@ -129,6 +129,20 @@ async def _interaction(request: Request, page: Page) -> state.Interaction | None
     return await load_for_browser(request, page.svc, interaction_id, page.browser)
 
 
+# The sentences _check (and the reset page) make of the account rules' words, listed for the catalogs:
+# the pages look each whole sentence up when they show it (tests/http/test_languages.py checks they match).
+SENTENCES = (
+    N_("Use 1-150 letters, digits, '.', '_' or '-', starting with a letter or digit."),
+    N_("Use an email address such as name@example.com."),
+    N_("Use at most 200 characters on one line."),
+    N_("Password must be at least 12 characters."),
+    N_("Password must be at most 128 characters."),
+    N_("Password must not be the username or email."),
+    N_("Password is too common: it appears in lists of breached passwords."),
+    N_("Password is too easy to guess: use a longer phrase of unrelated words."),
+)
+
+
 def _check(values: dict[str, str], password: str) -> dict[str, str]:
     errors = {}
     for field, problem in (

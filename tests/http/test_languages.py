@@ -148,3 +148,26 @@ def test_the_passkey_script_gets_its_sentences_in_the_page_language(http, client
     # passkeys.js reads what it says from the status element's data attributes.
     assert 'data-no-browser="Dieser Browser kann keine Passkeys verwenden.' in page.text
     assert 'data-fallback="Sie können stattdessen Ihr Passwort verwenden."' in page.text
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "german"),
+    [
+        ({"username": "-bad"}, "username", "Verwenden Sie 1–150 Buchstaben"),
+        ({"email": "nope"}, "email", "Verwenden Sie eine E-Mail-Adresse wie name@example.com."),
+        ({"name": "x" * 201}, "name", "Verwenden Sie höchstens 200 Zeichen in einer Zeile."),
+        ({"password": "short"}, "password", "Das Passwort muss mindestens 12 Zeichen lang sein."),
+        ({"password": "x" * 129}, "password", "Das Passwort darf höchstens 128 Zeichen lang sein."),
+        ({"password": "bob@example.com"}, "password", "Das Passwort darf nicht der Benutzername"),
+        ({"password": "passwordpassword"}, "password", "Das Passwort ist zu"),
+    ],
+)
+def test_sign_up_field_errors_are_translated(make_app, fields, field, german):
+    from tests.emails import signup
+
+    http = make_app(signup="open")
+    http.headers["Accept-Language"] = "de"
+    page = signup(http, **fields)
+    assert page.status_code == 400
+    error = re.search(rf'<p class="field-error" id="{field}-error">(.*?)</p>', page.text)
+    assert error and error.group(1).startswith(german), page.text
