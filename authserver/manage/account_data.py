@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from authserver.domain import AuditEvent, User
+from authserver.i18n import N_
 from authserver.store import Store
 
 FORMAT = "authserver-account-export/1"
@@ -46,9 +47,11 @@ def browser(user_agent: str | None) -> str:
     return f"{name} on {system}" if system else name
 
 
+# The words of the sign-in history (marked for the catalogs: the account page shows them translated; the
+# export keeps them in English).
 def _method(event: AuditEvent) -> str:
     if event.event.startswith("mfa."):
-        return "Second factor"
+        return N_("Second factor")
     amr = event.data.get("amr") or []
     if "fed" in amr:  # a sign-in through an upstream identity provider
         through = f"Through {event.data.get('upstream') or 'another provider'}"
@@ -58,25 +61,25 @@ def _method(event: AuditEvent) -> str:
             return f"{through} and authenticator app"
         return f"{through}, two factors" if "mfa" in amr else through
     if "hwk" in amr or "swk" in amr:
-        return "Password and passkey" if "pwd" in amr else "Passkey"
+        return N_("Password and passkey") if "pwd" in amr else N_("Passkey")
     if "otp" in amr:
-        return "Password and authenticator app"
+        return N_("Password and authenticator app")
     if "mfa" in amr:
-        return "Password and backup code"
-    return "Password"
+        return N_("Password and backup code")
+    return N_("Password")
 
 
 def _outcome(event: AuditEvent) -> tuple[str, bool]:
     """(what happened, whether it succeeded)."""
     if event.event == "login.succeeded":
-        return "Signed in", True
+        return N_("Signed in"), True
     if event.event == "login.refused":
-        return "Refused: email address not confirmed", False
+        return N_("Refused: email address not confirmed"), False
     if event.event == "mfa.failed":
-        return "Wrong code", False
+        return N_("Wrong code"), False
     if event.event == "mfa.throttled" or event.data.get("throttled"):
-        return "Refused: too many attempts", False
-    return "Wrong password", False
+        return N_("Refused: too many attempts"), False
+    return N_("Wrong password"), False
 
 
 def history_entry(event: AuditEvent) -> dict[str, Any]:

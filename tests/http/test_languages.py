@@ -127,6 +127,8 @@ def test_dates_on_the_account_page_follow_the_language(http, alice):
         english.text
     )
     assert re.search(r"Angemeldet <time>\d{2}\.\d{2}\.\d{4}, \d{2}:\d{2} UTC", german.text), german.text
+    # The sign-in history's words too (the export keeps them in English).
+    assert "<td>Passwort</td><td>Angemeldet</td>" in german.text
 
 
 def test_emails_are_written_in_the_language_of_the_request(make_app, mailbox, alice):
