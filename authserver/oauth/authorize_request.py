@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from authserver.domain import GRANT_AUTHORIZATION_CODE, MULTI_VALUED_PARAMETERS, Client
+from authserver.i18n import N_
 from authserver.oauth import pkce, redirect_uris
 from authserver.oauth.claims import ClaimsRequestError, parse_claims_request
 
@@ -117,19 +118,19 @@ class Refusal:
 def check_client(incoming: Incoming, find_client: Callable[[str], Client | None]) -> Client:
     client_id = incoming.once("client_id")
     if not client_id:
-        raise AuthorizeFatal("The request has no valid client_id.")
+        raise AuthorizeFatal(N_("The request has no valid client_id."))
     client = find_client(client_id)
     if client is None or client.disabled:
-        raise AuthorizeFatal("The application that sent you here is not registered.")
+        raise AuthorizeFatal(N_("The application that sent you here is not registered."))
     return client
 
 
 def check_redirect_uri(incoming: Incoming, client: Client) -> str:
     redirect_uri = incoming.once("redirect_uri")
     if not redirect_uri:
-        raise AuthorizeFatal("The request has no redirect_uri.")
+        raise AuthorizeFatal(N_("The request has no redirect_uri."))
     if not redirect_uri_matches(client, redirect_uri):
-        raise AuthorizeFatal("The redirect_uri is not registered for this application.")
+        raise AuthorizeFatal(N_("The redirect_uri is not registered for this application."))
     return redirect_uri
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from authserver.domain import Client
+from authserver.i18n import N_
 from authserver.oauth.authorize_request import (
     PROMPTS,
     AuthorizationRequest,
@@ -76,10 +77,10 @@ def _outer_client(names: list[str], outer: dict[str, str], find_client: Callable
     # RFC 9101 §5 / RFC 9126 §4: client_id stays in the outer request, so the client is known first.
     client_id = outer.get("client_id")
     if not client_id or names.count("client_id") > 1:
-        raise AuthorizeFatal("The request has no valid client_id.")
+        raise AuthorizeFatal(N_("The request has no valid client_id."))
     client = find_client(client_id)
     if client is None or client.disabled:
-        raise AuthorizeFatal("The application that sent you here is not registered.")
+        raise AuthorizeFatal(N_("The application that sent you here is not registered."))
     return client
 
 

@@ -173,3 +173,13 @@ def test_sign_up_field_errors_are_translated(make_app, fields, field, german):
     assert page.status_code == 400
     error = re.search(rf'<p class="field-error" id="{field}-error">(.*?)</p>', page.text)
     assert error and error.group(1).startswith(german), page.text
+
+
+def test_an_unregistered_redirect_uri_is_explained_in_the_page_language(http, client):
+    page = http.get(
+        "/authorize",
+        params={"client_id": client["client_id"], "redirect_uri": "https://evil.example/cb", "response_type": "code"},
+        headers={"Accept-Language": "fr"},
+    )
+    assert page.status_code == 400 and lang(page) == "fr"
+    assert "La redirect_uri n’est pas enregistrée pour cette application." in page.text
