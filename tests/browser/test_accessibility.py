@@ -38,7 +38,9 @@ from tests.helpers import PASSWORD, authorize_params, pkce_pair, query
 from tests.mailbox import link_to
 from tests.server import start, stop
 
-pytestmark = pytest.mark.slow
+# One walk through every page (about 30 states, each checked twice and photographed four times) is long
+# on a loaded machine: a generous bound, not a timing.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 AXE = Axe()
