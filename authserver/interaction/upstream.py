@@ -47,7 +47,7 @@ from authserver.web.pages import PageError
 SIGN_IN = "sign-in"
 LINK = "link"
 REAUTH = "reauth"
-CANCELLED = N_("Signing in with {name} was cancelled. Sign in another way, or try again.")
+CANCELLED = "Signing in with {name} was cancelled. Sign in another way, or try again."  # formatted: stays English
 FAILED = "{name} could not sign you in. Sign in another way, or try again."
 UNREACHABLE = "{name} cannot be reached right now. Sign in another way, or try again later."
 LAST_WAY_IN = N_(
