@@ -157,6 +157,9 @@ CONTEXT = {
     "sessions": [{"sid": "s1", "current": True, "created": 1_700_000_000, "last_seen": 1_700_000_100, "mfa": True}],
     "apps": [{"client_id": "c", "name": "Photo App", "since": 1_700_000_000, "scopes": ["See your email address"]}],
     "history": [],
+    "upstreams": [
+        {"name": "corp", "display_name": "Corp", "linked": True, "email": "bob@corp.example", "since": 1_700_000_000}
+    ],
 }
 
 
