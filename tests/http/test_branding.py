@@ -137,6 +137,7 @@ CONTEXT = {
     "message": "This sign-in request has expired or was already used. Go back to the application and start again.",
     "request_id": "req-1",
     "action": REDIRECT,
+    "location": REDIRECT,
     "fields": [("state", "s")],
     "totp": True,
     "passkeys": [],
