@@ -13,7 +13,7 @@ runs `threads` threads; each thread repeatedly picks one operation by weight:
   refresh             POST /token grant_type=refresh_token with the thread's newest refresh token
                       (rotation: the answer's refresh token is used next time)
   client_credentials  POST /token grant_type=client_credentials (the confidential bench client)
-  introspect          POST /introspect of the thread's newest access token (a user's or a client's)
+  introspect          POST /introspect of the thread's newest access token, asked by the client it was issued to
 
 Protocol with the parent: each thread first signs in once (so it holds a refresh token) and runs the
 mix for `warmup` seconds unrecorded; then the process puts ("ready", pid) on `ready`, waits for the
@@ -123,6 +123,9 @@ class User:
         self.cc_auth = _basic(cfg["cc_client_id"], cfg["cc_client_secret"])
         self.refresh_token: str | None = None
         self.access_token: str | None = None
+        # Whose token it is: a client may introspect only its own tokens and those of audiences it is the
+        # resource server of (README, "Introspection and audiences"), so each is asked by its own client.
+        self.access_token_auth: str | None = None
         self.stats = Stats()
 
     def close(self) -> None:
@@ -159,6 +162,7 @@ class User:
         if not body.get("access_token") or (refresh and not body.get("refresh_token")):
             self._bad(name, ms, f"tokens missing: {sorted(body)}")
         self.access_token = body["access_token"]
+        self.access_token_auth = self.signin_auth if refresh else self.cc_auth
         if refresh:
             self.refresh_token = body["refresh_token"]
 
@@ -294,7 +298,7 @@ class User:
                 "/introspect",
                 (200,),
                 data={"token": self.access_token},
-                headers={**FORM, "Authorization": self.cc_auth},
+                headers={**FORM, "Authorization": self.access_token_auth or self.cc_auth},
             )
             if self._json("introspect", response, ms).get("active") is not True:
                 self._bad("introspect", ms, f"not active: {response.text[:120]}")
