@@ -66,6 +66,10 @@ class ConfigurationError(RuntimeError):
     pass
 
 
+# How long shutdown waits for the delivery loop and the purger to stop.
+SHUTDOWN_WAIT_SECONDS = 10.0
+
+
 def check_settings(settings: Settings) -> None:
     problems = settings.production_problems()
     if problems:
@@ -113,8 +117,10 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
         finally:
             for task in background:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            # A delivery or purge batch running in a worker thread cannot be interrupted; waiting for it is
+            # bounded, so a stuck SMTP or database call cannot hold shutdown (its outbox lease lapses and
+            # another sender retries the message).
+            await asyncio.wait(background, timeout=SHUTDOWN_WAIT_SECONDS)
             await svc.cache.close_async()
             await run_sync(svc.close)
 
