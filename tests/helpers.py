@@ -164,3 +164,22 @@ def exchange(http: TestClient, client: dict, code: str, verifier: str, redirect_
     else:
         data["client_id"] = client["client_id"]
     return http.post("/token", data=data, headers=headers)
+
+
+def create_user(cli, username: str, password: str = PASSWORD) -> dict:  # type: ignore[no-untyped-def]
+    """A user through the CLI (email USERNAME@example.com, name Username); its JSON."""
+    result = cli(
+        "user",
+        "create",
+        "--username",
+        username,
+        "--email",
+        f"{username}@example.com",
+        "--name",
+        username.title(),
+        "--password-stdin",
+        "--json",
+        stdin=password + "\n",
+    )
+    assert result.code == 0, result.err
+    return result.json()

@@ -4,6 +4,7 @@ Shared by the device-flow tests."""
 from __future__ import annotations
 
 from tests.helpers import PASSWORD, basic, follow, submit
+from tests.helpers import create_user as create_user  # the test modules take it from here too
 
 ISSUER = "http://testserver"
 
@@ -18,24 +19,6 @@ TOO_MANY = "Too many wrong codes"
 
 
 POLL = 1.1  # a little more than device_poll_interval=1
-
-
-def create_user(cli, username: str) -> dict:  # type: ignore[no-untyped-def]
-    result = cli(
-        "user",
-        "create",
-        "--username",
-        username,
-        "--email",
-        f"{username}@example.com",
-        "--name",
-        username.title(),
-        "--password-stdin",
-        "--json",
-        stdin=PASSWORD + "\n",
-    )
-    assert result.code == 0, result.err
-    return result.json()
 
 
 def start(http, client: dict, **form: str) -> dict:  # type: ignore[no-untyped-def]

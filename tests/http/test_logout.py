@@ -8,10 +8,10 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.helpers import (
-    PASSWORD,
     authorize,
     authorize_params,
     basic,
+    create_user,
     exchange,
     forms,
     pkce_pair,
@@ -33,24 +33,6 @@ SIGN_IN_CLIENT = (
     "--post-logout-redirect-uri",
     BYE,
 )
-
-
-def create_user(cli, username: str) -> dict:  # type: ignore[no-untyped-def]
-    result = cli(
-        "user",
-        "create",
-        "--username",
-        username,
-        "--email",
-        f"{username}@example.com",
-        "--name",
-        username.title(),
-        "--password-stdin",
-        "--json",
-        stdin=PASSWORD + "\n",
-    )
-    assert result.code == 0, result.err
-    return result.json()
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from joserfc.jwk import KeySet
 
 from tests.conftest import PG_URL, REDIS_URL
 from tests.helpers import PASSWORD, authorize_params, basic, forms, pkce_pair, query
+from tests.helpers import create_user as create_user  # the test modules take it from here too
 from tests.server import AUTHSERVER, free_port
 
 NEEDS_BACKENDS = pytest.mark.skipif(
@@ -169,24 +170,6 @@ def shutdown(nodes: list[Node]) -> None:
 
 
 # --- protocol helpers ---------------------------------------------------------------------------
-
-
-def create_user(cli, username: str, password: str = PASSWORD) -> dict:  # type: ignore[no-untyped-def]
-    result = cli(
-        "user",
-        "create",
-        "--username",
-        username,
-        "--email",
-        f"{username}@example.com",
-        "--name",
-        username.title(),
-        "--password-stdin",
-        "--json",
-        stdin=password + "\n",
-    )
-    assert result.code == 0, result.err
-    return result.json()
 
 
 def token(node: Node, client: dict, **form: str) -> httpx.Response:
