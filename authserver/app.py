@@ -58,6 +58,7 @@ from authserver.settings import Settings, load_settings
 from authserver.web import theme
 from authserver.web.errors import HANDLERS
 from authserver.web.middleware import EdgeMiddleware
+from authserver.web.routing import IndexedRouter
 
 logger = logging.getLogger("authserver")
 
@@ -185,15 +186,16 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
         access_log=settings.access_log,
         sample_rate=settings.access_log_sample_rate,
     )
-    return Starlette(
-        routes=routes,
+    app = Starlette(
         middleware=[
             Middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, https=settings.secure_cookies),
             observer,
         ],
         exception_handlers={**HANDLERS, **protocol.HANDLERS, **admin_problems.HANDLERS},
-        lifespan=lifespan,
     )
+    # The routes, found by one dictionary lookup rather than Starlette's scan of the list.
+    app.router = IndexedRouter(routes, lifespan=lifespan)
+    return app
 
 
 def app_from_env() -> Starlette:
