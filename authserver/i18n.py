@@ -17,7 +17,6 @@ import io
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -42,25 +41,14 @@ def N_(message: str) -> str:
     return message
 
 
-@dataclass(frozen=True)
-class _Request:
-    accept_language: str = ""
-    query: str = ""
-
-
-_NO_REQUEST = _Request()
-_request: ContextVar[_Request | None] = ContextVar("authserver_i18n_request", default=None)
+# What start_request was given, decoded only if a page is rendered (most requests are API calls).
+_request: ContextVar[tuple[bytes | None, bytes] | None] = ContextVar("authserver_i18n_request", default=None)
 _preferred: ContextVar[str | None] = ContextVar("authserver_i18n_preferred", default=None)
 
 
 def start_request(accept_language: bytes | None, query_string: bytes) -> None:
     """Called by the edge for every request: what the language will be chosen from, if a page is shown."""
-    _request.set(
-        _Request(
-            (accept_language or b"")[:_MAX_INPUT].decode("latin-1"),
-            query_string.decode("latin-1") if b"ui_locales=" in query_string else "",
-        )
-    )
+    _request.set((accept_language, query_string))
     _preferred.set(None)
 
 
@@ -152,13 +140,13 @@ class Catalogs:
         return [language for language in LANGUAGES if language in self.translations]
 
     def language(self) -> str:
-        request = _request.get() or _NO_REQUEST
+        accept_language, query = _request.get() or (None, b"")
         preferred = _preferred.get()
-        if preferred is None and request.query:
-            preferred = _query_ui_locales(request.query)
+        if preferred is None and b"ui_locales=" in query:
+            preferred = _query_ui_locales(query.decode("latin-1"))
         return (
             match(_tags(preferred or ""), self.languages)
-            or match(_accept_language(request.accept_language), self.languages)
+            or match(_accept_language((accept_language or b"")[:_MAX_INPUT].decode("latin-1")), self.languages)
             or (self.default if self.default in self.translations else SOURCE)
         )
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from authserver.domain import ACR_MFA, ACR_PASSWORD, AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
 from authserver.oauth.authorize_request import RESPONSE_MODES, supported_prompts
@@ -91,6 +90,13 @@ def published(svc: Services) -> Published:
     return Published(json_bytes(metadata(svc)), "application/json", MAX_AGE)
 
 
-async def discovery(request: Request) -> Response:
-    document: Published = request.app.state.discovery
-    return document.response(request.headers.get("if-none-match"))
+class Discovery:
+    """The metadata document, built at start-up (app.py's lifespan); an ASGI endpoint, no Request or
+    Response objects per request."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        document: Published = scope["app"].state.discovery
+        await document.send(scope, send)
+
+
+discovery = Discovery()

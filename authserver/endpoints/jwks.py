@@ -1,21 +1,28 @@
 """GET /jwks.json: the published keys, cacheable for `jwks_max_age` (rotation waits for it)."""
 
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from authserver.concurrency import run_sync
-from authserver.services import services
+from authserver.services import Services
 from authserver.web.responses import Published
 
 MEDIA_TYPE = "application/jwk-set+json"
 
 
-async def jwks(request: Request) -> Response:
-    svc = services(request)
-    if svc.keyring.stale():
-        await run_sync(svc.keyring.refresh_if_stale)
-    body = svc.keyring.jwks()
-    published: Published | None = getattr(request.app.state, "jwks", None)
-    if published is None or published.body is not body:  # the key set changed (same bytes object until then)
-        published = request.app.state.jwks = Published(body, MEDIA_TYPE, svc.settings.jwks_max_age)
-    return published.response(request.headers.get("if-none-match"))
+class Jwks:
+    """An ASGI endpoint (no Request or Response objects per request): the key ring's JWKS bytes as a
+    Published document, rebuilt only when the key set changed."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        svc: Services = scope["state"]["services"]
+        if svc.keyring.stale():
+            await run_sync(svc.keyring.refresh_if_stale)
+        body = svc.keyring.jwks()
+        state = scope["app"].state
+        published: Published | None = getattr(state, "jwks", None)
+        if published is None or published.body is not body:  # the key set changed (same bytes object until then)
+            published = state.jwks = Published(body, MEDIA_TYPE, svc.settings.jwks_max_age)
+        await published.send(scope, send)
+
+
+jwks = Jwks()

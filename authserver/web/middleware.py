@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import random
 import re
-import secrets
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -38,6 +38,7 @@ class EdgeMiddleware:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.always = [*API_HEADERS, HSTS] if https else API_HEADERS
+        self.always_names = frozenset(name for name, _ in self.always)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,22 +55,32 @@ class EdgeMiddleware:
                 declared = value
             elif name == b"accept-language":
                 accept_language = value
-        request_id = request_id or secrets.token_hex(8)
+        # A correlation id, not a secret: unique enough from the process's Mersenne Twister (seeded from
+        # os.urandom in each worker), without a system call per request.
+        request_id = request_id or f"{random.getrandbits(64):016x}"
         scope.setdefault("state", {})["request_id"] = request_id
         # Every log line of this request (threads included: anyio copies the context) carries it.
         logs.start_request(request_id)
         # What a page's language is chosen from, should this request render one (i18n.Catalogs.language).
         i18n.start_request(accept_language, scope.get("query_string", b""))
-        rid = request_id.encode()
+        rid = (b"x-request-id", request_id.encode())
+        always, always_names = self.always, self.always_names
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                headers.extend(h for h in self.always if h[0] not in present)
-                if any(n.lower() == b"content-type" and v.startswith(b"text/html") for n, v in headers):
-                    headers.extend(h for h in PAGE_HEADERS if h[0] not in present)
-                headers.append((b"x-request-id", rid))
+                # One pass over the response's headers: which of ours it set itself, whether it is a page.
+                given = message.get("headers", ())
+                present = set()
+                page = False
+                for name, value in given:
+                    name = name.lower()
+                    present.add(name)
+                    if name == b"content-type" and value.startswith(b"text/html"):
+                        page = True
+                headers = [*given, *(always if always_names.isdisjoint(present) else _missing(always, present))]
+                if page:
+                    headers.extend(_missing(PAGE_HEADERS, present))
+                headers.append(rid)
                 message["headers"] = headers
             await send(message)
 
@@ -85,3 +96,7 @@ class EdgeMiddleware:
             await send({"type": "http.response.body", "body": body})
             return
         await self.app(scope, receive, send_with_headers)
+
+
+def _missing(headers: list[tuple[bytes, bytes]], present: set[bytes]) -> list[tuple[bytes, bytes]]:
+    return [header for header in headers if header[0] not in present]

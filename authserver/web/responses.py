@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable
 
 from starlette.responses import Response
+from starlette.types import Scope, Send
 
 from authserver.errors import OAuthError
 
@@ -32,22 +33,48 @@ def error_response(exc: OAuthError) -> Response:
     return json_response(exc.body(), exc.status_code, headers)
 
 
-class Published:
-    """A public document served as fixed bytes (JWKS, discovery): serialized once, with an ETag, so a
-    request costs a dictionary of headers and, for a client that already has it, a bodyless 304."""
+def request_header(scope: Scope, name: bytes) -> bytes | None:
+    """The first value of a request header (`name` in lower case, as ASGI servers give names)."""
+    key: bytes
+    value: bytes
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return None
 
-    __slots__ = ("body", "etag", "headers")
+
+async def send_bytes(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    """A complete response from ready-made parts: no Response object, for the endpoints whose answer is
+    known in advance (the middleware still adds the security headers and the request id)."""
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Published:
+    """A public document served as fixed bytes (JWKS, discovery): serialized once, with an ETag and its
+    response headers, so a request costs two messages and, for a client that already has it, a bodyless
+    304."""
+
+    __slots__ = ("body", "etag", "headers", "not_modified_headers")
 
     def __init__(self, body: bytes, media_type: str, max_age: int) -> None:
         self.body = body
         self.etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-        self.headers = {"cache-control": f"public, max-age={max_age}", "etag": self.etag, "content-type": media_type}
+        cache = [(b"cache-control", f"public, max-age={max_age}".encode()), (b"etag", self.etag.encode())]
+        self.headers = [
+            *cache,
+            (b"content-type", media_type.encode()),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        # RFC 9110 §15.4.5: a 304 carries the ETag and Cache-Control a 200 would have.
+        self.not_modified_headers = cache
 
-    def response(self, if_none_match: str | None) -> Response:
-        if if_none_match is not None and _matches(if_none_match, self.etag):
-            # RFC 9110 §15.4.5: a 304 carries the ETag and Cache-Control a 200 would have.
-            return Response(status_code=304, headers={k: v for k, v in self.headers.items() if k != "content-type"})
-        return Response(self.body, headers=self.headers)
+    async def send(self, scope: Scope, send: Send) -> None:
+        if_none_match = request_header(scope, b"if-none-match")
+        if if_none_match is not None and _matches(if_none_match.decode("latin-1"), self.etag):
+            await send_bytes(send, 304, self.not_modified_headers, b"")
+        else:
+            await send_bytes(send, 200, self.headers, self.body)
 
 
 def _matches(if_none_match: str, etag: str) -> bool:
