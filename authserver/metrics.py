@@ -41,9 +41,14 @@ class Metrics:
             "authserver_rate_limited", "Requests refused by a rate limit", ["limit"], registry=r
         )
         self._pool_sources: list[Callable[[], tuple[int, int, int]]] = []
+        # Labelled children, looked up once: prometheus_client's labels() takes a lock on every call.
+        self._issued: dict[tuple[str, str], Counter] = {}
 
     def token_issued(self, grant_type: str, client_id: str) -> None:
-        self.tokens.labels(grant_type, client_id).inc()
+        child = self._issued.get((grant_type, client_id))
+        if child is None:
+            child = self._issued[(grant_type, client_id)] = self.tokens.labels(grant_type, client_id)
+        child.inc()
 
     def watch_pool(self, describe: Callable[[], tuple[int, int, int]]) -> None:
         """`describe()` returns the database pool's (size, checked_out, overflow)."""

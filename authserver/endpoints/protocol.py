@@ -28,7 +28,7 @@ async def form_oauth_request(request: Request, svc: Services) -> OAuthRequest:
     ip = request.client.host if request.client else None
     return OAuthRequest(
         request.method,
-        svc.settings.issuer + request.url.path,
+        svc.settings.issuer + request.scope["path"],  # (request.url parses the Host header into a URL)
         request.headers,
         form=form,
         client_ip=ip,

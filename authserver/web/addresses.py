@@ -7,11 +7,15 @@ machine rotate through 2**64 of them. IPv4-mapped IPv6 addresses count as their 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 UNKNOWN = "unknown"
 
 
+# Parsing an address costs more than the rest of a rate-limit check; a busy server sees few addresses
+# often (and a bounded cache cannot be grown by many).
+@functools.lru_cache(maxsize=4096)
 def source_key(ip: str | None) -> str:
     """The counter key of a client address: the IPv4 address, the IPv6 /64 network, or "unknown"."""
     if not ip:

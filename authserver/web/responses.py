@@ -18,12 +18,29 @@ def json_bytes(body: object) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+_NO_STORE_RAW = [(key.encode(), value.encode()) for key, value in NO_STORE.items()]
+_JSON = (b"content-type", b"application/json")
+
+
+class _RawResponse(Response):
+    """A Response whose header list is given ready-made (Response.__init__ rebuilds it from a dict)."""
+
+    def __init__(self, body: bytes, status: int, raw_headers: list[tuple[bytes, bytes]]) -> None:
+        self.status_code = status
+        self.body = body
+        self.background = None
+        self.raw_headers = raw_headers
+
+
 def json_response(body: object, status: int = 200, headers: Iterable[tuple[str, str]] = ()) -> Response:
-    merged = dict(NO_STORE)
-    for key, value in headers:
-        merged[key.lower()] = value
-    merged.pop("content-type", None)
-    return Response(json_bytes(body), status_code=status, headers=merged, media_type="application/json")
+    content = json_bytes(body)
+    raw = _NO_STORE_RAW
+    extra = [(key.lower(), value) for key, value in headers]
+    if extra:  # the caller's headers replace ours of the same name; the content type is always JSON
+        names = {key for key, _ in extra}
+        raw = [h for h in _NO_STORE_RAW if h[0].decode() not in names]
+        raw += [(key.encode("latin-1"), value.encode("latin-1")) for key, value in extra if key != "content-type"]
+    return _RawResponse(content, status, [*raw, (b"content-length", str(len(content)).encode()), _JSON])
 
 
 def error_response(exc: OAuthError) -> Response:
