@@ -23,6 +23,7 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from authserver.cache.pipeline import Pipeline
 from authserver.cache.redis_urls import RedisTarget, parse
 from authserver.errors import StorageUnavailable
 
@@ -72,6 +73,7 @@ _Sentinel: Any = redis.sentinel.Sentinel
 _AsyncSentinel: Any = redis.asyncio.sentinel.Sentinel
 _ClusterNode: Any = redis.cluster.ClusterNode
 _AsyncClusterNode: Any = redis.asyncio.cluster.ClusterNode
+_parse_url: Any = redis.connection.parse_url
 
 
 def _auth(target: RedisTarget) -> dict[str, Any]:
@@ -113,6 +115,24 @@ def _async_client(target: RedisTarget) -> Any:
     return redis.asyncio.cluster.RedisCluster(startup_nodes=nodes, **options, **_auth(target))
 
 
+def _pipeline(target: RedisTarget) -> Pipeline | None:
+    """The lean pipelined connection (cache/pipeline.py) for the reads made on the event loop: for one
+    server over plain TCP. TLS, unix sockets, URL options, Sentinel and Cluster keep redis-py's client."""
+    if target.kind != "single":
+        return None
+    options: dict[str, Any] = _parse_url(target.url)
+    if not set(options) <= {"host", "port", "db", "username", "password"}:
+        return None
+    return Pipeline(
+        str(options.get("host", "localhost")),
+        int(options.get("port", 6379)),
+        db=int(options.get("db", 0)),
+        username=options.get("username"),
+        password=options.get("password"),
+        timeout=_options()["socket_timeout"],
+    )
+
+
 class RedisCache:
     shared = True
 
@@ -123,6 +143,7 @@ class RedisCache:
         # An asyncio client for the few reads made on the event loop, bound to the loop that first uses it.
         self._async: Any = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
+        self._pipeline = _pipeline(self._target)
         self._prefix = prefix
         self._incr = self._redis.register_script(_INCR_WITH_TTL)
         self._decr = self._redis.register_script(_DECR_EXISTING)
@@ -138,6 +159,8 @@ class RedisCache:
             return cast("list[str | None]", values)
 
     async def get_many_async(self, keys: list[str]) -> list[str | None]:
+        if self._pipeline is not None:
+            return cast("list[str | None]", await self._pipeline.execute("MGET", *[self._prefix + k for k in keys]))
         loop = asyncio.get_running_loop()
         if self._async is None or self._async_loop is not loop:
             self._async = _async_client(self._target)
@@ -180,6 +203,8 @@ class RedisCache:
         self._redis.close()
 
     async def close_async(self) -> None:
+        if self._pipeline is not None:
+            await self._pipeline.close()
         client, self._async = self._async, None
         if client is not None and self._async_loop is asyncio.get_running_loop():
             await client.aclose()

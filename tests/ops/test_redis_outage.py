@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 import uuid
@@ -72,9 +73,10 @@ RECOVERY_SECONDS = 10
 class RedisProcess:
     """A throw-away redis-server on a fixed port: kill() is the outage, start() an empty Redis again."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, password: str | None = None, db: int = 0) -> None:
         self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.password = password
+        self.url = f"redis://{':' + password + '@' if password else ''}127.0.0.1:{self.port}/{db}"
         self.workdir = workdir
         self.proc: subprocess.Popen | None = None
 
@@ -94,11 +96,12 @@ class RedisProcess:
                 "no",
                 "--dir",
                 str(self.workdir),
+                *(["--requirepass", self.password] if self.password else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        probe = redis_py.Redis(port=self.port, socket_connect_timeout=0.5)
+        probe = redis_py.Redis(port=self.port, password=self.password, socket_connect_timeout=0.5)
         deadline = time.monotonic() + 10
         try:
             while True:
@@ -119,9 +122,16 @@ class RedisProcess:
         self.proc = None
 
     def keys(self) -> int:
-        client = redis_py.Redis(port=self.port)
+        client = redis_py.Redis(port=self.port, password=self.password)
         try:
             return client.dbsize()
+        finally:
+            client.close()
+
+    def clients(self) -> list[dict]:
+        client = redis_py.Redis(port=self.port, password=self.password)
+        try:
+            return client.client_list()
         finally:
             client.close()
 
@@ -359,6 +369,52 @@ def test_token_introspection_and_revocation_fail_closed_while_redis_is_down(serv
     assert revoke(base, service, live).status_code == 200
     assert introspect(base, api, live).json() == {"active": False}
     assert_no_tracebacks(server.stop())
+
+
+def test_introspection_fails_closed_while_redis_does_not_answer_and_recovers(server, redis, service, api):
+    """A Redis that hangs (SIGSTOP) rather than going away: the event loop's read of the revocation
+    entries gives up after its timeout (2 s), a 503, and the connection is used again once Redis answers."""
+    base = server.base
+    token = client_credentials(base, service).json()["access_token"]
+    for _ in range(3):
+        assert introspect(base, api, token).json()["active"] is True
+    assert redis.proc is not None
+    redis.proc.send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        assert_unavailable_json(introspect(base, api, token))
+        assert time.monotonic() - started < 8
+    finally:
+        redis.proc.send_signal(signal.SIGCONT)
+    deadline = time.monotonic() + RECOVERY_SECONDS
+    while introspect(base, api, token).status_code != 200:
+        assert time.monotonic() < deadline, "introspection did not recover after Redis answered again"
+        time.sleep(0.2)
+    assert revoke(base, service, token).status_code == 200
+    assert introspect(base, api, token).json() == {"active": False}
+    assert_no_tracebacks(server.stop())
+
+
+def test_a_redis_with_a_password_and_a_database_number(env, tmp_path, service, api):
+    """The event loop's own connection (cache/pipeline.py) authenticates and selects the URL's database
+    like redis-py's clients: introspections read there, revocations are seen."""
+    workdir = tmp_path / "redis-auth"
+    workdir.mkdir()
+    protected = RedisProcess(workdir, password="s3cret-pass", db=5)
+    protected.start()
+    srv = LoggedServer(env, tmp_path, AUTHSERVER_REDIS_URL=protected.url)
+    try:
+        token = client_credentials(srv.base, service).json()["access_token"]
+        for _ in range(3):
+            assert introspect(srv.base, api, token).json()["active"] is True
+        readers = [c for c in protected.clients() if c["cmd"] == "mget"]
+        assert readers and all(c["db"] == "5" for c in readers), readers
+        assert revoke(srv.base, service, token).status_code == 200
+        assert introspect(srv.base, api, token).json() == {"active": False}
+        assert_no_tracebacks(srv.stop())
+    finally:
+        srv.stop()
+        protected.kill()
 
 
 # --- the device grant -------------------------------------------------------------------------------
