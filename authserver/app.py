@@ -112,7 +112,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
         delivery = asyncio.create_task(runner.run(), name="outbox-delivery")
         background = [delivery]
         if settings.purge_interval_seconds > 0:
-            background.append(asyncio.create_task(Purger(svc.store, settings).run(), name="purge"))
+            background.append(asyncio.create_task(Purger(svc.store, settings, svc.clock).run(), name="purge"))
         try:
             yield {"services": svc}
         finally:

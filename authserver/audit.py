@@ -40,7 +40,7 @@ class Events:
         self.sink = sink
 
     def emit(self, name: str, **fields: object) -> None:
-        ts = int(time.time())
+        ts = int(time.time())  # when it happened, on the wall clock: a record, not a decision
         fields = {k: v for k, v in fields.items() if v is not None}
         if logger.isEnabledFor(logging.INFO):
             logger.info(name, extra={"audit": True, **{k: v for k, v in fields.items() if k not in _RESERVED}})

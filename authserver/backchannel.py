@@ -8,11 +8,11 @@ while the receiver is down, for at most AUTHSERVER_BACKCHANNEL_LOGOUT_MAX_AGE, e
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from authserver.audit import Events
+from authserver.clock import Clock
 from authserver.delivery import DeliveryError
 from authserver.delivery.http import post_form
 from authserver.domain import BrowserSession, Client, OutboxMessage
@@ -36,7 +36,9 @@ class BackchannelLogout:
         *,
         timeout: float,
         max_age: int,
+        clock: Clock,
     ) -> None:
+        self._clock = clock
         self._store = store
         self._outbox = outbox
         self._sign = sign
@@ -52,7 +54,7 @@ class BackchannelLogout:
 
     def session_ended(self, session: BrowserSession) -> int:
         """Queue a logout notice for every client of the session; how many were queued."""
-        deadline = int(time.time()) + self._max_age
+        deadline = int(self._clock()) + self._max_age
 
         def notices(clients: Sequence[Client]) -> list[OutboxMessage]:
             return [
@@ -85,7 +87,7 @@ class BackchannelLogout:
     def deliver(self, payload: dict[str, Any]) -> None:
         """The outbox handler: sign a fresh logout token and POST it (§2.5)."""
         fields = {"client_id": payload["client_id"], "user_id": payload["sub"], "sid": payload["sid"]}
-        if time.time() > payload["deadline"]:
+        if self._clock() > payload["deadline"]:
             self._events.emit("backchannel_logout.abandoned", **fields, reason="time limit")
             raise DeliveryError("gave up: the time limit for this logout notice has passed", final=True)
         token = self._sign(payload["client_id"], payload["sub"], payload["sid"])

@@ -25,6 +25,8 @@ class ClientCache:
         self._entries: dict[str, tuple[Client, float]] = {}
         self._unknown: dict[str, float] = {}
 
+    # Entries live `ttl` seconds measured in-process (time.monotonic): a bound on how stale a copy of a
+    # database row may be, not an expiry of anything the client holds.
     def fresh(self, client_id: str | None) -> bool:
         """True when get(client_id) will answer from memory (no database round trip)."""
         if not client_id or self._ttl <= 0:

@@ -29,6 +29,8 @@ class Outbox:
 
     def message(self, kind: str, destination: str, summary: str, payload: dict[str, Any]) -> OutboxMessage:
         message_id = str(uuid.uuid4())
+        # The outbox runs on the wall clock, not the app's injected one: its times are leases and retry times
+        # shared by every node's delivery loop and the CLI (jobs/outbox.py, `authserver mail`).
         now = int(time.time())
         return OutboxMessage(
             id=message_id,

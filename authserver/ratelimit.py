@@ -16,12 +16,12 @@ the epoch, so all nodes agree on them. A cache failure raises StorageUnavailable
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 
 from limits import parse
 
 from authserver.cache import Cache
+from authserver.clock import Clock
 from authserver.errors import OAuthError
 from authserver.settings import Settings
 
@@ -75,7 +75,10 @@ class _Lease:
 
 
 class RateLimiter:
-    def __init__(self, settings: Settings, cache: Cache, on_reject: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, cache: Cache, clock: Clock, on_reject: Callable[[str], None] | None = None
+    ) -> None:
+        self._clock = clock  # the windows are periods of this clock
         self.enabled = settings.rate_limits_enabled
         self._cache = cache
         self._on_reject = on_reject
@@ -91,7 +94,7 @@ class RateLimiter:
         if not self.enabled:
             return True
         rule = self._rules[name]
-        window = int(time.time() // rule.period)
+        window = int(self._clock() // rule.period)
         with self._lock:
             lease = self._leases.get((name, ":".join(identity)))
             if lease is not None and lease.window == window and lease.left > 0:
@@ -104,7 +107,7 @@ class RateLimiter:
         if not self.enabled:
             return True
         rule = self._rules[name]
-        window = int(time.time() // rule.period)
+        window = int(self._clock() // rule.period)
         with self._lock:
             lease = self._leases.get((name, ":".join(identity)))
             return lease is not None and lease.window == window and lease.left > 0
@@ -114,7 +117,7 @@ class RateLimiter:
         if not self.enabled:
             return
         rule = self._rules[name]
-        now = time.time()
+        now = self._clock()
         window = int(now // rule.period)
         who = ":".join(identity)
         with self._lock:

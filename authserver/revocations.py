@@ -18,10 +18,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Final
 
 from authserver.cache import Cache
+from authserver.clock import Clock, system_clock
 from authserver.domain import Revocation, RevocationKind
 from authserver.errors import StorageUnavailable
 from authserver.store import RefreshTokenStore, RevocationStore
@@ -46,21 +47,23 @@ class Denylist:
         store: RevocationStore,
         *,
         sync_seconds: float,
-        clock: Callable[[], float] | None = None,
+        clock: Clock = system_clock,
     ) -> None:
         self._cache = cache
         self._store = store
         self._sync_seconds = sync_seconds
-        self._clock = clock or (lambda: time.time())
+        self.now = clock  # expiry of entries and of single-use values
         self._lock = threading.Lock()
         self._cursor = 0
+        # When this process last copied entries from the database: an interval measured in-process (time.monotonic),
+        # not an expiry.
         self._synced_at = float("-inf")
 
     def revoke(self, entries: Sequence[Revocation]) -> None:
         """Deny these: durably first, then in the cache for every worker and node at once."""
         if not entries:
             return
-        now = int(self._clock())
+        now = int(self.now())
         self._store.add_revocations(entries, now)
         for entry in entries:
             self._cache_entry(entry, now)
@@ -69,11 +72,11 @@ class Denylist:
         """Deny the access tokens of grants whose refresh tokens are already revoked."""
         # A grant's last access token was issued before its refresh tokens were revoked: it expires
         # within one access-token lifetime (plus a minute of clock skew between nodes).
-        expires_at = int(self._clock()) + access_ttl + 60
+        expires_at = int(self.now()) + access_ttl + 60
         self.revoke([self.entry(GRANT, g, reason=reason, expires_at=expires_at) for g in grant_ids])
 
     def entry(self, kind: RevocationKind, value: str, *, reason: str, expires_at: int) -> Revocation:
-        return Revocation(kind, value, reason, int(self._clock()), int(expires_at))
+        return Revocation(kind, value, reason, int(self.now()), int(expires_at))
 
     @staticmethod
     def keys(jti: str, grant_id: str | None) -> list[str]:
@@ -82,7 +85,7 @@ class Denylist:
 
     def sync_due(self) -> bool:
         """True when the next check copies entries from the database first (a blocking read)."""
-        return self._clock() - self._synced_at >= self._sync_seconds
+        return time.monotonic() - self._synced_at >= self._sync_seconds
 
     def is_denied(self, jti: str, grant_id: str | None, *, prefetched: dict[str, str | None] | None = None) -> bool:
         """`prefetched`: these keys' values, read ahead without blocking by a caller that checked
@@ -109,7 +112,7 @@ class Denylist:
 
     def use_once(self, value: str, *, expires_at: int) -> bool:
         """True the first time `value` is presented before `expires_at`; False for any replay."""
-        now = int(self._clock())
+        now = int(self.now())
         if not self._cache.add(_PREFIX[ASSERTION] + value, "1", max(expires_at - now, 1)):
             return False
         entry = Revocation(ASSERTION, value, "used", now, int(expires_at))
@@ -124,29 +127,29 @@ class Denylist:
         with self._lock:
             if self._cache.get(LOADED) is not None:
                 return  # another thread reloaded meanwhile
-            now = int(self._clock())
+            now = int(self.now())
             entries, top = self._store.list_revocations(after_id=0, since=now, now=now)
             for entry in entries:
                 self._cache_entry(entry, now)
             self._cache.set(LOADED, str(now), _LOADED_TTL)
-            self._cursor, self._synced_at = top, self._clock()
+            self._cursor, self._synced_at = top, time.monotonic()
             logger.info("revocations reloaded into the cache", extra={"entries": len(entries)})
 
     def _sync_if_stale(self) -> None:
-        if self._clock() - self._synced_at < self._sync_seconds:
+        if time.monotonic() - self._synced_at < self._sync_seconds:
             return
         if not self._lock.acquire(blocking=False):
             return  # another thread of this worker is syncing
         try:
-            now = int(self._clock())
+            now = int(self.now())
             entries, top = self._store.list_revocations(after_id=self._cursor, since=now - _OVERLAP, now=now)
             for entry in entries:
                 self._cache_entry(entry, now)
-            self._cursor, self._synced_at = top, self._clock()
+            self._cursor, self._synced_at = top, time.monotonic()
         except StorageUnavailable:
             # The cache still answers for everything revoked through a server; CLI revocations wait
             # for the database to come back. A cache that must be reloaded fails closed instead.
-            self._synced_at = self._clock()
+            self._synced_at = time.monotonic()
         finally:
             self._lock.release()
 
@@ -156,6 +159,6 @@ def revoke_user_grants(
 ) -> list[str]:
     """End every token of a user (password change, disabling, MFA reset, signing out everywhere): each
     refresh-token family, offline and device ones included, and the access tokens issued under them."""
-    grants = store.revoke_user_grants(user_id, int(time.time()))
+    grants = store.revoke_user_grants(user_id, int(denylist.now()))
     denylist.deny_grants(grants, reason=reason, access_ttl=access_ttl)
     return grants

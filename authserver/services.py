@@ -26,6 +26,7 @@ from authserver.resources import resource_dir
 from authserver.revocations import Denylist
 from authserver.security.crypto import Sealer
 from authserver.security.egress import EgressPolicy, parse_networks
+from authserver.security.passwords import Passwords
 from authserver.security.secrets import SecretHasher
 from authserver.security.throttle import Throttle
 from authserver.security.webauthn import RelyingParty
@@ -45,6 +46,8 @@ class Services:
     keys: KeyManager
     keyring: KeyRing
     hasher: SecretHasher
+    # User passwords: argon2id at AUTHSERVER_ARGON2_COST, passed to whatever hashes or checks one.
+    passwords: Passwords
     server: AuthorizationServer
     events: Events
     clients: ClientCache
@@ -62,7 +65,8 @@ class Services:
     backchannel: BackchannelLogout
     # Passkeys: the RP ID and origin every WebAuthn ceremony is checked against.
     rp: RelyingParty
-    # What expiry decisions read (codes, device codes): one clock, passed explicitly.
+    # What every expiry and "now" decision reads (codes, links, sessions, tokens, proofs, rate-limit windows, the
+    # in-process cache's TTLs): one clock, passed explicitly (authserver/clock.py).
     clock: Clock
     # Sign-in through upstream identity providers: pending sign-ins, their key sets, the calls to them.
     federation: Federation
@@ -102,8 +106,8 @@ def build_mailer(settings: Settings, catalogs: Catalogs | None = None, outbox: O
     )
 
 
-def build_denylist(settings: Settings, cache: Cache, store: Store) -> Denylist:
-    return Denylist(cache, store, sync_seconds=settings.revocation_sync_seconds)
+def build_denylist(settings: Settings, cache: Cache, store: Store, clock: Clock = system_clock) -> Denylist:
+    return Denylist(cache, store, sync_seconds=settings.revocation_sync_seconds, clock=clock)
 
 
 def build_key_manager(settings: Settings, store: Store) -> KeyManager:
@@ -123,19 +127,19 @@ def egress_policy(settings: Settings) -> EgressPolicy:
 
 def build_services(settings: Settings, *, metrics: Metrics | None = None, clock: Clock = system_clock) -> Services:
     store = build_store(settings)
-    cache = build_cache(settings.redis_url, settings.cache_prefix)
+    cache = build_cache(settings.redis_url, settings.cache_prefix, clock)
     keys = build_key_manager(settings, store)
     keyring = KeyRing(store, keys.sealer, keys.policy, settings.key_refresh_seconds)
     hasher = SecretHasher(settings.secret_bytes())
     events = Events(store)
-    issuer = TokenIssuer(settings.issuer, keyring, settings.access_token_ttl)
+    issuer = TokenIssuer(settings.issuer, keyring, settings.access_token_ttl, clock)
     clients = ClientCache(store, settings.client_cache_seconds)
     # RFC 7523 §3 item 3: the assertion's audience is the token endpoint (or the issuer, which
     # OIDC Core §9 and most client libraries also use).
     # RFC 9126 §2: at the PAR endpoint its own URL is an accepted audience too.
     audiences = [settings.issuer, settings.issuer + "/token", settings.issuer + "/par"]
-    denylist = build_denylist(settings, cache, store)
-    authenticator = ClientAuthenticator(clients.get, hasher, denylist, audiences)
+    denylist = build_denylist(settings, cache, store, clock)
+    authenticator = ClientAuthenticator(clients.get, hasher, denylist, audiences, clock)
     metrics = metrics or Metrics()
     pool = store.db.engine.pool if isinstance(store, SqlStore) else None
     if pool is not None:
@@ -146,11 +150,11 @@ def build_services(settings: Settings, *, metrics: Metrics | None = None, clock:
                 max(0, getattr(pool, "overflow", lambda: 0)()),
             )
         )
-    limits = RateLimiter(settings, cache, on_reject=lambda name: metrics.rate_limited.labels(name).inc())
+    limits = RateLimiter(settings, cache, clock, on_reject=lambda name: metrics.rate_limited.labels(name).inc())
     catalogs = build_catalogs(settings)
     mail = build_mailer(settings, catalogs)
-    id_tokens = IdTokens(settings.issuer, keyring, settings.id_token_ttl)
-    tokens = TokenLookup(issuer, denylist, clients.get, store, events, store.get_user)
+    id_tokens = IdTokens(settings.issuer, keyring, settings.id_token_ttl, clock)
+    tokens = TokenLookup(issuer, denylist, clients.get, store, events, store.get_user, clock)
     server = AuthorizationServer(
         settings=settings,
         store=store,
@@ -170,6 +174,7 @@ def build_services(settings: Settings, *, metrics: Metrics | None = None, clock:
         keys=keys,
         keyring=keyring,
         hasher=hasher,
+        passwords=Passwords.from_settings(settings),
         server=server,
         events=events,
         clients=clients,
@@ -197,6 +202,7 @@ def build_services(settings: Settings, *, metrics: Metrics | None = None, clock:
             egress_policy(settings),
             timeout=settings.backchannel_logout_timeout,
             max_age=settings.backchannel_logout_max_age,
+            clock=clock,
         ),
         rp=RelyingParty(settings.rp_id, settings.rp_origin, settings.product_name),
         clock=clock,

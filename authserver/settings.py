@@ -345,6 +345,12 @@ class Settings(BaseSettings):
     signup: Literal["closed", "open"] = Field(
         default="closed", description="`open`: self-service sign-up at `/signup` and `prompt=create`"
     )
+    argon2_cost: Literal["standard", "test"] = Field(
+        default="standard",
+        description="argon2id parameters of user passwords: `standard` is RFC 9106's low-memory profile (3 passes, "
+        "64 MiB, 4 lanes); `test` is the cheapest argon2id (1 pass, 8 KiB), for test suites only (production "
+        "refuses it). Stored hashes of other parameters are rehashed at the next sign-in",
+    )
     require_verified_email: bool = Field(
         default=False, description="sign-in is refused until the account's email address is verified"
     )
@@ -650,6 +656,8 @@ class Settings(BaseSettings):
                 f"AUTHSERVER_METRICS_TOKEN must be set in production (at least {MIN_METRICS_TOKEN_LENGTH} "
                 "characters; /metrics then needs 'Authorization: Bearer <it>')"
             )
+        if self.argon2_cost != "standard":
+            problems.append("AUTHSERVER_ARGON2_COST must be `standard` in production (`test` is for test suites)")
         if self.support_url and self.support_url.startswith("http://"):
             problems.append("AUTHSERVER_SUPPORT_URL must be an https:// URL (or mailto:) in production")
         if self.smtp_url is None and self.mail_features():

@@ -152,7 +152,7 @@ def serve(
                 )
                 procs[i].start()
         time.sleep(0.5)
-    deadline = time.monotonic() + drain + GRACEFUL_SECONDS + 5
+    deadline = time.monotonic() + drain + GRACEFUL_SECONDS + 5  # a timeout measured in-process
     for proc in procs:
         proc.join(max(0.0, deadline - time.monotonic()))
         if proc.is_alive():

@@ -165,14 +165,14 @@ class CliResult:
 
 
 @pytest.fixture
-def cli(env: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """Run `authserver ARGS` in-process, as the console script does."""
+def cli(env: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, clock: MovableClock):  # type: ignore[no-untyped-def]
+    """Run `authserver ARGS` in-process, as the console script does, on the test's clock (the apps' one)."""
 
     def run(*args: str, stdin: str = "") -> CliResult:
         capsys.readouterr()
         monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
         try:
-            code = cli_main(list(args))
+            code = cli_main(list(args), clock=clock)
         except SystemExit as exc:  # argparse usage errors and --help
             code = int(exc.code or 0)
         captured = capsys.readouterr()
@@ -240,25 +240,12 @@ def mailbox() -> Iterator:
 
 
 @pytest.fixture
-def cheap_argon2(monkeypatch):  # type: ignore[no-untyped-def]
-    """argon2id at its cheapest parameters, for the modules that ask for it
-    (`pytestmark = pytest.mark.usefixtures("cheap_argon2")`).
+def cheap_argon2(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id at its cheapest parameters (AUTHSERVER_ARGON2_COST=test, which production refuses), for the
+    app and the CLI of the modules that ask for it (`pytestmark = pytest.mark.usefixtures("cheap_argon2")`).
 
     The account-protection tests sign in a few hundred times and assert no timings; at the production cost (~0.35 s per hash
     or verification) the account-protection suite would take minutes. Production parameters stay
     covered by the rest of the suite (tests/cli/test_users.py, the sign-in tests).
     """
-    from argon2 import PasswordHasher
-
-    from authserver.security import passwords
-
-    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    monkeypatch.setattr(passwords, "_hasher", cheap)
-    dummy = getattr(passwords, "_dummy_hash", None)
-    if hasattr(dummy, "cache_clear"):  # made on first use with whatever hasher is current
-        dummy.cache_clear()
-    if isinstance(getattr(passwords, "_DUMMY_HASH", None), str):
-        monkeypatch.setattr(passwords, "_DUMMY_HASH", cheap.hash("not-a-real-password-but-the-same-cost"))
-    yield
-    if hasattr(dummy, "cache_clear"):
-        dummy.cache_clear()  # the next test file gets a dummy hash at the real cost again
+    monkeypatch.setenv("AUTHSERVER_ARGON2_COST", "test")

@@ -11,8 +11,9 @@ from starlette.testclient import TestClient
 
 
 class MovableClock:
-    """The app's clock in tests (create_app(clock=...)): real time plus an offset the test moves, so
-    expiry is tested by moving the clock, never by sleeping."""
+    """The app's clock in tests (create_app(clock=...), and the CLI's, cli_main(clock=...)): real time plus an
+    offset the test moves, so expiry is tested by moving the clock, never by sleeping. Every expiry and "now"
+    decision of the app reads it, and so do the in-process cache's TTLs (Redis keeps real time)."""
 
     def __init__(self) -> None:
         self.offset = 0.0
@@ -22,7 +23,11 @@ class MovableClock:
         return self.frozen if self.frozen is not None else time.time() + self.offset
 
     def advance(self, seconds: float) -> None:
-        self.offset += seconds
+        """Move the clock (back too, with a negative number); a frozen clock stays frozen, moved."""
+        if self.frozen is not None:
+            self.frozen += seconds
+        else:
+            self.offset += seconds
 
     def freeze(self, at: float) -> None:
         """Stop the clock at `at` (until the end of the test)."""

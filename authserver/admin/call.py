@@ -136,7 +136,7 @@ def operation(method: str, path: str, scope: str, run: Operation, *, body: bool 
     async def endpoint(request: Request) -> Response:
         svc = services(request)
         ip = request.client.host if request.client else None
-        started = time.monotonic()
+        started = time.monotonic()  # a duration measured in-process (the access log's ms)
         status = 500
         client: Client | None = None
         try:

@@ -54,7 +54,9 @@ def create_client(call: Call) -> Result:
         # admin token must not be able to mint more admin clients, nor outlive its own client that way.
         raise Invalid("{admin} clients are created only with `authserver client create --admin`", field="admin")
     spec = clients.spec_from_json(call.body)
-    client, secret = clients.create(call.svc.store, call.svc.hasher, spec, registered_by="admin-api")
+    client, secret = clients.create(
+        call.svc.store, call.svc.hasher, spec, now=int(call.svc.clock()), registered_by="admin-api"
+    )
     call.emit("client.created", client_id=client.client_id)
     data, headers = _shown(client, secret)
     headers["location"] = f"{call.url}/{client.client_id}"

@@ -95,7 +95,7 @@ async def register(request: Request) -> Response:
         ):
             raise _unauthorized("invalid_token", "The initial access token is invalid, expired or used up")
         try:
-            return registration.register(svc.store, svc.hasher, metadata)
+            return registration.register(svc.store, svc.hasher, metadata, now=int(svc.clock()))
         except ManageError as exc:
             raise _refused(exc) from None
 

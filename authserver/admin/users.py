@@ -3,7 +3,6 @@ and consents."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from starlette.routing import Route
@@ -79,6 +78,8 @@ def create_user(call: Call) -> Result:
             raise Invalid("{" + key + "} is not a user field", field=key)
     user = users.create(
         call.svc.store,
+        call.svc.passwords,
+        now=int(call.svc.clock()),
         username=_field(body, "username", str, required=True),
         email=_field(body, "email", str, required=True),
         name=_field(body, "name", str, ""),
@@ -113,7 +114,12 @@ def delete_user(call: Call) -> Result:
 
     farewell = svc.mail.compose("account_deleted", user.email, name=user.name or user.username, username=user.username)
     done = delete_account(
-        svc.store, user, server_secret=svc.settings.secret_bytes(), deny_grants=deny, farewell=[farewell]
+        svc.store,
+        user,
+        server_secret=svc.settings.secret_bytes(),
+        deny_grants=deny,
+        farewell=[farewell],
+        now=int(svc.clock()),
     )
     if done is None:
         raise NotFound("no user", value=user.id)
@@ -144,7 +150,7 @@ def set_password(call: Call) -> Result:
     for key in call.body:
         if key != "password":
             raise Invalid("{" + key + "} is not accepted here (only password)", field=key)
-    users.set_password(call.svc.store, user, _field(call.body, "password", str, required=True))
+    users.set_password(call.svc.store, call.svc.passwords, user, _field(call.body, "password", str, required=True))
     call.emit("password.changed", user_id=user.id)
     return 204, None, {}
 
@@ -202,7 +208,7 @@ def revoke_grant(call: Call) -> Result:
     user = _user(call)
     client_id = call.path["client_id"]
     removed = call.svc.store.delete_consent(user.id, client_id)
-    grants = call.svc.store.revoke_user_client_grants(user.id, client_id, int(time.time()))
+    grants = call.svc.store.revoke_user_client_grants(user.id, client_id, int(call.svc.clock()))
     for grant_id in grants:
         call.svc.server.tokens.revoke_grant(grant_id, reason="revoked_by_admin")
     if not removed and not grants:

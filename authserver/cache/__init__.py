@@ -6,6 +6,7 @@ cannot be reached raises ``errors.StorageUnavailable``; callers decide to fail c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -51,11 +52,12 @@ class Cache(Protocol):
         ...
 
 
-def build_cache(redis_url: str | None, prefix: str) -> Cache:
+def build_cache(redis_url: str | None, prefix: str, clock: Callable[[], float] | None = None) -> Cache:
+    """`clock`: what the in-process cache's TTLs run on (Redis keeps its own time)."""
     if redis_url:
         from authserver.cache.redis import RedisCache
 
         return RedisCache(redis_url, prefix)
     from authserver.cache.memory import MemoryCache
 
-    return MemoryCache()
+    return MemoryCache(clock) if clock is not None else MemoryCache()

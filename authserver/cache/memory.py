@@ -1,9 +1,13 @@
-"""In-process cache for a single process. Expired entries are dropped lazily and by a size sweep."""
+"""In-process cache for a single process. Expired entries are dropped lazily and by a size sweep.
+
+Its TTLs run on the clock it is given: the app passes its one clock (services.py), so a test that moves the
+clock expires entries as Redis would after that time; on its own (the CLI) it uses time.monotonic."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 _SWEEP_EVERY = 1024
 
@@ -11,7 +15,8 @@ _SWEEP_EVERY = 1024
 class MemoryCache:
     shared = False
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._data: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
         self._writes = 0
@@ -34,11 +39,11 @@ class MemoryCache:
 
     def get(self, key: str) -> str | None:
         with self._lock:
-            return self._live(key, time.monotonic())
+            return self._live(key, self._clock())
 
     def get_many(self, keys: list[str]) -> list[str | None]:
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             return [self._live(k, now) for k in keys]
 
     async def get_many_async(self, keys: list[str]) -> list[str | None]:
@@ -46,11 +51,11 @@ class MemoryCache:
 
     def set(self, key: str, value: str, ttl: float) -> None:
         with self._lock:
-            self._put(key, value, ttl, time.monotonic())
+            self._put(key, value, ttl, self._clock())
 
     def add(self, key: str, value: str, ttl: float) -> bool:
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             if self._live(key, now) is not None:
                 return False
             self._put(key, value, ttl, now)
@@ -58,7 +63,7 @@ class MemoryCache:
 
     def incr(self, key: str, ttl: float, *, refresh: bool = False, amount: int = 1) -> int:
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             current = self._live(key, now)
             if current is None:
                 self._put(key, str(amount), ttl, now)
@@ -69,7 +74,7 @@ class MemoryCache:
 
     def decr(self, key: str) -> int:
         with self._lock:
-            current = self._live(key, time.monotonic())
+            current = self._live(key, self._clock())
             if current is None:
                 return 0
             value = max(0, int(current) - 1)
@@ -78,7 +83,7 @@ class MemoryCache:
 
     def take(self, key: str) -> str | None:
         with self._lock:
-            value = self._live(key, time.monotonic())
+            value = self._live(key, self._clock())
             self._data.pop(key, None)
             return value
 

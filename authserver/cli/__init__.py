@@ -16,6 +16,7 @@ from authserver import __version__
 from authserver.cli import audit, clients, keys, mail, migrate, purge, serve, upstreams, users
 from authserver.cli.context import Context
 from authserver.cli.output import CommandError, HelpFormatter
+from authserver.clock import Clock, system_clock
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,9 +54,10 @@ def _message(exc: Exception) -> str:
     return f"unexpected {type(exc).__name__}: {first_line}"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, clock: Clock = system_clock) -> int:
+    """`clock`: what the command's creation times and expiry decisions read (tests pass the app's)."""
     args = build_parser().parse_args(argv)
-    ctx = Context()
+    ctx = Context(clock)
     try:
         return int(args.handler(args, ctx) or 0)
     except KeyboardInterrupt:

@@ -29,6 +29,7 @@ def register(commands: Commands) -> None:
 def parse_since(value: str) -> int:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     if value[-1:] in units and value[:-1].isascii() and value[:-1].isdigit():
+        # Audit events carry wall-clock times (audit.py): the window is measured on the same clock.
         return int((datetime.now(UTC) - timedelta(seconds=int(value[:-1]) * units[value[-1]])).timestamp())
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -237,7 +237,9 @@ def create_client(args: Namespace, ctx: Context) -> int:
     from authserver.security.secrets import SecretHasher
 
     with cli_errors(clients.CLI_OPTIONS):
-        client, secret = clients.create(ctx.store, SecretHasher(ctx.settings.secret_bytes()), _spec(args))
+        client, secret = clients.create(
+            ctx.store, SecretHasher(ctx.settings.secret_bytes()), _spec(args), now=int(ctx.clock())
+        )
     data = clients.describe(client)
     data["client_secret"] = secret
     text = None
@@ -324,7 +326,9 @@ def registration_token(args: Namespace, ctx: Context) -> int:
     from authserver.manage import registration
 
     with cli_errors({"uses": "--uses", "expires_in": "--expires-in"}):
-        token, expires_at = registration.issue_token(ctx.store, uses=args.uses, expires_in=args.expires_in)
+        token, expires_at = registration.issue_token(
+            ctx.store, uses=args.uses, expires_in=args.expires_in, now=int(ctx.clock())
+        )
     Events(ctx.store).emit("registration_token.issued", by="admin-cli", uses=args.uses or None, expires_at=expires_at)
     emit(args, {"token": token, "uses": args.uses or None, "expires_at": expires_at}, text=token)
     return 0

@@ -1,4 +1,4 @@
-"""Lazily built settings and store for a CLI command, closed when it ends."""
+"""Lazily built settings and store for a CLI command, closed when it ends; the clock its decisions read."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import argparse
 from functools import cached_property
 from typing import TYPE_CHECKING, TypeAlias
 
+from authserver.clock import Clock, system_clock
+
 if TYPE_CHECKING:
     from authserver.cache import Cache
     from authserver.revocations import Denylist
+    from authserver.security.passwords import Passwords
     from authserver.settings import Settings
     from authserver.store import Store
 
@@ -17,6 +20,10 @@ Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 class Context:
+    def __init__(self, clock: Clock = system_clock) -> None:
+        # What creation times and expiry decisions read (main(clock=...): tests pass the app's clock).
+        self.clock = clock
+
     @cached_property
     def settings(self) -> Settings:
         from authserver.settings import load_settings
@@ -48,7 +55,13 @@ class Context:
         in-process cache belongs to the server's process; it copies them within REVOCATION_SYNC_SECONDS)."""
         from authserver.services import build_denylist
 
-        return build_denylist(self.settings, self.cache, self.store)
+        return build_denylist(self.settings, self.cache, self.store, self.clock)
+
+    @cached_property
+    def passwords(self) -> Passwords:
+        from authserver.security.passwords import Passwords
+
+        return Passwords.from_settings(self.settings)
 
     def close(self) -> None:
         if "cache" in self.__dict__:

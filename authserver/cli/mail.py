@@ -96,7 +96,7 @@ def describe(message: OutboxMessage, now: int) -> dict[str, Any]:
 
 def show_queue(args: Namespace, ctx: Context) -> int:
     statuses = [OUTBOX_PENDING, OUTBOX_FAILED] + ([OUTBOX_SENT] if args.all else [])
-    now = int(time.time())
+    now = int(time.time())  # the outbox's wall clock (outbox.py), not ctx.clock
     rows = [describe(m, now) for m in ctx.store.list_outbox(statuses)]
     if not args.json and not rows:
         print("the outbox is empty")

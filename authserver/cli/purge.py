@@ -24,7 +24,7 @@ def register(commands: Commands) -> None:
 def purge(args: Namespace, ctx: Context) -> int:
     from authserver.jobs.purge import Purger
 
-    report = Purger(ctx.store, ctx.settings).run_once(dry_run=args.dry_run)
+    report = Purger(ctx.store, ctx.settings, ctx.clock).run_once(dry_run=args.dry_run)
     if not report.ran:
         raise CommandError("another purge is running (a server's background purger or another command); try later")
     result: dict[str, Any] = {

@@ -119,7 +119,11 @@ def add_upstream(args: Namespace, ctx: Context) -> int:
     settings = ctx.settings
     try:
         upstream = registry.build(
-            spec, secret_key=settings.secret_bytes(), policy=egress_policy(settings), timeout=settings.upstream_timeout
+            spec,
+            secret_key=settings.secret_bytes(),
+            policy=egress_policy(settings),
+            timeout=settings.upstream_timeout,
+            now=int(ctx.clock()),
         )
     except registry.UpstreamConfigError as exc:
         raise CommandError(str(exc)) from None

@@ -87,6 +87,8 @@ def create_user(args: Namespace, ctx: Context) -> int:
         password = _read_password()
         user = users.create(
             ctx.store,
+            ctx.passwords,
+            now=int(ctx.clock()),
             username=args.username,
             email=args.email,
             name=args.name,
@@ -170,7 +172,7 @@ def set_password(args: Namespace, ctx: Context) -> int:
     user = _find(ctx, args.user)
     password = _read_password()
     with cli_errors(users.CLI_OPTIONS):
-        users.set_password(ctx.store, user, password)
+        users.set_password(ctx.store, ctx.passwords, user, password)
     Events(ctx.store).emit("password.changed", user_id=user.id, by=BY)
     emit(
         args,
@@ -237,7 +239,7 @@ def export_user(args: Namespace, ctx: Context) -> int:
         client = ctx.store.get_client(client_id)
         return client.name if client else None
 
-    data = export_account(ctx.store, client_name, user)
+    data = export_account(ctx.store, client_name, user, now=int(ctx.clock()))
     Events(ctx.store).emit("account.exported", user_id=user.id, by=BY)
     print(json.dumps(data, indent=2, ensure_ascii=False))
     return 0
@@ -257,7 +259,14 @@ def delete_user(args: Namespace, ctx: Context) -> int:
     farewell = build_mailer(settings).compose(
         "account_deleted", user.email, name=user.name or user.username, username=user.username
     )
-    done = delete_account(ctx.store, user, server_secret=settings.secret_bytes(), deny_grants=deny, farewell=[farewell])
+    done = delete_account(
+        ctx.store,
+        user,
+        server_secret=settings.secret_bytes(),
+        deny_grants=deny,
+        farewell=[farewell],
+        now=int(ctx.clock()),
+    )
     if done is None:
         raise CommandError(f"no user {args.user!r}")
     Events(ctx.store).emit(

@@ -88,7 +88,7 @@ class Mailer:
         message["From"] = self.settings.mail_from
         message["To"] = mail.to
         message["Subject"] = mail.subject
-        message["Date"] = email.utils.formatdate(time.time(), usegmt=True)
+        message["Date"] = email.utils.formatdate(time.time(), usegmt=True)  # when it was sent: the wall clock
         domain = (
             email.utils.parseaddr(self.settings.mail_from)[1].rpartition("@")[2]
             or urlsplit(self.settings.issuer).hostname

@@ -10,7 +10,6 @@ one, checked by the one password check (interaction/credentials.py) and so throt
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from starlette.requests import Request
@@ -178,7 +177,7 @@ async def change_password(request: Request) -> Response:
         return await _page(svc, request, session, user, error=f"New password refused: {exc}.", status=400)
 
     def apply() -> tuple[int, int]:
-        svc.store.set_password_hash(user.id, passwords.hash_password(new))
+        svc.store.set_password_hash(user.id, svc.passwords.hash(new))
         ended = 0
         for other in svc.store.list_user_sessions(user.id):
             if other.sid != session.sid:
@@ -199,7 +198,7 @@ async def totp_start(request: Request) -> Response:
         return posted
     svc, _, user, _ = posted
     sealed = totp_sealer(svc).seal(totp.new_secret().encode(), user.id)
-    if not await run_sync(svc.store.start_totp, user.id, sealed, int(time.time())):
+    if not await run_sync(svc.store.start_totp, user.id, sealed, int(svc.clock())):
         return _done("totp")  # already on
     return RedirectResponse(ENROL, status_code=303)
 
@@ -242,8 +241,8 @@ async def totp_enrol(request: Request) -> Response:
     if request.method == "GET":
         return _enrol_page(svc, request, user, secret, None)
 
-    step = totp.matching_step(secret, form.get("code", "")[:16])
-    if step is None or not await run_sync(svc.store.confirm_totp, user.id, step, int(time.time())):
+    step = totp.matching_step(secret, form.get("code", "")[:16], svc.clock())
+    if step is None or not await run_sync(svc.store.confirm_totp, user.id, step, int(svc.clock())):
         await emit(svc, request, "mfa.enrolment_failed", user_id=user.id)
         return _enrol_page(
             svc, request, user, secret, "That code is not right. Check your app's time and try again.", status=400
@@ -270,7 +269,7 @@ def _enrol_page(
 def _new_backup_codes(svc: Services, user_id: str) -> list[str]:
     codes = backup_codes.generate()
     hashes = [backup_codes.hash_code(svc.hasher, backup_codes.normalise(c) or "") for c in codes]
-    svc.store.replace_backup_codes(user_id, hashes, int(time.time()))
+    svc.store.replace_backup_codes(user_id, hashes, int(svc.clock()))
     return codes
 
 
@@ -354,7 +353,7 @@ async def revoke_app(request: Request) -> Response:
 
     def apply() -> bool:
         removed = svc.store.delete_consent(user.id, client_id)
-        for grant_id in svc.store.revoke_user_client_grants(user.id, client_id, int(time.time())):
+        for grant_id in svc.store.revoke_user_client_grants(user.id, client_id, int(svc.clock())):
             svc.server.tokens.revoke_grant(grant_id, reason="consent_revoked")
         return removed
 

@@ -26,7 +26,7 @@ async def export(request: Request) -> Response:
         client = svc.clients.get(client_id)
         return client.name if client else None
 
-    data = await run_sync(export_account, svc.store, name, user)
+    data = await run_sync(lambda: export_account(svc.store, name, user, now=int(svc.clock())))
     await emit(svc, request, "account.exported", user_id=user.id, by="user")
     return Response(
         json.dumps(data, indent=2, ensure_ascii=False).encode(),

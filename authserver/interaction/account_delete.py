@@ -34,6 +34,7 @@ async def delete(request: Request) -> Response:
             server_secret=svc.settings.secret_bytes(),
             deny_grants=lambda grants: svc.server.tokens.deny_grants(grants, reason="account_deleted"),
             farewell=[farewell],
+            now=int(svc.clock()),
         )
 
     ended, done = await run_sync(apply)

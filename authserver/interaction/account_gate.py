@@ -12,7 +12,6 @@ session cookie alone therefore cannot change a password or a factor.
 
 from __future__ import annotations
 
-import time
 from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
@@ -55,7 +54,7 @@ async def signed_in(
         it = state.new_interaction(
             state.AccountFlow(next=safe_next(back_to)),
             browser_binding(csrf_token(request, svc.settings)),
-            int(time.time()),
+            int(svc.clock()),
         )
         await run_sync(state.save, svc.cache, it, svc.settings.interaction_ttl)
         response = RedirectResponse("/login?" + urlencode({"interaction": it.id}), status_code=303)
@@ -81,7 +80,7 @@ def recently_authenticated(svc: Services, session: BrowserSession) -> bool:
     return is_recent(
         session,
         second_factor=has_second_factor(svc, session.user_id),
-        now=int(time.time()),
+        now=int(svc.clock()),
         window=svc.settings.reauth_seconds,
     )
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -85,7 +83,7 @@ async def authorize(request: Request) -> Response:
         )
     session = await current_session(request, svc)
     token = csrf_token(request, svc.settings)
-    it = state.new_interaction(authorize_flow(authz), browser_binding(token), int(time.time()))
+    it = state.new_interaction(authorize_flow(authz), browser_binding(token), int(svc.clock()))
     response = await advance(request, svc, it, session, persisted=False, status=302)
     attach_csrf(request, response, svc.settings)
     return response

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -35,18 +34,18 @@ def _key(challenge: str) -> str:
     return PREFIX + hashlib.sha256(challenge.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def begin(cache: Cache, challenge: str, purpose: Purpose, binding: str, user_id: str | None) -> None:
-    ceremony = Ceremony(purpose, binding, user_id, int(time.time()) + TTL)
+def begin(cache: Cache, challenge: str, purpose: Purpose, binding: str, user_id: str | None, now: int) -> None:
+    ceremony = Ceremony(purpose, binding, user_id, now + TTL)
     cache.set(_key(challenge), json.dumps(asdict(ceremony)), TTL + 5)
 
 
-def take(cache: Cache, challenge: str, purpose: Purpose, binding: str) -> Ceremony | None:
+def take(cache: Cache, challenge: str, purpose: Purpose, binding: str, now: int) -> Ceremony | None:
     """The ceremony this challenge began, consumed; None if unknown, used, expired or begun for another
     purpose or another sign-in/session (it is consumed all the same)."""
     raw = cache.take(_key(challenge))
     if raw is None:
         return None
     ceremony = Ceremony(**json.loads(raw))
-    if ceremony.purpose != purpose or ceremony.binding != binding or ceremony.expires_at <= time.time():
+    if ceremony.purpose != purpose or ceremony.binding != binding or ceremony.expires_at <= now:
         return None
     return ceremony

@@ -6,8 +6,6 @@ scopes already granted skips this page unless prompt=consent.
 
 from __future__ import annotations
 
-import time
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -71,7 +69,7 @@ async def consent(request: Request) -> Response:
             svc, flow.redirect_uri, "access_denied", "The user denied the request", flow.state, flow.response_mode
         )
     granted = consent_scopes(flow.scopes, flow.claims)
-    await run_sync(svc.store.add_consent, session.user_id, flow.client_id, granted, int(time.time()))
+    await run_sync(svc.store.add_consent, session.user_id, flow.client_id, granted, int(svc.clock()))
     await emit(
         svc,
         request,

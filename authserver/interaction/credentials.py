@@ -12,7 +12,6 @@ account answers in the same time as a wrong password; its result is never used.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
@@ -51,7 +50,7 @@ class Guesser:
     device_cookie: str
 
     def knows(self, svc: Services, user_id: str) -> bool:
-        return known_device.is_known(svc.settings, self.device_cookie, user_id)
+        return known_device.is_known(svc.settings, self.device_cookie, user_id, int(svc.clock()))
 
 
 def guesser(request: Request, svc: Services) -> Guesser:
@@ -131,9 +130,9 @@ def check_password(
     reservation = throttle.reserve(throttle.for_account(account, who.source, known_device=known))
     candidate = password if len(password) <= MAX_PASSWORD_CHARS else ""
     if not reservation.allowed:
-        passwords.verify_password(candidate, None)  # the cost of a real check; the answer is not used
+        svc.passwords.dummy_verify(candidate)
         return PasswordCheck(Verdict.THROTTLED, account, named, reservation)
-    ok, new_hash = passwords.verify_password(candidate, user.password_hash if user else None)
+    ok, new_hash = svc.passwords.verify(candidate, user.password_hash if user else None)
     if not ok or user is None or user.disabled or not candidate:
         throttle.failed(reservation, user_id=named, ip=who.ip)
         return PasswordCheck(Verdict.WRONG, account, named, reservation)
@@ -170,11 +169,11 @@ def _spend(svc: Services, user_id: str, code: str) -> Method | None:
     if factor is None or factor.confirmed_at is None:
         return None
     secret = totp_sealer(svc).open(factor.secret_enc, user_id).decode()
-    step = totp.matching_step(secret, code)
+    step = totp.matching_step(secret, code, svc.clock())
     if step is not None:
         return "otp" if svc.store.use_totp_step(user_id, step) else None  # replay of a used step
     backup = backup_codes.normalise(code)
-    if backup and svc.store.use_backup_code(user_id, backup_codes.hash_code(svc.hasher, backup), int(time.time())):
+    if backup and svc.store.use_backup_code(user_id, backup_codes.hash_code(svc.hasher, backup), int(svc.clock())):
         return "backup"
     return None
 
@@ -239,7 +238,7 @@ def check_passkey(
 
     if shown is None:
         return wrong("malformed")
-    if ceremonies.take(svc.cache, shown.challenge, purpose, binding) is None:
+    if ceremonies.take(svc.cache, shown.challenge, purpose, binding, int(svc.clock())) is None:
         return wrong("challenge")
     if passkey is None or (user_id is not None and passkey.user_id != user_id):
         return wrong("unknown_credential")
@@ -262,7 +261,7 @@ def check_passkey(
         passkey.credential_id,
         sign_count=assertion.sign_count,
         backed_up=assertion.backed_up,
-        now=int(time.time()),
+        now=int(svc.clock()),
         counter_must_advance=strict,
     )
     if not recorded:

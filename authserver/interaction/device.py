@@ -8,8 +8,6 @@ account before the lookup, and every wrong code, unknown or expired, gets the sa
 
 from __future__ import annotations
 
-import time
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -80,7 +78,7 @@ async def device(request: Request) -> Response:
             acr_values=record.acr_values,
         ),
         page.browser,
-        int(time.time()),
+        int(svc.clock()),
     )
     return await go_to(svc, it, state.Step.CONFIRM if session else state.Step.LOGIN)
 

@@ -6,8 +6,6 @@ owner a notice instead of a link (the page must not reveal which addresses have 
 
 from __future__ import annotations
 
-import time
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -37,7 +35,7 @@ def _send(svc: Services, user: User, new: str, ip: str | None) -> bool:
     if owner is not None:
         svc.store.enqueue([svc.mail.compose("email_taken", new, sign_in=f"{svc.settings.issuer}/account")])
         return False
-    token, link = links.new_link(user.id, links.EMAIL_CHANGE, new, svc.settings.verify_link_ttl)
+    token, link = links.new_link(user.id, links.EMAIL_CHANGE, new, svc.settings.verify_link_ttl, int(svc.clock()))
     message = svc.mail.compose(
         "email_change",
         new,
@@ -88,7 +86,7 @@ async def confirm(request: Request) -> Response:
         token = page.query.get("token") or ""
         digest = links.hashed(token)
         link = await run_sync(svc.store.get_account_link, digest) if digest else None
-        if link is None or not links.live(link, links.EMAIL_CHANGE, int(time.time())):
+        if link is None or not links.live(link, links.EMAIL_CHANGE, int(svc.clock())):
             raise _invalid()
         response = svc.pages.render(
             "email_change.html", {"csrf_token": csrf_token(request, svc.settings), "token": token, "email": link.email}
@@ -98,7 +96,7 @@ async def confirm(request: Request) -> Response:
     digest = links.hashed(form.get("token"))
     link = await run_sync(svc.store.get_account_link, digest) if digest else None
     before = await run_sync(svc.store.get_user, link.user_id) if link else None
-    if digest is None or link is None or before is None or not links.live(link, links.EMAIL_CHANGE, int(time.time())):
+    if digest is None or link is None or before is None or not links.live(link, links.EMAIL_CHANGE, int(svc.clock())):
         raise _invalid()
     notice = svc.mail.compose(
         "email_changed",
@@ -108,7 +106,7 @@ async def confirm(request: Request) -> Response:
         forgot=f"{svc.settings.issuer}/password/forgot" if svc.settings.password_reset else None,
     )
     try:
-        after = await run_sync(svc.store.change_email, digest, int(time.time()), [notice])
+        after = await run_sync(svc.store.change_email, digest, int(svc.clock()), [notice])
     except DuplicateError:
         raise PageError(
             N_("This address now belongs to another account, so it cannot become yours."), title=N_("Address taken")

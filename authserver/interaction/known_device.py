@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import time
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -55,14 +54,13 @@ def _mark_of(settings: Settings, marks: list[tuple[int, str]], user_id: str, now
     return None
 
 
-def is_known(settings: Settings, raw: str, user_id: str) -> bool:
+def is_known(settings: Settings, raw: str, user_id: str, now: int) -> bool:
     """The cookie value `raw` carries a valid, unexpired mark for the account."""
-    return _mark_of(settings, _marks(raw), user_id, int(time.time())) is not None
+    return _mark_of(settings, _marks(raw), user_id, now) is not None
 
 
-def remember(request: Request, response: Response, settings: Settings, user_id: str) -> None:
+def remember(request: Request, response: Response, settings: Settings, user_id: str, now: int) -> None:
     """After a complete sign-in: (re)issue this account's mark, first in line, keeping the others."""
-    now = int(time.time())
     marks = _marks(cookie_value(request, settings))
     mine = _mark_of(settings, marks, user_id, now)
     others = [m for m in marks if m != mine and now - settings.known_device_ttl < m[0] <= now + 60]

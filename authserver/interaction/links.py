@@ -8,7 +8,6 @@ scanners that fetch every link in a message cannot use one up.
 from __future__ import annotations
 
 import secrets
-import time
 from urllib.parse import urlencode
 
 from authserver.domain import AccountLink
@@ -20,10 +19,9 @@ EMAIL_CHANGE = "email_change"
 MAX_TOKEN = 100
 
 
-def new_link(user_id: str, purpose: str, email: str, ttl: int) -> tuple[str, AccountLink]:
+def new_link(user_id: str, purpose: str, email: str, ttl: int, now: int) -> tuple[str, AccountLink]:
     """(the token for the URL, the record to store)."""
     token = secrets.token_urlsafe(32)
-    now = int(time.time())
     return token, AccountLink(
         token_hash=token_hash(token),
         user_id=user_id,

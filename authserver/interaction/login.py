@@ -8,7 +8,6 @@ throttle). A complete sign-in gives the browser the account's known-device cooki
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -122,7 +121,7 @@ async def finish_sign_in(request: Request, svc: Services, it: state.Interaction,
         # have not set up): the page must carry the session cookie, or the session would be a phantom.
         response = svc.pages.error(exc)
     set_session_cookie(response, svc, value)
-    known_device.remember(request, response, svc.settings, auth.user_id)
+    known_device.remember(request, response, svc.settings, auth.user_id, int(svc.clock()))
     return response
 
 
@@ -155,7 +154,7 @@ async def login(request: Request) -> Response:
         )
         return await run_sync(login_page, svc, request, it, username=username, error=GENERIC_FAILURE, status=400)
 
-    now = int(time.time())
+    now = int(svc.clock())
     if attempt.second_factor:
         # Half signed in: nothing is granted until the second factor; the state lives in the interaction.
         it.await_second_factor(user.id, now)
@@ -203,5 +202,5 @@ async def passkey_login(request: Request) -> Response:
         credential=passkey.credential_id[:16],
     )
     amr = (*passkey_amr(passkey, check.assertion), "mfa")
-    auth = Authentication(user_id=passkey.user_id, auth_time=int(time.time()), amr=amr, acr=ACR_MFA)
+    auth = Authentication(user_id=passkey.user_id, auth_time=int(svc.clock()), amr=amr, acr=ACR_MFA)
     return await finish_sign_in(request, svc, it, auth)

@@ -10,8 +10,6 @@ state is thrown away and the user starts over.
 
 from __future__ import annotations
 
-import time
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -124,7 +122,7 @@ async def _with_passkey(
     amr = (*first, *passkey_amr(passkey, check.assertion), "mfa")
     auth = Authentication(
         user_id=user_id,
-        auth_time=int(time.time()),
+        auth_time=int(svc.clock()),
         amr=amr,
         acr=ACR_MFA,
         upstream=it.second_factor.upstream if it.second_factor else None,
@@ -173,7 +171,7 @@ async def mfa(request: Request) -> Response:
     amr = (*first, "otp", "mfa") if check.method == "otp" else (*first, "mfa")
     auth = Authentication(
         user_id=user_id,
-        auth_time=int(time.time()),
+        auth_time=int(svc.clock()),
         amr=amr,
         acr=ACR_MFA,
         upstream=it.second_factor.upstream if it.second_factor else None,

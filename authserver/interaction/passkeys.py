@@ -11,7 +11,6 @@ when the options are asked for and when the new credential is posted.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -94,7 +93,7 @@ async def _own_passkey_options(svc: Services, purpose: ceremonies.Purpose, bindi
     if not mine:
         return _problem(400, "invalid_request", "This account has no passkey.")
     made = webauthn.authentication_options(svc.rp, allow=[p.credential_id for p in mine], verification="preferred")
-    await run_sync(ceremonies.begin, svc.cache, made.challenge, purpose, binding, user_id)
+    await run_sync(ceremonies.begin, svc.cache, made.challenge, purpose, binding, user_id, int(svc.clock()))
     return _options_response(made)
 
 
@@ -116,7 +115,7 @@ async def _reset_options(request: Request, svc: Services, form: dict[str, str]) 
     token = form.get("token", "")
     digest = links.hashed(token)
     link = await run_sync(svc.store.get_account_link, digest) if digest else None
-    if digest is None or link is None or not links.live(link, links.RESET, int(time.time())):
+    if digest is None or link is None or not links.live(link, links.RESET, int(svc.clock())):
         return _problem(400, "invalid_request", "This link has expired or was already used.")
     await run_sync(svc.limits.hit, "login_ip", source_key(client_ip(request)))
     return await _own_passkey_options(svc, "reset", digest, link.user_id)
@@ -145,7 +144,7 @@ async def _register_options(request: Request, svc: Services) -> Response:
         display_name=user.name or user.username,
         existing=[p.credential_id for p in existing],
     )
-    await run_sync(ceremonies.begin, svc.cache, made.challenge, "register", session.sid, user.id)
+    await run_sync(ceremonies.begin, svc.cache, made.challenge, "register", session.sid, user.id, int(svc.clock()))
     return _options_response(made)
 
 
@@ -159,7 +158,7 @@ async def _sign_in_options(request: Request, svc: Services, form: dict[str, str]
     # Passwordless: the user is verified by the authenticator (PIN or biometric), so one passkey is two
     # factors; any passkey of this RP ID may answer (discoverable credentials).
     made = webauthn.authentication_options(svc.rp, verification="required")
-    await run_sync(ceremonies.begin, svc.cache, made.challenge, "sign-in", it.id, None)
+    await run_sync(ceremonies.begin, svc.cache, made.challenge, "sign-in", it.id, None, int(svc.clock()))
     return _options_response(made)
 
 
@@ -200,7 +199,7 @@ async def add(request: Request) -> Response:
     except webauthn.PasskeyError as exc:
         await emit(svc, request, "passkey.failed", user_id=user.id, where="registration", reason=str(exc)[:200])
         raise _refused(NOT_ADDED) from None
-    ceremony = await run_sync(ceremonies.take, svc.cache, shown.challenge, "register", session.sid)
+    ceremony = await run_sync(ceremonies.take, svc.cache, shown.challenge, "register", session.sid, int(svc.clock()))
     if ceremony is None or ceremony.user_id != user.id:
         await emit(svc, request, "passkey.failed", user_id=user.id, where="registration", reason="challenge")
         raise _refused(
@@ -224,7 +223,7 @@ async def add(request: Request) -> Response:
             backup_eligible=new.backup_eligible,
             backed_up=new.backed_up,
             name=display_name(form.get("name", "")) or default_name(len(existing)),
-            created_at=int(time.time()),
+            created_at=int(svc.clock()),
         )
         svc.store.add_passkey(passkey)
         return passkey

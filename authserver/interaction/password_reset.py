@@ -11,7 +11,6 @@ ends every session, revokes every refresh-token family (offline ones too) and te
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -99,7 +98,7 @@ def reset_request_handler(svc: Services) -> Callable[[dict[str, Any]], None]:
         if user is None or user.disabled or user.email != email:
             svc.events.emit("password.reset_requested", found=False, **seen)
             return
-        token, link = links.new_link(user.id, links.RESET, user.email, svc.settings.reset_link_ttl)
+        token, link = links.new_link(user.id, links.RESET, user.email, svc.settings.reset_link_ttl, int(svc.clock()))
         with i18n.speaking(str(payload.get("language") or "")):
             message = svc.mail.compose(
                 "reset",
@@ -130,7 +129,7 @@ def _invalid() -> PageError:
 def _live_link(svc: Services, token: str | None) -> tuple[AccountLink, User] | None:
     digest = links.hashed(token)
     link = svc.store.get_account_link(digest) if digest else None
-    if link is None or not links.live(link, links.RESET, int(time.time())):
+    if link is None or not links.live(link, links.RESET, int(svc.clock())):
         return None
     user = svc.store.get_user(link.user_id)
     if user is None or user.disabled:
@@ -161,8 +160,8 @@ def _apply(svc: Services, user: User, digest: str, new_password: str) -> tuple[i
         name=user.name or user.username,
         forgot=svc.settings.issuer + FORGOT,
     )
-    now = int(time.time())
-    if svc.store.reset_password(digest, now, passwords.hash_password(new_password), [notice]) is None:
+    now = int(svc.clock())
+    if svc.store.reset_password(digest, now, svc.passwords.hash(new_password), [notice]) is None:
         return None
     sessions = svc.store.list_user_sessions(user.id)
     for session in sessions:

@@ -10,7 +10,6 @@ in the server-side session and sends the browser back to the page it came from.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -188,7 +187,7 @@ async def _confirm(
         )
 
     amr = proof.amr
-    now = int(time.time())
+    now = int(svc.clock())
     await run_sync(svc.store.mark_reauthenticated, session.id_hash, now, amr)
     if proof.method == "backup":
         remaining = await run_sync(svc.store.count_backup_codes, user.id)
@@ -199,5 +198,5 @@ async def _confirm(
         )
     await emit(svc, request, "reauthentication.succeeded", user_id=user.id, sid=session.sid, amr=list(amr))
     response = RedirectResponse(back_to if back_to != ACCOUNT else ACCOUNT + "?done=confirmed", status_code=303)
-    known_device.remember(request, response, svc.settings, user.id)
+    known_device.remember(request, response, svc.settings, user.id, int(svc.clock()))
     return response

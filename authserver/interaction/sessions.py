@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,7 +22,7 @@ def _lookup(svc: Services, value: str) -> BrowserSession | None:
     session = store.get_session(token_hash(value))
     if session is None:
         return None
-    now = int(time.time())
+    now = int(svc.clock())
     if session.expires_at <= now or now - session.last_seen_at > settings.session_idle_ttl:
         end_session_sync(svc, session, reason="expired")
         return None
@@ -54,7 +53,7 @@ def start_session_sync(svc: Services, auth: Authentication, previous_cookie: str
             # The same user re-authenticating (prompt=login, max_age): a new cookie, but the same
             # logical session, so its session-bound refresh tokens and `sid` carry on.
             sid = old.sid
-    now = int(time.time())
+    now = int(svc.clock())
     value = secrets.token_urlsafe(32)
     session = BrowserSession(
         id_hash=token_hash(value),
@@ -74,7 +73,7 @@ def start_session_sync(svc: Services, auth: Authentication, previous_cookie: str
 
 
 def end_grants(svc: Services, session: BrowserSession) -> None:
-    for grant_id in svc.store.revoke_session_grants(session.sid, int(time.time())):
+    for grant_id in svc.store.revoke_session_grants(session.sid, int(svc.clock())):
         svc.server.tokens.revoke_grant(grant_id, reason="session_ended")
 
 

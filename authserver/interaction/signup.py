@@ -68,7 +68,9 @@ def verification_message(svc: Services, user: User, token: str) -> OutboxMessage
 
 def register(svc: Services, username: str, email: str, name: str, password: str) -> Registration:
     """Create the account with its verification link and email in one transaction (blocking)."""
-    user = rules.new_user(username, email, name, password)  # the hash first: every path pays for it
+    user = rules.new_user(
+        svc.passwords, username, email, name, password, now=int(svc.clock())
+    )  # the hash first: every path pays for it
     for _ in range(2):  # a second pass only when a concurrent sign-up took a name between check and insert
         if svc.store.find_user(user.username) is not None:
             return Registration(Outcome.USERNAME_TAKEN, None)
@@ -84,7 +86,7 @@ def register(svc: Services, username: str, email: str, name: str, password: str)
             )
             svc.store.enqueue([notice])
             return Registration(Outcome.EMAIL_TAKEN, existing.id)
-        token, link = links.new_link(user.id, links.VERIFY, user.email, svc.settings.verify_link_ttl)
+        token, link = links.new_link(user.id, links.VERIFY, user.email, svc.settings.verify_link_ttl, int(svc.clock()))
         try:
             svc.store.add_user(user, link=link, messages=[verification_message(svc, user, token)])
         except DuplicateError:

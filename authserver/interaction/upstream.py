@@ -21,7 +21,6 @@ and passkeys keep working. Audit: upstream.signin, upstream.linked, upstream.unl
 from __future__ import annotations
 
 import secrets
-import time
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -73,7 +72,7 @@ async def start(request: Request) -> Response:
     upstream = await _upstream(svc, page.form.get("upstream", ""))
     url = await run_sync(
         lambda: svc.federation.begin(
-            upstream, purpose=SIGN_IN, browser=page.browser, interaction=it.id, now=int(time.time())
+            upstream, purpose=SIGN_IN, browser=page.browser, interaction=it.id, now=int(svc.clock())
         )
     )
     return RedirectResponse(url, status_code=303)
@@ -88,7 +87,7 @@ async def connect(request: Request) -> Response:
     upstream = await _upstream(svc, form.get("upstream", ""))
     browser = browser_binding(csrf_token(request, svc.settings))
     url = await run_sync(
-        lambda: svc.federation.begin(upstream, purpose=LINK, browser=browser, user_id=user.id, now=int(time.time()))
+        lambda: svc.federation.begin(upstream, purpose=LINK, browser=browser, user_id=user.id, now=int(svc.clock()))
     )
     return RedirectResponse(url, status_code=303)
 
@@ -110,7 +109,7 @@ async def reauth(request: Request) -> Response:
         )
     url = await run_sync(
         lambda: svc.federation.begin(
-            upstream, purpose=REAUTH, browser=page.browser, user_id=user.id, next_page=back_to, now=int(time.time())
+            upstream, purpose=REAUTH, browser=page.browser, user_id=user.id, next_page=back_to, now=int(svc.clock())
         )
     )
     return RedirectResponse(url, status_code=303)
@@ -215,7 +214,7 @@ async def callback(request: Request) -> Response:
     if not code or len(code) > 2000:
         return await _failed(request, svc, pending, upstream, reason="no code", message=failed_page, status=400)
 
-    now = int(time.time())
+    now = int(svc.clock())
     try:
         asserted = await run_sync(lambda: svc.federation.complete(upstream, pending, code, now=now))
     except UpstreamFailure as exc:

@@ -8,8 +8,6 @@ pending sign-in remembers whom). `email_verified` becomes true only through such
 
 from __future__ import annotations
 
-import time
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -47,7 +45,7 @@ async def verify(request: Request) -> Response:
         token = page.query.get("token")
         digest = links.hashed(token)
         link = await run_sync(svc.store.get_account_link, digest) if digest else None
-        if link is None or not links.live(link, links.VERIFY, int(time.time())):
+        if link is None or not links.live(link, links.VERIFY, int(svc.clock())):
             raise _invalid()
         response = svc.pages.render(
             "verify_email.html", {"csrf_token": csrf_token(request, svc.settings), "token": token, "email": link.email}
@@ -55,7 +53,7 @@ async def verify(request: Request) -> Response:
         attach_csrf(request, response, svc.settings)
         return response
     digest = links.hashed(form.get("token"))
-    user = await run_sync(svc.store.verify_email, digest, int(time.time())) if digest else None
+    user = await run_sync(svc.store.verify_email, digest, int(svc.clock())) if digest else None
     if user is None or not user.email_verified:
         await emit(svc, request, "email.verification_failed", user_id=user.id if user else None)
         raise _invalid()
@@ -70,7 +68,7 @@ def send_verification(svc: Services, user: User, ip: str | None) -> None:
 
     svc.limits.hit("mail_ip", source_key(ip))
     svc.limits.hit("mail_address", user.email)
-    token, link = links.new_link(user.id, links.VERIFY, user.email, svc.settings.verify_link_ttl)
+    token, link = links.new_link(user.id, links.VERIFY, user.email, svc.settings.verify_link_ttl, int(svc.clock()))
     svc.store.add_account_link(link, [verification_message(svc, user, token)])
 
 

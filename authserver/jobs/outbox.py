@@ -52,6 +52,7 @@ class OutboxRunner:
         delivered = 0
         while True:
             owner = secrets.token_hex(16)
+            # Wall clock: leases shared between nodes, as when the message was queued (outbox.py).
             batch = self.store.claim_outbox(owner, int(time.time()), self.lease_seconds, BATCH)
             for message in batch:
                 delivered += self._deliver(message, owner)

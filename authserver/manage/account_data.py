@@ -7,7 +7,6 @@ Never a secret: no password hash, TOTP secret, backup-code, token or session-coo
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -99,12 +98,12 @@ def sign_in_history(store: Store, user_id: str, limit: int = HISTORY_LENGTH) -> 
     return [history_entry(e) for e in store.latest_audit_events(user_id, SIGN_IN_EVENTS, limit)]
 
 
-def export_account(store: Store, client_name: Callable[[str], str | None], user: User) -> dict[str, Any]:
+def export_account(store: Store, client_name: Callable[[str], str | None], user: User, *, now: int) -> dict[str, Any]:
     factor = store.get_totp(user.id)
     events = store.list_audit_events(user_id=user.id, limit=100_000)
     return {
         "format": FORMAT,
-        "exported_at": iso(int(time.time())),
+        "exported_at": iso(now),
         "profile": {
             "id": user.id,
             "username": user.username,

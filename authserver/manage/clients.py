@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -320,14 +319,14 @@ def build(
 
 
 def create(
-    store: ClientStore, hasher: SecretHasher, spec: ClientSpec, *, registered_by: str = "cli"
+    store: ClientStore, hasher: SecretHasher, spec: ClientSpec, *, now: int, registered_by: str = "cli"
 ) -> tuple[Client, str | None]:
     """Register a client; its secret (None for public and private_key_jwt clients) is returned only here."""
     generated = SecretHasher.generate()
     client = build(
         spec,
         client_id=new_client_id(),
-        created_at=int(time.time()),
+        created_at=now,
         secret_hash=hasher.hash(generated),
         registered_by=registered_by,
     )

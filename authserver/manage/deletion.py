@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -43,11 +42,12 @@ def delete_account(
     server_secret: bytes,
     deny_grants: Callable[[list[str]], None],
     farewell: Sequence[OutboxMessage] = (),
+    now: int,
 ) -> Deletion | None:
     """Blocking. None if the user was already gone. (Sessions still open are deleted with the user; the
     account page ends its own the usual way first, so `sessions_ended` counts what was left.)"""
     sessions = len(store.list_user_sessions(user.id))
-    grants = store.revoke_user_grants(user.id, int(time.time()))
+    grants = store.revoke_user_grants(user.id, now)
     deny_grants(grants)
     alias = pseudonym(server_secret, user.id)
     if not store.delete_user(user.id, alias, farewell):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,13 +29,12 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def issue_token(store: RegistrationStore, *, uses: int, expires_in: int) -> tuple[str, int | None]:
+def issue_token(store: RegistrationStore, *, uses: int, expires_in: int, now: int) -> tuple[str, int | None]:
     """An initial access token (uses 0: unlimited; expires_in 0: never), and when it expires."""
     if not 0 <= uses <= MAX_USES:
         raise Invalid("{uses} must be between 0 and " + str(MAX_USES), field="uses")
     if not 0 <= expires_in <= MAX_EXPIRES_IN:
         raise Invalid("{expires_in} must be between 0 and " + str(MAX_EXPIRES_IN) + " seconds", field="expires_in")
-    now = int(time.time())
     token = new_token()
     expires_at = now + expires_in if expires_in else None
     store.add_registration_token(token_hash(token), uses=uses or None, expires_at=expires_at, created_at=now)
@@ -148,9 +146,11 @@ def registered_metadata(client: Client) -> dict[str, Any]:
     return data
 
 
-def register(store: Store, hasher: SecretHasher, metadata: Mapping[str, Any]) -> tuple[Client, str | None, str]:
+def register(
+    store: Store, hasher: SecretHasher, metadata: Mapping[str, Any], *, now: int
+) -> tuple[Client, str | None, str]:
     """RFC 7591 §3: the new client, its secret (None without one) and its registration access token."""
-    client, secret = clients.create(store, hasher, spec_from_metadata(metadata), registered_by="dynamic")
+    client, secret = clients.create(store, hasher, spec_from_metadata(metadata), now=now, registered_by="dynamic")
     token = new_token()
     store.set_registration_token_hash(client.client_id, token_hash(token))
     return client, secret, token

@@ -5,7 +5,6 @@ admin API."""
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -15,7 +14,7 @@ from authserver.audit import Events
 from authserver.domain import User
 from authserver.manage.errors import Conflict, Invalid, NotFound, Stale
 from authserver.revocations import Denylist, revoke_user_grants
-from authserver.security import passwords
+from authserver.security.passwords import PasswordPolicyError, Passwords, check_policy
 from authserver.store import DuplicateError, RefreshTokenStore, Removal, Store, UserStore
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,149}$")
@@ -45,22 +44,24 @@ def name_problem(name: str) -> str | None:
 
 def password_problem(password: str, *, username: str, email: str) -> str | None:
     try:
-        passwords.check_policy(password, username=username, email=email)
-    except passwords.PasswordPolicyError as exc:
+        check_policy(password, username=username, email=email)
+    except PasswordPolicyError as exc:
         return str(exc)
     return None
 
 
-def new_user(username: str, email: str, name: str, password: str, *, email_verified: bool = False) -> User:
+def new_user(
+    passwords: Passwords, username: str, email: str, name: str, password: str, *, now: int, email_verified: bool = False
+) -> User:
     """The record of a new account (fields already checked); hashing is slow: call it off the event loop."""
     return User(
         id=str(uuid.uuid4()),
         username=username.lower(),
         email=email.lower(),
         name=name,
-        password_hash=passwords.hash_password(password),
+        password_hash=passwords.hash(password),
         email_verified=email_verified,
-        created_at=int(time.time()),
+        created_at=now,
     )
 
 
@@ -103,12 +104,20 @@ def check_password(password: str, *, username: str, email: str) -> None:
 
 
 def create(
-    store: UserStore, *, username: str, email: str, name: str, password: str, email_verified: bool = False
+    store: UserStore,
+    passwords: Passwords,
+    *,
+    username: str,
+    email: str,
+    name: str,
+    password: str,
+    now: int,
+    email_verified: bool = False,
 ) -> User:
     """Blocking (the password hash is slow)."""
     check_fields(username, email, name)
     check_password(password, username=username, email=email)
-    user = new_user(username, email, name, password, email_verified=email_verified)
+    user = new_user(passwords, username, email, name, password, now=now, email_verified=email_verified)
     try:
         store.add_user(user)
     except DuplicateError as exc:
@@ -169,10 +178,10 @@ def update(store: UserStore, user_id: str, changes: Mapping[str, Any], *, expect
     return updated
 
 
-def set_password(store: UserStore, user: User, password: str) -> None:
+def set_password(store: UserStore, passwords: Passwords, user: User, password: str) -> None:
     """Blocking (hashing). Voids the user's unused password-reset links."""
     check_password(password, username=user.username, email=user.email)
-    store.set_password_hash(user.id, passwords.hash_password(password))
+    store.set_password_hash(user.id, passwords.hash(password))
 
 
 def end_tokens(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import time
 from collections.abc import Callable, Collection, Sequence
 from typing import cast
 from urllib.parse import unquote
@@ -23,6 +22,7 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, KeySetSerialization
 
+from authserver.clock import Clock
 from authserver.domain import AUTH_METHODS_WITH_SECRET, Client
 from authserver.oauth.models import OAuthClient
 from authserver.oauth.requests import OAuthRequest
@@ -51,7 +51,9 @@ class ClientAuthenticator:
         hasher: SecretHasher,
         denylist: Denylist,
         audiences: Sequence[str],
+        clock: Clock,
     ) -> None:
+        self._clock = clock
         self._find = find_client
         self._hasher = hasher
         self._denylist = denylist
@@ -130,6 +132,7 @@ class ClientAuthenticator:
         claims = token.claims
         try:
             jwt.JWTClaimsRegistry(
+                now=lambda: int(self._clock()),
                 leeway=LEEWAY,
                 iss={"essential": True, "value": client.client_id},
                 sub={"essential": True, "value": client.client_id},
@@ -139,7 +142,7 @@ class ClientAuthenticator:
             ).validate(claims)
         except (JoseError, ValueError, TypeError, RecursionError) as exc:
             raise _invalid_client("Invalid client assertion") from exc
-        now = time.time()
+        now = self._clock()
         exp = claims["exp"]
         if not isinstance(exp, (int, float)) or exp - now > ASSERTION_MAX_LIFETIME:
             raise _invalid_client("Client assertion lifetime is too long")

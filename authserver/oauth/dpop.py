@@ -11,7 +11,6 @@ import base64
 import hashlib
 import hmac
 import json
-import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,7 @@ from joserfc.jwk import ECKey, JWKRegistry, OKPKey, RSAKey
 from joserfc.jws import JWSRegistry
 
 from authserver.cache import Cache
+from authserver.clock import Clock
 from authserver.security.derive import derive_key
 
 # RFC 9449 §4.3 item 5: asymmetric algorithms only. EdDSA as the issue names it (RFC 8037), and its
@@ -87,26 +87,28 @@ class DPoPNonces:
     """Server-provided nonces (RFC 9449 §8, §9) every worker and node can check: an HMAC of the current
     minute under a key derived from the server secret. A nonce is good for one to two periods."""
 
-    def __init__(self, secret: bytes) -> None:
+    def __init__(self, secret: bytes, clock: Clock) -> None:
         self._key = derive_key(secret, "dpop-nonce")
+        self._clock = clock
 
     def _for(self, period: int) -> str:
         mac = hmac.new(self._key, str(period).encode(), hashlib.sha256).digest()[:18]
         return f"{period}.{base64.urlsafe_b64encode(mac).decode()}"
 
     def current(self) -> str:
-        return self._for(int(time.time()) // NONCE_PERIOD)
+        return self._for(int(self._clock()) // NONCE_PERIOD)
 
     def valid(self, nonce: object) -> bool:
         if not isinstance(nonce, str) or len(nonce) > 64:
             return False
-        now = int(time.time()) // NONCE_PERIOD
+        now = int(self._clock()) // NONCE_PERIOD
         return any(hmac.compare_digest(nonce, self._for(p)) for p in (now, now - 1))
 
 
 class DPoPVerifier:
-    def __init__(self, cache: Cache, nonces: DPoPNonces | None, max_age: int) -> None:
+    def __init__(self, cache: Cache, nonces: DPoPNonces | None, max_age: int, clock: Clock) -> None:
         self._cache = cache
+        self._clock = clock
         self.nonces = nonces  # None: no nonce required
         self._max_age = max_age
 
@@ -124,7 +126,7 @@ class DPoPVerifier:
         iat = claims.get("iat")
         if not isinstance(iat, (int, float)) or isinstance(iat, bool):
             raise DPoPError("The DPoP proof has no iat")
-        now = time.time()
+        now = self._clock()
         # §4.3 item 11 / §11.1: a proof is accepted only within a short window around its creation.
         if iat > now + FUTURE_LEEWAY or iat < now - self._max_age:
             raise DPoPError("The DPoP proof's iat is outside the accepted window")

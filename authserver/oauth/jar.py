@@ -8,7 +8,6 @@ MUST only use the parameters in the Request Object").
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -17,6 +16,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, KeySetSerialization
 
 from authserver.cache import Cache
+from authserver.clock import Clock
 from authserver.domain import Client
 
 ALGORITHMS = ["RS256", "PS256", "ES256"]
@@ -37,6 +37,7 @@ class RequestObjectError(Exception):
 class RequestObjects:
     issuer: str
     cache: Cache
+    clock: Clock
 
     def decode(self, client: Client, value: str) -> list[tuple[str, str]]:
         """The authorization parameters of a verified request object, client_id first."""
@@ -66,7 +67,7 @@ class RequestObjects:
         return [("client_id", client.client_id), *_parameters(claims)]
 
     def _check_claims(self, client: Client, claims: dict[str, Any]) -> None:
-        now = time.time()
+        now = self.clock()
         # RFC 9101 §6.1 / §10.2: iss is the client, aud is this server.
         if claims.get("iss") != client.client_id:
             raise RequestObjectError("The request object's iss must be the client_id")

@@ -77,6 +77,9 @@ class KeyManager:
         self.policy = policy
         self.bits = bits
 
+    # Key lifecycle times (created, active, retired, pruned) are on the wall clock, not the app's injected
+    # one (authserver/clock.py): they are written and judged by every node and by `authserver keys` in other
+    # processes through the database, so one process's moved test clock must not activate or retire keys.
     def _new_key(self, delay: int) -> SigningKey:
         kid, public, pem = rsa_keys.generate_rsa(self.bits)
         # Times are taken after generation (seconds for large keys), so the full delay runs from the
@@ -146,6 +149,7 @@ class KeyRing:
         self._signers: dict[tuple[str, str], Signer] = {}
 
     def stale(self) -> bool:
+        # An interval measured in-process (when the key set was last read): monotonic.
         return time.monotonic() - self._loaded_at >= self._refresh
 
     def reload(self) -> None:

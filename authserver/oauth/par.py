@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from dataclasses import dataclass
 
 from authserver.cache import Cache
+from authserver.clock import Clock
 from authserver.security.secrets import token_hash
 
 REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
@@ -39,12 +39,18 @@ def is_pushed_uri(value: str) -> bool:
 
 
 class PushedRequests:
-    def __init__(self, cache: Cache) -> None:
+    def __init__(self, cache: Cache, clock: Clock) -> None:
         self._cache = cache
+        self._clock = clock
 
     def push(self, client_id: str, pairs: list[tuple[str, str]], *, signed: bool) -> str:
         request_uri = REQUEST_URI_PREFIX + secrets.token_urlsafe(32)
-        record = {"client_id": client_id, "pairs": pairs, "signed": signed, "expires_at": int(time.time()) + EXPIRES_IN}
+        record = {
+            "client_id": client_id,
+            "pairs": pairs,
+            "signed": signed,
+            "expires_at": int(self._clock()) + EXPIRES_IN,
+        }
         self._cache.set(_KEY + token_hash(request_uri), json.dumps(record), EXPIRES_IN)
         return request_uri
 
@@ -62,7 +68,7 @@ class PushedRequests:
             raise RequestUriError("The request_uri was pushed by another client")
         if self._cache.take(key) is None:  # of two concurrent redemptions, one wins
             raise RequestUriError("The request_uri is unknown, expired or already used")
-        if record["expires_at"] <= time.time():
+        if record["expires_at"] <= self._clock():
             raise RequestUriError("The request_uri is unknown, expired or already used")
         return PushedRequest(
             client_id=record["client_id"],

@@ -73,10 +73,10 @@ class AuthorizationServer(_AuthorizationServer):
         self.tokens = tokens
         self.events = events
         self.clock = clock
-        self.pushed_requests = PushedRequests(cache)
-        nonces = DPoPNonces(settings.secret_bytes()) if settings.dpop_require_nonce else None
-        self.dpop = DPoPVerifier(cache, nonces, settings.dpop_proof_max_age)
-        self.request_objects = RequestObjects(settings.issuer, cache)
+        self.pushed_requests = PushedRequests(cache, clock)
+        nonces = DPoPNonces(settings.secret_bytes(), clock) if settings.dpop_require_nonce else None
+        self.dpop = DPoPVerifier(cache, nonces, settings.dpop_proof_max_age, clock)
+        self.request_objects = RequestObjects(settings.issuer, cache, clock)
         self.register_grant(AuthorizationCodeGrant)
         self.register_grant(RefreshTokenGrant)
         self.register_grant(ClientCredentialsGrant)

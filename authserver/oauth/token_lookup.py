@@ -9,7 +9,6 @@ tokens for one access-token lifetime. Denials live in the database and the share
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -17,6 +16,7 @@ from typing import Any, Literal
 from authlib.oauth2.rfc6749 import ClientMixin
 
 from authserver.audit import Events
+from authserver.clock import Clock
 from authserver.domain import Client, RefreshToken, User
 from authserver.oauth.tokens import AccessToken, TokenIssuer
 from authserver.revocations import JTI, Denylist, revoke_user_grants
@@ -35,6 +35,7 @@ class FoundToken:
     expires_at: int
     revoked: bool
     claims: dict[str, Any]
+    now: float  # when it was looked up: the one instant its expiry is judged at
     access: AccessToken | None = None
     refresh: RefreshToken | None = None
 
@@ -42,7 +43,7 @@ class FoundToken:
         return self.client_id == client.get_client_id()
 
     def is_expired(self) -> bool:
-        return self.expires_at <= time.time()
+        return self.expires_at <= self.now
 
     def is_revoked(self) -> bool:
         return self.revoked
@@ -57,7 +58,9 @@ class TokenLookup:
         refresh_tokens: RefreshTokenStore,
         events: Events,
         find_user: Callable[[str], User | None],
+        clock: Clock,
     ) -> None:
+        self.clock = clock
         self.find_user = find_user
         self.issuer = issuer
         self.denylist = denylist
@@ -100,6 +103,7 @@ class TokenLookup:
             access.expires_at,
             not active,
             access.claims,
+            self.clock(),
             access=access,
         )
 
@@ -109,7 +113,7 @@ class TokenLookup:
         record = self.refresh_tokens.get_refresh_token(token_hash(value))
         if record is None:
             return None
-        now = time.time()
+        now = self.clock()
         client = self.find_client(record.client_id)
         user = self.find_user(record.user_id)
         inactive = (
@@ -129,7 +133,7 @@ class TokenLookup:
             "iat": record.created_at,
             "iss": self.issuer.issuer,
         }
-        return FoundToken("refresh_token", record.client_id, record.expires_at, inactive, claims, refresh=record)
+        return FoundToken("refresh_token", record.client_id, record.expires_at, inactive, claims, now, refresh=record)
 
     def revoke(self, found: FoundToken) -> None:
         if found.refresh is not None:
@@ -143,7 +147,7 @@ class TokenLookup:
         self.events.emit("token.revoked", client_id=found.client_id, jti=found.access.jti, kind="access_token")
 
     def revoke_grant(self, grant_id: str, *, reason: str) -> None:
-        self.refresh_tokens.revoke_grant(grant_id, int(time.time()))
+        self.refresh_tokens.revoke_grant(grant_id, int(self.clock()))
         self.deny_grants([grant_id], reason=reason)
 
     def deny_grants(self, grant_ids: list[str], *, reason: str) -> None:

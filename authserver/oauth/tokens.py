@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 
+from authserver.clock import Clock
 from authserver.oauth.keyring import KeyRing
 from authserver.security import jws_rs256
 
@@ -42,7 +42,8 @@ class AccessToken:
 
 
 class TokenIssuer:
-    def __init__(self, issuer: str, keyring: KeyRing, access_ttl: int) -> None:
+    def __init__(self, issuer: str, keyring: KeyRing, access_ttl: int, clock: Clock) -> None:
+        self.clock = clock
         self.issuer = issuer
         self.keyring = keyring
         self.access_ttl = access_ttl
@@ -57,7 +58,7 @@ class TokenIssuer:
         extra: dict[str, Any] | None = None,
     ) -> tuple[str, dict[str, Any]]:
         _, signer = self.keyring.signer(ACCESS_TOKEN_TYP)
-        now = int(time.time())
+        now = int(self.clock())
         # RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti are required; scope when granted.
         claims = {
             "iss": self.issuer,
@@ -91,7 +92,7 @@ class TokenIssuer:
         claims = jws_rs256.verify(token, key.public_key)
         if claims is None or claims.get("iss") != self.issuer:
             return None
-        exp, nbf, now = claims.get("exp"), claims.get("nbf"), time.time()
+        exp, nbf, now = claims.get("exp"), claims.get("nbf"), self.clock()
         if not isinstance(exp, (int, float)) or isinstance(exp, bool) or exp < now:
             return None
         if nbf is not None and (not isinstance(nbf, (int, float)) or isinstance(nbf, bool) or nbf > now):
@@ -113,7 +114,8 @@ def half_hash(value: str) -> str:
 class IdTokens:
     """ID tokens (OIDC Core §2) and id_token_hint checks."""
 
-    def __init__(self, issuer: str, keyring: KeyRing, ttl: int) -> None:
+    def __init__(self, issuer: str, keyring: KeyRing, ttl: int, clock: Clock) -> None:
+        self.clock = clock
         self.issuer = issuer
         self.keyring = keyring
         self.ttl = ttl
@@ -132,7 +134,7 @@ class IdTokens:
         extra: dict[str, Any] | None = None,
     ) -> str:
         _, signer = self.keyring.signer("JWT")
-        now = int(time.time())
+        now = int(self.clock())
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "sub": subject,
@@ -157,7 +159,7 @@ class IdTokens:
         """OIDC Back-Channel Logout 1.0 §2.4: explicitly typed, with the logout event and no nonce, so it
         can never pass for an ID token."""
         key = self.keyring.signing_key()
-        now = int(time.time())
+        now = int(self.clock())
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "aud": client_id,

@@ -6,7 +6,6 @@ One validator for every way an upstream is made (the CLI today, the admin API la
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -87,7 +86,7 @@ def discover(issuer: str, *, policy: EgressPolicy, timeout: float) -> protocol.P
         raise UpstreamConfigError(str(exc)) from None
 
 
-def build(spec: NewUpstream, *, secret_key: bytes, policy: EgressPolicy, timeout: float) -> Upstream:
+def build(spec: NewUpstream, *, secret_key: bytes, policy: EgressPolicy, timeout: float, now: int) -> Upstream:
     """The record to store (endpoints checked, secret sealed); raises UpstreamConfigError."""
     production = policy.production
     if not NAME.fullmatch(spec.name):
@@ -195,7 +194,7 @@ def build(spec: NewUpstream, *, secret_key: bytes, policy: EgressPolicy, timeout
         trust_mfa=spec.trust_mfa,
         mfa_acr_values=spec.mfa_acr_values,
         preset=spec.preset,
-        created_at=int(time.time()),
+        created_at=now,
         **fields,
     )
 

@@ -33,7 +33,7 @@ def _stored_hash(settings, user_id: str) -> str:
 
 
 def test_set_password_reads_stdin_and_the_new_password_verifies(cli, alice, settings):
-    from authserver.security import passwords
+    from authserver.security.passwords import Passwords
 
     before = _stored_hash(settings, alice["id"])
     result = cli("user", "set-password", "alice", "--json", stdin=NEW_PASSWORD + "\n")
@@ -41,8 +41,8 @@ def test_set_password_reads_stdin_and_the_new_password_verifies(cli, alice, sett
     assert result.json() == {"id": alice["id"], "username": "alice", "password_set": True}
     after = _stored_hash(settings, alice["id"])
     assert after != before
-    assert passwords.verify_password(NEW_PASSWORD, after)[0]
-    assert not passwords.verify_password(PASSWORD, after)[0]
+    assert Passwords().verify(NEW_PASSWORD, after)[0]
+    assert not Passwords().verify(PASSWORD, after)[0]
     events = cli("audit", "list", "--user", "alice", "--json").json()
     assert [e["event"] for e in events][-1] == "password.changed"
     assert events[-1]["data"]["by"] == "admin-cli"

@@ -217,6 +217,7 @@ ALL_NAMES = (
     "AUTHSERVER_REDIS_URL",
     "AUTHSERVER_SMTP_URL",
     "AUTHSERVER_METRICS_TOKEN",
+    "AUTHSERVER_ARGON2_COST",
 )
 
 
@@ -267,6 +268,7 @@ def test_production_names_every_insecure_setting(cli, monkeypatch, uvicorn_calls
         ({"AUTHSERVER_METRICS_TOKEN": None}, "AUTHSERVER_METRICS_TOKEN must be set in production"),
         ({"AUTHSERVER_METRICS_TOKEN": ""}, "AUTHSERVER_METRICS_TOKEN must be set in production"),
         ({"AUTHSERVER_METRICS_TOKEN": "t" * 15}, "at least 16 characters"),
+        ({"AUTHSERVER_ARGON2_COST": "test"}, "AUTHSERVER_ARGON2_COST must be `standard` in production"),
     ],
 )
 def test_production_refuses_each_insecure_setting_alone(cli, monkeypatch, uvicorn_calls, change, expected):

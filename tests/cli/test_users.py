@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from authserver.security import passwords
+from authserver.security.passwords import Passwords
 from authserver.store.sql import SqlStore
 from tests.cli.checks import assert_error, assert_usage_error
 
@@ -78,15 +78,15 @@ def test_password_is_the_first_stdin_line_without_its_line_ending(create, stored
     assert create(stdin=PASSWORD + "\r\nsecond line ignored\n").code == 0
     user = stored("alice")
     assert user.password_hash.startswith("$argon2id$")
-    assert passwords.verify_password(PASSWORD, user.password_hash)[0] is True
-    assert passwords.verify_password(PASSWORD + "\r", user.password_hash)[0] is False
-    assert passwords.verify_password("second line ignored", user.password_hash)[0] is False
+    assert Passwords().verify(PASSWORD, user.password_hash)[0] is True
+    assert Passwords().verify(PASSWORD + "\r", user.password_hash)[0] is False
+    assert Passwords().verify("second line ignored", user.password_hash)[0] is False
 
 
 def test_password_without_trailing_newline_and_with_spaces_is_kept_verbatim(create, stored):
     password = "  spaces inside and around  "
     assert create(stdin=password).code == 0
-    assert passwords.verify_password(password, stored("alice").password_hash)[0] is True
+    assert Passwords().verify(password, stored("alice").password_hash)[0] is True
 
 
 @pytest.mark.parametrize("length", [12, 128])
@@ -334,13 +334,10 @@ def test_user_subcommand_usage_errors(cli):
     assert_usage_error(cli("user", "frobnicate", "alice"))
 
 
-def test_user_list_pages_in_creation_order(cli, monkeypatch):
-    import time as clock
-
-    now = [1_800_000_000.0]
-    monkeypatch.setattr(clock, "time", lambda: now[0])
+def test_user_list_pages_in_creation_order(cli, clock):
+    clock.freeze(1_800_000_000.0)  # the CLI's clock (cli_main(clock=...)): one second between creations
     for name in ("ann", "bob", "cat", "dan", "eve"):
-        now[0] += 1
+        clock.advance(1)
         result = cli(
             "user",
             "create",

@@ -42,7 +42,6 @@ from urllib.parse import quote, quote_plus, unquote_plus, urlencode
 
 import pyotp
 import pytest
-from argon2 import PasswordHasher
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 from joserfc import jwt
@@ -54,7 +53,7 @@ from authserver.cli import main as cli_main
 from authserver.domain import ACR_MFA, ACR_PASSWORD, Authentication
 from authserver.interaction.credentials import totp_sealer
 from authserver.interaction.sessions import start_session_sync
-from authserver.security import backup_codes, passwords
+from authserver.security import backup_codes
 from authserver.settings import Settings
 from tests.conftest import ISSUER, REDIS_URL, SECRET, _empty_tables
 from tests.fuzz import spec
@@ -1520,6 +1519,8 @@ def world(migrated: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
         "AUTHSERVER_SECRET_KEY": SECRET,
         "AUTHSERVER_KEYS_DIR": str(tmp / "keys"),
         "AUTHSERVER_CACHE_PREFIX": f"authserver-fuzz:{uuid.uuid4().hex}:",
+        # argon2id at its cheapest (as the cheap_argon2 fixture does): hundreds of sign-ins, no timings asserted.
+        "AUTHSERVER_ARGON2_COST": "test",
     }
     if REDIS_URL:
         env["AUTHSERVER_REDIS_URL"] = REDIS_URL
@@ -1529,11 +1530,6 @@ def world(migrated: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
             mp.delenv(key)
     for key, value in env.items():
         mp.setenv(key, value)
-    # argon2id at its cheapest (as tests/http/test_mfa.py does): hundreds of sign-ins, no timings asserted.
-    mp.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-    dummy = getattr(passwords, "_dummy_hash", None)
-    if hasattr(dummy, "cache_clear"):
-        dummy.cache_clear()
 
     def run_cli(*args: str, stdin: str = "") -> dict:
         out = io.StringIO()
@@ -1557,8 +1553,6 @@ def world(migrated: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
             client.__exit__(None, None, None)
         _empty_tables(migrated)
         mp.undo()
-        if hasattr(dummy, "cache_clear"):
-            dummy.cache_clear()
 
 
 def check(op: spec.Operation, built: Built, response) -> None:  # type: ignore[no-untyped-def]

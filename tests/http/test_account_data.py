@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import pytest
 
@@ -120,7 +119,7 @@ def test_export_is_a_json_download_without_secrets(http, cli, alice, register):
     assert [e["event"] for e in cli("audit", "list", "--json").json()].count("account.exported") == 1
 
 
-def test_export_needs_recent_authentication_csrf_and_a_session(http, alice, monkeypatch):
+def test_export_needs_recent_authentication_csrf_and_a_session(http, alice, clock):
     anonymous = browser_from(http, "10.4.0.1")
     anonymous.get("/account")
     no_session = anonymous.post(
@@ -130,8 +129,7 @@ def test_export_needs_recent_authentication_csrf_and_a_session(http, alice, monk
     account_sign_in(http)
     assert http.post("/account/export", data={}, follow_redirects=False).status_code == 403
     csrf = account_csrf(http)
-    real = time.time
-    monkeypatch.setattr(time, "time", lambda: real() + 301)
+    clock.advance(301)
     stale = http.post("/account/export", data={"csrf_token": csrf}, follow_redirects=False)
     assert stale.status_code == 303 and stale.headers["location"].startswith("/account/reauth")
 

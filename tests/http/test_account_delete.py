@@ -106,7 +106,7 @@ def test_self_service_deletion(site, cli, mailbox, alice, client):
     assert [e["event"] for e in export["audit_events"]] == [], "the new account inherits nothing"
 
 
-def test_deletion_needs_sudo_mode_csrf_and_a_session(site, cli, alice, monkeypatch):
+def test_deletion_needs_sudo_mode_csrf_and_a_session(site, cli, alice, clock):
     anonymous = browser_from(site, "10.8.0.1")
     anonymous.get("/account")
     bounced = anonymous.post(
@@ -118,11 +118,10 @@ def test_deletion_needs_sudo_mode_csrf_and_a_session(site, cli, alice, monkeypat
     account_sign_in(site)
     assert site.post("/account/delete", data={"confirm": "alice"}, follow_redirects=False).status_code == 403
     csrf = account_csrf(site)
-    real = time.time
-    monkeypatch.setattr(time, "time", lambda: real() + 301)
+    clock.advance(301)
     stale = site.post("/account/delete", data={"csrf_token": csrf, "confirm": "alice"}, follow_redirects=False)
     assert stale.status_code == 303 and stale.headers["location"].startswith("/account/reauth")
-    monkeypatch.setattr(time, "time", real)
+    clock.advance(-301)
     assert cli("user", "show", "alice").code == 0
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import queue
 import threading
 import time
-import types
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode
 
@@ -259,15 +258,12 @@ def test_a_slow_receiver_times_out(make_app, register, alice, cli):
         slow.stop()
 
 
-def test_notices_are_abandoned_after_the_time_limit(http, register, alice, cli, monkeypatch):
-    from authserver import backchannel
-
+def test_notices_are_abandoned_after_the_time_limit(http, register, alice, cli, clock):
     port = free_port()  # nobody listens: every attempt fails
     client = rp(register, f"http://127.0.0.1:{port}/backchannel")
     logout(http, signed_in(http, client)["id_token"])
     wait_for(lambda: audit(cli, "backchannel_logout.failed"))
-    real = time.time
-    monkeypatch.setattr(backchannel, "time", types.SimpleNamespace(time=lambda: real() + 3601))
+    clock.advance(3601)  # past AUTHSERVER_BACKCHANNEL_LOGOUT_MAX_AGE on the app's clock
     abandoned = wait_for(lambda: audit(cli, "backchannel_logout.abandoned"))
     assert abandoned[0]["data"]["reason"] == "time limit"
 

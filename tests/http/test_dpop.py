@@ -6,7 +6,6 @@ import base64
 import json
 import threading
 import time
-import types
 import warnings
 from urllib.parse import urlencode
 
@@ -180,12 +179,9 @@ def test_two_dpop_headers_are_refused(http, service, key):
     assert_proof_error(cc_request(http, service, [proof(key), proof(key)]), words="exactly one")
 
 
-def test_iat_window_follows_the_clock(http, service, key, monkeypatch):
-    from authserver.oauth import dpop
-
+def test_iat_window_follows_the_clock(http, service, key, clock):
     value = proof(key)
-    real = time.time
-    monkeypatch.setattr(dpop, "time", types.SimpleNamespace(time=lambda: real() + 61))
+    clock.advance(61)  # the app's clock: the proof is now older than the accepted window
     assert_proof_error(cc_request(http, service, value), words="iat")
 
 
@@ -501,14 +497,12 @@ def test_forged_nonces_are_refused(nonce_http, service, key, nonce):
     assert_proof_error(cc_request(nonce_http, service, proof(key, nonce=nonce)), "use_dpop_nonce")
 
 
-def test_nonce_expires(nonce_http, service, key, monkeypatch):
+def test_nonce_expires(nonce_http, service, key, clock):
     from authserver.oauth import dpop
 
     nonce = cc_request(nonce_http, service, proof(key)).headers["dpop-nonce"]
-    real = time.time
-    later = real() + 3 * dpop.NONCE_PERIOD
-    monkeypatch.setattr(dpop, "time", types.SimpleNamespace(time=lambda: later))
-    stale = proof(key, nonce=nonce, iat=int(later))
+    clock.advance(3 * dpop.NONCE_PERIOD)
+    stale = proof(key, nonce=nonce, iat=int(clock()))
     response = cc_request(nonce_http, service, stale)
     assert_proof_error(response, "use_dpop_nonce")
     assert response.headers["dpop-nonce"] != nonce

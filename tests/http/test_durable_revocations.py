@@ -146,7 +146,7 @@ def _rows(env) -> list[tuple[str, int]]:  # type: ignore[no-untyped-def]
         engine.dispose()
 
 
-def test_rows_are_purged_once_their_tokens_have_expired(http, register, env, monkeypatch):
+def test_rows_are_purged_once_their_tokens_have_expired(http, register, env, clock):
     service = register()
     first = client_token(http, service)["access_token"]
     revoke(http, service, first)
@@ -155,8 +155,8 @@ def test_rows_are_purged_once_their_tokens_have_expired(http, register, env, mon
     assert rows[0][1] <= time.time() + 900 + 10  # kept no longer than the token lives
 
     # An hour later the first token has expired: the next revocation drops its row.
-    later = time.time() + 3600
-    monkeypatch.setattr(time, "time", lambda: later)
+    clock.advance(3600)
+    later = clock()
     second = client_token(http, service)["access_token"]
     revoke(http, service, second)
     rows = _rows(env)

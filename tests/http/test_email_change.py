@@ -84,7 +84,7 @@ def test_bad_addresses_are_refused(site, cli, mailbox, alice, email, error):
     assert mailbox.messages == []
 
 
-def test_the_change_needs_sudo_mode_csrf_and_a_session(site, cli, alice, monkeypatch):
+def test_the_change_needs_sudo_mode_csrf_and_a_session(site, cli, alice, clock):
     anonymous = browser_from(site, "10.6.1.1")
     anonymous.get("/account")
     bounced = anonymous.post(
@@ -96,13 +96,12 @@ def test_the_change_needs_sudo_mode_csrf_and_a_session(site, cli, alice, monkeyp
     account_sign_in(site)
     assert site.post("/account/email", data={"email": "x@example.com"}, follow_redirects=False).status_code == 403
     csrf = account_csrf(site)
-    real = time.time
-    monkeypatch.setattr(time, "time", lambda: real() + 301)
+    clock.advance(301)
     stale = site.post("/account/email", data={"csrf_token": csrf, "email": "x@example.com"}, follow_redirects=False)
     assert stale.status_code == 303 and stale.headers["location"].startswith("/account/reauth")
 
 
-def test_links_are_single_use_expire_and_are_superseded(site, cli, mailbox, alice, monkeypatch):
+def test_links_are_single_use_expire_and_are_superseded(site, cli, mailbox, alice, clock):
     account_sign_in(site)
     account_post(site, "/account/email", email="first@example.com")
     first, message = open_link(site, mailbox, "first@example.com", "/account/email/confirm")
@@ -117,8 +116,7 @@ def test_links_are_single_use_expire_and_are_superseded(site, cli, mailbox, alic
         "/account/email/confirm?token=" + "z" * 400,
     ):
         assert site.get(bad).status_code == 400, bad
-    real = time.time
-    monkeypatch.setattr(time, "time", lambda: real() + 86400 + 60)
+    clock.advance(86400 + 60)
     expired = submit(site, second)
     assert expired.status_code == 400 and EXPIRED in alert(expired)
     assert email_of(cli, "alice")[0] == "alice@example.com"

@@ -11,7 +11,7 @@ import pytest
 
 from authserver.endpoints import protocol as oauth_edge
 from tests.conftest import REDIS_URL
-from tests.helpers import basic, client_token
+from tests.helpers import MovableClock, basic, client_token
 from tests.http.client_assertions import assertion, token_request
 
 WARM = {"client_cache_seconds": 60, "key_refresh_seconds": 60, "revocation_sync_seconds": 60}
@@ -31,18 +31,17 @@ def hops(monkeypatch) -> list[str]:
 
 
 @pytest.fixture
-def clock(monkeypatch) -> list[float]:
-    """time.time() one second into a minute window, so a rate-limit window cannot end mid-test."""
-    now = [(time.time() // 60 + 1) * 60 + 1]
-    monkeypatch.setattr(time, "time", lambda: now[0])
-    return now
+def frozen(clock: MovableClock) -> MovableClock:
+    """The app's clock stopped one second into a minute window, so a rate-limit window cannot end mid-test."""
+    clock.freeze((time.time() // 60 + 1) * 60 + 1)
+    return clock
 
 
 def introspect(http, client, token):  # type: ignore[no-untyped-def]
     return http.post("/introspect", data={"token": token}, headers=basic(client["client_id"], client["client_secret"]))
 
 
-def test_tokens_from_memory_are_valid_and_the_limit_still_holds_exactly(make_app, register, api, hops, clock):
+def test_tokens_from_memory_are_valid_and_the_limit_still_holds_exactly(make_app, register, api, hops, frozen):
     # 200/minute: leases of 2, so every other request needs the shared counter (a thread hop).
     http = make_app(rate_limit_token="200/minute", **WARM)
     client = register("--scope", "api:read")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import time
 
 import pytest
 
@@ -84,14 +83,13 @@ def test_forged_headers_signatures_and_encodings_are_inactive(http, register):
         assert introspect(http, client, forged).json() == {"active": False}, forged
 
 
-def test_expired_token_is_inactive(make_app, register, monkeypatch):
+def test_expired_token_is_inactive(make_app, register, clock):
     http = make_app(access_token_ttl=60)
     client = register()
     token = client_token(http, client)["access_token"]
     assert introspect(http, client, token).json()["active"] is True
     # Move the wall clock past expiry instead of sleeping: a loaded CI machine made a 1 s lifetime race the first check.
-    real_time = time.time
-    monkeypatch.setattr(time, "time", lambda: real_time() + 120)
+    clock.advance(120)
     assert introspect(http, client, token).json() == {"active": False}
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-import types
 import uuid
 from urllib.parse import urlencode
 
@@ -164,12 +163,11 @@ def test_jti_is_single_use(http, app, alice, rsa_key):
     assert "already been used" in query(replay.headers["location"])["error_description"]
 
 
-def test_expiry_follows_the_clock(http, app, rsa_key, monkeypatch):
+def test_expiry_follows_the_clock(http, app, rsa_key, clock):
     from authserver.oauth import jar
 
     value, _, _ = request_object(app, rsa_key)
-    real = time.time
-    monkeypatch.setattr(jar, "time", types.SimpleNamespace(time=lambda: real() + 301 + jar.LEEWAY))
+    clock.advance(301 + jar.LEEWAY)
     response = authorize_object(http, app["client_id"], value, redirect_uri=REDIRECT)
     assert "expired" in query(response.headers["location"])["error_description"]
 

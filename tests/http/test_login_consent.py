@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import time
-import types
 
 import pytest
 from joserfc import jwt
@@ -148,15 +147,6 @@ def id_token_claims(http, token: str) -> dict:  # type: ignore[no-untyped-def]
 
 def id_token_of(http, client: dict, code: str, verifier: str) -> dict:  # type: ignore[no-untyped-def]
     return id_token_claims(http, tokens_for(http, client, code, verifier)["id_token"])
-
-
-def shifted_clock(seconds: int) -> types.SimpleNamespace:
-    real = time.time
-    return types.SimpleNamespace(time=lambda: real() + seconds)
-
-
-def frozen_clock(at: float) -> types.SimpleNamespace:
-    return types.SimpleNamespace(time=lambda: at)
 
 
 def csp_directives(response) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
@@ -383,7 +373,7 @@ def test_a_finished_interaction_cannot_be_used_again(http, register, alice):
     assert_error_page(http.get(f"/login?interaction={interaction}"))
 
 
-def test_an_expired_interaction_is_an_error_page(make_app, client, monkeypatch):
+def test_an_expired_interaction_is_an_error_page(make_app, client, clock):
     http = make_app(interaction_ttl=60)
     page, _, _ = login_page(http, client)
     interaction = forms(page.text)[0]["fields"]["interaction"]
@@ -394,8 +384,7 @@ def test_an_expired_interaction_is_an_error_page(make_app, client, monkeypatch):
         assert 0 < ttl <= 60_000
         cache.delete(state.PREFIX + interaction)
     else:
-        real = time.monotonic
-        monkeypatch.setattr("authserver.cache.memory.time", types.SimpleNamespace(monotonic=lambda: real() + 61))
+        clock.advance(61)  # the in-process cache's TTLs run on the app's clock
     expired = login(http, page)
     assert_error_page(expired)
     assert "expired" in expired.text
@@ -658,14 +647,14 @@ def test_double_submitted_consent_does_not_yield_a_second_code(http, client):
 
 
 @pytest.mark.parametrize("extra", [{"prompt": "login"}, {"max_age": "0"}, {"id_token_hint": "bob"}])
-def test_going_straight_to_consent_does_not_skip_a_required_login(http, cli, client, monkeypatch, extra):
+def test_going_straight_to_consent_does_not_skip_a_required_login(http, cli, client, clock, extra):
     if extra.get("id_token_hint") == "bob":
         create_user(cli, "bob", "bob@example.com", "Bob")
         result, verifier, _ = sign_in(http, client, username="bob")
         extra = {"id_token_hint": tokens_for(http, client, result["code"], verifier)["id_token"]}
-    with monkeypatch.context() as m:
-        m.setattr("authserver.interaction.login.time", shifted_clock(-5))
-        sign_in(http, client, prompt="login")  # alice has a session and has consented
+    clock.advance(-5)
+    sign_in(http, client, prompt="login")  # alice has a session and has consented, 5 s ago
+    clock.advance(5)
     response, _, params = start(http, client, **extra)
     login_url = response.headers["location"]
     assert login_url.startswith("/login?interaction=")
@@ -828,11 +817,11 @@ def test_prompt_login_forces_the_login_page_even_with_a_session(http, client, pr
     tokens_for(http, client, result["code"], verifier)
 
 
-def test_reauthentication_gives_a_newer_auth_time(http, client, monkeypatch):
-    with monkeypatch.context() as m:
-        m.setattr("authserver.interaction.login.time", shifted_clock(-100))
-        first, verifier, _ = sign_in(http, client)
+def test_reauthentication_gives_a_newer_auth_time(http, client, clock):
+    clock.advance(-100)
+    first, verifier, _ = sign_in(http, client)
     old = id_token_of(http, client, first["code"], verifier)
+    clock.advance(100)
 
     # The sign-in is 100 s old: max_age=3600 accepts it, max_age=60 does not.
     response, verifier, params = start(http, client, max_age="3600")
@@ -847,30 +836,28 @@ def test_reauthentication_gives_a_newer_auth_time(http, client, monkeypatch):
     assert new["sid"] == old["sid"]  # the same user re-authenticating keeps the logical session
 
 
-def test_prompt_login_gives_a_newer_auth_time(http, client, monkeypatch):
-    with monkeypatch.context() as m:
-        m.setattr("authserver.interaction.login.time", shifted_clock(-100))
-        first, verifier, _ = sign_in(http, client)
+def test_prompt_login_gives_a_newer_auth_time(http, client, clock):
+    clock.advance(-100)
+    first, verifier, _ = sign_in(http, client)
     old = id_token_of(http, client, first["code"], verifier)
+    clock.advance(100)
     page, verifier, params = login_page(http, client, prompt="login")
     new = id_token_of(http, client, callback(login(http, page), params)["code"], verifier)
     assert new["auth_time"] >= old["auth_time"] + 99
 
 
-def test_max_age_zero_forces_login_after_a_second(http, client, monkeypatch):
-    with monkeypatch.context() as m:
-        m.setattr("authserver.interaction.login.time", shifted_clock(-5))
-        sign_in(http, client)
+def test_max_age_zero_forces_login_after_a_second(http, client, clock):
+    clock.advance(-5)
+    sign_in(http, client)
+    clock.advance(5)
     page, verifier, params = login_page(http, client, max_age="0")
     result = callback(login(http, page), params)
     claims = id_token_of(http, client, result["code"], verifier)
     assert "auth_time" in claims
 
 
-def test_max_age_zero_forces_login_even_right_after_signing_in(http, client, monkeypatch, clock):
-    now = float(int(time.time()))
-    monkeypatch.setattr("authserver.interaction.login.time", frozen_clock(now))
-    clock.freeze(now)  # the app's clock, which the authorization flow reads
+def test_max_age_zero_forces_login_even_right_after_signing_in(http, client, clock):
+    clock.freeze(float(int(time.time())))  # the sign-in and the request below in the same second
     sign_in(http, client)
     response, _, _ = start(http, client, max_age="0")
     assert response.headers["location"].startswith("/login?")
@@ -901,15 +888,14 @@ def test_id_token_hint(http, cli, client, alice):
     callback(response, params)
 
 
-def test_expired_id_token_is_still_a_valid_hint(http, client, monkeypatch):
-    import authserver.oauth.tokens as tokens_module
-
+def test_expired_id_token_is_still_a_valid_hint(http, client, clock):
     sign_in(http, client)
     # An ID token issued long ago (expired by now).
-    with monkeypatch.context() as m:
-        m.setattr(tokens_module, "time", shifted_clock(-100_000))
-        response, verifier, params = start(http, client)
-        token = tokens_for(http, client, callback(response, params)["code"], verifier)["id_token"]
+    response, verifier, params = start(http, client)
+    code = callback(response, params)["code"]
+    clock.advance(-100_000)  # the token endpoint issues it "long ago"
+    token = tokens_for(http, client, code, verifier)["id_token"]
+    clock.advance(100_000)
     assert jwt_parts(token)[1]["exp"] < time.time()
     response, _, params = start(http, client, prompt="none", id_token_hint=token)
     callback(response, params)

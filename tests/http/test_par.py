@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import types
 from urllib.parse import urlencode
 
 import pytest
@@ -78,12 +77,9 @@ def test_request_uri_is_bound_to_its_client(http, app, register, alice):
     assert authorize_uri(http, app["client_id"], request_uri).status_code == 302
 
 
-def test_request_uri_expires_after_60_seconds(http, app, monkeypatch):
+def test_request_uri_expires_after_60_seconds(http, app, clock):
     request_uri, _, _ = pushed(http, app)
-    from authserver.oauth import par
-
-    real = par.time.time
-    monkeypatch.setattr(par, "time", types.SimpleNamespace(time=lambda: real() + 61))
+    clock.advance(61)
     assert "expired" in error_page(authorize_uri(http, app["client_id"], request_uri))
 
 

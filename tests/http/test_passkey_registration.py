@@ -6,7 +6,6 @@ administrator's reset."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -30,11 +29,6 @@ pytestmark = pytest.mark.usefixtures("cheap_argon2")
 def signed_in(http, alice):  # type: ignore[no-untyped-def]
     account_sign_in(http)
     return http
-
-
-def later(monkeypatch, seconds: float) -> None:  # type: ignore[no-untyped-def]
-    real = time.time
-    monkeypatch.setattr(time, "time", lambda: real() + seconds)
 
 
 # --- the happy path -----------------------------------------------------------------------------------
@@ -97,10 +91,10 @@ def test_options_need_a_session_the_csrf_token_and_a_known_purpose(http, alice):
     assert unknown.status_code == 400 and unknown.json()["error"] == "invalid_request"
 
 
-def test_adding_a_passkey_needs_a_recent_authentication(signed_in, alice, monkeypatch):
+def test_adding_a_passkey_needs_a_recent_authentication(signed_in, alice, clock):
     authenticator = device()
     made = options(signed_in, "register")
-    later(monkeypatch, 400)  # past AUTHSERVER_REAUTH_SECONDS (300), within the session's idle limit
+    clock.advance(400)  # past AUTHSERVER_REAUTH_SECONDS (300), within the session's idle limit
     stale = ask_options(signed_in, "register")
     assert stale.status_code == 403
     assert stale.json() == {
@@ -155,11 +149,11 @@ def test_a_challenge_the_server_never_issued_is_refused(signed_in):
     assert response.status_code == 400 and "expired or was already used" in alert(response)
 
 
-def test_a_challenge_expires_after_five_minutes(make_app, alice, monkeypatch):
+def test_a_challenge_expires_after_five_minutes(make_app, alice, clock):
     http = make_app(reauth_seconds=3600)  # keep sudo mode open: only the challenge may expire
     account_sign_in(http)
     made = options(http, "register")
-    later(monkeypatch, 301)
+    clock.advance(301)
     response = post_new_passkey(http, device().create(made))
     assert response.status_code == 400 and "expired or was already used" in alert(response)
 
@@ -231,9 +225,9 @@ def test_nobody_renames_or_removes_another_users_passkey(signed_in, cli):
     assert passkeys_on(signed_in.get("/account"))[0]["name"] == "Alice's key"
 
 
-def test_removing_a_passkey_is_a_sudo_action(signed_in, monkeypatch):
+def test_removing_a_passkey_is_a_sudo_action(signed_in, clock):
     credential_id = add_passkey(signed_in, device())
-    later(monkeypatch, 400)
+    clock.advance(400)
     response = account_post(signed_in, "/account/passkeys/remove", id=credential_id)
     assert response.status_code == 303 and response.headers["location"].startswith("/account/reauth?")
     assert len(passkeys_on(signed_in.get("/account"))) == 1

@@ -5,7 +5,6 @@ requires two-step verification, decided atomically even when two removals race."
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -58,11 +57,6 @@ def enrol_totp(browser):  # type: ignore[no-untyped-def]
     authenticator, codes = enrol(browser)
     assert reauthenticate(browser, code=authenticator.code()).status_code == 303
     return authenticator, codes
-
-
-def later(monkeypatch, seconds: float) -> None:  # type: ignore[no-untyped-def]
-    real = time.time
-    monkeypatch.setattr(time, "time", lambda: real() + seconds)
 
 
 # --- /mfa ---------------------------------------------------------------------------------------------------
@@ -188,10 +182,10 @@ def test_a_sign_in_challenge_does_not_answer_the_second_factor(http, app, alice,
 # --- the re-authentication page ------------------------------------------------------------------------------
 
 
-def test_reauthentication_with_the_password_and_a_passkey(http, alice, owner, monkeypatch):
+def test_reauthentication_with_the_password_and_a_passkey(http, alice, owner, clock):
     key = device()
     add_passkey(owner, key)
-    later(monkeypatch, 400)  # sudo mode has passed
+    clock.advance(400)  # sudo mode has passed
     gate = account_post(owner, "/account/passkeys/remove", id=next(iter(key.credentials)))
     assert gate.status_code == 303 and gate.headers["location"].startswith(REAUTH)
     page = owner.get(REAUTH + "?next=/account")
@@ -209,10 +203,10 @@ def test_reauthentication_with_the_password_and_a_passkey(http, alice, owner, mo
     add_passkey(owner, device())
 
 
-def test_a_wrong_password_with_a_good_passkey_is_refused(http, owner, monkeypatch):
+def test_a_wrong_password_with_a_good_passkey_is_refused(http, owner, clock):
     key = device()
     add_passkey(owner, key)
-    later(monkeypatch, 400)
+    clock.advance(400)
     page = owner.get(REAUTH + "?next=/account")
     fields = forms(page.text)[0]["fields"]
     response = post_assertion(

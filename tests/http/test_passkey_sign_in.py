@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import pytest
 from starlette.testclient import TestClient
@@ -45,11 +44,6 @@ def key(http, alice):  # type: ignore[no-untyped-def]
     account_sign_in(owner)
     add_passkey(owner, authenticator, name="Laptop")
     return authenticator
-
-
-def later(monkeypatch, seconds: float) -> None:  # type: ignore[no-untyped-def]
-    real = time.time
-    monkeypatch.setattr(time, "time", lambda: real() + seconds)
 
 
 def login_page(http, client: dict, **extra: str):  # type: ignore[no-untyped-def]
@@ -176,11 +170,11 @@ def test_a_challenge_is_bound_to_its_sign_in(http, app, alice, key):
     refused(post_assertion(http, page2, LOGIN, key.get(made)), "challenge", http, alice["id"])
 
 
-def test_an_expired_challenge_is_refused(http, app, alice, key, monkeypatch):
+def test_an_expired_challenge_is_refused(http, app, alice, key, clock):
     page, _ = login_page(http, app)
     fields = forms(page.text)[1]["fields"]
     made = options(http, "sign-in", csrf=fields["csrf_token"], interaction=fields["interaction"])
-    later(monkeypatch, 301)
+    clock.advance(301)
     refused(post_assertion(http, page, LOGIN, key.get(made)), "challenge", http, alice["id"])
 
 

@@ -188,14 +188,13 @@ def test_tampered_and_malformed_links(site, mailbox, alice):
     assert can_sign_in(site, PASSWORD)
 
 
-def test_an_expired_link_is_refused(site, mailbox, alice, monkeypatch):
+def test_an_expired_link_is_refused(site, mailbox, alice, clock):
     forgot(site)
     page, message = open_link(site, mailbox, "alice@example.com", "/password/reset")
-    real = time.time
-    monkeypatch.setattr(time, "time", lambda: real() + 1800 + 30)
+    clock.advance(1800 + 30)
     assert submit(site, page, password=NEW).status_code == 400
     assert site.get(path_of(link_to(message, "/password/reset"))).status_code == 400
-    monkeypatch.setattr(time, "time", real)
+    clock.advance(-(1800 + 30))
     assert can_sign_in(site, PASSWORD)
 
 

@@ -81,19 +81,17 @@ def test_malformed_limit_setting_is_refused(cli, monkeypatch):
     assert "AUTHSERVER_RATE_LIMIT_TOKEN" in result.err
 
 
-def _frozen_clock(monkeypatch) -> list[float]:  # type: ignore[no-untyped-def]
-    """time.time() pinned one second into a minute window (a run near a boundary would split counts)."""
+def _freeze_in_a_minute(clock) -> None:  # type: ignore[no-untyped-def]
+    """The app's clock stopped one second into a minute window (a run near a boundary would split counts)."""
     import time
 
-    clock = [(time.time() // 60 + 1) * 60 + 1]
-    monkeypatch.setattr(time, "time", lambda: clock[0])
-    return clock
+    clock.freeze((time.time() // 60 + 1) * 60 + 1)
 
 
-def test_a_leased_limit_admits_exactly_its_amount_in_a_window(make_app, register, monkeypatch):
+def test_a_leased_limit_admits_exactly_its_amount_in_a_window(make_app, register, clock):
     # 400/minute: each round trip leases 4 requests (1%), which must add up to exactly 400, then
     # refusals until the next window.
-    clock = _frozen_clock(monkeypatch)
+    _freeze_in_a_minute(clock)
     http = make_app(rate_limit_introspect="400/minute")
     client = register()
     auth = basic(client["client_id"], client["client_secret"])
@@ -103,18 +101,18 @@ def test_a_leased_limit_admits_exactly_its_amount_in_a_window(make_app, register
     refused = http.post("/introspect", data={"token": "x"}, headers=auth)
     assert refused.status_code == 429
     assert int(refused.headers["retry-after"]) == 60  # 59 s left in the window, rounded up
-    clock[0] += 60
+    clock.advance(60)
     assert http.post("/introspect", data={"token": "x"}, headers=auth).status_code == 200
 
 
-def test_processes_sharing_redis_never_admit_more_than_the_limit_together(make_app, register, monkeypatch):
+def test_processes_sharing_redis_never_admit_more_than_the_limit_together(make_app, register, clock):
     import pytest
 
     from tests.conftest import REDIS_URL
 
     if not REDIS_URL:
         pytest.skip("limits are shared between processes through Redis only")
-    _frozen_clock(monkeypatch)
+    _freeze_in_a_minute(clock)
     first, second = make_app(rate_limit_introspect="400/minute"), make_app(rate_limit_introspect="400/minute")
     client = register()
     auth = basic(client["client_id"], client["client_secret"])

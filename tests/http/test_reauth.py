@@ -5,12 +5,11 @@ starts with a POST. The re-authentication page goes through the sign-in throttle
 
 from __future__ import annotations
 
-import time
 from urllib.parse import urlencode
 
 import pytest
 
-from tests.helpers import PASSWORD, follow, forms, submit
+from tests.helpers import PASSWORD, MovableClock, follow, forms, submit
 from tests.pages import (
     GENERIC,
     SECRET_RE,
@@ -54,20 +53,20 @@ def password_works(http, password: str) -> bool:  # type: ignore[no-untyped-def]
     return response.status_code == 303
 
 
-def wait_out_sudo() -> None:
-    time.sleep(WINDOW + 1.1)
+def wait_out_sudo(clock: MovableClock) -> None:
+    clock.advance(WINDOW + 1)
 
 
 # --- the window ------------------------------------------------------------------------------------
 
 
-def test_a_fresh_sign_in_is_recent_enough_and_then_it_runs_out(make_app, alice):
+def test_a_fresh_sign_in_is_recent_enough_and_then_it_runs_out(make_app, alice, clock):
     http = make_app(reauth_seconds=WINDOW)
     account_sign_in(http)
     assert change_password(http).status_code == 303  # signed in just now: no further question
     assert password_works(http, NEW_PASSWORD)
 
-    wait_out_sudo()
+    wait_out_sudo(clock)
     response = change_password(http, NEW_PASSWORD, "tangerine violet marmalade elephant")
     assert response.status_code == 303 and response.headers["location"] == reauth_location()
     assert password_works(http, NEW_PASSWORD), "nothing changed"
@@ -98,16 +97,16 @@ def test_a_fresh_sign_in_is_recent_enough_and_then_it_runs_out(make_app, alice):
     assert password_works(http, "tangerine violet marmalade elephant")
 
     # The confirmation runs out like a sign-in does.
-    wait_out_sudo()
+    wait_out_sudo(clock)
     assert change_password(http, "tangerine violet marmalade elephant").headers["location"] == reauth_location()
 
 
-def test_sudo_mode_belongs_to_one_browser_session(make_app, alice):
+def test_sudo_mode_belongs_to_one_browser_session(make_app, alice, clock):
     http = make_app(reauth_seconds=WINDOW)
     account_sign_in(http)
     other = browser_from(http)
     account_sign_in(other)
-    wait_out_sudo()
+    wait_out_sudo(clock)
     assert reauthenticate(http).status_code == 303
     assert change_password(other).headers["location"] == reauth_location()  # the other browser did not confirm
     assert change_password(http).status_code == 303
@@ -215,11 +214,11 @@ def test_a_get_never_starts_or_replaces_a_secret(http, alice):
     assert response.status_code == 200 and len(backup_codes_on(response)) == 10
 
 
-def test_enrolment_needs_sudo_mode_to_start_show_and_confirm(make_app, alice):
+def test_enrolment_needs_sudo_mode_to_start_show_and_confirm(make_app, alice, clock):
     http = make_app(reauth_seconds=WINDOW)
     account_sign_in(http)
     _, secret = open_enrolment(http)
-    wait_out_sudo()
+    wait_out_sudo(clock)
     # Showing the pending secret, confirming it and starting again all ask to confirm it's you first.
     shown = http.get("/account/mfa/totp", follow_redirects=False)
     assert shown.status_code == 303 and shown.headers["location"] == reauth_location("/account/mfa/totp")

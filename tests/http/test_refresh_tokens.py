@@ -11,7 +11,6 @@ import time
 
 import pytest
 
-import authserver.oauth.grants.refresh_token as refresh_grant
 from tests.helpers import (
     PASSWORD,
     authorize,
@@ -291,22 +290,7 @@ def test_missing_refresh_token_parameter(http, app):
     assert response.json()["error"] == "invalid_request"
 
 
-# --- lifetimes (the clock of the grant is moved instead of waiting) -------------------------------
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.offset = 0
-
-    def __call__(self) -> int:
-        return int(time.time()) + self.offset
-
-
-@pytest.fixture
-def clock(monkeypatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(refresh_grant, "now", fake)
-    return fake
+# --- lifetimes (the app's clock is moved instead of waiting: the `clock` fixture, offset in seconds) ---------
 
 
 def test_idle_refresh_token_expires(make_app, app, alice, clock):

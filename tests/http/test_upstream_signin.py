@@ -482,14 +482,13 @@ def test_connect_and_disconnect_on_the_account_page(http, cli, alice, register, 
     assert audit(cli, "upstream.unlinked")[-1]["user_id"] == alice["id"]
 
 
-def test_connecting_needs_a_recent_sign_in(http, cli, alice, register, idp, corp, monkeypatch):
+def test_connecting_needs_a_recent_sign_in(http, cli, alice, register, idp, corp, clock):
     own = register("--grant-type", "authorization_code", "--redirect-uri", REDIRECT, "--first-party", name="Own")
     from tests.helpers import sign_in
 
     sign_in(http, own)
     found, _ = account_forms(http)
-    real = time.time
-    monkeypatch.setattr(time, "time", lambda: real() + 3600)
+    clock.advance(3600)
     form = found["/account/upstreams/connect"]
     response = http.post(
         "/account/upstreams/connect", data={**form["fields"], "upstream": "corp"}, follow_redirects=False
@@ -551,12 +550,9 @@ def test_claims_missing_from_the_id_token_are_read_at_userinfo_only_for_the_same
     assert len(cli("user", "list", "--json").json()) == 1
 
 
-def test_an_account_without_a_password_confirms_its_changes_through_the_upstream(
-    http, cli, app, corp, idp, monkeypatch
-):
+def test_an_account_without_a_password_confirms_its_changes_through_the_upstream(http, cli, app, corp, idp, clock):
     account_sign_in(http, app, idp)  # carol: made through Corp, no password
-    real = time.time
-    monkeypatch.setattr(time, "time", lambda: real() + 3600)  # the sign-in is no longer recent
+    clock.advance(3600)  # the sign-in is no longer recent
     found, _ = account_forms(http)
     disconnect = found["/account/upstreams/disconnect"]
     response = http.post(
@@ -572,7 +568,7 @@ def test_an_account_without_a_password_confirms_its_changes_through_the_upstream
         "/account/reauth/upstream", data={**form["fields"], "upstream": "corp"}, follow_redirects=False
     )
     sent = query(response.headers["location"])
-    idp.answer_with(nonce=sent["nonce"], sub="someone-else", iat=int(time.time()), exp=int(time.time()) + 300)
+    idp.answer_with(nonce=sent["nonce"], sub="someone-else", iat=int(clock()), exp=int(clock()) + 300)
     response = come_back(http, code="c", state=sent["state"])
     assert response.status_code == 403 and "not the one connected" in response.text
 
@@ -580,7 +576,7 @@ def test_an_account_without_a_password_confirms_its_changes_through_the_upstream
         "/account/reauth/upstream", data={**form["fields"], "upstream": "corp"}, follow_redirects=False
     )
     sent = query(response.headers["location"])
-    idp.answer_with(nonce=sent["nonce"], sub="u-1", iat=int(time.time()), exp=int(time.time()) + 300)
+    idp.answer_with(nonce=sent["nonce"], sub="u-1", iat=int(clock()), exp=int(clock()) + 300)
     response = come_back(http, code="c", state=sent["state"])
     assert response.status_code == 303 and response.headers["location"].startswith("/account")
     assert audit(cli, "reauthentication.succeeded")[-1]["data"]["amr"] == ["fed"]

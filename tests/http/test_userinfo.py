@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 
 import pytest
 
@@ -155,10 +154,10 @@ def test_a_refresh_token_is_not_an_access_token(http, tokens):
     assert_bearer_error(http.get("/userinfo", headers=bearer(tokens["refresh_token"])), "invalid_token", 401)
 
 
-def test_expired_token(make_app, app, alice):
+def test_expired_token(make_app, app, alice, clock):
     http = make_app(access_token_ttl=1)
     tokens = tokens_for(http, app)
-    time.sleep(2.1)
+    clock.advance(2)
     assert_bearer_error(http.get("/userinfo", headers=bearer(tokens["access_token"])), "invalid_token", 401)
 
 

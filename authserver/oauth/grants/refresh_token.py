@@ -16,7 +16,7 @@ from authlib.oauth2.rfc6749.grants.base import BaseGrant, TokenEndpointMixin
 
 from authserver.domain import AUTH_METHODS, GRANT_REFRESH_TOKEN
 from authserver.oauth.grants.dpop_binding import check_refresh_binding, proof_key, refresh_binding
-from authserver.oauth.grants.user_tokens import GrantContext, new_refresh_token, now, token_response
+from authserver.oauth.grants.user_tokens import GrantContext, new_refresh_token, token_response
 from authserver.oauth.models import GrantResponse, authenticated
 from authserver.oauth.requests import OAuthRequest
 from authserver.security.secrets import token_hash
@@ -45,7 +45,7 @@ class RefreshTokenGrant(BaseGrant, TokenEndpointMixin):
         if record.used_at is not None:
             self.server.tokens.revoke_grant(record.grant_id, reason="refresh_token_reused")
             raise InvalidGrantError("The refresh token has already been used")
-        current = now()
+        current = int(self.server.clock())
         if record.expires_at <= current or record.idle_expires_at <= current:
             raise InvalidGrantError("The refresh token has expired")
         if not record.offline:
@@ -76,7 +76,7 @@ class RefreshTokenGrant(BaseGrant, TokenEndpointMixin):
         record, user = self.record, self.user
         client = authenticated(self.request.client).record
         ctx = GrantContext.of(record)
-        issued = now()
+        issued = int(self.server.clock())
         value, new = new_refresh_token(
             ctx,
             client,

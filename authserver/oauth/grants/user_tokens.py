@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -129,7 +128,3 @@ def token_response(
     if refresh_token is not None:
         body["refresh_token"] = refresh_token
     return body
-
-
-def now() -> int:
-    return int(time.time())
