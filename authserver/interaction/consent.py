@@ -14,7 +14,7 @@ from authserver.i18n import N_
 from authserver.interaction import state
 from authserver.interaction.events import emit
 from authserver.interaction.flow import EXPIRED, advance, go_to
-from authserver.interaction.page import open_interaction
+from authserver.interaction.page import Handles, open_interaction
 from authserver.interaction.respond import error_to_client
 from authserver.interaction.sessions import current_session
 from authserver.oauth.claims import consent_items, consent_scopes
@@ -44,8 +44,15 @@ def _page(svc: Services, request: Request, it: state.Interaction, flow: state.Au
     return response
 
 
+# An authorization request waiting for approval; before the sign-in, back to the login page (nothing recorded).
+CONSENT_PAGE = Handles(frozenset({state.Step.CONSENT}), frozenset({state.FlowKind.AUTHORIZE}))
+
+
 async def consent(request: Request) -> Response:
-    page, it = await open_interaction(request)
+    opened = await open_interaction(request, CONSENT_PAGE)
+    if isinstance(opened, Response):
+        return opened
+    page, it = opened
     svc, form = page.svc, page.form
     flow = it.flow
     if not isinstance(flow, state.AuthorizeFlow):  # a device or account sign-in has no consent step here

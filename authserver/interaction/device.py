@@ -21,7 +21,7 @@ from authserver.interaction.flow import (
     needs_step_up,
     require_enrolled_second_factor,
 )
-from authserver.interaction.page import open_interaction, open_page
+from authserver.interaction.page import Handles, open_interaction, open_page
 from authserver.interaction.sessions import current_session
 from authserver.oauth.claims import consent_items
 from authserver.oauth.device import display, normalise
@@ -83,8 +83,15 @@ async def device(request: Request) -> Response:
     return await go_to(svc, it, state.Step.CONFIRM if session else state.Step.LOGIN)
 
 
+# A device request whose code was entered and whose user signed in; before that, the step it waits on.
+CONFIRM_PAGE = Handles(frozenset({state.Step.CONFIRM}), frozenset({state.FlowKind.DEVICE}))
+
+
 async def confirm(request: Request) -> Response:
-    page, it = await open_interaction(request)
+    opened = await open_interaction(request, CONFIRM_PAGE)
+    if isinstance(opened, Response):
+        return opened
+    page, it = opened
     svc, form = page.svc, page.form
     flow = it.flow
     if not isinstance(flow, state.DeviceFlow):

@@ -30,7 +30,7 @@ from authserver.interaction.credentials import (
 )
 from authserver.interaction.events import emit
 from authserver.interaction.flow import advance, go_to
-from authserver.interaction.page import open_interaction
+from authserver.interaction.page import SIGN_IN_PAGE, open_interaction
 from authserver.interaction.sessions import SESSION, set_session_cookie, start_session_sync
 from authserver.interaction.verify_email import remember_unverified
 from authserver.services import Services
@@ -126,7 +126,11 @@ async def finish_sign_in(request: Request, svc: Services, it: state.Interaction,
 
 
 async def login(request: Request) -> Response:
-    page, it = await open_interaction(request)
+    # Every step may come back to the sign-in page (another account, the back button, after sign-up).
+    opened = await open_interaction(request, SIGN_IN_PAGE)
+    if isinstance(opened, Response):
+        return opened
+    page, it = opened
     svc, form = page.svc, page.form
     if not page.posted:
         return await run_sync(login_page, svc, request, it, username=it.login_hint or "", error=None)
@@ -168,7 +172,10 @@ async def passkey_login(request: Request) -> Response:
     verification required) for a challenge this sign-in asked for. Possession of the passkey plus the
     authenticator's PIN or biometric are two factors: amr e.g. ["hwk","user","pin","mfa"] (RFC 8176), acr
     urn:authserver:loa:2, so it satisfies clients that require a second factor and acr_values step-up."""
-    page, it = await open_interaction(request, form=True)
+    opened = await open_interaction(request, SIGN_IN_PAGE, form=True)
+    if isinstance(opened, Response):
+        return opened
+    page, it = opened
     svc, form = page.svc, page.form
     who = guesser(request, svc)
     await run_sync(svc.limits.hit, "login_ip", who.source)

@@ -28,7 +28,7 @@ from authserver.interaction.credentials import (
 from authserver.interaction.events import emit
 from authserver.interaction.flow import EXPIRED
 from authserver.interaction.login import finish_sign_in
-from authserver.interaction.page import open_interaction
+from authserver.interaction.page import Handles, open_interaction
 from authserver.security.throttle import Reservation
 from authserver.services import Services
 from authserver.web.cookies import attach_csrf, csrf_token
@@ -130,11 +130,18 @@ async def _with_passkey(
     return await finish_sign_in(request, svc, it, auth)
 
 
+# Only after the password (or an upstream) proved the first factor; before it, the "sign-in expired" page.
+SECOND_FACTOR_PAGE = Handles(frozenset({state.Step.SECOND_FACTOR}), redirect=False)
+
+
 async def mfa(request: Request) -> Response:
-    page, it = await open_interaction(request)
+    opened = await open_interaction(request, SECOND_FACTOR_PAGE)
+    if isinstance(opened, Response):
+        return opened
+    page, it = opened
     svc, form = page.svc, page.form
     pending = it.second_factor
-    if pending is None:
+    if pending is None:  # recorded with the step (Interaction.await_second_factor)
         raise PageError(EXPIRED, title=N_("Sign-in expired"))
     user_id = pending.user_id
     if not page.posted:

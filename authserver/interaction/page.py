@@ -3,21 +3,33 @@ size-capped and its CSRF token checked before anything else; a GET reads the que
 parser, web/forms.parse_pairs), this browser's binding, and, for the sign-in pages, the pending interaction.
 
     page = await open_page(request)                   # account pages, links from emails
-    page, it = await open_interaction(request)        # /login, /mfa, /consent, /device/confirm, ...
+    opened = await open_interaction(request, HANDLES)  # /login, /mfa, /consent, /device/confirm, ...
+    if isinstance(opened, Response):                  # the interaction waits on another page
+        return opened
+    page, it = opened
+
+Each sign-in page declares what it handles (`Handles`: kinds of flow, steps). An interaction of another kind
+gets the "sign-in expired" page; one at another step is answered as an out-of-order request always was:
+sent to the page of the step it waits on, or, where the page says so (/mfa before the password), the
+"sign-in expired" page. Nothing is granted either way.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
 
 from authserver.errors import OAuthError
+from authserver.i18n import N_
 from authserver.interaction import state
-from authserver.interaction.flow import load_for_browser
+from authserver.interaction.flow import EXPIRED, PAGES, load_for_browser
 from authserver.services import Services, services
 from authserver.web.cookies import browser_binding, check_csrf, csrf_token
 from authserver.web.forms import parse_pairs, read_form
+from authserver.web.pages import PageError
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,21 @@ async def open_page(request: Request, *, form: bool | None = None) -> Page:
     )
 
 
+@dataclass(frozen=True)
+class Handles:
+    """What a sign-in page handles: interactions of these kinds, waiting on one of these steps."""
+
+    steps: frozenset[state.Step]
+    kinds: frozenset[state.FlowKind] = frozenset(state.FlowKind)
+    # At another step: send the browser to that step's page (True), or show the "sign-in expired" page.
+    redirect: bool = True
+
+
+# The sign-in page, and what it offers (a passkey, an upstream): every step may go back to it (another
+# account, the back button, signing in instead of signing up).
+SIGN_IN_PAGE = Handles(frozenset(state.Step))
+
+
 def _query(request: Request) -> dict[str, str]:
     """A GET's parameters; of repeated ones the last counts. A query string that does not parse (not UTF-8,
     NUL characters, too many fields) carries no parameters: the page then says what is missing or expired,
@@ -56,8 +83,19 @@ def _query(request: Request) -> dict[str, str]:
         return {}
 
 
-async def open_interaction(request: Request, *, form: bool | None = None) -> tuple[Page, state.Interaction]:
-    """The page, and the interaction it names, started in this browser (or the "sign-in expired" page)."""
+async def open_interaction(
+    request: Request, handles: Handles, *, form: bool | None = None
+) -> tuple[Page, state.Interaction] | Response:
+    """The page, and the interaction it names, started in this browser (or the "sign-in expired" page), when
+    it is of a kind and at a step this page handles. At another step: a redirect to that step's page, or
+    (`handles.redirect` False, or a step without a page) the "sign-in expired" page."""
     page = await open_page(request, form=form)
     it = await load_for_browser(request, page.svc, page.param("interaction"), page.browser)
-    return page, it
+    if it.flow.kind not in handles.kinds:
+        raise PageError(EXPIRED, title=N_("Sign-in expired"))
+    if it.step in handles.steps:
+        return page, it
+    target = PAGES.get(it.step)
+    if not handles.redirect or target is None:
+        raise PageError(EXPIRED, title=N_("Sign-in expired"))
+    return RedirectResponse(f"{target}?" + urlencode({"interaction": it.id}), status_code=303)

@@ -6,9 +6,10 @@ Three kinds of flow start an interaction:
 - `DeviceFlow`: a user code entered on /device (login -> second factor -> confirm on /device/confirm);
 - `AccountFlow`: the account pages asking for a sign-in first (login -> second factor -> back to `next`).
 
-`Step` records the page the interaction waits on; `flow.advance` and the sign-in handlers move it. The data
-a step needs travels with it and is what the page checks (`second_factor` for SECOND_FACTOR: /mfa refuses
-an interaction without one; `unverified_user` for VERIFY_EMAIL: who may ask for a new link).
+`Step` records the page the interaction waits on; `flow.advance` and the sign-in handlers move it, and each
+sign-in page handles only the steps it declares (`page.Handles`, checked by `page.open_interaction`). The data
+a step needs travels with it (`second_factor` for SECOND_FACTOR, what /mfa checks; `unverified_user` for
+VERIFY_EMAIL: who may ask for a new link).
 
 Kept in the shared cache for `interaction_ttl`, so any worker or node can continue it; bound to the
 browser that started it, and deleted when it ends (single use).

@@ -34,7 +34,7 @@ from authserver.interaction.credentials import guesser, has_second_factor
 from authserver.interaction.events import emit
 from authserver.interaction.flow import EXPIRED, go_to, load_for_browser
 from authserver.interaction.login import finish_sign_in, login_page
-from authserver.interaction.page import open_interaction, open_page
+from authserver.interaction.page import SIGN_IN_PAGE, open_interaction, open_page
 from authserver.interaction.sessions import current_session
 from authserver.services import Services
 from authserver.store import Removal
@@ -65,7 +65,10 @@ async def _upstream(svc: Services, name: str) -> Upstream:
 
 async def start(request: Request) -> Response:
     """POST /login/upstream: leave for the upstream, keeping the pending authorization."""
-    page, it = await open_interaction(request)
+    opened = await open_interaction(request, SIGN_IN_PAGE)  # a button of the sign-in and sign-up pages
+    if isinstance(opened, Response):
+        return opened
+    page, it = opened
     svc = page.svc
     # Each press stores a pending sign-in in the shared cache: counted like sign-in attempts per address.
     await run_sync(svc.limits.hit, "login_ip", guesser(request, svc).source)

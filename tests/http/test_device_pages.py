@@ -361,6 +361,33 @@ def test_client_disabled_while_the_user_confirms(http, cli, tv, alice):
     assert_oauth_error(poll(http, tv, body["device_code"]), "invalid_client", 401)
 
 
+def test_confirming_before_the_code_and_before_the_sign_in_grants_nothing(http, tv, alice):
+    """/device/confirm handles a device interaction only at its confirmation step: before any code was
+    entered it is the "sign-in expired" page; after the code, before the sign-in, it sends the browser to
+    the login page of the interaction. The device keeps waiting, and the sign-in goes on from there."""
+    body = start(http, tv)
+    phone = browser_from(http, "10.9.1.1")
+    csrf = csrf_of(phone)
+    for early in ({}, {"interaction": "made-up"}):
+        answer = phone.post("/device/confirm", data={**early, "decision": "allow", "csrf_token": csrf})
+        assert_error_page(answer)
+        assert "expired" in answer.text
+    entered = enter_code(phone, body["user_code"])  # this browser has no session: the login step is next
+    login_url = entered.headers["location"]
+    assert login_url.startswith("/login?interaction=")
+    interaction = login_url.split("=", 1)[1]
+    for decision in ("allow", "deny"):
+        data = {"interaction": interaction, "decision": decision, "csrf_token": csrf}
+        answer = phone.post("/device/confirm", data=data, follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"] == login_url
+    assert phone.get(f"/device/confirm?interaction={interaction}", follow_redirects=False).headers["location"] == (
+        login_url
+    )
+    assert_still_pending(phone, tv, body["device_code"])
+    page = confirm_page(phone, log_in(phone, entered))
+    assert submit(phone, page, decision="allow").status_code == 200
+
+
 def test_confirm_with_a_missing_or_unknown_interaction(http, tv, alice):
     sign_in_browser(http, tv)
     for query in ("", "?interaction=", "?interaction=nope", "?interaction=" + "x" * 5000):

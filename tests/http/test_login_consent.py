@@ -658,16 +658,36 @@ def test_going_straight_to_consent_does_not_skip_a_required_login(http, cli, cli
     response, _, params = start(http, client, **extra)
     login_url = response.headers["location"]
     assert login_url.startswith("/login?interaction=")
-    # Skip the login page: open the consent step of the same interaction directly.
-    page = http.get(login_url.replace("/login", "/consent"))
-    assert page.status_code == 200
-    response = submit(http, page, decision="allow")
-    # Allowing is not signing in: back to the login page of the same interaction, no code.
-    assert response.headers["location"] == login_url
+    # Skip the login page: the consent step of the same interaction sends the browser back to it, and so
+    # does an "allow" posted there (allowing is not signing in): no code.
+    skipped = http.get(login_url.replace("/login", "/consent"), follow_redirects=False)
+    assert skipped.status_code == 303 and skipped.headers["location"] == login_url
+    interaction = query(login_url)["interaction"]
+    data = {"interaction": interaction, "decision": "allow", "csrf_token": http.cookies[CSRF]}
+    response = http.post("/consent", data=data, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == login_url
     response = login(http, follow(http, response), "bob" if "id_token_hint" in extra else "alice")
     if response.headers["location"].startswith("/consent?"):  # bob has not consented yet
         response = submit(http, follow(http, response), decision="allow")
     callback(response, params)
+
+
+def test_consent_posted_before_the_sign_in_grants_nothing(http, register, client):
+    """The interaction waits on the login page (Step.LOGIN): /consent answers with that page, records no
+    consent and issues no code, even for a browser with a session (alice signed in to another client)."""
+    sign_in(http, client)
+    other = register("--grant-type", "authorization_code", "--redirect-uri", REDIRECT, name="Other App")
+    response, _, _ = start(http, other, prompt="login")
+    login_url = response.headers["location"]
+    assert login_url.startswith("/login?interaction=")
+    data = {"interaction": query(login_url)["interaction"], "decision": "allow", "csrf_token": http.cookies[CSRF]}
+    for _ in range(2):
+        answer = http.post("/consent", data=data, follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"] == login_url
+        assert "code=" not in answer.text
+    # Nothing was granted: the other app still needs alice's consent.
+    response, _, _ = start(http, other, prompt="none")
+    assert query(response.headers["location"])["error"] == "consent_required"
 
 
 # --- the code, the tokens, the ID token -----------------------------------------------------------

@@ -288,6 +288,25 @@ def test_mfa_page_needs_the_password_step_first(http, app, enrolled):
     assert browser.get("/mfa", follow_redirects=False).status_code == 400
 
 
+def test_a_code_posted_before_the_password_signs_nobody_in(http, app, enrolled):
+    """/mfa handles an interaction only at its second-factor step: before the password, a correct code
+    gets the "sign-in expired" page, no session and no code; the sign-in itself is not spent."""
+    authenticator, _ = enrolled
+    browser = browser_from(http)
+    response, _, _ = start(browser, app)
+    interaction = query(response.headers["location"])["interaction"]
+    login_page = follow(browser, response)  # the step the interaction waits on (and this browser's CSRF cookie)
+    data = {"interaction": interaction, "code": authenticator.code(), "csrf_token": browser.cookies[CSRF]}
+    answer = browser.post("/mfa", data=data, follow_redirects=False)
+    assert answer.status_code == 400 and "expired" in answer.text
+    assert "location" not in answer.headers
+    assert SESSION not in set_cookie_names(answer)
+    assert browser.cookies.get(SESSION) is None
+    # The sign-in goes on from its password step, then asks for the second factor as usual.
+    response = submit(browser, login_page, username="alice", password=PASSWORD)
+    assert response.status_code == 303 and response.headers["location"].startswith("/mfa?interaction=")
+
+
 def test_correct_totp_code_completes_the_sign_in(http, app, enrolled):
     authenticator, _ = enrolled
     browser = browser_from(http)
