@@ -92,6 +92,10 @@ def base_env(migrated: str, tmp_path: Path) -> dict[str, str]:
         "AUTHSERVER_RATE_LIMIT_DEVICE_ENTRY_IP": "100000/minute",
         # One test address sends all traffic (ops tests run thousands of token requests a minute).
         "AUTHSERVER_RATE_LIMIT_TOKEN_IP": "20000/minute",
+        # argon2id at its cheapest (production refuses it): the suite hashes and verifies passwords a few
+        # thousand times, at ~0.3 CPU-seconds each with the standard profile. tests/http/test_password_hashing.py
+        # covers the standard profile (the parameters stored, a rehash when they change).
+        "AUTHSERVER_ARGON2_COST": "test",
     }
     if REDIS_URL:
         env["AUTHSERVER_REDIS_URL"] = REDIS_URL
@@ -237,15 +241,3 @@ def mailbox() -> Iterator:
     box = Mailbox().start()
     yield box
     box.stop()
-
-
-@pytest.fixture
-def cheap_argon2(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """argon2id at its cheapest parameters (AUTHSERVER_ARGON2_COST=test, which production refuses), for the
-    app and the CLI of the modules that ask for it (`pytestmark = pytest.mark.usefixtures("cheap_argon2")`).
-
-    The account-protection tests sign in a few hundred times and assert no timings; at the production cost (~0.35 s per hash
-    or verification) the account-protection suite would take minutes. Production parameters stay
-    covered by the rest of the suite (tests/cli/test_users.py, the sign-in tests).
-    """
-    monkeypatch.setenv("AUTHSERVER_ARGON2_COST", "test")

@@ -27,9 +27,6 @@ from tests.pages import (
     walk,
 )
 
-pytestmark = pytest.mark.usefixtures("cheap_argon2")
-
-
 NEW_PASSWORD = "violet elephant tangerine marmalade"
 WRONG = "not the right password"
 UA = "Mozilla/5.0 (AuditTest; alice's laptop)"

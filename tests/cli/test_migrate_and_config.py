@@ -200,7 +200,7 @@ def test_help_needs_no_valid_configuration(cli, monkeypatch):
 
 # --- production refusals -------------------------------------------------------------------------
 
-SECURE = {
+SECURE: dict[str, str | None] = {
     "AUTHSERVER_ENV": "production",
     "AUTHSERVER_ISSUER": "https://id.example",
     "AUTHSERVER_SECRET_KEY": "s" * 48,
@@ -209,6 +209,7 @@ SECURE = {
     # Password reset (on by default) sends email.
     "AUTHSERVER_SMTP_URL": "smtps://mail.example:465",
     "AUTHSERVER_METRICS_TOKEN": "m" * 32,
+    "AUTHSERVER_ARGON2_COST": None,  # the default, standard (the suite's environment sets the test cost)
 }
 ALL_NAMES = (
     "AUTHSERVER_ISSUER",
@@ -248,6 +249,7 @@ def test_production_names_every_insecure_setting(cli, monkeypatch, uvicorn_calls
     assert "AUTHSERVER_REDIS_URL must be set" in err
     assert "AUTHSERVER_SMTP_URL must be set" in err and "AUTHSERVER_PASSWORD_RESET" in err
     assert "AUTHSERVER_METRICS_TOKEN must be set" in err
+    assert "AUTHSERVER_ARGON2_COST must be `standard`" in err  # the suite's environment has the test cost
     assert uvicorn_calls == []
     assert not db.exists()  # refused before touching the database
     # Production never invents a secret.

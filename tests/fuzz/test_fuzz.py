@@ -1519,7 +1519,7 @@ def world(migrated: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
         "AUTHSERVER_SECRET_KEY": SECRET,
         "AUTHSERVER_KEYS_DIR": str(tmp / "keys"),
         "AUTHSERVER_CACHE_PREFIX": f"authserver-fuzz:{uuid.uuid4().hex}:",
-        # argon2id at its cheapest (as the cheap_argon2 fixture does): hundreds of sign-ins, no timings asserted.
+        # argon2id at its cheapest, as in tests/conftest.py: hundreds of sign-ins, no timings asserted.
         "AUTHSERVER_ARGON2_COST": "test",
     }
     if REDIS_URL:

@@ -30,9 +30,6 @@ from tests.pages import (
     walk,
 )
 
-pytestmark = pytest.mark.usefixtures("cheap_argon2")
-
-
 NEW_PASSWORD = "violet elephant tangerine marmalade"
 FULL = "openid profile email offline_access"
 

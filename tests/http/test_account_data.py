@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
-
 from tests.cli.checks import assert_error
 from tests.helpers import PASSWORD, submit
 from tests.pages import (
@@ -21,7 +19,6 @@ from tests.pages import (
     sign_in_to,
 )
 
-pytestmark = pytest.mark.usefixtures("cheap_argon2")
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
 SAFARI = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
 SECRET_MARKERS = ("$argon2", "password_hash", "secret_enc", "token_hash", "id_hash", "code_hash", PASSWORD)

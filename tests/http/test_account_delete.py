@@ -27,8 +27,6 @@ from tests.pages import (
     tokens,
 )
 
-pytestmark = pytest.mark.usefixtures("cheap_argon2")
-
 
 @pytest.fixture
 def site(make_app, mailbox):  # type: ignore[no-untyped-def]

@@ -9,8 +9,6 @@ import pytest
 from tests.helpers import follow, jwt_parts, submit
 from tests.pages import ACR_MFA, ACR_PASSWORD, account_sign_in, alert, browser_from, enrol, walk
 
-pytestmark = pytest.mark.usefixtures("cheap_argon2")
-
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 

@@ -13,7 +13,6 @@ from tests.helpers import submit
 from tests.mailbox import link_to, text_of
 from tests.pages import account_csrf, account_post, account_sign_in, alert, browser_from, create_user, notice
 
-pytestmark = pytest.mark.usefixtures("cheap_argon2")
 EXPIRED = "This link has expired, was already used, or a newer one was sent since."
 
 

@@ -12,8 +12,6 @@ import pytest
 from tests.helpers import PASSWORD, basic, follow, submit
 from tests.pages import SIGN_IN_CLIENT, account_post, account_sign_in, browser_from, create_user, sign_in_to, tokens
 
-pytestmark = pytest.mark.usefixtures("cheap_argon2")
-
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 OFFLINE = "openid profile offline_access"
 NEW_PASSWORD = "violet elephant tangerine marmalade"

@@ -33,9 +33,6 @@ from tests.pages import (
     walk,
 )
 
-pytestmark = pytest.mark.usefixtures("cheap_argon2")
-
-
 WRONG = "not the right password"
 
 

@@ -47,9 +47,6 @@ from tests.pages import (
     walk,
 )
 
-pytestmark = pytest.mark.usefixtures("cheap_argon2")
-
-
 # --- enrolment --------------------------------------------------------------------------------------
 
 

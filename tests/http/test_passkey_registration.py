@@ -22,8 +22,6 @@ from tests.passkeys import (
     post_new_passkey,
 )
 
-pytestmark = pytest.mark.usefixtures("cheap_argon2")
-
 
 @pytest.fixture
 def signed_in(http, alice):  # type: ignore[no-untyped-def]

@@ -38,7 +38,6 @@ from tests.passkeys import (
     post_assertion,
 )
 
-pytestmark = pytest.mark.usefixtures("cheap_argon2")
 MFA = "/mfa"
 REAUTH = "/account/reauth"
 

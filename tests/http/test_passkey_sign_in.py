@@ -31,7 +31,6 @@ from tests.pages import (
 )
 from tests.passkeys import add_passkey, answer, ask_options, device, events, options, passkeys_on, post_assertion
 
-pytestmark = pytest.mark.usefixtures("cheap_argon2")
 LOGIN = "/login/passkey"
 FAILURE = "That passkey could not be used to sign in. Try again, or use your password."
 

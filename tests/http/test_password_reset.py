@@ -26,7 +26,6 @@ from tests.pages import (
     tokens,
 )
 
-pytestmark = pytest.mark.usefixtures("cheap_argon2")
 NEW = "seventeen purple giraffes"
 EXPIRED = "This link has expired, was already used, or a newer one was sent since."
 

@@ -28,8 +28,6 @@ from tests.pages import (
     walk,
 )
 
-pytestmark = pytest.mark.usefixtures("cheap_argon2")
-
 NEW_PASSWORD = "violet elephant tangerine marmalade"
 WRONG = "not the right password"
 WINDOW = 2  # seconds of sudo mode in the tests that wait for it to end

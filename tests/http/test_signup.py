@@ -16,7 +16,6 @@ from tests.helpers import forms, query, submit
 from tests.mailbox import Mailbox, link_to, text_of
 from tests.pages import REDIRECT, SIGN_IN_CLIENT, account_sign_in, alert, id_claims, sign_in_to, start, tokens, walk
 
-pytestmark = pytest.mark.usefixtures("cheap_argon2")
 BOB = "purple monkey dishwasher"
 CHECK = "Check your email"
 EXPIRED = "This link has expired, was already used, or a newer one was sent since."
@@ -355,7 +354,7 @@ def test_production_refuses_mail_features_without_smtp():
         "redis_url": "redis://r:6379/0",
         "password_reset": False,
         "metrics_token": "m" * 32,
-        "argon2_cost": "standard",  # this module's environment has the test cost (cheap_argon2)
+        "argon2_cost": "standard",  # the test environment has the test cost
     }
     assert Settings(**base).production_problems() == []
     for extra, named in (

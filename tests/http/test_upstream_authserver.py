@@ -29,7 +29,7 @@ from tests.upstreams import (
 )
 
 # Starting a server process takes seconds (tens of seconds on a loaded 2-core machine).
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("cheap_argon2"), pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 @pytest.fixture(scope="module")

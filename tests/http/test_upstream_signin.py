@@ -39,8 +39,6 @@ from tests.upstreams import (
     start,
 )
 
-pytestmark = pytest.mark.usefixtures("cheap_argon2")
-
 
 @pytest.fixture
 def idp():  # type: ignore[no-untyped-def]

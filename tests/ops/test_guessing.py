@@ -39,8 +39,9 @@ from tests.ops.cluster import (
     start_node,
 )
 
-# Every password check is a real argon2id verification (64 MiB, about a second on a loaded CI machine),
-# refused ones included: the bursts that carry passwords are kept small, and waits generous.
+# Every password check is an argon2id verification, refused ones included (at the suite's cheapest
+# cost, but a node still runs at most four at once): the bursts that carry passwords are kept small,
+# and waits generous.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 PATIENCE = 180.0
 
