@@ -19,6 +19,15 @@ if TYPE_CHECKING:
     from authserver.manage.clients import ClientSpec
 
 
+# The RFC 7591 metadata for people that `client update` changes, with their help text.
+PRESENTATION_FLAGS = {
+    "--logo-uri": "the logo on the consent and device pages: an https URL or a /static/ path",
+    "--client-uri": "the client's home page",
+    "--policy-uri": "the client's privacy policy",
+    "--tos-uri": "the client's terms of service",
+}
+
+
 def register(commands: Commands) -> None:
     parser = commands.add_parser("client", help="manage OAuth clients")
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -138,8 +147,13 @@ def register(commands: Commands) -> None:
     add_json(create)
     create.set_defaults(handler=create_client)
 
-    update = sub.add_parser("update", help="change what a client may do as a resource server")
+    update = sub.add_parser(
+        "update", help="change how a client is presented to people, or what it may do as a resource server"
+    )
     update.add_argument("client_id", metavar="CLIENT_ID", help="the client's id")
+    update.add_argument("--client-name", metavar="NAME", help="the name people see (1-200 characters)")
+    for flag, what in PRESENTATION_FLAGS.items():
+        update.add_argument(flag, metavar="URI", help=f"{what}; an empty string removes it")
     update.add_argument(
         "--introspect",
         action="append",
@@ -251,13 +265,33 @@ def create_client(args: Namespace, ctx: Context) -> int:
     return 0
 
 
+def _changes(args: Namespace) -> dict[str, Any]:
+    """The JSON fields `client update` changes (the admin API's PATCH takes the same, under the same rules)."""
+    changes: dict[str, Any] = {}
+    if args.no_introspect and args.introspect is not None:
+        raise CommandError("give either --introspect AUDIENCE (repeatable) or --no-introspect, not both")
+    if args.introspect is not None or args.no_introspect:
+        changes["introspect"] = args.introspect or []
+    if args.client_name is not None:
+        changes["name"] = args.client_name
+    for flag in PRESENTATION_FLAGS:
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is not None:
+            changes[flag[2:].replace("-", "_")] = value or None  # "": remove it
+    if not changes:
+        raise CommandError(
+            "nothing to change: give --client-name, --logo-uri, --client-uri, --policy-uri, --tos-uri, "
+            "--introspect AUDIENCE (repeatable) or --no-introspect"
+        )
+    return changes
+
+
 def update_client(args: Namespace, ctx: Context) -> int:
     from authserver.manage import clients
 
-    if args.no_introspect == (args.introspect is not None):
-        raise CommandError("give either --introspect AUDIENCE (repeatable) or --no-introspect")
-    with cli_errors(clients.CLI_OPTIONS):
-        updated = clients.update(ctx.store, args.client_id, {"introspect": args.introspect or []})
+    changes = _changes(args)
+    with cli_errors({**clients.CLI_OPTIONS, "name": "--client-name"}):
+        updated = clients.update(ctx.store, args.client_id, changes)
     emit(args, clients.describe(updated), text=f"updated client {updated.client_id}")
     return 0
 

@@ -732,3 +732,125 @@ def test_every_generated_client_id_can_be_passed_back_as_printed(cli, monkeypatc
     client_id = created.json()["client_id"]
     result = cli("client", action, client_id)
     assert result.code == 0, result.err
+
+
+# --- update: how the client is presented to people -----------------------------------------------
+
+PRESENTED = ("name", "logo_uri", "client_uri", "policy_uri", "tos_uri")
+
+
+def presented(cli, client_id: str) -> dict:  # type: ignore[no-untyped-def]
+    shown = cli("client", "show", client_id, "--json")
+    assert shown.code == 0, shown.err
+    return {key: shown.json().get(key) for key in PRESENTED}
+
+
+@pytest.fixture
+def photo_app(register) -> dict:  # type: ignore[no-untyped-def]
+    return register(*SIGN_IN_GRANT, "--redirect-uri", "https://photos.example/cb", name="Photos")
+
+
+def test_update_sets_the_name_logo_and_links(cli, photo_app):
+    result = cli(
+        "client", "update", photo_app["client_id"], "--json",
+        "--client-name", "Photo App",
+        "--logo-uri", "https://cdn.photos.example/logo.png",
+        "--client-uri", "https://photos.example/",
+        "--policy-uri", "https://photos.example/privacy",
+        "--tos-uri", "https://photos.example/terms",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    expected = {
+        "name": "Photo App",
+        "logo_uri": "https://cdn.photos.example/logo.png",
+        "client_uri": "https://photos.example/",
+        "policy_uri": "https://photos.example/privacy",
+        "tos_uri": "https://photos.example/terms",
+    }
+    assert {key: result.json().get(key) for key in PRESENTED} == expected
+    assert presented(cli, photo_app["client_id"]) == expected
+    # A logo from our own static files; the text output names the client.
+    text = cli("client", "update", photo_app["client_id"], "--logo-uri", "/static/photos.png")
+    assert text.code == 0 and text.out.strip() == f"updated client {photo_app['client_id']}"
+    assert presented(cli, photo_app["client_id"])["logo_uri"] == "/static/photos.png"
+
+
+def test_update_changes_only_what_it_is_given(cli, register):
+    client = register(
+        *SIGN_IN_GRANT, "--redirect-uri", "https://photos.example/cb", "--require-mfa",
+        "--client-uri", "https://photos.example/", "--tos-uri", "https://photos.example/terms", name="Photos",
+    )  # fmt: skip
+    before = cli("client", "show", client["client_id"], "--json").json()
+    assert cli("client", "update", client["client_id"], "--policy-uri", "https://photos.example/privacy").code == 0
+    after = cli("client", "show", client["client_id"], "--json").json()
+    changed = {key for key in set(before) | set(after) if before.get(key) != after.get(key)}
+    assert changed <= {"policy_uri", "version", "updated_at"}, changed
+    assert after["policy_uri"] == "https://photos.example/privacy"
+    assert after["require_mfa"] is True and after["tos_uri"] == "https://photos.example/terms"
+
+
+def test_an_empty_value_removes_a_link_or_the_logo(cli, register):
+    client = register(
+        *SIGN_IN_GRANT, "--redirect-uri", "https://photos.example/cb", "--logo-uri", "/static/photos.png",
+        "--client-uri", "https://photos.example/", "--tos-uri", "https://photos.example/terms", name="Photos",
+    )  # fmt: skip
+    result = cli("client", "update", client["client_id"], "--logo-uri", "", "--tos-uri", "", "--json")
+    assert result.code == 0, result.err
+    assert presented(cli, client["client_id"]) == {
+        "name": "Photos",
+        "logo_uri": None,
+        "client_uri": "https://photos.example/",
+        "policy_uri": None,
+        "tos_uri": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--logo-uri", "http://cdn.example/logo.png"),
+        ("--logo-uri", "javascript:alert(1)"),
+        ("--logo-uri", "data:image/png;base64,AAAA"),
+        ("--logo-uri", "/static/../keys/secret"),
+        ("--logo-uri", "/elsewhere/logo.png"),
+        ("--client-uri", "javascript:alert(1)"),
+        ("--client-uri", "http://photos.example/"),
+        ("--policy-uri", "/privacy"),
+        ("--tos-uri", "https://user:pw@photos.example/terms"),
+        ("--client-name", ""),
+        ("--client-name", "x" * 201),
+    ],
+)
+def test_update_refuses_bad_values_and_changes_nothing(cli, register, flag, value):
+    client = register(
+        *SIGN_IN_GRANT, "--redirect-uri", "https://photos.example/cb", "--logo-uri", "/static/photos.png",
+        "--client-uri", "https://photos.example/", name="Photos",
+    )  # fmt: skip
+    before = cli("client", "show", client["client_id"], "--json").json()
+    # A good change in the same command is not applied either.
+    result = cli("client", "update", client["client_id"], "--tos-uri", "https://photos.example/terms", flag, value)
+    assert_error(result, contains=flag)
+    assert cli("client", "show", client["client_id"], "--json").json() == before
+
+
+def test_update_needs_something_to_change_and_an_existing_client(cli, photo_app):
+    assert_error(cli("client", "update", photo_app["client_id"]), contains="nothing to change: give --client-name")
+    assert_error(cli("client", "update", "NOPE", "--client-name", "x"), contains="no client 'NOPE'")
+
+
+def test_the_consent_page_shows_the_updated_presentation(http, cli, photo_app, alice):
+    from tests.helpers import PASSWORD, follow, submit
+    from tests.pages import start
+
+    changed = cli(
+        "client", "update", photo_app["client_id"], "--client-name", "Photo App",
+        "--logo-uri", "https://cdn.photos.example/logo.png", "--policy-uri", "https://photos.example/privacy",
+    )  # fmt: skip
+    assert changed.code == 0, changed.err
+    response, _, _ = start(http, photo_app)
+    page = follow(http, submit(http, follow(http, response), username="alice", password=PASSWORD))
+    assert page.status_code == 200, page.text
+    assert "<strong>Photo App</strong>" in page.text
+    assert 'src="https://cdn.photos.example/logo.png"' in page.text
+    assert "https://cdn.photos.example" in page.headers["content-security-policy"]
+    assert 'href="https://photos.example/privacy"' in page.text
