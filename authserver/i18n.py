@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 
 from babel import Locale
 from babel.dates import format_date, format_time, format_timedelta
+from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -39,6 +40,28 @@ _MAX_INPUT = 512
 def N_(message: str) -> str:
     """Marks text for the catalogs (make messages) where it is defined; it is translated when shown."""
     return message
+
+
+class Message(str):
+    """Text with values in it ("%(name)s could not sign you in."), marked for the catalogs with N_ where it is
+    written: `Message(N_("... %(name)s ..."), name=...)`. As a str it is the English text with the values
+    put in (for logs, the audit trail and English pages); the pages' and emails' `t` filter translates the
+    text first and then puts in the values, each Message value translated too and a tuple value written
+    as a list in the language ("A, B and C")."""
+
+    msgid: str
+    values: dict[str, str | int | tuple[str, ...]]
+
+    def __new__(cls, msgid: str, **values: str | int | tuple[str, ...]) -> Message:
+        english = msgid % {k: _english(v) for k, v in values.items()} if values else msgid
+        self = super().__new__(cls, english)
+        self.msgid = msgid
+        self.values = values
+        return self
+
+
+def _english(value: str | int | tuple[str, ...]) -> str | int:
+    return format_list(list(value), locale=SOURCE) if isinstance(value, tuple) else value
 
 
 # What start_request was given, decoded only if a page is rendered (most requests are API calls).
@@ -156,11 +179,33 @@ class Catalogs:
     def ngettext(self, singular: str, plural: str, n: int) -> str:
         return self.translations[self.language()].ngettext(singular, plural, n)
 
-    def format_moment(self, timestamp: int | float | None) -> str:
-        """A moment for people, in the language's own format (UTC, said so)."""
+    def translate(self, message: str) -> str:
+        """The `t` filter: text the code marked with N_, or a Message, in the language of the request."""
+        if not message:
+            return ""
+        if not isinstance(message, Message):
+            return self.gettext(message)
+        text = self.gettext(message.msgid)
+        if not message.values:
+            return text
+        return text % {key: self._value(value) for key, value in message.values.items()}
+
+    def _value(self, value: str | int | tuple[str, ...]) -> str | int:
+        if isinstance(value, tuple):
+            return format_list(
+                [self.translate(v) if isinstance(v, Message) else v for v in value], locale=self.language()
+            )
+        return self.translate(value) if isinstance(value, Message) else value
+
+    def format_moment(self, timestamp: int | float | str | None) -> str:
+        """A moment for people, in the language's own format (UTC, said so); from a Unix time or an ISO 8601
+        string with its offset."""
         if not timestamp:
             return ""
-        moment = datetime.fromtimestamp(timestamp, UTC)
+        if isinstance(timestamp, str):
+            moment = datetime.fromisoformat(timestamp).astimezone(UTC)
+        else:
+            moment = datetime.fromtimestamp(timestamp, UTC)
         language = self.language()
         day = format_date(moment, format="medium", locale=language)
         hour = format_time(moment, format="short", tzinfo=UTC, locale=language)

@@ -102,8 +102,9 @@ class Authenticator:
 
 
 def alert(page) -> str | None:  # type: ignore[no-untyped-def]
+    """The text of the page's error message (as read: without the link to the field it is about)."""
     found = re.search(r'<p class="alert"[^>]*>(.*?)</p>', page.text, re.DOTALL)
-    return html.unescape(found.group(1).strip()) if found else None
+    return html.unescape(re.sub(r"<[^>]+>", "", found.group(1)).strip()) if found else None
 
 
 def notice(page) -> str | None:  # type: ignore[no-untyped-def]

@@ -59,7 +59,7 @@ class Mailer:
         )
         # In the language of the request that caused the message (the pages' own choice).
         self.env.install_gettext_callables(catalogs.gettext, catalogs.ngettext, newstyle=True)  # type: ignore[attr-defined]  # added by the i18n extension
-        self.env.filters["t"] = catalogs.gettext
+        self.env.filters["t"] = catalogs.translate
         self.env.filters["moment"] = catalogs.format_moment
         self.env.filters["duration"] = catalogs.format_duration
         self.catalogs = catalogs

@@ -32,7 +32,7 @@ from authserver.interaction.events import emit
 from authserver.interaction.page import open_page
 from authserver.interaction.sessions import clear_session_cookie, end_session_sync
 from authserver.manage.account_data import sign_in_history
-from authserver.oauth.claims import SCOPE_DESCRIPTIONS
+from authserver.oauth.claims import describe_scope
 from authserver.security import backup_codes, passwords, totp
 from authserver.services import Services, services
 from authserver.store import Removal
@@ -82,7 +82,7 @@ def _overview(svc: Services, session: BrowserSession, user: User) -> dict[str, A
                 "client_id": client_id,
                 "name": client.name if client else client_id,
                 "since": updated,
-                "scopes": [SCOPE_DESCRIPTIONS.get(s, s) for s in sorted(scopes)],
+                "scopes": [describe_scope(s) for s in sorted(scopes)],
             }
         )
     totp_active = factor is not None and factor.confirmed_at is not None
@@ -131,12 +131,16 @@ async def _page(
     *,
     notice: str | None = None,
     error: str | None = None,
+    field: str = "",
     status: int = 200,
 ) -> Response:
+    """The account page; `field`: the id of the input the error is about (the error names and links it,
+    and the input points back at the error)."""
     context = await run_sync(_overview, svc, session, user)
     if notice == NOTICES["totp-off"] and context["passkeys"]:
         notice = N_("The authenticator app was removed. Signing in still asks for a passkey after your password.")
-    return _render(svc, request, "account.html", {**context, "notice": notice, "error": error}, status)
+    shown = {**context, "notice": notice, "error": error, "error_field": field if error else ""}
+    return _render(svc, request, "account.html", shown, status)
 
 
 async def account(request: Request) -> Response:
@@ -168,13 +172,31 @@ async def change_password(request: Request) -> Response:
         return await _page(svc, request, session, user, error=TOO_MANY, status=429)
     if current.verdict is Verdict.WRONG:
         await emit(svc, request, "password.change_failed", user_id=user.id, reason="current_password")
-        return await _page(svc, request, session, user, error=N_("Your current password is not right."), status=400)
+        return await _page(
+            svc,
+            request,
+            session,
+            user,
+            error=N_("Your current password is not right."),
+            field="current_password",
+            status=400,
+        )
     if new != repeat:
-        return await _page(svc, request, session, user, error=N_("The new passwords do not match."), status=400)
+        return await _page(
+            svc,
+            request,
+            session,
+            user,
+            error=N_("The new passwords do not match."),
+            field="confirm_password",
+            status=400,
+        )
     try:
         passwords.check_policy(new, username=user.username, email=user.email)
     except passwords.PasswordPolicyError as exc:
-        return await _page(svc, request, session, user, error=f"New password refused: {exc}.", status=400)
+        # The sentences of the account rules (in the catalogs: signup.py lists them).
+        sentence = str(exc)[0].upper() + str(exc)[1:] + "."
+        return await _page(svc, request, session, user, error=sentence, field="new_password", status=400)
 
     def apply() -> tuple[int, int]:
         svc.store.set_password_hash(user.id, svc.passwords.hash(new))
@@ -232,7 +254,7 @@ async def totp_enrol(request: Request) -> Response:
     if active and request.method == "GET":
         return _done("totp")
     if secret is None and request.method == "POST":
-        raise PageError(N_("Start setting up two-step verification again from your account page."), title="Expired")
+        raise PageError(N_("Start setting up two-step verification again from your account page."), title=N_("Expired"))
     gate = await require_recent_auth(request, svc, session, back_to=ENROL)
     if gate is not None:
         return gate
@@ -261,7 +283,12 @@ def _enrol_page(
         svc,
         request,
         "totp_enrol.html",
-        {"qr_svg": totp.qr_svg(uri), "otpauth_uri": uri, "secret": grouped, "error": error},
+        {
+            "qr_svg": totp.qr_svg(uri, svc.pages.catalogs.gettext(N_("QR code for your authenticator app"))),
+            "otpauth_uri": uri,
+            "secret": grouped,
+            "error": error,
+        },
         status,
     )
 

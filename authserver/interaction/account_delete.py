@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from authserver.concurrency import run_sync
+from authserver.i18n import N_, Message
 from authserver.interaction.account import _page
 from authserver.interaction.account_gate import ACCOUNT, account_form
 from authserver.interaction.events import emit
@@ -19,8 +20,10 @@ async def delete(request: Request) -> Response:
         return posted
     svc, session, user, form = posted
     if form.get("confirm", "").strip().lower() != user.username:
-        error = f"To delete your account, type your username ({user.username}) in the box."
-        return await _page(svc, request, session, user, error=error, status=400)
+        error = Message(
+            N_("To delete your account, type your username (%(username)s) in the box."), username=user.username
+        )
+        return await _page(svc, request, session, user, error=error, field="confirm", status=400)
     farewell = svc.mail.compose("account_deleted", user.email, name=user.name or user.username, username=user.username)
 
     def apply() -> tuple[int, Deletion | None]:

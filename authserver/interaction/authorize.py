@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from authserver.concurrency import run_sync
 from authserver.errors import OAuthError
-from authserver.i18n import N_
+from authserver.i18n import N_, Message
 from authserver.interaction import state
 from authserver.interaction.flow import advance
 from authserver.interaction.respond import error_to_client
@@ -19,13 +19,42 @@ from authserver.web.cookies import attach_csrf, browser_binding, csrf_token
 from authserver.web.forms import parse_pairs, read_form
 from authserver.web.pages import PageError
 
+# What the person reads when a request cannot even go back to the application (RFC 6749 §4.1.2.1): what
+# happened, by error code, then what to do; the protocol's own description is shown as a technical detail.
+EXPLAINED = {
+    "invalid_request": N_("The application sent a sign-in request that is incomplete or not valid."),
+    "invalid_request_uri": N_(
+        "The sign-in request that the application prepared has expired, was already used, or is not valid."
+    ),
+    "invalid_request_object": N_("The signed sign-in request of the application could not be accepted."),
+}
+NOT_ACCEPTED = N_("The application sent a sign-in request that cannot be accepted.")
+WHAT_NEXT = N_(
+    "Go back to the application and start again. If it happens again, contact the application's support and "
+    "give them the reference below."
+)
+
+
+def refused_page(exc: AuthorizeFatal) -> PageError:
+    """The page for a request that cannot go back to the client: what happened, and what to do next."""
+    happened = EXPLAINED.get(exc.error, NOT_ACCEPTED) if exc.error else str(exc)
+    detail = f"{exc.error}: {exc.detail}" if exc.error else None
+    message = Message("%(happened)s %(next)s", happened=Message(happened), next=Message(WHAT_NEXT))
+    return PageError(message, title=N_("Sign-in request refused"), detail=detail)
+
 
 async def _params(request: Request, max_bytes: int) -> list[tuple[str, str]]:
     if request.method == "POST":
         try:
             return await read_form(request, max_bytes)
         except OAuthError as exc:
-            raise PageError(exc.description or "The request is malformed.", status_code=exc.status_code) from None
+            raise PageError(
+                Message(
+                    "%(happened)s %(next)s", happened=Message(N_("The request is malformed.")), next=Message(WHAT_NEXT)
+                ),
+                status_code=exc.status_code,
+                detail=exc.description,
+            ) from None
     try:
         # Repeated parameters are left to validate(), which tells the client which one.
         return parse_pairs(request.url.query, refuse_repeats=False)
@@ -76,7 +105,7 @@ async def authorize(request: Request) -> Response:
     try:
         authz = await run_sync(check)
     except AuthorizeFatal as exc:
-        raise PageError(str(exc)) from None
+        raise refused_page(exc) from None
     except AuthorizeError as exc:
         return error_to_client(
             svc, exc.redirect_uri, exc.error, exc.description, exc.state, exc.response_mode, status=302

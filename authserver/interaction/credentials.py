@@ -19,6 +19,7 @@ from typing import Literal
 from starlette.requests import Request
 
 from authserver.domain import Passkey, User
+from authserver.i18n import N_, Message
 from authserver.interaction import ceremonies, known_device
 from authserver.interaction.events import client_ip
 from authserver.security import backup_codes, passwords, totp, webauthn
@@ -107,13 +108,19 @@ def mfa_required_by(svc: Services) -> list[str]:
     return sorted(c.name for c in svc.store.list_clients() if c.require_mfa and not c.disabled)
 
 
-def last_factor_refusal(names: list[str]) -> str:
-    who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-    verb = "requires" if len(names) == 1 else "require"
-    return (
-        f"{who} {verb} two-step verification, so your last second factor cannot be removed. Add another passkey "
-        "or an authenticator app first."
-    )
+# One application, or a list of them ("A, B and C", written the language's way).
+_REQUIRED_BY_ONE = N_(
+    "%(apps)s requires two-step verification, so your last second factor cannot be removed. Add another "
+    "passkey or an authenticator app first."
+)
+_REQUIRED_BY_SEVERAL = N_(
+    "%(apps)s require two-step verification, so your last second factor cannot be removed. Add another "
+    "passkey or an authenticator app first."
+)
+
+
+def last_factor_refusal(names: list[str]) -> Message:
+    return Message(_REQUIRED_BY_ONE if len(names) == 1 else _REQUIRED_BY_SEVERAL, apps=tuple(names))
 
 
 def check_password(

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from authserver.concurrency import run_sync
 from authserver.domain import User
-from authserver.i18n import N_
+from authserver.i18n import N_, Message
 from authserver.interaction import links
 from authserver.interaction.account import _page
 from authserver.interaction.account_gate import ACCOUNT, account_form
@@ -56,15 +56,27 @@ async def request_change(request: Request) -> Response:
     new = form.get("email", "").strip()[: rules.MAX_EMAIL + 1]
     if rules.email_problem(new):
         return await _page(
-            svc, request, session, user, error=N_("Enter an email address such as name@example.com."), status=400
+            svc,
+            request,
+            session,
+            user,
+            error=N_("Enter an email address such as name@example.com."),
+            field="new_email",
+            status=400,
         )
     new = new.lower()
     if new == user.email:
-        return await _page(svc, request, session, user, error=N_("That is already your email address."), status=400)
+        return await _page(
+            svc, request, session, user, error=N_("That is already your email address."), field="new_email", status=400
+        )
     sent = await run_sync(_send, svc, user, new, client_ip(request))
     svc.outbox.wake()
     await emit(svc, request, "email.change_requested", user_id=user.id, **({} if sent else {"address_taken": True}))
-    notice = f"We sent a link to {new}. Your address changes when you open it; until then it stays {user.email}."
+    notice = Message(
+        N_("We sent a link to %(new)s. Your address changes when you open it; until then it stays %(old)s."),
+        new=new,
+        old=user.email,
+    )
     return await _page(svc, request, session, user, notice=notice)
 
 

@@ -24,7 +24,7 @@ from starlette.responses import RedirectResponse, Response
 from authserver import i18n
 from authserver.concurrency import run_sync
 from authserver.domain import ACR_MFA, AuthCode, BrowserSession, Client
-from authserver.i18n import N_
+from authserver.i18n import N_, Message
 from authserver.interaction import state
 from authserver.interaction.credentials import has_second_factor
 from authserver.interaction.events import emit
@@ -60,8 +60,13 @@ async def require_enrolled_second_factor(svc: Services, client: Client, user_id:
     the client refuses them (403)."""
     if not await run_sync(has_second_factor, svc, user_id):
         raise PageError(
-            f"{client.name} requires two-step verification or a passkey. Set one up on your account page, "
-            f"then sign in to {client.name} again.",
+            Message(
+                N_(
+                    "%(app)s requires two-step verification or a passkey. Set one up on your account page, "
+                    "then sign in to %(app)s again."
+                ),
+                app=client.name,
+            ),
             title=N_("Two-step verification required"),
             status_code=403,
         )

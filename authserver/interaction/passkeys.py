@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 
 from authserver.concurrency import run_sync
 from authserver.domain import Passkey
-from authserver.i18n import N_
+from authserver.i18n import N_, Message
 from authserver.interaction import ceremonies, links
 from authserver.interaction.account_gate import (
     ACCOUNT,
@@ -44,8 +44,9 @@ MAX_NAME = 60
 NOT_ADDED = N_("The passkey was not added. Try again; if it keeps failing, use another device or browser.")
 
 
-def _problem(status: int, error: str, message: str, **extra: str) -> Response:
-    return json_response({"error": error, "error_description": message, **extra}, status)
+def _problem(svc: Services, status: int, error: str, message: str, **extra: str) -> Response:
+    """A refusal for passkeys.js, which shows the description: in the page's language."""
+    return json_response({"error": error, "error_description": svc.pages.catalogs.translate(message), **extra}, status)
 
 
 def display_name(name: str) -> str:
@@ -54,8 +55,9 @@ def display_name(name: str) -> str:
     return cleaned[:MAX_NAME]
 
 
-def default_name(existing: int) -> str:
-    return f"Passkey {existing + 1}"
+def default_name(existing: int) -> Message:
+    """'Passkey 2' for a passkey added without a name: stored in the language of the page that added it."""
+    return Message(N_("Passkey %(number)s"), number=existing + 1)
 
 
 # --- POST /passkeys/options ---------------------------------------------------------------------------
@@ -67,7 +69,7 @@ async def options(request: Request) -> Response:
     try:
         check_csrf(request, svc.settings, form)
     except PageError as exc:
-        return _problem(403, "invalid_request", exc.description or "")
+        return _problem(svc, 403, "invalid_request", exc.description or "")
     purpose = form.get("purpose", "")
     if purpose == "register":
         return await _register_options(request, svc)
@@ -79,7 +81,7 @@ async def options(request: Request) -> Response:
         return await _reauth_options(request, svc)
     if purpose == "reset":
         return await _reset_options(request, svc, form)
-    return _problem(400, "invalid_request", "Unknown passkey ceremony.")
+    return _problem(svc, 400, "invalid_request", N_("Unknown passkey ceremony."))
 
 
 def _options_response(made: webauthn.Options) -> Response:
@@ -91,7 +93,7 @@ async def _own_passkey_options(svc: Services, purpose: ceremonies.Purpose, bindi
     user verification preferred (the password is the other factor)."""
     mine = await run_sync(svc.store.list_passkeys, user_id)
     if not mine:
-        return _problem(400, "invalid_request", "This account has no passkey.")
+        return _problem(svc, 400, "invalid_request", N_("This account has no passkey."))
     made = webauthn.authentication_options(svc.rp, allow=[p.credential_id for p in mine], verification="preferred")
     await run_sync(ceremonies.begin, svc.cache, made.challenge, purpose, binding, user_id, int(svc.clock()))
     return _options_response(made)
@@ -102,10 +104,10 @@ async def _second_factor_options(request: Request, svc: Services, form: dict[str
     try:
         it = await load_for_browser(request, svc, form.get("interaction"), browser)
     except PageError as exc:
-        return _problem(400, "invalid_request", exc.description or "")
+        return _problem(svc, 400, "invalid_request", exc.description or "")
     pending = it.second_factor
     if pending is None:
-        return _problem(400, "invalid_request", "Enter your password first.")
+        return _problem(svc, 400, "invalid_request", N_("Enter your password first."))
     await run_sync(svc.limits.hit, "login_ip", source_key(client_ip(request)))
     return await _own_passkey_options(svc, "second-factor", it.id, pending.user_id)
 
@@ -116,7 +118,7 @@ async def _reset_options(request: Request, svc: Services, form: dict[str, str]) 
     digest = links.hashed(token)
     link = await run_sync(svc.store.get_account_link, digest) if digest else None
     if digest is None or link is None or not links.live(link, links.RESET, int(svc.clock())):
-        return _problem(400, "invalid_request", "This link has expired or was already used.")
+        return _problem(svc, 400, "invalid_request", N_("This link has expired or was already used."))
     await run_sync(svc.limits.hit, "login_ip", source_key(client_ip(request)))
     return await _own_passkey_options(svc, "reset", digest, link.user_id)
 
@@ -124,7 +126,7 @@ async def _reset_options(request: Request, svc: Services, form: dict[str, str]) 
 async def _reauth_options(request: Request, svc: Services) -> Response:
     session = await current_session(request, svc)
     if session is None:
-        return _problem(401, "login_required", "Your session has ended. Reload the page and sign in again.")
+        return _problem(svc, 401, "login_required", N_("Your session has ended. Reload the page and sign in again."))
     return await _own_passkey_options(svc, "reauth", session.sid, session.user_id)
 
 
@@ -132,10 +134,10 @@ async def _register_options(request: Request, svc: Services) -> Response:
     session = await current_session(request, svc)
     user = await run_sync(svc.store.get_user, session.user_id) if session else None
     if session is None or user is None:
-        return _problem(401, "login_required", "Your session has ended. Reload the page and sign in again.")
+        return _problem(svc, 401, "login_required", N_("Your session has ended. Reload the page and sign in again."))
     if not await run_sync(recently_authenticated, svc, session):
         # The page sends the browser to confirm it's you, then back to the account page.
-        return _problem(403, "reauth_required", "Confirm it's you first.", location=f"{REAUTH}?next={ACCOUNT}")
+        return _problem(svc, 403, "reauth_required", N_("Confirm it's you first."), location=f"{REAUTH}?next={ACCOUNT}")
     existing = await run_sync(svc.store.list_passkeys, user.id)
     made = webauthn.registration_options(
         svc.rp,
@@ -153,7 +155,7 @@ async def _sign_in_options(request: Request, svc: Services, form: dict[str, str]
     try:
         it = await load_for_browser(request, svc, form.get("interaction"), browser)
     except PageError as exc:
-        return _problem(400, "invalid_request", exc.description or "")
+        return _problem(svc, 400, "invalid_request", exc.description or "")
     await run_sync(svc.limits.hit, "login_ip", source_key(client_ip(request)))
     # Passwordless: the user is verified by the authenticator (PIN or biometric), so one passkey is two
     # factors; any passkey of this RP ID may answer (discoverable credentials).
@@ -222,7 +224,7 @@ async def add(request: Request) -> Response:
             aaguid=new.aaguid,
             backup_eligible=new.backup_eligible,
             backed_up=new.backed_up,
-            name=display_name(form.get("name", "")) or default_name(len(existing)),
+            name=display_name(form.get("name", "")) or svc.pages.catalogs.translate(default_name(len(existing))),
             created_at=int(svc.clock()),
         )
         svc.store.add_passkey(passkey)

@@ -138,9 +138,19 @@ def _live_link(svc: Services, token: str | None) -> tuple[AccountLink, User] | N
 
 
 def _page(
-    svc: Services, request: Request, token: str, user: User, mfa: Factors, error: str | None = None, status: int = 200
+    svc: Services,
+    request: Request,
+    token: str,
+    user: User,
+    mfa: Factors,
+    error: str | None = None,
+    status: int = 200,
+    *,
+    field: str = "password",
 ) -> Response:
+    """The reset page; `field`: the input an error is about ("password" or "code"), which points at it."""
     context = {
+        "error_field": field if error else "",
         "token": token,
         "username": user.username,
         "mfa": mfa.any,
@@ -206,17 +216,17 @@ async def reset(request: Request) -> Response:
             )
         )
         if key.verdict is Verdict.THROTTLED:
-            return _page(svc, request, token, user, mfa, TOO_MANY, status=429)
+            return _page(svc, request, token, user, mfa, TOO_MANY, status=429, field="")
         if key.verdict is Verdict.WRONG:
             await emit(svc, request, "passkey.failed", user_id=user.id, where="password-reset", reason=key.reason)
             await emit(svc, request, "password.reset_failed", user_id=user.id, reason="passkey")
             error = N_("That passkey could not be used. Try again, or use another of your passkeys.")
-            return _page(svc, request, token, user, mfa, error, status=400)
+            return _page(svc, request, token, user, mfa, error, status=400, field="")
         await emit(svc, request, "passkey.used", user_id=user.id, where="password-reset")
     elif mfa.any:
         check = await run_sync(lambda: check_second_factor(svc, guesser(request, svc), user.id, form.get("code", "")))
         if check.verdict is Verdict.THROTTLED:
-            return _page(svc, request, token, user, mfa, TOO_MANY, status=429)
+            return _page(svc, request, token, user, mfa, TOO_MANY, status=429, field="")
         if check.verdict is Verdict.WRONG:
             await emit(svc, request, "password.reset_failed", user_id=user.id, reason="code")
             error = (
@@ -224,7 +234,7 @@ async def reset(request: Request) -> Response:
                 if mfa.totp
                 else N_("Confirm with one of your passkeys.")
             )
-            return _page(svc, request, token, user, mfa, error, status=400)
+            return _page(svc, request, token, user, mfa, error, status=400, field="code" if mfa.totp else "")
     done = await run_sync(_apply, svc, user, digest, new)
     if done is None:
         await emit(svc, request, "password.reset_failed", user_id=user.id, reason="link")

@@ -27,7 +27,7 @@ from starlette.responses import RedirectResponse, Response
 
 from authserver.concurrency import run_sync
 from authserver.domain import ACR_MFA, ACR_PASSWORD, Authentication, Upstream
-from authserver.i18n import N_
+from authserver.i18n import N_, Message
 from authserver.interaction import state
 from authserver.interaction.account_gate import ACCOUNT, account_form, safe_next, signed_in
 from authserver.interaction.credentials import guesser, has_second_factor
@@ -46,9 +46,9 @@ from authserver.web.pages import PageError
 SIGN_IN = "sign-in"
 LINK = "link"
 REAUTH = "reauth"
-CANCELLED = "Signing in with {name} was cancelled. Sign in another way, or try again."  # formatted: stays English
-FAILED = "{name} could not sign you in. Sign in another way, or try again."
-UNREACHABLE = "{name} cannot be reached right now. Sign in another way, or try again later."
+CANCELLED = N_("Signing in with %(name)s was cancelled. Sign in another way, or try again.")
+FAILED = N_("%(name)s could not sign you in. Sign in another way, or try again.")
+UNREACHABLE = N_("%(name)s cannot be reached right now. Sign in another way, or try again later.")
 LAST_WAY_IN = N_(
     "This is the last way you can sign in to your account, so it cannot be disconnected. "
     "Set a password, add a passkey or connect another provider first."
@@ -173,12 +173,18 @@ async def _failed(
         user_id=pending.user_id,
     )
     if pending.purpose == LINK:
-        raise PageError(message, status_code=status, title=f"{upstream.display_name} not connected")
+        raise PageError(
+            message, status_code=status, title=Message(N_("%(name)s not connected"), name=upstream.display_name)
+        )
     if pending.purpose == REAUTH:
         raise PageError(message, status_code=status, title=N_("Not confirmed"))
     it = await run_sync(state.load, svc.cache, pending.interaction or "")
     if it is None:
-        raise PageError(message + " " + EXPIRED, status_code=status, title=N_("Sign-in failed"))
+        raise PageError(
+            Message("%(what)s %(then)s", what=message, then=Message(EXPIRED)),
+            status_code=status,
+            title=N_("Sign-in failed"),
+        )
     response = await run_sync(lambda: login_page(svc, request, it, username="", error=message, status=status))
     return response
 
@@ -197,7 +203,7 @@ async def callback(request: Request) -> Response:
         raise PageError(
             N_("That sign-in option is not available any more."), status_code=404, title=N_("Not available")
         )
-    failed_page = FAILED.format(name=upstream.display_name)
+    failed_page = Message(FAILED, name=upstream.display_name)
     # Mix-up defence (RFC 9700 §4.4): the answer must come back to the redirect URI of the upstream this
     # sign-in went to, and name that upstream as its issuer when upstreams say who they are (RFC 9207).
     if name != upstream.name:
@@ -211,7 +217,7 @@ async def callback(request: Request) -> Response:
         )
     if "error" in params:
         error = params["error"][:100]
-        message = (CANCELLED if error == "access_denied" else FAILED).format(name=upstream.display_name)
+        message = Message(CANCELLED if error == "access_denied" else FAILED, name=upstream.display_name)
         return await _failed(request, svc, pending, upstream, reason=f"error: {error}", message=message, status=400)
     code = params.get("code", "")
     if not code or len(code) > 2000:
@@ -221,7 +227,7 @@ async def callback(request: Request) -> Response:
     try:
         asserted = await run_sync(lambda: svc.federation.complete(upstream, pending, code, now=now))
     except UpstreamFailure as exc:
-        unreachable = UNREACHABLE.format(name=upstream.display_name)
+        unreachable = Message(UNREACHABLE, name=upstream.display_name)
         return await _failed(
             request,
             svc,
@@ -244,7 +250,9 @@ async def callback(request: Request) -> Response:
                 pending,
                 upstream,
                 reason="not_the_linked_account",
-                message=f"That {upstream.display_name} account is not the one connected to your account.",
+                message=Message(
+                    N_("That %(name)s account is not the one connected to your account."), name=upstream.display_name
+                ),
                 status=403,
             )
         amr = ("fed", "mfa") if asserted.multi_factor(upstream) else ("fed",)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from authserver.domain import AuditEvent, User
-from authserver.i18n import N_
+from authserver.i18n import N_, Message
 from authserver.store import Store
 
 FORMAT = "authserver-account-export/1"
@@ -36,14 +36,16 @@ def iso(ts: int | None) -> str | None:
 
 
 def browser(user_agent: str | None) -> str:
-    """'Firefox on Linux' from a User-Agent header; the raw value when it names no known browser."""
+    """'Firefox on Linux' from a User-Agent header (a Message: the account page shows it translated); the
+    raw value when it names no known browser."""
     if not user_agent:
-        return "Unknown"
+        return N_("Unknown browser")
     name = next((label for marker, label in _BROWSERS if marker in user_agent), None)
     system = next((label for marker, label in _SYSTEMS if marker in user_agent), None)
     if name is None:
         return re.sub(r"\s+", " ", user_agent)[:60]
-    return f"{name} on {system}" if system else name
+    # Translators: a web browser and the operating system it runs on, e.g. "Firefox on Linux".
+    return Message(N_("%(browser)s on %(system)s"), browser=name, system=system) if system else name
 
 
 # The words of the sign-in history (marked for the catalogs: the account page shows them translated; the
@@ -53,12 +55,16 @@ def _method(event: AuditEvent) -> str:
         return N_("Second factor")
     amr = event.data.get("amr") or []
     if "fed" in amr:  # a sign-in through an upstream identity provider
-        through = f"Through {event.data.get('upstream') or 'another provider'}"
+        upstream = event.data.get("upstream")
+        if not upstream:
+            return N_("Through another provider")
         if "hwk" in amr or "swk" in amr:
-            return f"{through} and passkey"
+            return Message(N_("Through %(provider)s and passkey"), provider=str(upstream))
         if "otp" in amr:
-            return f"{through} and authenticator app"
-        return f"{through}, two factors" if "mfa" in amr else through
+            return Message(N_("Through %(provider)s and authenticator app"), provider=str(upstream))
+        if "mfa" in amr:
+            return Message(N_("Through %(provider)s, two factors"), provider=str(upstream))
+        return Message(N_("Through %(provider)s"), provider=str(upstream))
     if "hwk" in amr or "swk" in amr:
         return N_("Password and passkey") if "pwd" in amr else N_("Passkey")
     if "otp" in amr:

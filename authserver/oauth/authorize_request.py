@@ -37,7 +37,14 @@ DPOP_JKT = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 class AuthorizeFatal(Exception):
-    """The client or redirect URI cannot be trusted: show an error page."""
+    """The client or redirect URI cannot be trusted: show an error page. `error` and `detail`: the protocol
+    error code and its (English) description, when the refusal has one; the page explains the code in the
+    person's language and shows the description as a technical detail."""
+
+    def __init__(self, message: str, *, error: str | None = None, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.error = error
+        self.detail = detail
 
 
 @dataclass

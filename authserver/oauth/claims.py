@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from authserver.domain import User
-from authserver.i18n import N_
+from authserver.i18n import N_, Message
 
 SCOPE_CLAIMS = {
     "profile": ("name", "preferred_username", "updated_at"),
@@ -29,6 +29,13 @@ CLAIM_DESCRIPTIONS = {
     "email": N_("See your email address"),
     "email_verified": N_("See whether your email address is verified"),
 }
+# A scope of the client's own (an API's), which only the client can explain: named as it is.
+OTHER_SCOPE = N_("Use the permission “%(scope)s”")
+
+
+def describe_scope(scope: str) -> str:
+    """A scope in words (translated when shown), or the generic line naming it."""
+    return SCOPE_DESCRIPTIONS.get(scope) or Message(OTHER_SCOPE, scope=scope)
 
 
 class ClaimsRequestError(ValueError):
@@ -103,7 +110,7 @@ def released_claims(
 
 
 def consent_items(scopes: Sequence[str], claims_request: dict[str, Any] | None) -> list[str]:
-    items = [SCOPE_DESCRIPTIONS.get(s, f"Access '{s}'") for s in scopes]
+    items = [describe_scope(s) for s in scopes]
     members = claims_request or {}
     extra = sorted({c for m in ("userinfo", "id_token") for c in members.get(m, ())})
     covered = {c for s in scopes for c in SCOPE_CLAIMS.get(s, ())}

@@ -92,4 +92,4 @@ def _early(outer: dict[str, str], client: Client, error: str, description: str) 
         return AuthorizeError(
             error, description, redirect_uri, outer.get("state"), mode if mode == "form_post" else "query"
         )
-    return AuthorizeFatal(f"{description} ({error}).")
+    return AuthorizeFatal(f"{description} ({error}).", error=error, detail=description)

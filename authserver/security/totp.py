@@ -24,12 +24,10 @@ def provisioning_uri(secret: str, account: str, issuer: str) -> str:
     return pyotp.TOTP(secret, digits=DIGITS, interval=PERIOD).provisioning_uri(name=account, issuer_name=issuer)
 
 
-def qr_svg(uri: str) -> str:
-    # Inline SVG (no data: URL, no script), with a title for screen readers.
+def qr_svg(uri: str, title: str = "QR code for your authenticator app") -> str:
+    # Inline SVG (no data: URL, no script), with a title for screen readers (in the page's language).
     # omitsize: a viewBox instead of a fixed width/height, so CSS can scale it without cropping.
-    return segno.make(uri, error="m").svg_inline(
-        scale=5, border=2, omitsize=True, title="QR code for your authenticator app"
-    )
+    return segno.make(uri, error="m").svg_inline(scale=5, border=2, omitsize=True, title=title)
 
 
 def matching_step(secret: str, code: str, now: float) -> int | None:

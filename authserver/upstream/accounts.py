@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass
 
 from authserver.domain import Upstream, UpstreamIdentity, User
+from authserver.i18n import N_, Message
 from authserver.manage.users import EMAIL, MAX_EMAIL, USERNAME
 from authserver.store import DuplicateError, Store
 from authserver.upstream.signin import Asserted
@@ -60,7 +61,7 @@ def signed_in_user(store: Store, upstream: Upstream, asserted: Asserted, now: in
     if identity is not None:
         user = store.get_user(identity.user_id)
         if user is None or user.disabled:
-            raise Refused("account_disabled", "This account cannot sign in.")
+            raise Refused("account_disabled", N_("This account cannot sign in."))
         store.touch_upstream_identity(upstream.name, asserted.subject, now)
         return Resolved(user)
     local = store.find_user(asserted.email) if asserted.email else None
@@ -68,22 +69,35 @@ def signed_in_user(store: Store, upstream: Upstream, asserted: Asserted, now: in
         if not (upstream.link_by_email and asserted.email_verified):
             raise Refused(
                 "email_in_use" if not upstream.link_by_email else "email_unverified",
-                f"An account with the address {asserted.email} exists already. Sign in with your password, "
-                f"then connect {name} on your account page.",
+                Message(
+                    N_(
+                        "An account with the address %(email)s exists already. Sign in with your password, "
+                        "then connect %(name)s on your account page."
+                    ),
+                    email=asserted.email or "",
+                    name=name,
+                ),
             )
         if local.disabled:
-            raise Refused("account_disabled", "This account cannot sign in.")
+            raise Refused("account_disabled", N_("This account cannot sign in."))
         try:
             store.add_upstream_identity(_identity(upstream, asserted, local.id, now))
         except DuplicateError:
-            raise Refused("already_linked", f"Your account is connected to another {name} account already.") from None
+            raise Refused(
+                "already_linked",
+                Message(N_("Your account is connected to another %(name)s account already."), name=name),
+            ) from None
         return Resolved(local, linked=True)
     if not upstream.signup:
         raise Refused(
-            "signup_disabled", f"There is no account for this {name} account here. Sign in with your password."
+            "signup_disabled",
+            Message(N_("There is no account for this %(name)s account here. Sign in with your password."), name=name),
         )
     if asserted.email is None or len(asserted.email) > MAX_EMAIL or not EMAIL.fullmatch(asserted.email):
-        raise Refused("no_email", f"{name} did not share an email address, so no account can be made for you.")
+        raise Refused(
+            "no_email",
+            Message(N_("%(name)s did not share an email address, so no account can be made for you."), name=name),
+        )
     base = _username_base(asserted)
     for attempt in range(5):
         username = base if attempt == 0 else f"{base[:40]}-{secrets.randbelow(10**6):06d}"
@@ -103,7 +117,7 @@ def signed_in_user(store: Store, upstream: Upstream, asserted: Asserted, now: in
         except DuplicateError:
             continue  # a name or the address taken meanwhile: look again
         return Resolved(user, linked=True, created=True)
-    raise Refused("signup_conflict", "No account could be made for you now. Try again.")
+    raise Refused("signup_conflict", N_("No account could be made for you now. Try again."))
 
 
 def link_to(store: Store, upstream: Upstream, asserted: Asserted, user_id: str, now: int) -> Resolved:
@@ -111,14 +125,18 @@ def link_to(store: Store, upstream: Upstream, asserted: Asserted, user_id: str, 
     name = upstream.display_name
     user = store.get_user(user_id)
     if user is None or user.disabled:
-        raise Refused("account_disabled", "This account cannot sign in.")
+        raise Refused("account_disabled", N_("This account cannot sign in."))
     identity = store.get_upstream_identity(upstream.name, asserted.subject)
     if identity is not None:
         if identity.user_id == user_id:
             return Resolved(user)
-        raise Refused("linked_elsewhere", f"This {name} account is connected to another account here.")
+        raise Refused(
+            "linked_elsewhere", Message(N_("This %(name)s account is connected to another account here."), name=name)
+        )
     try:
         store.add_upstream_identity(_identity(upstream, asserted, user_id, now))
     except DuplicateError:
-        raise Refused("already_linked", f"Your account is connected to another {name} account already.") from None
+        raise Refused(
+            "already_linked", Message(N_("Your account is connected to another %(name)s account already."), name=name)
+        ) from None
     return Resolved(user, linked=True)

@@ -41,12 +41,24 @@ def is_page(path: str) -> bool:
     return path in PAGE_PATHS or path == "/account" or path.startswith("/account/")
 
 
-def _as_page(request: Request, description: str, status: int, headers: dict[str, Any] | None = None) -> Response | None:
+# A protocol error on a hosted page (a form too large, too many requests, ...): its description is the
+# protocol's English; the person reads what happened and what to do in their language, the description
+# as a technical detail.
+PROTOCOL_PAGE_MESSAGES = {
+    429: N_("Too many attempts. Wait a few minutes, then try again."),
+    413: N_("The form you sent is too large. Go back, shorten what you typed and try again."),
+}
+MALFORMED = N_("This page received a request it cannot read. Go back, reload the page and try again.")
+
+
+def _as_page(
+    request: Request, description: str, status: int, headers: dict[str, Any] | None = None, *, detail: str | None = None
+) -> Response | None:
     if not is_page(request.url.path) or not hasattr(request.state, "services"):
         return None
     title = {503: N_("Service unavailable"), 429: N_("Too many attempts")}.get(status, N_("Something went wrong"))
     pages: Pages = request.state.services.pages
-    page = pages.error(PageError(description, status_code=status, title=title))
+    page = pages.error(PageError(description, status_code=status, title=title, detail=detail))
     for key, value in (headers or {}).items():
         page.headers[key] = value
     return page
@@ -55,8 +67,9 @@ def _as_page(request: Request, description: str, status: int, headers: dict[str,
 async def oauth_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, OAuthError):  # Starlette routes only OAuthError here
         raise exc
-    description = exc.description or N_("The request is malformed.")
-    return _as_page(request, description, exc.status_code, exc.headers) or error_response(exc)
+    message = PROTOCOL_PAGE_MESSAGES.get(exc.status_code, MALFORMED)
+    detail = f"{exc.error}: {exc.description}" if exc.description else exc.error
+    return _as_page(request, message, exc.status_code, exc.headers, detail=detail) or error_response(exc)
 
 
 async def page_error(request: Request, exc: Exception) -> Response:

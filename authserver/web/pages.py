@@ -18,11 +18,20 @@ from authserver.i18n import N_, Catalogs
 
 
 class PageError(OAuthError):
-    """A failure shown to a person as a page, never as a redirect."""
+    """A failure shown to a person as a page, never as a redirect: a title and a message (marked with N_ or
+    an i18n.Message: shown translated), and a technical detail for support, shown as it is (English)."""
 
-    def __init__(self, message: str, *, status_code: int = 400, title: str = N_("Something went wrong")) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int = 400,
+        title: str = N_("Something went wrong"),
+        detail: str | None = None,
+    ) -> None:
         super().__init__(message, status_code=status_code)
         self.title = title
+        self.detail = detail
 
 
 def origin(uri: str) -> str | None:
@@ -36,8 +45,8 @@ def origin(uri: str) -> str | None:
 
 def translating_environment(loader: jinja2.BaseLoader, catalogs: Catalogs, **options: Any) -> jinja2.Environment:
     """Jinja2 with the gettext callables of the catalogs (`_`, `ngettext`, `{% trans %}`), the `t` filter
-    for text that the code marked with N_ (translated, then autoescaped like any value), and the
-    per-locale `moment` and `number` filters."""
+    for text that the code marked with N_ or built as an i18n.Message (translated, then autoescaped like
+    any value), and the per-locale `moment` and `number` filters."""
     env = jinja2.Environment(
         loader=loader,
         autoescape=jinja2.select_autoescape(["html"]),
@@ -47,7 +56,7 @@ def translating_environment(loader: jinja2.BaseLoader, catalogs: Catalogs, **opt
     )
     # newstyle: the translation is formatted by Jinja2 itself, with every variable escaped.
     env.install_gettext_callables(catalogs.gettext, catalogs.ngettext, newstyle=True)  # type: ignore[attr-defined]  # added by the i18n extension
-    env.filters["t"] = catalogs.gettext
+    env.filters["t"] = catalogs.translate
     env.filters["moment"] = catalogs.format_moment
     env.filters["number"] = catalogs.format_number
     return env
@@ -136,5 +145,10 @@ class Pages:
 
     def error(self, exc: PageError) -> HTMLResponse:
         # The request id (also in the X-Request-ID header and every log line) lets support find what happened.
-        context = {"title": exc.title, "message": exc.description or "", "request_id": logs.request_id()}
+        context = {
+            "title": exc.title,
+            "message": exc.description or "",
+            "detail": exc.detail or "",
+            "request_id": logs.request_id(),
+        }
         return self.render("error.html", context, status=exc.status_code)

@@ -51,7 +51,8 @@ def test_sign_in_history_on_the_account_page(http, alice):
         ["10.0.0.8", "Safari on iOS", "Password", "Signed in"],
         ["10.0.0.7", "Firefox on Linux", "Password", "Wrong password"],
     ]
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", history[0][0])
+    # Written the language's way (Babel's CLDR format): "Dec 3, 2026, 2:05 PM UTC" in English.
+    assert re.fullmatch(r"[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d{2}\W[AP]M UTC", history[0][0]), history[0][0]
     assert page.text.count('class="failed"') == 1
 
 

@@ -183,3 +183,182 @@ def test_an_unregistered_redirect_uri_is_explained_in_the_page_language(http, cl
     )
     assert page.status_code == 400 and lang(page) == "fr"
     assert "La redirect_uri n’est pas enregistrée pour cette application." in page.text
+
+
+# --- text the code builds with values in it (i18n.Message) ----------------------------------------
+
+FIREFOX_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+
+def test_the_last_second_factor_refusal_names_the_apps_in_the_page_language(http, register, alice):
+    from tests.pages import account_post, alert, enrol, reauthenticate
+
+    account_sign_in(http)
+    authenticator, _ = enrol(http)
+    assert reauthenticate(http, code=authenticator.code()).status_code == 303  # a sudo action
+    register("--grant-type", "authorization_code", "--redirect-uri", REDIRECT, "--require-mfa", name="Bank")
+    http.headers["Accept-Language"] = "de"
+    refused = account_post(http, "/account/mfa/totp/disable")
+    assert refused.status_code == 409 and lang(refused) == "de"
+    assert alert(refused) == (
+        "Bank verlangt eine Zwei-Schritt-Verifizierung, daher kann Ihr letzter zweiter Faktor nicht entfernt "
+        "werden. Fügen Sie zuerst einen weiteren Passkey oder eine Authenticator-App hinzu."
+    )
+    # Several apps: a list written the language's way, and the plural.
+    register("--grant-type", "authorization_code", "--redirect-uri", REDIRECT, "--require-mfa", name="Assurance")
+    http.headers["Accept-Language"] = "fr"
+    refused = account_post(http, "/account/mfa/totp/disable")
+    assert refused.status_code == 409
+    assert alert(refused).startswith("Assurance et Bank exigent la validation en deux étapes")
+
+
+def test_an_authorize_error_page_explains_the_error_code_and_keeps_the_description(http, client):
+    # A request_uri that is not ours, with no redirect URI to send the error to: a page.
+    page = http.get(
+        "/authorize",
+        params={"client_id": client["client_id"], "request_uri": "urn:example:elsewhere"},
+        headers={"Accept-Language": "de", "X-Request-ID": "req-67890"},
+    )
+    assert page.status_code == 400 and lang(page) == "de"
+    assert h1(page) == "Anmeldeanfrage abgelehnt"
+    assert (
+        "Die von der Anwendung vorbereitete Anmeldeanfrage ist abgelaufen, wurde schon verwendet oder ist ungültig. "
+        "Gehen Sie zurück zur Anwendung und beginnen Sie von vorn." in page.text
+    )
+    # The protocol's own words, as a technical detail (English), and the reference for support.
+    assert (
+        'Technisches Detail: <span class="detail" lang="en">invalid_request_uri: '
+        "Only request_uri values from our PAR endpoint work</span>" in page.text
+    )
+    assert '<strong class="reference">req-67890</strong>' in page.text
+
+
+def test_a_protocol_error_on_a_hosted_page_is_explained_in_the_page_language(http):
+    page = http.post(
+        "/login", content=b"a=1", headers={"Content-Type": "text/plain", "Accept-Language": "es"}
+    )  # not a form
+    assert page.status_code == 400 and lang(page) == "es"
+    assert "Esta página ha recibido una solicitud que no puede leer." in page.text
+    assert "Detalle técnico:" in page.text and "invalid_request: Content-Type must be" in page.text
+
+
+def test_a_scope_without_words_is_named_in_a_translated_line(http, register, alice):
+    client = register(
+        "--grant-type", "authorization_code", "--redirect-uri", REDIRECT, "--scope", "openid photos.read",
+        name="Photo App",
+    )  # fmt: skip
+    response, _, _ = start(http, client, ui_locales="de", scope="openid photos.read")
+    page = follow(http, response)
+    consent = follow(http, submit(http, page, username="alice", password=PASSWORD))
+    assert consent.status_code == 200 and lang(consent) == "de", consent.text
+    assert "<li>Die Berechtigung „photos.read“ verwenden</li>" in consent.text
+
+
+def test_the_sign_in_history_names_browsers_and_systems_in_the_page_language(http, alice):
+    http.headers["user-agent"] = FIREFOX_LINUX
+    account_sign_in(http)
+    del http.headers["user-agent"]  # the test client's own: no browser we know
+    german = http.get("/account", headers={"Accept-Language": "de"})
+    assert "<td>Firefox unter Linux</td>" in german.text
+    french = http.get("/account", headers={"Accept-Language": "fr"})
+    assert "<td>Firefox sous Linux</td>" in french.text
+    # The moment of each attempt is written the language's way too.
+    assert re.search(r'<time datetime="[^"]+">\d{2}\.\d{2}\.\d{4}, \d{2}:\d{2} UTC</time>', german.text), german.text
+
+
+def test_the_email_change_notice_is_translated_with_both_addresses(http, alice):
+    from tests.pages import account_post, notice
+
+    account_sign_in(http)
+    http.headers["Accept-Language"] = "de"
+    page = account_post(http, "/account/email", email="alice.new@example.com")
+    assert page.status_code == 200, page.text
+    assert notice(page) == (
+        "Wir haben einen Link an alice.new@example.com gesendet. Ihre Adresse ändert sich, wenn Sie ihn öffnen; "
+        "bis dahin bleibt sie alice@example.com."
+    )
+
+
+def test_the_delete_confirmation_error_is_translated(http, alice):
+    from tests.pages import account_post, alert
+
+    account_sign_in(http)
+    http.headers["Accept-Language"] = "es"
+    page = account_post(http, "/account/delete", confirm="not-alice")
+    assert page.status_code == 400
+    assert alert(page) == "Para eliminar tu cuenta, escribe tu nombre de usuario (alice) en el campo."
+
+
+@pytest.fixture
+def corp(cli):  # type: ignore[no-untyped-def]
+    from tests.fake_idp import FakeIdP
+    from tests.upstreams import add_upstream
+
+    provider = FakeIdP().start()
+    add_upstream(cli, provider)
+    yield provider
+    provider.stop()
+
+
+def test_upstream_messages_are_translated_with_the_provider_name(http, client, corp):
+    from tests.upstreams import come_back, leave_for
+
+    http.headers["Accept-Language"] = "de"
+    page = login_page(http, client)
+    # Cancelled at the upstream: back on our login page, in German, naming the provider.
+    sent = leave_for(http, page)
+    cancelled = come_back(http, error="access_denied", state=sent["state"])
+    assert cancelled.status_code == 400 and lang(cancelled) == "de"
+    assert (
+        "Die Anmeldung mit Corp wurde abgebrochen. Melden Sie sich auf andere Weise an oder versuchen Sie es erneut."
+        in cancelled.text
+    )
+    # Any other error from the upstream.
+    sent = leave_for(http, cancelled)
+    failed = come_back(http, error="server_error", state=sent["state"])
+    assert "Corp konnte Sie nicht anmelden." in failed.text
+    # An account the upstream did not give an address for (French this time).
+    http.headers["Accept-Language"] = "fr"
+    sent = leave_for(http, failed)
+    corp.answer_with(nonce=sent["nonce"])
+    refused = come_back(http, code="c", state=sent["state"])
+    assert refused.status_code == 403, refused.text
+    assert "Corp n’a pas transmis d’adresse e-mail : aucun compte ne peut donc être créé pour vous." in refused.text
+
+
+def test_the_sign_in_history_names_the_provider_in_the_page_language(http, register, corp):
+    from tests.upstreams import account_sign_in as upstream_sign_in
+
+    first_party = register(
+        "--grant-type", "authorization_code", "--redirect-uri", REDIRECT, "--first-party", name="Home"
+    )  # fmt: skip
+    upstream_sign_in(http, first_party, corp)
+    page = http.get("/account", headers={"Accept-Language": "es"})
+    assert page.status_code == 200 and lang(page) == "es"
+    assert "<td>A través de corp</td>" in page.text
+
+
+@pytest.mark.parametrize(
+    ("action", "values", "field"),
+    [
+        (
+            "/account/password",
+            {"current_password": "wrong", "new_password": "x", "confirm_password": "x"},
+            "current_password",
+        ),
+        ("/account/email", {"email": "not an address"}, "new_email"),
+        ("/account/delete", {"confirm": "not-alice"}, "confirm"),
+    ],
+)
+def test_an_account_page_error_is_tied_to_its_field(http, alice, action, values, field):
+    from tests.pages import account_post
+
+    account_sign_in(http)
+    page = account_post(http, action, **values)
+    assert page.status_code == 400, page.text
+    # The message links to the field, and the field points back at the message.
+    assert re.search(rf'<p class="alert" role="alert" id="account-error"><a href="#{field}">', page.text), page.text
+    tag = re.search(rf'<input id="{field}"[^>]*>', page.text).group(0)
+    assert 'aria-invalid="true"' in tag and 'aria-describedby="account-error"' in tag
+    others = re.findall(r"<input [^>]*aria-invalid[^>]*>", page.text)
+    assert len(others) == 1, others
