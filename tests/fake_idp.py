@@ -7,6 +7,7 @@ calls our callback itself; the provider's token endpoint answers what `tokens` r
 
 from __future__ import annotations
 
+import html
 import json
 import threading
 import time
@@ -33,6 +34,9 @@ class FakeIdP:
         self.tokens: Callable[[dict[str, str]], tuple[int, Any]] = lambda form: (500, {"error": "not scripted"})
         self.userinfo: dict[str, Any] = {}
         self.emails: list[dict[str, Any]] = []
+        # Its login page, for a real browser: the query of our authorization request -> where its one link
+        # sends the browser back (our callback with a code or an error); None: no login page (404).
+        self.login: Callable[[dict[str, str]], str] | None = None
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -105,6 +109,15 @@ class FakeIdP:
                     self._send(200 if self.headers.get("Authorization") == "Bearer at" else 401, idp.userinfo)
                 elif path == "/emails":
                     self._send(200, idp.emails)
+                elif path == "/authorize" and idp.login is not None:
+                    query = {k: v[0] for k, v in parse_qs(self.path.partition("?")[2]).items()}
+                    back = html.escape(idp.login(query))
+                    page = f'<!doctype html><title>Corp</title><a id="back" href="{back}">Back</a>'.encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html; charset=utf-8")
+                    self.send_header("Content-Length", str(len(page)))
+                    self.end_headers()
+                    self.wfile.write(page)
                 else:
                     self._send(404, {"error": "not_found"})
 

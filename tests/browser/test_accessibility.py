@@ -16,6 +16,7 @@ visible.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator
 from urllib.parse import urlencode
@@ -34,9 +35,11 @@ import pyotp
 from axe_playwright_python.sync_playwright import Axe
 
 from tests.browser.conftest import REDIRECT_URI, Site, Tab
+from tests.fake_idp import FakeIdP
 from tests.helpers import PASSWORD, authorize_params, pkce_pair, query
-from tests.mailbox import link_to
+from tests.mailbox import html_of, link_to
 from tests.server import start, stop
+from tests.upstreams import add_upstream
 
 # One walk through every page (about 30 states, each checked twice and photographed four times) is long
 # on a loaded machine: a generous bound, not a timing.
@@ -375,3 +378,224 @@ def test_the_pages_behind_emailed_links_have_no_wcag_violations(mail_site, tabs,
     account.page.get_by_role("button", name="Delete my account").click()
     account.page.wait_for_selector("h1:text('Your account is deleted')")
     audit(account, "account_deleted")
+
+
+@pytest.fixture
+def strict_mail_site(env, cli, register, tmp_path, mailbox) -> Iterator[Site]:  # type: ignore[no-untyped-def]
+    """Like `mail_site`, with sign-in refused until the address is confirmed, and alice (whose address a
+    change of email will run into)."""
+    created = cli(
+        "user", "create", "--username", "alice", "--email", "alice@example.com", "--email-verified",
+        "--password-stdin", stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert created.code == 0, created.err
+    client = register("--grant-type", "authorization_code", "--redirect-uri", REDIRECT_URI, name="Example App")
+    extra = {
+        "AUTHSERVER_SIGNUP": "open",
+        "AUTHSERVER_REQUIRE_VERIFIED_EMAIL": "true",
+        "AUTHSERVER_SMTP_URL": mailbox.url,
+        "AUTHSERVER_MAIL_POLL_SECONDS": "0.2",
+    }
+    proc, base = start({**env, **extra}, tmp_path)
+    try:
+        yield Site(base, client, username="bob", password="purple monkey dishwasher")
+    finally:
+        stop(proc)
+
+
+def mail_about(mailbox, address: str, subject: str):  # type: ignore[no-untyped-def]
+    """The newest message to `address` with `subject`, waiting for it (the delivery loop is asynchronous)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = [m for m in mailbox.to(address) if str(m["Subject"]) == subject]
+        if found:
+            return found[-1]
+        time.sleep(0.1)
+    raise AssertionError(f"no message {subject!r} to {address}")
+
+
+def sign_in_on_the_account_page(tab: Tab, site: Site) -> None:
+    tab.page.goto("/account")
+    tab.page.wait_for_url("**/login?interaction=*")
+    tab.page.fill("#username", site.username)
+    tab.page.fill("#password", site.password)
+    tab.page.get_by_role("button", name="Sign in", exact=True).click()
+    tab.page.wait_for_load_state("load")
+
+
+def test_the_other_account_pages_and_every_email_have_no_wcag_violations(strict_mail_site, tabs, mailbox):
+    """The pages the first walk does not reach (confirm your address first, the start of two-step set-up,
+    the confirmation of a new address), then the HTML part of every email they sent, shown as a mail
+    program would (no page around it, no CSP: their styles are inline)."""
+    site = strict_mail_site
+    tab = tabs(site.base, viewport=DESKTOP)
+    page = tab.page
+
+    # Sign-up, and the same address again (the owner is told by email), then sign-in before confirming.
+    page.goto("/signup")
+    page.fill("#username", site.username)
+    page.fill("#email", "bob@example.com")
+    page.fill("#password", site.password)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_selector("h1:text('Check your email')")
+    page.goto("/signup")
+    page.fill("#username", "robert")
+    page.fill("#email", "bob@example.com")
+    page.fill("#password", site.password)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_selector("h1:text('Check your email')")
+    sign_in_on_the_account_page(tab, site)
+    page.wait_for_selector("h1:text('Confirm your email address first')")
+    audit(tab, "verify_required")
+
+    # Confirmed: the account page, the start of two-step set-up.
+    page.goto(link_to(mail_about(mailbox, "bob@example.com", "Confirm your email address"), "/email/verify"))
+    page.get_by_role("button", name="Yes, confirm my address").click()
+    page.wait_for_selector("h1:text('Email address confirmed')")
+    sign_in_on_the_account_page(tab, site)
+    page.wait_for_url("**/account")
+    page.goto("/account/mfa/totp")
+    page.wait_for_selector("h1:text('Set up an authenticator app')")
+    audit(tab, "totp_start")
+
+    # A new address: one another account has (its owner is told), then a free one and its confirmation.
+    for address in ("alice@example.com", "bob.new@example.com"):
+        page.goto("/account")
+        page.get_by_text("Change email address", exact=True).click()
+        page.fill("#new_email", address)
+        page.get_by_role("button", name="Send the link").click()
+        page.get_by_role("status").wait_for()
+    confirming = mail_about(mailbox, "bob.new@example.com", "Confirm your new email address")
+    page.goto(link_to(confirming, "/account/email/confirm"))
+    page.wait_for_selector("h1:text('Confirm your new email address')")
+    audit(tab, "email_change")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Yes, use this address").click()
+    audit(tab, "email_changed")
+
+    # A password reset (its email, and the one saying the password changed), then the account deleted.
+    reset = tabs(site.base, viewport=DESKTOP)
+    reset.page.goto("/password/forgot")
+    reset.page.fill("#email", "bob.new@example.com")
+    reset.page.get_by_role("button", name="Send me a link").click()
+    reset.page.wait_for_selector("h1:text('Check your email')")
+    reset.page.goto(link_to(mail_about(mailbox, "bob.new@example.com", "Reset your password"), "/password/reset"))
+    reset.page.fill("#password", "a brand new passphrase")
+    reset.page.get_by_role("button", name="Set new password").click()
+    reset.page.wait_for_selector("h1:text('Password changed')")
+    site.password = "a brand new passphrase"
+    deleting = tabs(site.base, viewport=DESKTOP)
+    sign_in_on_the_account_page(deleting, site)
+    deleting.page.wait_for_url("**/account")
+    deleting.page.get_by_text("Delete my account", exact=True).first.click()
+    deleting.page.fill("#confirm", site.username)
+    deleting.page.get_by_role("button", name="Delete my account").click()
+    deleting.page.wait_for_selector("h1:text('Your account is deleted')")
+
+    # Every kind of email sent above, each shown as a mail program shows it.
+    subjects = {
+        "Confirm your email address",
+        "You already have an account",
+        "Someone tried to use your email address",
+        "Confirm your new email address",
+        "Your email address was changed",
+        "Reset your password",
+        "Your password was changed",
+        "Your account was deleted",
+    }
+    deadline = time.monotonic() + 30  # the delivery loop sends them in its own time
+    while {str(m["Subject"]) for m in list(mailbox.messages)} != subjects and time.monotonic() < deadline:
+        time.sleep(0.2)
+    reader = tabs(site.base, viewport=DESKTOP)
+    seen = set()
+    for message in list(mailbox.messages):
+        subject = str(message["Subject"])
+        if subject in seen:
+            continue
+        seen.add(subject)
+        reader.page.goto("about:blank")
+        reader.page.set_content(html_of(message))
+        audit(reader, "email_" + "_".join(subject.lower().split())[:40].strip("_"))
+    assert seen == subjects
+
+
+@pytest.fixture
+def federated_site(env, cli, register, tmp_path) -> Iterator[tuple[Site, FakeIdP]]:  # type: ignore[no-untyped-def]
+    """A running server with alice, a first-party sign-in client and Corp, a scriptable upstream."""
+    created = cli(
+        "user", "create", "--username", "alice", "--email", "alice@example.com", "--email-verified",
+        "--password-stdin", stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert created.code == 0, created.err
+    client = register(
+        "--grant-type", "authorization_code", "--redirect-uri", REDIRECT_URI, "--first-party", name="Example App"
+    )  # fmt: skip
+    idp = FakeIdP().start()
+    add_upstream(cli, idp)
+    proc, base = start(env, tmp_path)
+    try:
+        yield Site(base, client), idp
+    finally:
+        stop(proc)
+        idp.stop()
+
+
+def test_the_upstream_and_form_post_pages_have_no_wcag_violations(federated_site, tabs):
+    """Sign-in through an upstream: the choice on the login page, a cancelled sign-in and a failed one
+    (the login page with the message), an expired answer (an error page), and the page that continues to
+    the application; then the form_post response page."""
+    site, idp = federated_site
+    tab = tabs(site.base, viewport=DESKTOP)
+    page = tab.page
+    answers: list[dict[str, str]] = []  # what the upstream's login page "answers", one per visit
+
+    def upstream_login(sent: dict[str, str]) -> str:
+        back = {"state": sent["state"], **answers.pop(0)}
+        if "code" in back:
+            idp.answer_with(nonce=sent["nonce"], email="carol@example.com", email_verified=True, name="Carol")
+        return f"{sent['redirect_uri']}?{urlencode(back)}"
+
+    idp.login = upstream_login
+    _, challenge = pkce_pair()
+    page.goto("/authorize?" + urlencode(authorize_params(site.client, challenge)))
+    page.wait_for_url("**/login?interaction=*")
+    assert page.get_by_role("button", name="Continue with Corp").count() == 1
+    audit(tab, "upstream_choice")
+    for answer, name in (
+        ({"error": "access_denied"}, "upstream_cancelled"),
+        ({"error": "server_error"}, "upstream_failed"),
+    ):
+        answers.append(answer)
+        page.get_by_role("button", name="Continue with Corp").click()
+        page.click("#back")  # at the upstream
+        page.get_by_role("alert").first.wait_for()
+        audit(tab, name)
+
+    # The page that goes on to the application by itself (a Refresh header): shown without the header.
+    def without_refresh(route) -> None:  # type: ignore[no-untyped-def]
+        response = route.fetch(max_redirects=0)
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "refresh"}
+        route.fulfill(response=response, headers=headers)
+
+    page.route(re.compile(re.escape(site.base) + r"/login/upstream/corp/callback\?.*"), without_refresh)
+    answers.append({"code": "the-code"})
+    page.get_by_role("button", name="Continue with Corp").click()
+    page.click("#back")
+    page.wait_for_selector("h1:text('Returning to the application…')")
+    assert page.get_by_role("link", name="Continue").get_attribute("href").startswith(REDIRECT_URI + "?")
+    audit(tab, "upstream_continue")
+    page.unroute(re.compile(re.escape(site.base) + r"/login/upstream/corp/callback\?.*"))
+
+    # An answer from the upstream that fits no sign-in of this browser: an error page.
+    page.goto("/login/upstream/corp/callback?state=not-ours&code=x")
+    page.wait_for_selector("h1:text('Sign-in expired')")
+    audit(tab, "upstream_expired")
+
+    # The form_post response mode: the page that posts the answer to the application (its script, which
+    # submits the form at once, is left out so the page stays to be checked).
+    post = tabs(site.base, viewport=DESKTOP)
+    post.page.route("**/static/form_post.js", lambda route: route.fulfill(content_type="text/javascript", body=""))
+    params = authorize_params(site.client, challenge, response_mode="form_post", prompt="none")
+    post.page.goto("/authorize?" + urlencode(params))
+    post.page.wait_for_selector("form#form-post")
+    audit(post, "form_post")
