@@ -136,6 +136,8 @@ CONTEXT = {
     "title": "Sign-in expired",
     "message": "This sign-in request has expired or was already used. Go back to the application and start again.",
     "request_id": "req-1",
+    "detail": "invalid_request_uri: Only request_uri values from our PAR endpoint work",
+    "error_field": "",
     "action": REDIRECT,
     "location": REDIRECT,
     "fields": [("state", "s")],
