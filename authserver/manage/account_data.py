@@ -7,7 +7,7 @@ Never a secret: no password hash, TOTP secret, backup-code, token or session-coo
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,7 +50,7 @@ def browser(user_agent: str | None) -> str:
 
 # The words of the sign-in history (marked for the catalogs: the account page shows them translated; the
 # export keeps them in English).
-def _method(event: AuditEvent) -> str:
+def _method(event: AuditEvent, providers: Mapping[str, str]) -> str:
     if event.event.startswith("mfa."):
         return N_("Second factor")
     amr = event.data.get("amr") or []
@@ -58,6 +58,8 @@ def _method(event: AuditEvent) -> str:
         upstream = event.data.get("upstream")
         if not upstream:
             return N_("Through another provider")
+        # The name people know the provider by; an upstream deleted since keeps its configured name.
+        upstream = providers.get(str(upstream), upstream)
         if "hwk" in amr or "swk" in amr:
             return Message(N_("Through %(provider)s and passkey"), provider=str(upstream))
         if "otp" in amr:
@@ -87,13 +89,14 @@ def _outcome(event: AuditEvent) -> tuple[str, bool]:
     return N_("Wrong password"), False
 
 
-def history_entry(event: AuditEvent) -> dict[str, Any]:
+def history_entry(event: AuditEvent, providers: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """One sign-in attempt; `providers` maps upstream names to their display names."""
     outcome, ok = _outcome(event)
     return {
         "time": iso(event.ts),
         "address": event.ip,
         "browser": browser(event.user_agent),
-        "method": _method(event),
+        "method": _method(event, providers or {}),
         "outcome": outcome,
         "succeeded": ok,
     }
@@ -101,12 +104,14 @@ def history_entry(event: AuditEvent) -> dict[str, Any]:
 
 def sign_in_history(store: Store, user_id: str, limit: int = HISTORY_LENGTH) -> list[dict[str, Any]]:
     """The newest sign-in attempts on the account, newest first."""
-    return [history_entry(e) for e in store.latest_audit_events(user_id, SIGN_IN_EVENTS, limit)]
+    providers = {u.name: u.display_name for u in store.list_upstreams()}
+    return [history_entry(e, providers) for e in store.latest_audit_events(user_id, SIGN_IN_EVENTS, limit)]
 
 
 def export_account(store: Store, client_name: Callable[[str], str | None], user: User, *, now: int) -> dict[str, Any]:
     factor = store.get_totp(user.id)
     events = store.list_audit_events(user_id=user.id, limit=100_000)
+    providers = {u.name: u.display_name for u in store.list_upstreams()}
     return {
         "format": FORMAT,
         "exported_at": iso(now),
@@ -171,7 +176,7 @@ def export_account(store: Store, client_name: Callable[[str], str | None], user:
             }
             for client_id, scopes, at in store.list_consents(user.id)
         ],
-        "sign_in_history": [history_entry(e) for e in reversed(events) if e.event in SIGN_IN_EVENTS],
+        "sign_in_history": [history_entry(e, providers) for e in reversed(events) if e.event in SIGN_IN_EVENTS],
         "audit_events": [
             {
                 "time": iso(e.ts),

@@ -335,7 +335,7 @@ def test_the_sign_in_history_names_the_provider_in_the_page_language(http, regis
     upstream_sign_in(http, first_party, corp)
     page = http.get("/account", headers={"Accept-Language": "es"})
     assert page.status_code == 200 and lang(page) == "es"
-    assert "<td>A través de corp</td>" in page.text
+    assert "<td>A través de Corp</td>" in page.text  # its display name
 
 
 @pytest.mark.parametrize(

@@ -588,6 +588,8 @@ def test_an_account_without_a_password_confirms_its_changes_through_the_upstream
 def test_the_account_shows_and_exports_the_upstream_sign_in(http, cli, app, corp, idp):
     account_sign_in(http, app, idp)
     page = http.get("/account")
-    assert "Through corp" in page.text  # the sign-in history's method
+    # The sign-in history's method names the provider as people know it (its display name, "Corp").
+    assert "Through Corp" in page.text and "Through corp" not in page.text
     export = cli("user", "export", "carol@example.com").json()
+    assert "Through Corp" in [e["method"] for e in export["sign_in_history"]]
     assert [(i["upstream"], i["subject"]) for i in export["upstream_identities"]] == [("corp", "u-1")]
