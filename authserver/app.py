@@ -52,7 +52,7 @@ from authserver.interaction import (
 from authserver.jobs.outbox import OutboxRunner
 from authserver.jobs.purge import Purger
 from authserver.logs import configure_logging
-from authserver.metrics import Metrics, MetricsMiddleware
+from authserver.metrics import Metrics, RequestMetrics
 from authserver.services import Services, build_services
 from authserver.settings import Settings, load_settings
 from authserver.web import theme
@@ -179,8 +179,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
         *admin_routes(),
     ]
     paths = frozenset(r.path for r in routes if isinstance(r, Route))
-    observer = Middleware(
-        MetricsMiddleware,
+    observer = RequestMetrics(
         metrics=app_metrics,
         routes=paths,
         access_log=settings.access_log,
@@ -188,8 +187,12 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
     )
     app = Starlette(
         middleware=[
-            Middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, https=settings.secure_cookies),
-            observer,
+            Middleware(
+                EdgeMiddleware,
+                max_body_bytes=settings.max_body_bytes,
+                https=settings.secure_cookies,
+                observer=observer,
+            ),
         ],
         exception_handlers={**HANDLERS, **protocol.HANDLERS, **admin_problems.HANDLERS},
     )

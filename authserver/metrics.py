@@ -10,13 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import random
-import time
 from collections.abc import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _access = logging.getLogger("authserver.access")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -106,17 +104,15 @@ API_ROUTES = frozenset(
 )
 
 
-class MetricsMiddleware:
+class RequestMetrics:
     """Counts and times every request by route template (unknown paths share one label), and writes
     the access log line: method, route and status — never the query string, which can carry codes.
+    The edge middleware (web/middleware.py) calls `observe` once per request it passed on.
 
     Successful API calls are logged with probability `sample_rate` (a JSON log line costs more CPU
     than many of the requests it describes); errors and page requests are always logged."""
 
-    def __init__(
-        self, app: ASGIApp, *, metrics: Metrics, routes: frozenset[str], access_log: bool, sample_rate: float = 1.0
-    ) -> None:
-        self.app = app
+    def __init__(self, *, metrics: Metrics, routes: frozenset[str], access_log: bool, sample_rate: float = 1.0) -> None:
         self.metrics = metrics
         self.routes = routes
         self.access_log = access_log
@@ -139,36 +135,18 @@ class MetricsMiddleware:
             return True
         return random.random() < self.sample_rate  # noqa: S311 - sampling, not security
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def capture(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, capture)
-        finally:
-            route, method = self.route_of(scope["path"]), scope["method"]
-            elapsed = time.perf_counter() - start
-            counter = self._counters.get((route, method, status))
-            if counter is None:
-                counter = self._counters[(route, method, status)] = self.metrics.requests.labels(
-                    route, method, str(status)
-                )
-            counter.inc()  # type: ignore[attr-defined]
-            timer = self._timers.get((route, method))
-            if timer is None:
-                timer = self._timers[(route, method)] = self.metrics.latency.labels(route, method)
-            timer.observe(elapsed)  # type: ignore[attr-defined]
-            if self._logged(route, status) and _access.isEnabledFor(logging.INFO):
-                fields = {"method": method, "route": route, "status": status, "duration_ms": round(elapsed * 1000, 2)}
-                if status < 400 and route in API_ROUTES and self.sample_rate < 1.0:
-                    fields["sample_rate"] = self.sample_rate
-                _access.info("request", extra=fields)
+    def observe(self, path: str, method: str, status: int, elapsed: float) -> None:
+        route = self.route_of(path)
+        counter = self._counters.get((route, method, status))
+        if counter is None:
+            counter = self._counters[(route, method, status)] = self.metrics.requests.labels(route, method, str(status))
+        counter.inc()  # type: ignore[attr-defined]
+        timer = self._timers.get((route, method))
+        if timer is None:
+            timer = self._timers[(route, method)] = self.metrics.latency.labels(route, method)
+        timer.observe(elapsed)  # type: ignore[attr-defined]
+        if self._logged(route, status) and _access.isEnabledFor(logging.INFO):
+            fields = {"method": method, "route": route, "status": status, "duration_ms": round(elapsed * 1000, 2)}
+            if status < 400 and route in API_ROUTES and self.sample_rate < 1.0:
+                fields["sample_rate"] = self.sample_rate
+            _access.info("request", extra=fields)

@@ -142,8 +142,9 @@ def make_app(env: dict[str, str], clock: MovableClock):  # type: ignore[no-untyp
     """Build a TestClient for an app with extra AUTHSERVER_* settings; closed after the test."""
     opened: list[TestClient] = []
 
-    def factory(**overrides: object) -> TestClient:
-        client = TestClient(create_app(Settings(**overrides), clock=clock), base_url=ISSUER)  # type: ignore[arg-type]
+    def factory(*, raise_server_exceptions: bool = True, **overrides: object) -> TestClient:
+        app = create_app(Settings(**overrides), clock=clock)  # type: ignore[arg-type]
+        client = TestClient(app, base_url=ISSUER, raise_server_exceptions=raise_server_exceptions)
         client.__enter__()
         opened.append(client)
         return client

@@ -7,6 +7,8 @@ import json
 import httpx
 import pytest
 
+from authserver.endpoints import userinfo
+from authserver.interaction import logout
 from tests.helpers import PASSWORD, authorize, authorize_params, basic, client_token, follow, pkce_pair, submit
 from tests.server import start, stop
 
@@ -48,6 +50,25 @@ def test_metrics_count_requests_tokens_and_logins(http, register, cli):
     # Labels never carry tokens, secrets or caller-invented strings.
     for leaked in (token, client["client_secret"], "secret-looking-value", "not the password"):
         assert leaked not in text
+
+
+def test_a_crashing_endpoint_is_a_500_without_details_and_is_counted(make_app, monkeypatch):
+    async def crash(request):  # type: ignore[no-untyped-def]
+        raise RuntimeError("internal detail from /srv/authserver/secret.py")
+
+    monkeypatch.setattr(userinfo, "userinfo", crash)
+    monkeypatch.setattr(logout, "logout", crash)
+    http = make_app(raise_server_exceptions=False)
+    api = http.get("/userinfo")
+    assert api.status_code == 500
+    assert api.json() == {"error": "server_error", "error_description": "Internal error"}
+    page = http.get("/logout")
+    assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
+    for response in (api, page):
+        assert "internal detail" not in response.text and "Traceback" not in response.text
+    text = http.get("/metrics").text
+    assert 'authserver_http_requests_total{method="GET",route="/userinfo",status="500"} 1.0' in text
+    assert 'authserver_http_requests_total{method="GET",route="/logout",status="500"} 1.0' in text
 
 
 def test_rate_limit_rejections_are_counted(make_app, register):
