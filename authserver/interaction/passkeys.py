@@ -19,6 +19,7 @@ from starlette.responses import RedirectResponse, Response
 
 from authserver.concurrency import run_sync
 from authserver.domain import Passkey
+from authserver.errors import OAuthError
 from authserver.i18n import N_, Message
 from authserver.interaction import ceremonies, links
 from authserver.interaction.account_gate import (
@@ -36,6 +37,7 @@ from authserver.services import Services, services
 from authserver.store import DuplicateError, Removal
 from authserver.web.addresses import source_key
 from authserver.web.cookies import browser_binding, check_csrf, csrf_token
+from authserver.web.errors import MALFORMED, PROTOCOL_PAGE_MESSAGES
 from authserver.web.forms import read_form
 from authserver.web.pages import PageError
 from authserver.web.responses import json_response
@@ -65,7 +67,11 @@ def default_name(existing: int) -> Message:
 
 async def options(request: Request) -> Response:
     svc = services(request)
-    form = dict(await read_form(request, svc.settings.max_body_bytes))
+    try:
+        form = dict(await read_form(request, svc.settings.max_body_bytes))
+    except OAuthError as exc:  # not a form, not UTF-8, too large: passkeys.js shows the description
+        message = PROTOCOL_PAGE_MESSAGES.get(exc.status_code, MALFORMED)
+        return _problem(svc, exc.status_code, exc.error, message)
     try:
         check_csrf(request, svc.settings, form)
     except PageError as exc:

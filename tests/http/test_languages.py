@@ -242,6 +242,20 @@ def test_a_protocol_error_on_a_hosted_page_is_explained_in_the_page_language(htt
     assert "Detalle técnico:" in page.text and "invalid_request: Content-Type must be" in page.text
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [(b"purpose=sign-in", "text/plain", 400), (b"purpose=\xff", "application/x-www-form-urlencoded", 400)],
+)
+def test_an_unreadable_passkey_request_is_refused_in_the_page_language(http, body, content_type, status):
+    # passkeys.js shows the description to the person: in their language, not the protocol's English.
+    answer = http.post(
+        "/passkeys/options", content=body, headers={"Content-Type": content_type, "Accept-Language": "fr"}
+    )
+    assert answer.status_code == status
+    assert answer.json()["error"] == "invalid_request"
+    assert answer.json()["error_description"].startswith("Cette page a reçu une requête qu’elle ne peut pas lire.")
+
+
 def test_a_scope_without_words_is_named_in_a_translated_line(http, register, alice):
     client = register(
         "--grant-type", "authorization_code", "--redirect-uri", REDIRECT, "--scope", "openid photos.read",
