@@ -28,7 +28,7 @@ from authserver.interaction.credentials import (
 from authserver.interaction.events import emit
 from authserver.interaction.flow import EXPIRED
 from authserver.interaction.login import finish_sign_in
-from authserver.interaction.page import Handles, open_interaction
+from authserver.interaction.page import SECOND_FACTOR_PAGE, open_interaction
 from authserver.security.throttle import Reservation
 from authserver.services import Services
 from authserver.web.cookies import attach_csrf, csrf_token
@@ -128,10 +128,6 @@ async def _with_passkey(
         upstream=it.second_factor.upstream if it.second_factor else None,
     )
     return await finish_sign_in(request, svc, it, auth)
-
-
-# Only after the password (or an upstream) proved the first factor; before it, the "sign-in expired" page.
-SECOND_FACTOR_PAGE = Handles(frozenset({state.Step.SECOND_FACTOR}), redirect=False)
 
 
 async def mfa(request: Request) -> Response:

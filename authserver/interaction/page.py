@@ -72,6 +72,13 @@ class Handles:
 # account, the back button, signing in instead of signing up).
 SIGN_IN_PAGE = Handles(frozenset(state.Step))
 
+# The second factor (/mfa and its passkey options): only after the password (or an upstream) proved the
+# first factor; before it, the "sign-in expired" page.
+SECOND_FACTOR_PAGE = Handles(frozenset({state.Step.SECOND_FACTOR}), redirect=False)
+
+# A new verification link for the address a sign-in stopped at: only while the interaction waits on it.
+VERIFY_EMAIL_PAGE = Handles(frozenset({state.Step.VERIFY_EMAIL}), redirect=False)
+
 
 def _query(request: Request) -> dict[str, str]:
     """A GET's parameters; of repeated ones the last counts. A query string that does not parse (not UTF-8,
@@ -83,6 +90,33 @@ def _query(request: Request) -> dict[str, str]:
         return {}
 
 
+class WrongStep(PageError):
+    """An interaction at a step the page does not handle: the "sign-in expired" page, or, for a page that
+    sends the browser on, `location` (the page of the step it waits on). JSON endpoints answer it as any
+    other PageError: an error object with its description."""
+
+    def __init__(self, location: str | None) -> None:
+        super().__init__(EXPIRED, title=N_("Sign-in expired"))
+        self.location = location
+
+
+async def load_interaction(
+    request: Request, svc: Services, interaction_id: str | None, browser: str, handles: Handles
+) -> state.Interaction:
+    """The interaction named, started in this browser, of a kind and at a step `handles` takes. Otherwise
+    PageError (the "sign-in expired" page), or WrongStep at another step. The check of every endpoint that
+    continues a sign-in: the pages (through open_interaction), the passkey options, the upstream callback."""
+    it = await load_for_browser(request, svc, interaction_id, browser)
+    if it.flow.kind not in handles.kinds:
+        raise PageError(EXPIRED, title=N_("Sign-in expired"))
+    if it.step not in handles.steps:
+        target = PAGES.get(it.step)
+        if not handles.redirect or target is None:
+            raise WrongStep(None)
+        raise WrongStep(f"{target}?" + urlencode({"interaction": it.id}))
+    return it
+
+
 async def open_interaction(
     request: Request, handles: Handles, *, form: bool | None = None
 ) -> tuple[Page, state.Interaction] | Response:
@@ -90,12 +124,10 @@ async def open_interaction(
     it is of a kind and at a step this page handles. At another step: a redirect to that step's page, or
     (`handles.redirect` False, or a step without a page) the "sign-in expired" page."""
     page = await open_page(request, form=form)
-    it = await load_for_browser(request, page.svc, page.param("interaction"), page.browser)
-    if it.flow.kind not in handles.kinds:
-        raise PageError(EXPIRED, title=N_("Sign-in expired"))
-    if it.step in handles.steps:
-        return page, it
-    target = PAGES.get(it.step)
-    if not handles.redirect or target is None:
-        raise PageError(EXPIRED, title=N_("Sign-in expired"))
-    return RedirectResponse(f"{target}?" + urlencode({"interaction": it.id}), status_code=303)
+    try:
+        it = await load_interaction(request, page.svc, page.param("interaction"), page.browser, handles)
+    except WrongStep as exc:
+        if exc.location is None:
+            raise
+        return RedirectResponse(exc.location, status_code=303)
+    return page, it

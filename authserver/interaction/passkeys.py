@@ -30,7 +30,7 @@ from authserver.interaction.account_gate import (
 )
 from authserver.interaction.credentials import last_factor_refusal, mfa_required_by
 from authserver.interaction.events import client_ip, emit
-from authserver.interaction.flow import load_for_browser
+from authserver.interaction.page import SECOND_FACTOR_PAGE, SIGN_IN_PAGE, WrongStep, load_interaction
 from authserver.interaction.sessions import current_session
 from authserver.security import webauthn
 from authserver.services import Services, services
@@ -108,11 +108,13 @@ async def _own_passkey_options(svc: Services, purpose: ceremonies.Purpose, bindi
 async def _second_factor_options(request: Request, svc: Services, form: dict[str, str]) -> Response:
     browser = browser_binding(csrf_token(request, svc.settings))
     try:
-        it = await load_for_browser(request, svc, form.get("interaction"), browser)
+        it = await load_interaction(request, svc, form.get("interaction"), browser, SECOND_FACTOR_PAGE)
+    except WrongStep:  # not at /mfa's step: the password (or an upstream) has not proved the first factor
+        return _problem(svc, 400, "invalid_request", N_("Enter your password first."))
     except PageError as exc:
         return _problem(svc, 400, "invalid_request", exc.description or "")
     pending = it.second_factor
-    if pending is None:
+    if pending is None:  # recorded with the step (Interaction.await_second_factor)
         return _problem(svc, 400, "invalid_request", N_("Enter your password first."))
     await run_sync(svc.limits.hit, "login_ip", source_key(client_ip(request)))
     return await _own_passkey_options(svc, "second-factor", it.id, pending.user_id)
@@ -159,7 +161,7 @@ async def _register_options(request: Request, svc: Services) -> Response:
 async def _sign_in_options(request: Request, svc: Services, form: dict[str, str]) -> Response:
     browser = browser_binding(csrf_token(request, svc.settings))
     try:
-        it = await load_for_browser(request, svc, form.get("interaction"), browser)
+        it = await load_interaction(request, svc, form.get("interaction"), browser, SIGN_IN_PAGE)
     except PageError as exc:
         return _problem(svc, 400, "invalid_request", exc.description or "")
     await run_sync(svc.limits.hit, "login_ip", source_key(client_ip(request)))

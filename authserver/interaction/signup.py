@@ -22,8 +22,7 @@ from authserver.domain import OutboxMessage, User
 from authserver.i18n import N_
 from authserver.interaction import links, state
 from authserver.interaction.events import client_ip, emit
-from authserver.interaction.flow import load_for_browser
-from authserver.interaction.page import Page, open_page
+from authserver.interaction.page import SIGN_IN_PAGE, Page, load_interaction, open_page
 from authserver.manage import users as rules
 from authserver.security import passwords
 from authserver.services import Services, services
@@ -124,11 +123,12 @@ def _continue_url(it: state.Interaction | None) -> str:
 
 
 async def _interaction(request: Request, page: Page) -> state.Interaction | None:
-    """Sign-up continues a pending authorization (prompt=create, or the link on the login page) or stands alone."""
+    """Sign-up continues a pending authorization (prompt=create, or the link on the login page) or stands alone.
+    It takes what the sign-in page takes (every kind and step: the login page links here), and moves no step."""
     interaction_id = page.param("interaction")
     if not interaction_id:
         return None
-    return await load_for_browser(request, page.svc, interaction_id, page.browser)
+    return await load_interaction(request, page.svc, interaction_id, page.browser, SIGN_IN_PAGE)
 
 
 # The sentences _check (and the reset page) make of the account rules' words, listed for the catalogs:

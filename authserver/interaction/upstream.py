@@ -32,9 +32,9 @@ from authserver.interaction import state
 from authserver.interaction.account_gate import ACCOUNT, account_form, safe_next, signed_in
 from authserver.interaction.credentials import guesser, has_second_factor
 from authserver.interaction.events import emit
-from authserver.interaction.flow import EXPIRED, go_to, load_for_browser
+from authserver.interaction.flow import EXPIRED, go_to
 from authserver.interaction.login import finish_sign_in, login_page
-from authserver.interaction.page import SIGN_IN_PAGE, open_interaction, open_page
+from authserver.interaction.page import SIGN_IN_PAGE, load_interaction, open_interaction, open_page
 from authserver.interaction.sessions import current_session
 from authserver.services import Services
 from authserver.store import Removal
@@ -274,7 +274,8 @@ async def callback(request: Request) -> Response:
             await emit(svc, request, "upstream.linked", user_id=user_id, upstream=upstream.name, by="user")
         return RedirectResponse(f"{ACCOUNT}?done=upstream-linked", status_code=303)
 
-    it = await load_for_browser(request, svc, pending.interaction, browser)
+    # The sign-in the upstream button (SIGN_IN_PAGE) started: checked again, it may have moved on meanwhile.
+    it = await load_interaction(request, svc, pending.interaction, browser, SIGN_IN_PAGE)
     try:
         resolved = await run_sync(lambda: signed_in_user(svc.store, upstream, asserted, now))
     except Refused as exc:

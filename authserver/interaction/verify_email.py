@@ -16,8 +16,7 @@ from authserver.domain import User
 from authserver.i18n import N_
 from authserver.interaction import links, state
 from authserver.interaction.events import client_ip, emit
-from authserver.interaction.flow import load_for_browser
-from authserver.interaction.page import open_page
+from authserver.interaction.page import VERIFY_EMAIL_PAGE, load_interaction, open_page
 from authserver.interaction.sessions import current_session
 from authserver.services import Services, services
 from authserver.web.addresses import source_key
@@ -78,7 +77,7 @@ async def resend(request: Request) -> Response:
     form = page.form
     user_id = None
     if form.get("interaction"):
-        it = await load_for_browser(request, svc, form.get("interaction"), page.browser)
+        it = await load_interaction(request, svc, form.get("interaction"), page.browser, VERIFY_EMAIL_PAGE)
         user_id = it.unverified_user
     else:
         session = await current_session(request, svc)

@@ -12,7 +12,7 @@ import pytest
 
 from authserver.settings import Settings
 from tests.emails import APP_MAIL, confirm, open_link, path_of, signup
-from tests.helpers import forms, query, submit
+from tests.helpers import PASSWORD, forms, query, submit
 from tests.mailbox import Mailbox, link_to, text_of
 from tests.pages import REDIRECT, SIGN_IN_CLIENT, account_sign_in, alert, id_claims, sign_in_to, start, tokens, walk
 
@@ -343,6 +343,30 @@ def test_required_verification_blocks_sign_in_until_the_link_is_used(make_app, c
     login = http.get(start(http, client)[0].headers["location"])
     final, _ = walk(http, submit(http, login, username="bob", password=BOB))
     assert "code" in query(final.headers["location"])
+
+
+def test_a_new_link_only_while_the_sign_in_waits_on_the_address(make_app, cli, mailbox, client):
+    """The "send the link again" form of a sign-in that has moved on (back on the sign-in page, another
+    account signed in on the same request) sends nothing: the request no longer waits on that address."""
+    http = make_app(signup="open", require_verified_email=True, smtp_url=mailbox.url, **APP_MAIL)
+    cli(
+        "user", "create", "--username", "carol", "--email", "carol@example.com", "--name", "Carol",
+        "--email-verified", "--password-stdin", stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    signup(http)
+    mailbox.last("bob@example.com")  # the link of the sign-up
+    login = http.get(start(http, client)[0].headers["location"])
+    blocked = submit(http, login, username="bob", password=BOB)
+    assert blocked.status_code == 403 and h1(blocked) == "Confirm your email address first"
+    [resend] = [f for f in forms(blocked.text) if f["action"] == "/email/verify/resend"]
+    again = http.get("/login?interaction=" + resend["fields"]["interaction"])
+    moved_on = submit(http, again, username="carol", password=PASSWORD)
+    assert moved_on.status_code == 303 and not moved_on.headers["location"].startswith("/login")
+    refused = http.post("/email/verify/resend", data=resend["fields"])
+    assert refused.status_code == 400 and h1(refused) == "Sign-in expired"
+    assert events(cli, "email.verification_sent") == []
+    time.sleep(0.5)  # the outbox polls every 0.1 s: a message queued by the refused request would be out
+    assert len(mailbox.to("bob@example.com")) == 1
 
 
 def test_production_refuses_mail_features_without_smtp():
