@@ -88,6 +88,7 @@ def _overview(svc: Services, session: BrowserSession, user: User) -> dict[str, A
     totp_active = factor is not None and factor.confirmed_at is not None
     listed = passkeys.listing(svc.store.list_passkeys(user.id))
     linked = {i.upstream: i for i in svc.store.list_upstream_identities(user.id)}
+    configured = svc.store.list_upstreams()
     upstreams = [
         {
             "name": u.name,
@@ -97,7 +98,7 @@ def _overview(svc: Services, session: BrowserSession, user: User) -> dict[str, A
             "since": linked[u.name].created_at if u.name in linked else "",
             "endpoint": u.authorization_endpoint,
         }
-        for u in svc.store.list_upstreams()
+        for u in configured
     ]
     return {
         "upstreams": upstreams,
@@ -109,7 +110,7 @@ def _overview(svc: Services, session: BrowserSession, user: User) -> dict[str, A
         "passkeys": listed,
         "sessions": sessions,
         "apps": apps,
-        "history": sign_in_history(svc.store, user.id),
+        "history": sign_in_history(svc.store, user.id, {u.name: u.display_name for u in configured}),
     }
 
 

@@ -102,9 +102,10 @@ def history_entry(event: AuditEvent, providers: Mapping[str, str] | None = None)
     }
 
 
-def sign_in_history(store: Store, user_id: str, limit: int = HISTORY_LENGTH) -> list[dict[str, Any]]:
-    """The newest sign-in attempts on the account, newest first."""
-    providers = {u.name: u.display_name for u in store.list_upstreams()}
+def sign_in_history(
+    store: Store, user_id: str, providers: Mapping[str, str], limit: int = HISTORY_LENGTH
+) -> list[dict[str, Any]]:
+    """The newest sign-in attempts on the account, newest first (`providers`: upstream display names)."""
     return [history_entry(e, providers) for e in store.latest_audit_events(user_id, SIGN_IN_EVENTS, limit)]
 
 
