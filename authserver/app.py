@@ -53,6 +53,7 @@ from authserver.jobs.outbox import OutboxRunner
 from authserver.jobs.purge import Purger
 from authserver.logs import configure_logging
 from authserver.metrics import Metrics, RequestMetrics
+from authserver.oauth.keys import KeyGenerator, generate_rsa
 from authserver.services import Services, build_services
 from authserver.settings import Settings, load_settings
 from authserver.web import theme
@@ -82,8 +83,8 @@ def check_settings(settings: Settings) -> None:
             raise ConfigurationError(f"AUTHSERVER_REDIS_URL: {exc}") from None
 
 
-def _start(settings: Settings, metrics: Metrics, clock: Clock) -> Services:
-    svc = build_services(settings, metrics=metrics, clock=clock)
+def _start(settings: Settings, metrics: Metrics, clock: Clock, key_generator: KeyGenerator) -> Services:
+    svc = build_services(settings, metrics=metrics, clock=clock, key_generator=key_generator)
     try:
         svc.keys.ensure_key()
         svc.keys.check_secret()  # a wrong AUTHSERVER_SECRET_KEY must stop start-up, not serve half-working
@@ -95,13 +96,17 @@ def _start(settings: Settings, metrics: Metrics, clock: Clock) -> Services:
     return svc
 
 
-def create_app(settings: Settings, *, clock: Clock = system_clock) -> Starlette:
+def create_app(
+    settings: Settings, *, clock: Clock = system_clock, key_generator: KeyGenerator = generate_rsa
+) -> Starlette:
+    """`clock`: what every expiry and "now" decision reads; `key_generator`: what makes the first signing
+    key of an empty store (tests pass both)."""
     check_settings(settings)
     app_metrics = Metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        svc = await run_sync(_start, settings, app_metrics, clock)
+        svc = await run_sync(_start, settings, app_metrics, clock, key_generator)
         app.state.discovery = discovery.published(svc)
         handlers = {
             "email": svc.mail.deliver,

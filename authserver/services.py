@@ -17,6 +17,7 @@ from authserver.i18n import Catalogs
 from authserver.metrics import Metrics
 from authserver.oauth.client_auth import ClientAuthenticator
 from authserver.oauth.keyring import KeyManager, KeyPolicy, KeyRing
+from authserver.oauth.keys import KeyGenerator, generate_rsa
 from authserver.oauth.server import AuthorizationServer
 from authserver.oauth.token_lookup import TokenLookup
 from authserver.oauth.tokens import IdTokens, TokenIssuer
@@ -110,9 +111,9 @@ def build_denylist(settings: Settings, cache: Cache, store: Store, clock: Clock 
     return Denylist(cache, store, sync_seconds=settings.revocation_sync_seconds, clock=clock)
 
 
-def build_key_manager(settings: Settings, store: Store) -> KeyManager:
+def build_key_manager(settings: Settings, store: Store, generate: KeyGenerator = generate_rsa) -> KeyManager:
     sealer = Sealer(settings.secret_bytes(), "signing-key")
-    return KeyManager(store, sealer, key_policy(settings), settings.signing_key_bits)
+    return KeyManager(store, sealer, key_policy(settings), settings.signing_key_bits, generate)
 
 
 def logout_token(keyring: KeyRing, id_tokens: IdTokens, client_id: str, subject: str, sid: str) -> str:
@@ -125,10 +126,16 @@ def egress_policy(settings: Settings) -> EgressPolicy:
     return EgressPolicy(settings.env == "production", parse_networks(settings.egress_allowed_networks))
 
 
-def build_services(settings: Settings, *, metrics: Metrics | None = None, clock: Clock = system_clock) -> Services:
+def build_services(
+    settings: Settings,
+    *,
+    metrics: Metrics | None = None,
+    clock: Clock = system_clock,
+    key_generator: KeyGenerator = generate_rsa,
+) -> Services:
     store = build_store(settings)
     cache = build_cache(settings.redis_url, settings.cache_prefix, clock)
-    keys = build_key_manager(settings, store)
+    keys = build_key_manager(settings, store, key_generator)
     keyring = KeyRing(store, keys.sealer, keys.policy, settings.key_refresh_seconds)
     hasher = SecretHasher(settings.secret_bytes())
     events = Events(store)

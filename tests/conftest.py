@@ -24,7 +24,7 @@ from starlette.testclient import TestClient
 from authserver.app import create_app
 from authserver.cli import main as cli_main
 from authserver.settings import Settings
-from tests.helpers import MovableClock
+from tests.helpers import KeyPool, MovableClock
 
 ISSUER = "http://testserver"
 # The resource the `api` fixture serves: tokens for it carry aud API (clients register --resource API).
@@ -141,9 +141,10 @@ def clock() -> MovableClock:
 def make_app(env: dict[str, str], clock: MovableClock):  # type: ignore[no-untyped-def]
     """Build a TestClient for an app with extra AUTHSERVER_* settings; closed after the test."""
     opened: list[TestClient] = []
+    keys = KeyPool()
 
     def factory(*, raise_server_exceptions: bool = True, **overrides: object) -> TestClient:
-        app = create_app(Settings(**overrides), clock=clock)  # type: ignore[arg-type]
+        app = create_app(Settings(**overrides), clock=clock, key_generator=keys)  # type: ignore[arg-type]
         client = TestClient(app, base_url=ISSUER, raise_server_exceptions=raise_server_exceptions)
         client.__enter__()
         opened.append(client)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import time
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 from starlette.testclient import TestClient
+
+from authserver.oauth.keys import generate_rsa
 
 
 class MovableClock:
@@ -32,6 +35,26 @@ class MovableClock:
     def freeze(self, at: float) -> None:
         """Stop the clock at `at` (until the end of the test)."""
         self.frozen = at
+
+
+class KeyPool:
+    """The signing keys the apps of a test start with (create_app(key_generator=...)): RSA key pairs made
+    once per test process and handed out again in every test, in the same order (each test's app starts
+    on an emptied store, and generating a 2048-bit key costs ~0.1 s). Within one test every key is new.
+    `authserver serve` processes and the CLI's `keys rotate` still generate their own."""
+
+    _made: ClassVar[dict[int, list[tuple[str, dict[str, Any], bytes]]]] = {}
+
+    def __init__(self) -> None:
+        self.used: dict[int, int] = {}
+
+    def __call__(self, bits: int) -> tuple[str, dict[str, Any], bytes]:
+        made = self._made.setdefault(bits, [])
+        index = self.used.get(bits, 0)
+        self.used[bits] = index + 1
+        if index == len(made):
+            made.append(generate_rsa(bits))
+        return made[index]
 
 
 def basic(client_id: str, secret: str) -> dict[str, str]:

@@ -71,17 +71,25 @@ class KeyPolicy:
 class KeyManager:
     """Administrative operations; synchronous, used by the CLI and at start-up."""
 
-    def __init__(self, store: KeyStore, sealer: Sealer, policy: KeyPolicy, bits: int) -> None:
+    def __init__(
+        self,
+        store: KeyStore,
+        sealer: Sealer,
+        policy: KeyPolicy,
+        bits: int,
+        generate: rsa_keys.KeyGenerator = rsa_keys.generate_rsa,
+    ) -> None:
         self.store = store
         self.sealer = sealer
         self.policy = policy
         self.bits = bits
+        self._generate = generate
 
     # Key lifecycle times (created, active, retired, pruned) are on the wall clock, not the app's injected
     # one (authserver/clock.py): they are written and judged by every node and by `authserver keys` in other
     # processes through the database, so one process's moved test clock must not activate or retire keys.
     def _new_key(self, delay: int) -> SigningKey:
-        kid, public, pem = rsa_keys.generate_rsa(self.bits)
+        kid, public, pem = self._generate(self.bits)
         # Times are taken after generation (seconds for large keys), so the full delay runs from the
         # moment the key is published.
         now = int(time.time())

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeAlias
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -11,6 +12,10 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 
 ALG = "RS256"
+
+# What makes a new key pair: (bits) -> (kid, public JWK, private key PEM). generate_rsa, or what a test
+# passes to create_app (generating RSA keys costs ~0.1 s each, and every test's app starts on an empty store).
+KeyGenerator: TypeAlias = Callable[[int], tuple[str, dict[str, Any], bytes]]
 
 
 def generate_rsa(bits: int) -> tuple[str, dict[str, Any], bytes]:
@@ -20,7 +25,7 @@ def generate_rsa(bits: int) -> tuple[str, dict[str, Any], bytes]:
         pem = private.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        key = RSAKey.import_key(pem)
+        key = RSAKey.import_key(private)  # the object itself: parsing the PEM again would re-check the key
         kid = key.thumbprint()
         # One thumbprint in 64 starts with "-", which a command line takes for an option
         # (`authserver keys retire -Ab3...`): such a key is discarded for another.
@@ -32,7 +37,13 @@ def generate_rsa(bits: int) -> tuple[str, dict[str, Any], bytes]:
 
 
 def load_private(pem: bytes, kid: str) -> RSAKey:
-    return RSAKey.import_key(pem, parameters={"kid": kid, "use": "sig", "alg": ALG})
+    """A key of our own store. Its PEM comes out of an authenticated seal (nobody could have altered it)
+    and OpenSSL made it, so OpenSSL's consistency check of the RSA parameters, a primality test that
+    costs ~50 ms per key on every start and key refresh, is skipped as cryptography allows for trusted keys."""
+    private = serialization.load_pem_private_key(pem, password=None, unsafe_skip_rsa_key_validation=True)
+    if not isinstance(private, rsa.RSAPrivateKey):
+        raise ValueError("the stored signing key is not an RSA key")
+    return RSAKey.import_key(private, parameters={"kid": kid, "use": "sig", "alg": ALG})
 
 
 def load_public(jwk: dict[str, Any]) -> RSAKey:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -23,13 +25,19 @@ def upgrade(url: str, revision: str = "head") -> None:
         command.upgrade(_config(url), revision)
 
 
+@functools.cache
+def head() -> str | None:
+    """The newest revision of the migrations shipped with this code (they cannot change while it runs;
+    reading them costs ~20 ms, which every CLI command would pay again)."""
+    return ScriptDirectory.from_config(_config("sqlite://")).get_current_head()
+
+
 def status(url: str) -> tuple[str | None, str | None]:
     """(current revision, head revision)."""
-    script = ScriptDirectory.from_config(_config(url))
     engine = make_engine(url)
     try:
         with translate_errors(), engine.connect() as conn:
             current = MigrationContext.configure(conn).get_current_revision()
     finally:
         engine.dispose()
-    return current, script.get_current_head()
+    return current, head()
