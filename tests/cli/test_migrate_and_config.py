@@ -443,9 +443,10 @@ def test_production_admin_command_without_secret_is_a_one_line_error(cli, monkey
 
 
 def test_an_unexpected_multi_line_error_is_reported_on_one_line(cli, monkeypatch):
-    def boom(args, ctx):  # type: ignore[no-untyped-def]
+    def boom(client):  # type: ignore[no-untyped-def]
         raise RuntimeError("first line of the failure\nsecond line\n[SQL: SELECT 1]")
 
-    monkeypatch.setattr("authserver.cli.clients.list_clients", boom)
+    cli("client", "create", "--name", "svc")
+    monkeypatch.setattr("authserver.manage.clients.describe", boom)
     err = assert_error(cli("client", "list"), contains="first line of the failure")
     assert "second line" not in err and "RuntimeError" in err
