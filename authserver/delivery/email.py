@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import jinja2
-
 from authserver.delivery.smtp import MailTransport
 from authserver.domain import OutboxMessage
 from authserver.i18n import Catalogs
 from authserver.outbox import Outbox
+from authserver.rendering import EMAILS, translating_environment
 from authserver.settings import Settings
 
 KIND = "email"
@@ -43,25 +42,9 @@ class Mailer:
         *,
         product: str,
     ) -> None:
-        self.env = jinja2.Environment(
-            # A theme's templates first; "default/NAME" is always the built-in one (web/pages.py does the same).
-            loader=jinja2.ChoiceLoader(
-                [
-                    jinja2.FileSystemLoader([str(t) for t in templates]),
-                    jinja2.PrefixLoader({"default": jinja2.FileSystemLoader(str(templates[-1]))}),
-                ]
-            ),
-            autoescape=jinja2.select_autoescape(["html"]),
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            extensions=["jinja2.ext.i18n"],
-        )
-        # In the language of the request that caused the message (the pages' own choice).
-        self.env.install_gettext_callables(catalogs.gettext, catalogs.ngettext, newstyle=True)  # type: ignore[attr-defined]  # added by the i18n extension
-        self.env.filters["t"] = catalogs.translate
-        self.env.filters["moment"] = catalogs.format_moment
-        self.env.filters["duration"] = catalogs.format_duration
+        # In the language of the request that caused the message (the pages' own choice); plain-text
+        # parts need the block tags' own lines and indentation gone.
+        self.env = translating_environment(templates, catalogs, EMAILS, trim_blocks=True, lstrip_blocks=True)
         self.catalogs = catalogs
         self.env.globals.update(product_name=product, issuer=settings.issuer)
         self.settings = settings

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import jinja2
 from starlette.responses import HTMLResponse
 
 from authserver import logs
 from authserver.domain import Client
 from authserver.errors import OAuthError
 from authserver.i18n import N_, Catalogs
+from authserver.rendering import PAGES, translating_environment
 
 
 class PageError(OAuthError):
@@ -41,25 +41,6 @@ def origin(uri: str) -> str | None:
     if parts.scheme:  # native-app custom schemes
         return f"{parts.scheme}:"
     return None
-
-
-def translating_environment(loader: jinja2.BaseLoader, catalogs: Catalogs, **options: Any) -> jinja2.Environment:
-    """Jinja2 with the gettext callables of the catalogs (`_`, `ngettext`, `{% trans %}`), the `t` filter
-    for text that the code marked with N_ or built as an i18n.Message (translated, then autoescaped like
-    any value), and the per-locale `moment` and `number` filters."""
-    env = jinja2.Environment(
-        loader=loader,
-        autoescape=jinja2.select_autoescape(["html"]),
-        undefined=jinja2.StrictUndefined,
-        extensions=["jinja2.ext.i18n"],
-        **options,
-    )
-    # newstyle: the translation is formatted by Jinja2 itself, with every variable escaped.
-    env.install_gettext_callables(catalogs.gettext, catalogs.ngettext, newstyle=True)  # type: ignore[attr-defined]  # added by the i18n extension
-    env.filters["t"] = catalogs.translate
-    env.filters["moment"] = catalogs.format_moment
-    env.filters["number"] = catalogs.format_number
-    return env
 
 
 @dataclass(frozen=True)
@@ -91,15 +72,7 @@ def client_presentation(client: Client | None) -> dict[str, str]:
 class Pages:
     def __init__(self, templates: Sequence[Path], catalogs: Catalogs, branding: Branding = Branding()) -> None:
         self.catalogs = catalogs
-        # The theme's templates first; "default/NAME" always names the built-in one, so a theme's
-        # template can extend the template it replaces.
-        loader = jinja2.ChoiceLoader(
-            [
-                jinja2.FileSystemLoader([str(t) for t in templates]),
-                jinja2.PrefixLoader({"default": jinja2.FileSystemLoader(str(templates[-1]))}),
-            ]
-        )
-        self.env = translating_environment(loader, catalogs)
+        self.env = translating_environment(templates, catalogs, PAGES)
         self.env.globals.update(
             product_name=branding.product_name,
             logo_url=branding.logo_url or "",
