@@ -36,14 +36,33 @@ PG_URL = os.environ.get("AUTHSERVER_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("AUTHSERVER_TEST_REDIS_URL")
 
 
+# The groups that take longest, handed out first (xdist gives groups to idle workers in the order their
+# first test comes), so that no long group starts last and runs alone while the other workers wait.
+LONGEST_FIRST = (
+    "deployments",
+    "browser/test_accessibility.py",
+    "browser/test_pages.py",
+    "fuzz/test_fuzz.py",
+    "browser/test_passkeys.py",
+    "browser/test_account_life.py",
+    "http/test_upstream_signin.py",
+    "http/test_upstream_authserver.py",
+    "browser/test_upstream_signin.py",
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (`--dist loadgroup`): one test file per group, so module fixtures (a browser) are
     built once; every test that starts a cluster of real server processes shares one group, so that at most
-    one such deployment competes for this machine's cores at a time."""
+    one such deployment competes for this machine's cores at a time. The longest groups go first."""
+    groups: dict[pytest.Item, str] = {}
     for item in items:
         path = item.path.relative_to(Path(__file__).parent).as_posix()
         group = "deployments" if path.startswith("ops/") or path == "test_serve.py" else path
         item.add_marker(pytest.mark.xdist_group(group))
+        groups[item] = group
+    rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(groups[item], len(rank)))  # stable: file order otherwise
 
 
 def pytest_report_header(config: pytest.Config) -> str:

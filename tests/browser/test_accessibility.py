@@ -23,6 +23,10 @@ from urllib.parse import urlencode
 
 import pytest
 
+# AUTHSERVER_TEST_ACCESSIBILITY=0 skips this file: .ci/run's second backend, since what it checks (the
+# pages' markup, colours and keyboard paths) does not depend on the storage backend.
+if os.environ.get("AUTHSERVER_TEST_ACCESSIBILITY", "1") == "0":
+    pytest.skip("AUTHSERVER_TEST_ACCESSIBILITY=0: checked on the first backend", allow_module_level=True)
 if not os.access("/usr/bin/chromium", os.X_OK):
     pytest.skip(
         "needs the system Chromium at /usr/bin/chromium (tests/browser/ensure_chromium.sh)", allow_module_level=True

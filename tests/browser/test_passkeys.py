@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from urllib.parse import parse_qs, urlencode
 
 import pytest
@@ -117,8 +118,9 @@ def at_client(tab: Tab, params: dict) -> dict:
     return callback
 
 
-def watch_ceremonies(tab: Tab) -> tuple[list[str], list[str]]:
-    """The challenges the server handed out for sign-in, and those the posted passkey responses answered."""
+def watch_ceremonies(tab: Tab, on_options: Callable[[int], object] | None = None) -> tuple[list[str], list[str]]:
+    """The challenges the server handed out for sign-in, and those the posted passkey responses answered.
+    `on_options(n)` runs as the n-th options reach the page (before its script can use them)."""
     challenges: list[str] = []
     answered: list[str] = []
 
@@ -126,6 +128,8 @@ def watch_ceremonies(tab: Tab) -> tuple[list[str], list[str]]:
         response = route.fetch()
         if response.ok:
             challenges.append(response.json()["challenge"])
+            if on_options is not None:
+                on_options(len(challenges))
         route.fulfill(response=response)
 
     def on_request(request) -> None:  # type: ignore[no-untyped-def]
@@ -137,6 +141,14 @@ def watch_ceremonies(tab: Tab) -> tuple[list[str], list[str]]:
     tab.page.route("**/passkeys/options", options)
     tab.page.on("request", on_request)
     return challenges, answered
+
+
+def wait_until(tab: Tab, condition: Callable[[], bool], seconds: float = 30) -> None:
+    """Let the page's events (routed requests) run until `condition` holds."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the page never got there"
+        tab.page.wait_for_timeout(50)
 
 
 def consent_if_asked(tab: Tab) -> None:
@@ -158,14 +170,17 @@ def test_add_a_passkey_sign_out_and_sign_in_with_the_button(tabs, site):
     # Autofill would answer at once in this test browser: hold the authenticator until the button is used,
     # so the sign-in below goes through the button (which must first abort the pending autofill request).
     authenticator.presence(False)
-    challenges, answered = watch_ceremonies(tab)
+    # Presence comes back as the button's own options arrive: the button has aborted the autofill request
+    # by then (passkeys.js waits for it to settle). Turned on before the click, it let the waiting autofill
+    # request answer first on a slow machine.
+    challenges, answered = watch_ceremonies(tab, on_options=lambda n: n == 2 and authenticator.presence(True))
     url, params = authorize_url(site)
     tab.page.goto(url)
     tab.page.wait_for_url("**/login?interaction=*")
     button = tab.page.locator("#passkey-signin")
     button.wait_for(state="visible")
     tab.shot("passkey-login.png")
-    authenticator.presence(True)
+    wait_until(tab, lambda: len(challenges) == 1)  # the autofill request is waiting for the authenticator
     button.click()
     consent_if_asked(tab)
     callback = at_client(tab, params)
