@@ -427,6 +427,8 @@ PURGEABLE: dict[str, tuple[str, ...]] = {
     "browser_sessions": ("expires_at", "last_seen_at"),
     "device_codes": ("expires_at",),
     "account_links": ("expires_at",),
+    # Initial access tokens for dynamic registration (a token without an expiry never goes).
+    "registration_tokens": ("expires_at",),
     "audit_events": ("ts",),
 }
 

@@ -84,6 +84,9 @@ def seed(db, user_id: str, client_id: str, *, expired: int, live: int, now: int)
                     "expires_at": when,
                 }
             )
+            rows[tables.registration_tokens].append(
+                {"token_hash": uuid.uuid4().hex, "uses_left": 1, "created_at": when, "expires_at": when}
+            )
     # Sessions idle for longer than session_idle_ttl (2 h) + the grace, though not past their absolute end.
     for n, seen in [(expired, now - 2 * DAY), (live, now - 3 * 3600)]:
         for _ in range(n):
@@ -100,6 +103,10 @@ def seed(db, user_id: str, client_id: str, *, expired: int, live: int, now: int)
                     "expires_at": future,
                 }
             )
+    # Registration tokens without an expiry stay, however old.
+    rows[tables.registration_tokens] += [
+        {"token_hash": uuid.uuid4().hex, "uses_left": None, "created_at": old, "expires_at": None} for _ in range(live)
+    ]
     # Audit events: older than the 365-day retention, and younger.
     for n, ts in [(expired, now - 366 * DAY), (live, now - 364 * DAY)]:
         rows[tables.audit_events] += [{"ts": ts, "event": "test.seeded", "data": {}} for _ in range(n)]
@@ -110,7 +117,15 @@ def seed(db, user_id: str, client_id: str, *, expired: int, live: int, now: int)
 
 
 def counts(db) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    names = ["auth_codes", "refresh_tokens", "browser_sessions", "device_codes", "account_links", "audit_events"]
+    names = [
+        "auth_codes",
+        "refresh_tokens",
+        "browser_sessions",
+        "device_codes",
+        "account_links",
+        "registration_tokens",
+        "audit_events",
+    ]
     with db.connect() as conn:
         return {
             name: conn.execute(sa.select(sa.func.count()).select_from(tables.metadata.tables[name])).scalar_one()
@@ -130,6 +145,7 @@ def test_purge_deletes_expired_rows_of_every_kind_in_batches_and_keeps_live_ones
         "browser_sessions": 50,
         "device_codes": 25,
         "account_links": 25,
+        "registration_tokens": 25,
         "audit_events": 25,
     }
     assert dry.json()["dry_run"] is True
@@ -145,6 +161,7 @@ def test_purge_deletes_expired_rows_of_every_kind_in_batches_and_keeps_live_ones
         "browser_sessions": 6,
         "device_codes": 3,
         "account_links": 3,
+        "registration_tokens": 6,  # 3 within the grace, 3 that never expire
         "audit_events": 3 + before_audit,
     }
     again = cli("purge")
@@ -194,6 +211,7 @@ def test_the_server_purges_in_the_background(make_app, db, owner):
         "browser_sessions": 4,
         "device_codes": 2,
         "account_links": 2,
+        "registration_tokens": 4,  # 2 within the grace, 2 that never expire
         "audit_events": 2 + before_audit,
     }
     deadline = time.monotonic() + 30

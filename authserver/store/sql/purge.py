@@ -30,6 +30,7 @@ _TABLES: dict[str, tuple[sa.Table, str]] = {
     "browser_sessions": (tables.browser_sessions, "id_hash"),
     "device_codes": (tables.device_codes, "device_code_hash"),
     "account_links": (tables.account_links, "token_hash"),
+    "registration_tokens": (tables.registration_tokens, "token_hash"),
     "audit_events": (tables.audit_events, "id"),
 }
 
