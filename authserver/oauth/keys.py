@@ -39,7 +39,8 @@ def generate_rsa(bits: int) -> tuple[str, dict[str, Any], bytes]:
 def load_private(pem: bytes, kid: str) -> RSAKey:
     """A key of our own store. Its PEM comes out of an authenticated seal (nobody could have altered it)
     and OpenSSL made it, so OpenSSL's consistency check of the RSA parameters, a primality test that
-    costs ~50 ms per key on every start and key refresh, is skipped as cryptography allows for trusted keys."""
+    costs ~50 ms per key each time a process first reads it, is skipped as cryptography allows for
+    trusted keys."""
     private = serialization.load_pem_private_key(pem, password=None, unsafe_skip_rsa_key_validation=True)
     if not isinstance(private, rsa.RSAPrivateKey):
         raise ValueError("the stored signing key is not an RSA key")
